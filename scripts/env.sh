@@ -1,0 +1,32 @@
+# shellcheck shell=bash
+# Sourced by ./grownet.sh: makes libtorch available (installing it once, into a per-user cache
+# shared by every clone) and exports what tch's build and the binaries need. Idempotent and
+# fast when everything is already there.
+set -euo pipefail
+
+TORCH_VERSION=2.11.0
+GROWNET_TORCH_ENV=${GROWNET_TORCH_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/grownet/torch-$TORCH_VERSION}
+
+torch_dir() {
+  "$GROWNET_TORCH_ENV/bin/python" - <<'PY' 2>/dev/null
+import os, importlib.util
+spec = importlib.util.find_spec("torch")
+print(os.path.dirname(spec.origin) if spec else "")
+PY
+}
+
+if [ ! -x "$GROWNET_TORCH_ENV/bin/python" ]; then
+  echo "grownet: creating the libtorch environment in $GROWNET_TORCH_ENV" >&2
+  mkdir -p "$(dirname "$GROWNET_TORCH_ENV")"
+  python3 -m venv "$GROWNET_TORCH_ENV"
+fi
+if [ ! -f "$(torch_dir)/lib/libtorch_cpu.so" ] || \
+   [ "$("$GROWNET_TORCH_ENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null)" != "$TORCH_VERSION" ]; then
+  echo "grownet: installing torch==$TORCH_VERSION (libtorch for tch; a few GB, once)" >&2
+  "$GROWNET_TORCH_ENV/bin/pip" install --quiet "torch==$TORCH_VERSION" >&2
+fi
+
+LIBTORCH=$(torch_dir)
+export LIBTORCH
+export LIBTORCH_BYPASS_VERSION_CHECK=${LIBTORCH_BYPASS_VERSION_CHECK:-0}
+export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

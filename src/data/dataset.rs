@@ -1,0 +1,340 @@
+//! Turning files or generators into normalised tensors with train / validation / test splits.
+use std::path::PathBuf;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use super::formats::{self, Images};
+use super::synthetic::{self, SyntheticData, Targets};
+use crate::error::{Error, Result};
+use crate::nn::Loss;
+
+/// Names of the built-in datasets that need no files.
+pub const SYNTHETIC_NAMES: [&str; 4] = ["spirals", "moons", "regression", "teacher"];
+
+/// What a dataset asks the network to predict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Task {
+    Classification { classes: i64 },
+    Regression { outputs: i64 },
+}
+
+impl Task {
+    /// Width of the network's output layer.
+    pub fn outputs(self) -> i64 {
+        match self {
+            Task::Classification { classes } => classes,
+            Task::Regression { outputs } => outputs,
+        }
+    }
+
+    /// The natural loss for the task.
+    pub fn loss(self) -> Loss {
+        match self {
+            Task::Classification { .. } => Loss::CrossEntropy,
+            Task::Regression { .. } => Loss::Mse,
+        }
+    }
+}
+
+/// Inputs and targets held as tensors on the training device.
+#[derive(Debug)]
+pub struct Dataset {
+    /// Inputs `[n, …]`, float32, normalised.
+    pub x: Tensor,
+    /// Labels `[n]` (int64) or regression targets `[n, outputs]` (float32).
+    pub y: Tensor,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.x.size()[0] as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The samples at `index` (an int64 tensor on the data's device).
+    pub fn select(&self, index: &Tensor) -> (Tensor, Tensor) {
+        (self.x.index_select(0, index), self.y.index_select(0, index))
+    }
+
+    /// The first `n` samples (or all of them).
+    pub fn head(&self, n: usize) -> Dataset {
+        let n = n.min(self.len()) as i64;
+        Dataset {
+            x: self.x.narrow(0, 0, n),
+            y: self.y.narrow(0, 0, n),
+        }
+    }
+}
+
+/// Everything a run needs from its data.
+#[derive(Debug)]
+pub struct Splits {
+    pub name: String,
+    pub train: Dataset,
+    pub val: Option<Dataset>,
+    pub test: Dataset,
+    pub task: Task,
+    /// Shape of one input sample.
+    pub input_shape: Vec<i64>,
+    /// Whether random crop + flip augmentation applies (colour images).
+    pub augmentable: bool,
+}
+
+/// Which data to load and how to split it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DataConfig {
+    /// `spirals`, `moons`, `regression`, `teacher`, `mnist`, `cifar-10` or any IDX folder name.
+    pub name: String,
+    /// Directory holding `<name>/…` files (else `GROWNET_DATA`).
+    pub data_dir: Option<PathBuf>,
+    /// Fraction of the training set held out for validation.
+    pub val_fraction: f64,
+    /// Synthetic sets: number of training and test samples, noise level.
+    pub synthetic_train: usize,
+    pub synthetic_test: usize,
+    pub noise: f64,
+    /// Teacher task: input dimension, teacher width and number of classes.
+    pub teacher_inputs: usize,
+    pub teacher_width: usize,
+    pub teacher_classes: usize,
+    /// Only use the first `limit` training samples (quick experiments).
+    pub limit: Option<usize>,
+    /// Seed of the generators and of the validation split.
+    pub seed: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            name: "spirals".into(),
+            data_dir: None,
+            val_fraction: 0.0,
+            synthetic_train: 4000,
+            synthetic_test: 1000,
+            noise: 0.05,
+            teacher_inputs: 20,
+            teacher_width: 16,
+            teacher_classes: 4,
+            limit: None,
+            seed: 0,
+        }
+    }
+}
+
+/// Loads (or generates) the dataset named in `cfg`, normalised with training-set statistics.
+pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
+    let (mut train_x, mut train_y, test_x, test_y, task, input_shape, augmentable) =
+        if SYNTHETIC_NAMES.contains(&cfg.name.as_str()) {
+            synthetic_tensors(cfg)?
+        } else {
+            file_tensors(cfg)?
+        };
+    if let Some(limit) = cfg.limit {
+        let n = (limit as i64).min(train_x.size()[0]);
+        train_x = train_x.narrow(0, 0, n);
+        train_y = train_y.narrow(0, 0, n);
+    }
+    let n = train_x.size()[0];
+    if !(0.0..1.0).contains(&cfg.val_fraction) {
+        return Err(Error::Config(format!(
+            "validation fraction must be in [0, 1), got {}",
+            cfg.val_fraction
+        )));
+    }
+    let n_val = (n as f64 * cfg.val_fraction).round() as i64;
+    let mut perm: Vec<i64> = (0..n).collect();
+    if n_val > 0 {
+        perm.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ SPLIT_SALT));
+    }
+    let train_idx = Tensor::from_slice(&perm[n_val as usize..]);
+    let val_idx = Tensor::from_slice(&perm[..n_val as usize]);
+    let (mean, std) = channel_stats(&train_x.index_select(0, &train_idx));
+    let normalise = |x: &Tensor| ((x - &mean) / &std).to_device(device);
+    let val = (n_val > 0).then(|| Dataset {
+        x: normalise(&train_x.index_select(0, &val_idx)),
+        y: train_y.index_select(0, &val_idx).to_device(device),
+    });
+    Ok(Splits {
+        name: cfg.name.clone(),
+        train: Dataset {
+            x: normalise(&train_x.index_select(0, &train_idx)),
+            y: train_y.index_select(0, &train_idx).to_device(device),
+        },
+        val,
+        test: Dataset {
+            x: normalise(&test_x),
+            y: test_y.to_device(device),
+        },
+        task,
+        input_shape,
+        augmentable,
+    })
+}
+
+/// Mixed into the split seed so that the split differs from the generators' draws.
+const SPLIT_SALT: u64 = 0x5eed_5911;
+
+type Raw = (Tensor, Tensor, Tensor, Tensor, Task, Vec<i64>, bool);
+
+/// Per-channel (images) or per-feature (vectors) mean and standard deviation, broadcastable.
+fn channel_stats(x: &Tensor) -> (Tensor, Tensor) {
+    let dims: Vec<i64> = if x.dim() == 4 { vec![0, 2, 3] } else { vec![0] };
+    let mean = x.mean_dim(dims.as_slice(), true, Kind::Float);
+    let std = x.std_dim(dims.as_slice(), false, true).clamp_min(1e-6);
+    (mean, std)
+}
+
+fn synthetic_tensors(cfg: &DataConfig) -> Result<Raw> {
+    let n = cfg.synthetic_train + cfg.synthetic_test;
+    if cfg.synthetic_train == 0 || cfg.synthetic_test == 0 {
+        return Err(Error::Config(
+            "synthetic datasets need at least one training and one test sample".into(),
+        ));
+    }
+    let noise = cfg.noise as f32;
+    let data: SyntheticData = match cfg.name.as_str() {
+        "spirals" => synthetic::spirals(n, 3, noise, cfg.seed),
+        "moons" => synthetic::two_moons(n, noise, cfg.seed),
+        "regression" => synthetic::regression_1d(n, noise, cfg.seed),
+        _ => synthetic::teacher(
+            n,
+            cfg.teacher_inputs,
+            cfg.teacher_width,
+            cfg.teacher_classes,
+            cfg.seed,
+        ),
+    };
+    let dim = data.dim as i64;
+    let x = Tensor::from_slice(&data.features).view([n as i64, dim]);
+    let (y, task) = match &data.targets {
+        Targets::Classes {
+            labels,
+            num_classes,
+        } => {
+            let l: Vec<i64> = labels.iter().map(|&v| v as i64).collect();
+            (
+                Tensor::from_slice(&l),
+                Task::Classification {
+                    classes: *num_classes as i64,
+                },
+            )
+        }
+        Targets::Values { values, dim } => (
+            Tensor::from_slice(values).view([n as i64, *dim as i64]),
+            Task::Regression {
+                outputs: *dim as i64,
+            },
+        ),
+    };
+    let k = cfg.synthetic_train as i64;
+    let m = cfg.synthetic_test as i64;
+    Ok((
+        x.narrow(0, 0, k),
+        y.narrow(0, 0, k),
+        x.narrow(0, k, m),
+        y.narrow(0, k, m),
+        task,
+        vec![dim],
+        false,
+    ))
+}
+
+fn images_tensor(images: &Images) -> Tensor {
+    let shape = [
+        images.n as i64,
+        images.channels as i64,
+        images.height as i64,
+        images.width as i64,
+    ];
+    let x = Tensor::from_slice(&images.pixels)
+        .view(shape)
+        .to_kind(Kind::Float)
+        / 255.0;
+    if images.channels == 1 {
+        x.flatten(1, -1) // grey-scale sets feed MLPs: one vector per image
+    } else {
+        x
+    }
+}
+
+fn labels_tensor(labels: &[u8]) -> Tensor {
+    Tensor::from_slice(labels).to_kind(Kind::Int64)
+}
+
+fn file_tensors(cfg: &DataConfig) -> Result<Raw> {
+    let split = formats::load_image_dataset(cfg.data_dir.as_deref(), &cfg.name)?;
+    let train_x = images_tensor(&split.train.0);
+    let test_x = images_tensor(&split.test.0);
+    let input_shape = train_x.size()[1..].to_vec();
+    let colour = split.train.0.channels == 3;
+    Ok((
+        train_x,
+        labels_tensor(&split.train.1),
+        test_x,
+        labels_tensor(&split.test.1),
+        Task::Classification {
+            classes: split.num_classes as i64,
+        },
+        input_shape,
+        colour,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_splits_are_normalised_and_reproducible() {
+        let cfg = DataConfig {
+            name: "teacher".into(),
+            val_fraction: 0.2,
+            ..DataConfig::default()
+        };
+        let a = load(&cfg, Device::Cpu).unwrap();
+        let b = load(&cfg, Device::Cpu).unwrap();
+        assert!(a.train.x.equal(&b.train.x));
+        assert_eq!(a.train.len() + a.val.as_ref().unwrap().len(), 4000);
+        assert_eq!(a.test.len(), 1000);
+        let mean = a.train.x.mean_dim(0, false, Kind::Float).abs().max();
+        assert!(mean.double_value(&[]) < 1e-4);
+        assert_eq!(a.task, Task::Classification { classes: 4 });
+    }
+
+    #[test]
+    fn regression_has_real_targets() {
+        let cfg = DataConfig {
+            name: "regression".into(),
+            ..DataConfig::default()
+        };
+        let s = load(&cfg, Device::Cpu).unwrap();
+        assert_eq!(s.task, Task::Regression { outputs: 1 });
+        assert_eq!(s.train.y.size(), vec![4000, 1]);
+    }
+
+    #[test]
+    fn bad_fraction_and_missing_files_are_errors() {
+        let cfg = DataConfig {
+            val_fraction: 1.5,
+            ..DataConfig::default()
+        };
+        assert!(matches!(load(&cfg, Device::Cpu), Err(Error::Config(_))));
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DataConfig {
+            name: "mnist".into(),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..DataConfig::default()
+        };
+        let msg = load(&cfg, Device::Cpu).unwrap_err().to_string();
+        assert!(msg.contains("train-images-idx3-ubyte"), "{msg}");
+    }
+}

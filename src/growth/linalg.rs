@@ -1,0 +1,430 @@
+//! Small dense `f64` linear-algebra helpers for the growth computations.
+//!
+//! The TINY closed forms (`super::tiny`, spec `docs/tiny.md` §2) need only a few
+//! decompositions of small symmetric positive semi-definite matrices: a linear solve
+//! `S X = M` with a pseudo-inverse fallback (§2.3), a pseudo-inverse square root
+//! `S₂^{-1/2}` built from a symmetric eigendecomposition with a numerical threshold
+//! (§2.5 step 1) and a thin SVD (§2.5 step 2). Everything is `faer::Mat<f64>` and runs in
+//! float64 (tiny.md §8). The decompositions themselves are faer's; this module only adds
+//! symmetrisation, eigenvalue truncation, retry and fallback logic, and it never panics
+//! on degenerate input (empty, singular or non-finite matrices): failures are reported
+//! as `None`.
+//!
+//! Panics happen only on programming errors (non-square input where a square matrix is
+//! required, or mismatched shapes).
+
+use faer::linalg::solvers::Solve;
+use faer::{Mat, MatRef, Side};
+
+/// Resolution of `f64` used for the `eps·I` retry of a failed eigendecomposition (the
+/// float64 counterpart of GroMo's `finfo(dtype).resolution`, tiny.md §2.5 step 1, PR #192).
+pub const F64_RESOLUTION: f64 = 1e-15;
+
+/// How many times [`sym_eigen`] adds a (growing) multiple of the identity and retries.
+const EIGEN_RETRIES: usize = 4;
+
+/// `(A + Aᵀ)/2`: symmetrise a matrix before `eigh` or Cholesky (tiny.md §8).
+///
+/// # Panics
+/// If `a` is not square.
+pub fn symmetrize(a: MatRef<'_, f64>) -> Mat<f64> {
+    assert_eq!(a.nrows(), a.ncols(), "symmetrize: matrix must be square");
+    let n = a.nrows();
+    Mat::from_fn(n, n, |i, j| 0.5 * (a[(i, j)] + a[(j, i)]))
+}
+
+/// Frobenius inner product `⟨A, B⟩ = tr(Aᵀ B) = Σ_ij A_ij B_ij` (used for
+/// `d = tr(Mᵀ S⁻¹ M)`, tiny.md §2.3), without forming `Aᵀ B`.
+///
+/// # Panics
+/// If the shapes differ.
+pub fn frobenius_inner(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    assert_eq!(a.shape(), b.shape(), "frobenius_inner: shape mismatch");
+    let mut acc = 0.0;
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            acc += a[(i, j)] * b[(i, j)];
+        }
+    }
+    acc
+}
+
+/// Trace of a square matrix.
+///
+/// # Panics
+/// If `a` is not square.
+pub fn trace(a: MatRef<'_, f64>) -> f64 {
+    assert_eq!(a.nrows(), a.ncols(), "trace: matrix must be square");
+    (0..a.nrows()).map(|i| a[(i, i)]).sum()
+}
+
+/// Symmetric eigendecomposition `A = Q Λ Qᵀ` with the eigenvalues in **descending**
+/// order (`values[k]` belongs to column `k` of `vectors`).
+#[derive(Clone, Debug)]
+pub struct SymEigen {
+    /// Eigenvalues, largest first.
+    pub values: Vec<f64>,
+    /// Orthonormal eigenvectors as columns, `n × n`.
+    pub vectors: Mat<f64>,
+}
+
+/// Symmetric eigendecomposition of `(A + Aᵀ)/2` (tiny.md §2.5 step 1, §8).
+///
+/// If faer's `self_adjoint_eigen` does not converge, `ε·I` is added and the
+/// decomposition retried (PR #192 in GroMo), with `ε = F64_RESOLUTION · scale` growing by
+/// 1e3 per retry (`scale` = largest absolute diagonal entry, at least 1). The reported
+/// eigenvalues have the accumulated shift removed again. Returns `None` for non-finite
+/// input or when every retry fails. A `0 × 0` input gives an empty decomposition.
+///
+/// # Panics
+/// If `a` is not square.
+pub fn sym_eigen(a: MatRef<'_, f64>) -> Option<SymEigen> {
+    assert_eq!(a.nrows(), a.ncols(), "sym_eigen: matrix must be square");
+    let n = a.nrows();
+    if n == 0 {
+        return Some(SymEigen {
+            values: Vec::new(),
+            vectors: Mat::zeros(0, 0),
+        });
+    }
+    if !a.is_all_finite() {
+        return None;
+    }
+    let mut s = symmetrize(a);
+    let scale = (0..n).map(|i| s[(i, i)].abs()).fold(1.0_f64, f64::max);
+    let mut shift = 0.0;
+    let mut eps = F64_RESOLUTION * scale;
+    for _ in 0..=EIGEN_RETRIES {
+        if let Ok(evd) = s.self_adjoint_eigen(Side::Lower) {
+            // faer sorts the eigenvalues in nondecreasing order: reverse them.
+            let asc: Vec<f64> = evd.S().column_vector().iter().copied().collect();
+            let u = evd.U();
+            let values: Vec<f64> = asc.iter().rev().map(|&l| l - shift).collect();
+            let vectors = Mat::from_fn(n, n, |i, k| u[(i, n - 1 - k)]);
+            if values.iter().all(|v| v.is_finite()) && vectors.is_all_finite() {
+                return Some(SymEigen { values, vectors });
+            }
+        }
+        for i in 0..n {
+            s[(i, i)] += eps;
+        }
+        shift += eps;
+        eps *= 1e3;
+    }
+    None
+}
+
+/// Eigenvalue cut used to decide which directions of a PSD matrix are numerically
+/// present: `max(threshold, λ_max · n · f64::EPSILON)`.
+///
+/// The absolute `threshold` is GroMo's `numerical_threshold` (tiny.md §2.5 step 1,
+/// default 1e-6); the relative term only matters for matrices with very large entries,
+/// where round-off alone exceeds the absolute threshold.
+pub fn eigen_cut(max_eigenvalue: f64, n: usize, threshold: f64) -> f64 {
+    let relative = max_eigenvalue.abs() * n as f64 * f64::EPSILON;
+    threshold.max(relative)
+}
+
+/// The numerically present part of a symmetric PSD matrix: `A ≈ Q_r Λ_r Q_rᵀ` keeping
+/// the eigenvalues `> cut` (see [`eigen_cut`]). It gives the pseudo-inverse and the
+/// pseudo-inverse square root used by TINY (tiny.md §2.3 fallback, §2.5 step 1).
+#[derive(Clone, Debug)]
+pub struct PsdFactor {
+    /// `n × r` orthonormal eigenvectors of the kept eigenvalues.
+    pub basis: Mat<f64>,
+    /// The `r` kept eigenvalues, descending, all `> cut`.
+    pub values: Vec<f64>,
+    /// The cut that was applied.
+    pub cut: f64,
+    /// Number of dropped eigen-directions (`n − r`).
+    pub dropped: usize,
+}
+
+impl PsdFactor {
+    /// Size `n` of the factored matrix.
+    pub fn dim(&self) -> usize {
+        self.basis.nrows()
+    }
+
+    /// Rank `r` kept.
+    pub fn rank(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whitened right-hand side `Λ_r^{-1/2} Q_rᵀ B` (`r × k`). Note
+    /// `A^{+1/2} B = Q_r · (Λ_r^{-1/2} Q_rᵀ B)`, and since `Q_r` has orthonormal columns the
+    /// SVD of `A^{+1/2} B` is obtained from the SVD of this smaller matrix (tiny.md §2.5).
+    ///
+    /// # Panics
+    /// If `b.nrows() != self.dim()`.
+    pub fn whiten(&self, b: MatRef<'_, f64>) -> Mat<f64> {
+        assert_eq!(b.nrows(), self.dim(), "PsdFactor::whiten: shape mismatch");
+        let mut out = self.basis.transpose() * b;
+        for (k, &l) in self.values.iter().enumerate() {
+            let f = 1.0 / l.sqrt();
+            for j in 0..out.ncols() {
+                out[(k, j)] *= f;
+            }
+        }
+        out
+    }
+
+    /// `Q_r Λ_r^{p} C` for a `r × k` matrix `C` (`p = -1/2` maps whitened coordinates
+    /// back: `A^{+1/2} = Q_r Λ_r^{-1/2} Q_rᵀ`).
+    ///
+    /// # Panics
+    /// If `c.nrows() != self.rank()`.
+    pub fn unwhiten_pow(&self, c: MatRef<'_, f64>, p: f64) -> Mat<f64> {
+        assert_eq!(
+            c.nrows(),
+            self.rank(),
+            "PsdFactor::unwhiten_pow: shape mismatch"
+        );
+        let scaled = Mat::from_fn(c.nrows(), c.ncols(), |k, j| {
+            c[(k, j)] * self.values[k].powf(p)
+        });
+        &self.basis * &scaled
+    }
+
+    /// Pseudo-inverse square root `A^{+1/2} = Q_r Λ_r^{-1/2} Q_rᵀ` (tiny.md §2.5 step 1).
+    /// Dense `n × n`: prefer [`PsdFactor::whiten`] when only `A^{+1/2} B` is needed.
+    pub fn inv_sqrt(&self) -> Mat<f64> {
+        self.unwhiten_pow(self.basis.transpose(), -0.5)
+    }
+
+    /// Pseudo-inverse applied to `B`: `A⁺ B = Q_r Λ_r^{-1} Q_rᵀ B` (tiny.md §2.3 fallback).
+    ///
+    /// # Panics
+    /// If `b.nrows() != self.dim()`.
+    pub fn pinv_apply(&self, b: MatRef<'_, f64>) -> Mat<f64> {
+        assert_eq!(
+            b.nrows(),
+            self.dim(),
+            "PsdFactor::pinv_apply: shape mismatch"
+        );
+        let mut c = self.basis.transpose() * b;
+        for (k, &l) in self.values.iter().enumerate() {
+            for j in 0..c.ncols() {
+                c[(k, j)] /= l;
+            }
+        }
+        &self.basis * &c
+    }
+}
+
+/// Truncated eigen-factor of the symmetric PSD matrix `A` (tiny.md §2.5 step 1): keeps the
+/// eigenvalues `> eigen_cut(λ_max, n, threshold)`. Returns `None` if the
+/// eigendecomposition fails (non-finite input, no convergence after the `ε·I` retries).
+///
+/// # Panics
+/// If `a` is not square.
+pub fn psd_factor(a: MatRef<'_, f64>, threshold: f64) -> Option<PsdFactor> {
+    let n = a.nrows();
+    let evd = sym_eigen(a)?;
+    let max = evd.values.first().copied().unwrap_or(0.0);
+    let cut = eigen_cut(max, n, threshold);
+    let r = evd.values.iter().take_while(|&&l| l > cut).count();
+    Some(PsdFactor {
+        basis: evd.vectors.as_ref().subcols(0, r).to_owned(),
+        values: evd.values[..r].to_vec(),
+        cut,
+        dropped: n - r,
+    })
+}
+
+/// Pseudo-inverse square root `A^{+1/2}` of a symmetric PSD matrix with eigenvalues
+/// `≤ threshold` dropped (tiny.md §2.5 step 1). `None` if the eigendecomposition fails.
+///
+/// # Panics
+/// If `a` is not square.
+pub fn pinv_sqrt(a: MatRef<'_, f64>, threshold: f64) -> Option<Mat<f64>> {
+    psd_factor(a, threshold).map(|f| f.inv_sqrt())
+}
+
+/// How [`solve_psd`] solved its system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SolveMethod {
+    /// Cholesky factorisation of the symmetrised matrix: `X = S⁻¹ M`.
+    Cholesky,
+    /// Eigen pseudo-inverse with eigenvalues `≤ cut` dropped: `X = S⁺ M`.
+    PseudoInverse,
+}
+
+/// Solve `S X = M` for a symmetric PSD `S` (tiny.md §2.3 "ordinary linear solve, on
+/// failure the pseudo-inverse").
+///
+/// First a Cholesky solve of `(S + Sᵀ)/2`; it is accepted when the factorisation
+/// succeeds, every pivot `L_ii²` exceeds `eigen_cut(max_i S_ii, n, threshold)` (else `S`
+/// is numerically singular and a direct solve would amplify round-off) and the result is
+/// finite. Otherwise `X = S⁺ M` from [`psd_factor`]. Returns `None` only when both fail
+/// (non-finite input). A `0 × 0` system gives a `0 × k` solution.
+///
+/// # Panics
+/// If `s` is not square or `m.nrows() != s.nrows()`.
+pub fn solve_psd(
+    s: MatRef<'_, f64>,
+    m: MatRef<'_, f64>,
+    threshold: f64,
+) -> Option<(Mat<f64>, SolveMethod)> {
+    assert_eq!(s.nrows(), s.ncols(), "solve_psd: S must be square");
+    assert_eq!(s.nrows(), m.nrows(), "solve_psd: shape mismatch");
+    let n = s.nrows();
+    if n == 0 {
+        return Some((Mat::zeros(0, m.ncols()), SolveMethod::Cholesky));
+    }
+    if !s.is_all_finite() || !m.is_all_finite() {
+        return None;
+    }
+    if let Some(x) = solve_cholesky(s, m, threshold) {
+        return Some((x, SolveMethod::Cholesky));
+    }
+    solve_pinv(s, m, threshold).map(|x| (x, SolveMethod::PseudoInverse))
+}
+
+/// Cholesky solve of `S X = M` with the pivot check described in [`solve_psd`].
+pub fn solve_cholesky(s: MatRef<'_, f64>, m: MatRef<'_, f64>, threshold: f64) -> Option<Mat<f64>> {
+    let n = s.nrows();
+    if n == 0 {
+        return Some(Mat::zeros(0, m.ncols()));
+    }
+    let sym = symmetrize(s);
+    let max_diag = (0..n).map(|i| sym[(i, i)]).fold(0.0_f64, f64::max);
+    let cut = eigen_cut(max_diag, n, threshold);
+    let llt = sym.llt(Side::Lower).ok()?;
+    let l = llt.L();
+    if !(0..n).all(|i| l[(i, i)] * l[(i, i)] > cut) {
+        return None;
+    }
+    let x = llt.solve(m);
+    x.is_all_finite().then_some(x)
+}
+
+/// Pseudo-inverse solve `X = S⁺ M`, eigenvalues of `S` `≤ eigen_cut(λ_max, n, threshold)`
+/// dropped (tiny.md §2.3 fallback).
+pub fn solve_pinv(s: MatRef<'_, f64>, m: MatRef<'_, f64>, threshold: f64) -> Option<Mat<f64>> {
+    let f = psd_factor(s, threshold)?;
+    let x = f.pinv_apply(m);
+    x.is_all_finite().then_some(x)
+}
+
+/// Thin singular value decomposition `A = U diag(s) Vᵀ`, `s` descending and `≥ 0`.
+#[derive(Clone, Debug)]
+pub struct ThinSvd {
+    /// `m × q` left singular vectors, `q = min(m, n)`.
+    pub u: Mat<f64>,
+    /// `q` singular values, descending.
+    pub s: Vec<f64>,
+    /// `n × q` right singular vectors.
+    pub v: Mat<f64>,
+}
+
+/// Thin SVD through faer (tiny.md §2.5 step 2). Zero-sized input gives an empty
+/// decomposition; non-finite input or non-convergence gives `None`.
+pub fn thin_svd(a: MatRef<'_, f64>) -> Option<ThinSvd> {
+    let (m, n) = a.shape();
+    if m == 0 || n == 0 {
+        return Some(ThinSvd {
+            u: Mat::zeros(m, 0),
+            s: Vec::new(),
+            v: Mat::zeros(n, 0),
+        });
+    }
+    if !a.is_all_finite() {
+        return None;
+    }
+    let svd = a.thin_svd().ok()?;
+    let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
+    if s.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    Some(ThinSvd {
+        u: svd.U().to_owned(),
+        s,
+        v: svd.V().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max_abs_diff(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+        let mut m = 0.0_f64;
+        for j in 0..a.ncols() {
+            for i in 0..a.nrows() {
+                m = m.max((a[(i, j)] - b[(i, j)]).abs());
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn eigen_is_descending_and_reconstructs() {
+        let a = Mat::from_fn(4, 4, |i, j| 1.0 / (1.0 + i as f64 + j as f64));
+        let e = sym_eigen(a.as_ref()).expect("eigh");
+        assert!(e.values.windows(2).all(|w| w[0] >= w[1]));
+        let d = Mat::from_fn(4, 4, |i, j| if i == j { e.values[i] } else { 0.0 });
+        let rec = &e.vectors * &d * e.vectors.transpose();
+        assert!(max_abs_diff(rec.as_ref(), a.as_ref()) < 1e-12);
+    }
+
+    #[test]
+    fn pinv_sqrt_truncates_small_eigenvalues() {
+        // rank-1 matrix v vᵀ plus a direction with eigenvalue 1e-9 (below 1e-6).
+        let v = [1.0, 2.0, 2.0];
+        let a = Mat::from_fn(3, 3, |i, j| {
+            v[i] * v[j] + if i == 2 && j == 2 { 1e-9 } else { 0.0 }
+        });
+        let f = psd_factor(a.as_ref(), 1e-6).expect("factor");
+        assert_eq!(f.rank(), 1);
+        let r = f.inv_sqrt();
+        assert!(r.is_all_finite());
+        // A^{+1/2} A A^{+1/2} is the projector on v: its trace is 1.
+        let p = &r * &a * &r;
+        assert!((trace(p.as_ref()) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn solve_uses_cholesky_then_pinv() {
+        let s = Mat::from_fn(3, 3, |i, j| if i == j { 2.0 } else { 0.5 });
+        let m = Mat::from_fn(3, 2, |i, j| (i + 2 * j) as f64);
+        let (x, how) = solve_psd(s.as_ref(), m.as_ref(), 1e-6).expect("solve");
+        assert_eq!(how, SolveMethod::Cholesky);
+        assert!(max_abs_diff((&s * &x).as_ref(), m.as_ref()) < 1e-12);
+
+        // Singular S (two equal rows); M in its range.
+        let s = Mat::from_fn(3, 3, |i, j| {
+            let a = [1.0, 1.0, 0.5];
+            a[i] * a[j] + if i == j && i == 2 { 1.0 } else { 0.0 }
+        });
+        let m = &s * Mat::from_fn(3, 1, |i, _| i as f64 + 1.0);
+        let (x, how) = solve_psd(s.as_ref(), m.as_ref(), 1e-6).expect("solve");
+        assert_eq!(how, SolveMethod::PseudoInverse);
+        assert!(max_abs_diff((&s * &x).as_ref(), m.as_ref()) < 1e-10);
+        // Minimum-norm solution: equal weight on the two identical directions.
+        assert!((x[(0, 0)] - x[(1, 0)]).abs() < 1e-10);
+    }
+
+    #[test]
+    fn degenerate_inputs_do_not_panic() {
+        let z = Mat::<f64>::zeros(0, 0);
+        assert!(sym_eigen(z.as_ref()).is_some());
+        assert_eq!(pinv_sqrt(z.as_ref(), 1e-6).map(|m| m.nrows()), Some(0));
+        let (x, _) = solve_psd(z.as_ref(), Mat::<f64>::zeros(0, 3).as_ref(), 1e-6).expect("solve");
+        assert_eq!(x.shape(), (0, 3));
+        let svd = thin_svd(Mat::<f64>::zeros(0, 4).as_ref()).expect("svd");
+        assert_eq!((svd.u.shape(), svd.v.shape()), ((0, 0), (4, 0)));
+        // All-zero matrix: everything truncated, finite zero pseudo-inverse.
+        let zero = Mat::<f64>::zeros(3, 3);
+        let (x, how) =
+            solve_psd(zero.as_ref(), Mat::<f64>::zeros(3, 2).as_ref(), 1e-6).expect("solve");
+        assert_eq!(how, SolveMethod::PseudoInverse);
+        assert_eq!(x.norm_max(), 0.0);
+        // Non-finite input: reported, not a panic.
+        let mut nan = Mat::<f64>::identity(2, 2);
+        nan[(0, 1)] = f64::NAN;
+        assert!(sym_eigen(nan.as_ref()).is_none());
+        assert!(solve_psd(nan.as_ref(), Mat::<f64>::zeros(2, 1).as_ref(), 1e-6).is_none());
+        assert!(thin_svd(nan.as_ref()).is_none());
+    }
+}

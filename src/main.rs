@@ -1,0 +1,345 @@
+//! `grownet`: the command-line shell over the library.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use grownet::checkpoint;
+use grownet::config::{parse_device, ModelKind, RunConfig};
+use grownet::nn::{Activation, LayerSpec};
+use grownet::optim::{OptimizerKind, Schedule};
+use grownet::train::{self, Trainer, CHECKPOINT_FILE};
+
+#[derive(Parser)]
+#[command(
+    name = "grownet",
+    version,
+    about = "Train neural networks that grow while they learn"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+enum Command {
+    /// Train a network (with no arguments: a small network on the built-in spirals dataset).
+    Train(TrainArgs),
+    /// Evaluate a saved checkpoint on its dataset's test split.
+    Eval {
+        /// A checkpoint file or a run directory.
+        checkpoint: PathBuf,
+        /// Directory holding the datasets (default: $GROWNET_DATA).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Print a checkpoint's architecture and parameter count.
+    Info {
+        /// A checkpoint file or a run directory.
+        checkpoint: PathBuf,
+    },
+}
+
+#[derive(Args, Default)]
+struct TrainArgs {
+    /// TOML config file; flags override its values.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in this directory from its checkpoint.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// spirals, moons, regression, teacher, mnist, cifar-10, or any IDX folder name.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Directory holding the datasets (default: $GROWNET_DATA).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// mlp or cnn.
+    #[arg(long)]
+    model: Option<ModelKind>,
+    /// MLP hidden widths, e.g. 256,256.
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<i64>>,
+    /// CNN channels per conv stage, e.g. 32,64,128.
+    #[arg(long, value_delimiter = ',')]
+    channels: Option<Vec<i64>>,
+    /// relu, selu, tanh, gelu or identity.
+    #[arg(long)]
+    activation: Option<Activation>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    /// sgd or adamw.
+    #[arg(long)]
+    optimizer: Option<OptimizerKind>,
+    #[arg(long)]
+    momentum: Option<f64>,
+    #[arg(long)]
+    nesterov: bool,
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// constant, step:EVERY:GAMMA, or cosine[:WARMUP_EPOCHS].
+    #[arg(long)]
+    schedule: Option<Schedule>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Fraction of the training set held out for validation.
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// Use only the first N training samples.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Disable crop/flip augmentation of colour images.
+    #[arg(long)]
+    no_augment: bool,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// CPU threads for libtorch (default: 1 for small models, all cores otherwise).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Run directory (default runs/<name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run name (default: dataset-model-timestamp).
+    #[arg(long)]
+    name: Option<String>,
+    /// No per-epoch lines or progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl TrainArgs {
+    /// Applies the flags that were given on top of `cfg`.
+    fn apply(&self, cfg: &mut RunConfig) {
+        let d = &mut cfg.data;
+        set(&mut d.name, self.dataset.clone());
+        if self.data_dir.is_some() {
+            d.data_dir = self.data_dir.clone();
+        }
+        set(&mut d.val_fraction, self.val_fraction);
+        if self.limit.is_some() {
+            d.limit = self.limit;
+        }
+        let m = &mut cfg.model;
+        set(&mut m.kind, self.model);
+        set(&mut m.hidden, self.hidden.clone());
+        set(&mut m.channels, self.channels.clone());
+        set(&mut m.activation, self.activation);
+        let t = &mut cfg.train;
+        set(&mut t.epochs, self.epochs);
+        set(&mut t.batch_size, self.batch_size);
+        set(&mut t.lr, self.lr);
+        set(&mut t.optimizer, self.optimizer);
+        set(&mut t.momentum, self.momentum);
+        set(&mut t.weight_decay, self.weight_decay);
+        set(&mut t.schedule, self.schedule.clone());
+        set(&mut t.seed, self.seed);
+        if let Some(seed) = self.seed {
+            cfg.data.seed = seed;
+        }
+        t.nesterov |= self.nesterov;
+        t.augment &= !self.no_augment;
+        if self.device.is_some() {
+            cfg.device = self.device.clone();
+        }
+        if self.threads.is_some() {
+            cfg.threads = self.threads;
+        }
+        if self.name.is_some() {
+            cfg.name = self.name.clone();
+        }
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn checkpoint_path(p: PathBuf) -> PathBuf {
+    if p.is_dir() {
+        p.join(CHECKPOINT_FILE)
+    } else {
+        p
+    }
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let mut trainer = if let Some(dir) = &args.resume {
+        let t = Trainer::resume(dir, |cfg| args.apply(cfg))
+            .with_context(|| format!("cannot resume the run in {}", dir.display()))?;
+        println!(
+            "resuming {} at epoch {}/{}",
+            dir.display(),
+            t.epoch,
+            t.config.train.epochs
+        );
+        t
+    } else {
+        let mut cfg = match &args.config {
+            Some(p) => RunConfig::from_file(p)?,
+            None => RunConfig::default(),
+        };
+        args.apply(&mut cfg);
+        let name = cfg.name.clone().unwrap_or_else(|| {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format!("{}-{:?}-{secs}", cfg.data.name, cfg.model.kind).to_lowercase()
+        });
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+        if out.join(CHECKPOINT_FILE).exists() {
+            bail!(
+                "{} already holds a run: continue it with --resume {0} or choose another --out",
+                out.display()
+            );
+        }
+        cfg.name = Some(name);
+        let t = Trainer::new(cfg, Some(out.clone()))?;
+        println!(
+            "training on {} ({} train / {} test samples) on {:?}; run directory {}",
+            t.data.name,
+            t.data.train.len(),
+            t.data.test.len(),
+            t.device(),
+            out.display()
+        );
+        t
+    };
+    trainer.quiet = args.quiet;
+    let s = trainer.fit()?;
+    println!("\nresult after {} epochs ({:.1}s):", s.epochs, s.seconds);
+    let acc = |a: Option<f64>| {
+        a.map(|a| format!(", accuracy {:.2}%", 100.0 * a))
+            .unwrap_or_default()
+    };
+    println!("  train loss {:.4}{}", s.train.loss, acc(s.train.accuracy));
+    if let Some(v) = s.val {
+        println!("  val   loss {:.4}{}", v.loss, acc(v.accuracy));
+    }
+    println!("  test  loss {:.4}{}", s.test.loss, acc(s.test.accuracy));
+    println!(
+        "  parameters {}, hidden widths {:?}",
+        s.parameters, s.hidden_widths
+    );
+    if s.growth_steps > 0 {
+        println!(
+            "  growth: {} steps, {:.1}s ({:.1}% of training time)",
+            s.growth_steps,
+            s.seconds_in_growth,
+            100.0 * s.seconds_in_growth / s.seconds.max(1e-9)
+        );
+    }
+    if let Some(run) = &trainer.run {
+        println!("  metrics and checkpoint in {}", run.path.display());
+    }
+    Ok(())
+}
+
+fn eval(path: PathBuf, data_dir: Option<PathBuf>, device: Option<String>) -> anyhow::Result<()> {
+    let path = checkpoint_path(path);
+    let device = parse_device(device.as_deref().unwrap_or("auto"))?;
+    let (net, meta) = checkpoint::load_network(&path, device)?;
+    let mut data_cfg = meta.config.data.clone();
+    if data_dir.is_some() {
+        data_cfg.data_dir = data_dir;
+    }
+    let data = grownet::data::load(&data_cfg, device)?;
+    let e = train::evaluate(
+        &net,
+        data.task.loss(),
+        &data.test,
+        meta.config.train.eval_batch_size,
+    );
+    println!(
+        "{}: {} test samples of {}: loss {:.4}{}",
+        path.display(),
+        data.test.len(),
+        data.name,
+        e.loss,
+        e.accuracy
+            .map(|a| format!(", accuracy {:.2}%", 100.0 * a))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn info(path: PathBuf) -> anyhow::Result<()> {
+    let path = checkpoint_path(path);
+    let (net, meta) = checkpoint::load_network(&path, tch::Device::Cpu)?;
+    println!("checkpoint   {}", path.display());
+    println!("dataset      {}", meta.config.data.name);
+    println!(
+        "trained      {} epochs, {} steps, {:.1}s, {} growth steps",
+        meta.epoch, meta.step, meta.elapsed, meta.growth_steps
+    );
+    println!("input shape  {:?}", net.input_shape());
+    for (i, s) in meta.architecture.stages.iter().enumerate() {
+        let layer = match &s.layer {
+            LayerSpec::Linear {
+                inputs, outputs, ..
+            } => format!("linear {inputs} → {outputs}"),
+            LayerSpec::Conv2d {
+                inputs,
+                outputs,
+                kernel,
+                stride,
+                ..
+            } => format!("conv{kernel}x{kernel}/{stride} {inputs} → {outputs}"),
+        };
+        println!(
+            "stage {i:<3}    {layer:<24} {}{}{}",
+            s.activation,
+            if s.batch_norm { " +bn" } else { "" },
+            match s.pool {
+                grownet::nn::Pool::None => "",
+                grownet::nn::Pool::Max2 => " +maxpool2",
+                grownet::nn::Pool::GlobalAvg => " +globalavg",
+            }
+        );
+    }
+    println!("parameters   {}", net.parameter_count());
+    println!("hidden       {:?}", net.hidden_widths());
+    println!("flops/sample {}", net.flops_per_sample());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    grownet::runtime::tune_allocator();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Train(TrainArgs::default())) {
+        Command::Train(args) => train(args),
+        Command::Eval {
+            checkpoint,
+            data_dir,
+            device,
+        } => eval(checkpoint, data_dir, device),
+        Command::Info { checkpoint } => info(checkpoint),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Element-wise activations, with the derivative at 0 that TINY's linearisation needs.
+//!
+//! ```
+//! use grownet::nn::Activation;
+//! let x = tch::Tensor::from_slice(&[-1.0f32, 0.0, 2.0]);
+//! let y = Activation::Relu.forward(&x);
+//! assert_eq!(Vec::<f32>::try_from(&y).unwrap(), vec![0.0, 0.0, 2.0]);
+//! assert_eq!("gelu".parse::<Activation>().unwrap(), Activation::Gelu);
+//! ```
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// An element-wise non-linearity applied after a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Relu,
+    Selu,
+    Tanh,
+    Gelu,
+    Identity,
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn forward(self, x: &Tensor) -> Tensor {
+        match self {
+            Activation::Relu => x.relu(),
+            Activation::Selu => x.selu(),
+            Activation::Tanh => x.tanh(),
+            Activation::Gelu => x.gelu("none"),
+            Activation::Identity => x.shallow_clone(),
+        }
+    }
+
+    /// σ'(0⁺), the slope TINY uses to linearise new neurons (tiny.md §1: ReLU 1, GELU 0.5,
+    /// SELU 1.0507, tanh 1, identity 1).
+    pub fn slope_at_zero(self) -> f64 {
+        match self {
+            Activation::Relu | Activation::Tanh | Activation::Identity => 1.0,
+            Activation::Gelu => 0.5,
+            Activation::Selu => 1.050_700_987_355_480_5,
+        }
+    }
+
+    /// The lower-case name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Selu => "selu",
+            Activation::Tanh => "tanh",
+            Activation::Gelu => "gelu",
+            Activation::Identity => "identity",
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Activation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "relu" => Ok(Activation::Relu),
+            "selu" => Ok(Activation::Selu),
+            "tanh" => Ok(Activation::Tanh),
+            "gelu" => Ok(Activation::Gelu),
+            "identity" | "linear" | "none" => Ok(Activation::Identity),
+            other => Err(format!(
+                "unknown activation '{other}' (expected relu, selu, tanh, gelu or identity)"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::testing::finite_difference_check;
+
+    #[test]
+    fn slopes_at_zero_match_autograd() {
+        for act in [
+            Activation::Relu,
+            Activation::Selu,
+            Activation::Tanh,
+            Activation::Gelu,
+            Activation::Identity,
+        ] {
+            let x = Tensor::from_slice(&[1e-7f64]).set_requires_grad(true);
+            let y = act.forward(&x).sum(tch::Kind::Double);
+            y.backward();
+            let g = x.grad().double_value(&[0]);
+            assert!((g - act.slope_at_zero()).abs() < 1e-5, "{act}: {g}");
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        for act in [
+            Activation::Relu,
+            Activation::Selu,
+            Activation::Tanh,
+            Activation::Gelu,
+            Activation::Identity,
+        ] {
+            // Points away from ReLU/SELU's kink at 0.
+            let x = Tensor::from_slice(&[-1.3f64, -0.4, 0.3, 0.9, 2.1]);
+            finite_difference_check(&x, |x| act.forward(x).square().sum(tch::Kind::Double));
+        }
+    }
+
+    #[test]
+    fn parse_rejects_unknown_names() {
+        assert!("swishy".parse::<Activation>().is_err());
+        assert_eq!("ReLU".parse::<Activation>().unwrap(), Activation::Relu);
+    }
+}

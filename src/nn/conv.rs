@@ -1,0 +1,131 @@
+//! A 2-D convolution whose channel counts can change between training steps.
+//!
+//! ```
+//! use grownet::nn::Conv2d;
+//! use rand::SeedableRng;
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+//! let conv = Conv2d::new(3, 8, 3, 1, 1, true, &mut rng, tch::Device::Cpu);
+//! let y = conv.forward(&tch::Tensor::zeros([2, 3, 16, 16], (tch::Kind::Float, tch::Device::Cpu)));
+//! assert_eq!(y.size(), vec![2, 8, 16, 16]);
+//! ```
+use rand::Rng;
+use tch::{Device, Tensor};
+
+use super::init;
+
+/// A square-kernel convolution owning its parameters as plain tensors.
+#[derive(Debug)]
+pub struct Conv2d {
+    /// Weight, shape `[out, in, k, k]`.
+    pub weight: Tensor,
+    /// Optional bias, shape `[out]`.
+    pub bias: Option<Tensor>,
+    pub stride: i64,
+    pub padding: i64,
+}
+
+impl Conv2d {
+    /// A new convolution with PyTorch's default initialisation, drawn from `rng`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        input: i64,
+        output: i64,
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+        bias: bool,
+        rng: &mut impl Rng,
+        device: Device,
+    ) -> Self {
+        let bound = init::default_bound(input * kernel * kernel);
+        let weight = init::param(init::uniform(
+            &[output, input, kernel, kernel],
+            bound,
+            rng,
+            device,
+        ));
+        let bias = bias.then(|| init::param(init::uniform(&[output], bound, rng, device)));
+        Conv2d {
+            weight,
+            bias,
+            stride,
+            padding,
+        }
+    }
+
+    /// Applies the convolution to `x` of shape `[batch, in, h, w]`.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.conv2d(
+            &self.weight,
+            self.bias.as_ref(),
+            [self.stride, self.stride],
+            [self.padding, self.padding],
+            [1, 1],
+            1,
+        )
+    }
+
+    pub fn in_channels(&self) -> i64 {
+        self.weight.size()[1]
+    }
+
+    pub fn out_channels(&self) -> i64 {
+        self.weight.size()[0]
+    }
+
+    pub fn kernel_size(&self) -> i64 {
+        self.weight.size()[2]
+    }
+
+    /// Appends output channels: `filters` `[k, in, kh, kw]` and their biases `[k]`.
+    pub fn grow_outputs(&mut self, filters: &Tensor, bias: Option<&Tensor>) {
+        self.weight = super::append(&self.weight, filters, 0);
+        if let Some(b) = self.bias.as_mut() {
+            let k = filters.size()[0];
+            let zeros = Tensor::zeros([k], (b.kind(), b.device()));
+            *b = super::append(b, bias.unwrap_or(&zeros), 0);
+        }
+    }
+
+    /// Appends input channels: `weights` `[out, k, kh, kw]`.
+    pub fn grow_inputs(&mut self, weights: &Tensor) {
+        self.weight = super::append(&self.weight, weights, 1);
+    }
+
+    pub fn named_parameters(&self) -> Vec<(&'static str, Tensor)> {
+        let mut out = vec![("weight", self.weight.shallow_clone())];
+        if let Some(b) = &self.bias {
+            out.push(("bias", b.shallow_clone()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::testing::finite_difference_check;
+    use tch::Kind;
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let x = Tensor::randn([2, 2, 5, 5], (Kind::Double, Device::Cpu));
+        let w = Tensor::randn([3, 2, 3, 3], (Kind::Double, Device::Cpu));
+        for (stride, padding) in [(1, 1), (2, 0)] {
+            let f = |x: &Tensor, w: &Tensor| {
+                x.conv2d(
+                    w,
+                    None::<&Tensor>,
+                    [stride, stride],
+                    [padding, padding],
+                    [1, 1],
+                    1,
+                )
+                .tanh()
+                .sum(Kind::Double)
+            };
+            finite_difference_check(&x, |x| f(x, &w));
+            finite_difference_check(&w, |w| f(&x, w));
+        }
+    }
+}

@@ -1,0 +1,565 @@
+//! The model: a chain of stages, each `layer → (BatchNorm) → activation → (pool)`.
+//!
+//! An MLP is a chain of linear stages; the VGG-style CNN is a chain of 3×3 conv stages with
+//! pooling followed by a linear head. The hidden dimension between stage `i` and stage `i+1`
+//! is where growth happens (a growth site): stage `i` produces it, stage `i+1` consumes it.
+//!
+//! ```
+//! use grownet::nn::{Activation, Architecture, Network};
+//! use rand::SeedableRng;
+//! let arch = Architecture::cnn([3, 32, 32], &[8, 16], 10, Activation::Relu, true);
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+//! let net = Network::new(&arch, &mut rng, tch::Device::Cpu).unwrap();
+//! let x = tch::Tensor::zeros([2, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
+//! assert_eq!(net.forward(&x, false).size(), vec![2, 10]);
+//! assert_eq!(net.architecture(), arch);
+//! ```
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
+
+use super::{Activation, BatchNorm, Conv2d, Linear};
+use crate::error::{Error, Result};
+
+/// The shape of one layer, as stored in configs and checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LayerSpec {
+    Linear {
+        inputs: i64,
+        outputs: i64,
+        bias: bool,
+    },
+    Conv2d {
+        inputs: i64,
+        outputs: i64,
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+        bias: bool,
+    },
+}
+
+impl LayerSpec {
+    pub fn inputs(&self) -> i64 {
+        match self {
+            LayerSpec::Linear { inputs, .. } | LayerSpec::Conv2d { inputs, .. } => *inputs,
+        }
+    }
+    pub fn outputs(&self) -> i64 {
+        match self {
+            LayerSpec::Linear { outputs, .. } | LayerSpec::Conv2d { outputs, .. } => *outputs,
+        }
+    }
+}
+
+/// Pooling after a stage's activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    #[default]
+    None,
+    /// 2×2 max pooling, stride 2.
+    Max2,
+    /// Global average pooling to `[batch, channels]`.
+    GlobalAvg,
+}
+
+/// One stage of the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageSpec {
+    pub layer: LayerSpec,
+    #[serde(default)]
+    pub batch_norm: bool,
+    pub activation: Activation,
+    #[serde(default)]
+    pub pool: Pool,
+}
+
+/// A complete description of a network's shape: enough to rebuild it (checkpoints store it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Architecture {
+    /// Shape of one input sample, e.g. `[784]` or `[3, 32, 32]`.
+    pub input_shape: Vec<i64>,
+    pub stages: Vec<StageSpec>,
+}
+
+impl Architecture {
+    /// An MLP `inputs → hidden… → outputs` with `activation` after every hidden layer.
+    pub fn mlp(inputs: i64, hidden: &[i64], outputs: i64, activation: Activation) -> Self {
+        let mut dims = vec![inputs];
+        dims.extend_from_slice(hidden);
+        dims.push(outputs);
+        let last = dims.len() - 2;
+        let stages = dims
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| StageSpec {
+                layer: LayerSpec::Linear {
+                    inputs: w[0],
+                    outputs: w[1],
+                    bias: true,
+                },
+                batch_norm: false,
+                activation: if i == last {
+                    Activation::Identity
+                } else {
+                    activation
+                },
+                pool: Pool::None,
+            })
+            .collect();
+        Architecture {
+            input_shape: vec![inputs],
+            stages,
+        }
+    }
+
+    /// A VGG-style CNN: one 3×3 conv stage per entry of `channels` (BatchNorm optional), 2×2
+    /// max pooling after each but the last, global average pooling, then a linear head.
+    pub fn cnn(
+        input_shape: [i64; 3],
+        channels: &[i64],
+        outputs: i64,
+        activation: Activation,
+        batch_norm: bool,
+    ) -> Self {
+        let mut stages = Vec::new();
+        let mut c_in = input_shape[0];
+        for (i, &c) in channels.iter().enumerate() {
+            stages.push(StageSpec {
+                layer: LayerSpec::Conv2d {
+                    inputs: c_in,
+                    outputs: c,
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                    bias: !batch_norm,
+                },
+                batch_norm,
+                activation,
+                pool: if i + 1 == channels.len() {
+                    Pool::GlobalAvg
+                } else {
+                    Pool::Max2
+                },
+            });
+            c_in = c;
+        }
+        stages.push(StageSpec {
+            layer: LayerSpec::Linear {
+                inputs: c_in,
+                outputs,
+                bias: true,
+            },
+            batch_norm: false,
+            activation: Activation::Identity,
+            pool: Pool::None,
+        });
+        Architecture {
+            input_shape: input_shape.to_vec(),
+            stages,
+        }
+    }
+
+    /// The widths of the hidden dimensions (outputs of every stage but the last).
+    pub fn hidden_widths(&self) -> Vec<i64> {
+        let n = self.stages.len().saturating_sub(1);
+        self.stages[..n].iter().map(|s| s.layer.outputs()).collect()
+    }
+
+    /// Checks that consecutive stages fit together.
+    pub fn validate(&self) -> Result<()> {
+        if self.stages.is_empty() {
+            return Err(Error::Config("a network needs at least one layer".into()));
+        }
+        let first_in = match self.stages[0].layer {
+            LayerSpec::Linear { .. } => self.input_shape.iter().product(),
+            LayerSpec::Conv2d { .. } => self.input_shape[0],
+        };
+        if self.stages[0].layer.inputs() != first_in {
+            return Err(Error::Shape {
+                context: "stage 0".into(),
+                detail: format!(
+                    "expects {} inputs but samples have shape {:?}",
+                    self.stages[0].layer.inputs(),
+                    self.input_shape
+                ),
+            });
+        }
+        for (i, pair) in self.stages.windows(2).enumerate() {
+            let (a, b) = (&pair[0], &pair[1]);
+            let spatial_flatten = matches!(a.layer, LayerSpec::Conv2d { .. })
+                && matches!(b.layer, LayerSpec::Linear { .. })
+                && a.pool != Pool::GlobalAvg;
+            if spatial_flatten {
+                return Err(Error::Config(format!(
+                    "stage {i} is a conv feeding a linear layer: it needs global average pooling"
+                )));
+            }
+            if a.layer.outputs() != b.layer.inputs() {
+                return Err(Error::Shape {
+                    context: format!("stages {i}→{}", i + 1),
+                    detail: format!(
+                        "stage {i} has {} outputs but stage {} has {} inputs",
+                        a.layer.outputs(),
+                        i + 1,
+                        b.layer.inputs()
+                    ),
+                });
+            }
+            if matches!(a.layer, LayerSpec::Linear { .. })
+                && matches!(b.layer, LayerSpec::Conv2d { .. })
+            {
+                return Err(Error::Config(format!(
+                    "stage {i} is linear but stage {} is a convolution",
+                    i + 1
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A layer with its parameters.
+#[derive(Debug)]
+pub enum Layer {
+    Linear(Linear),
+    Conv2d(Conv2d),
+}
+
+impl Layer {
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        match self {
+            Layer::Linear(l) => l.forward(&x.flatten(1, -1)),
+            Layer::Conv2d(c) => c.forward(x),
+        }
+    }
+
+    pub fn named_parameters(&self) -> Vec<(&'static str, Tensor)> {
+        match self {
+            Layer::Linear(l) => l.named_parameters(),
+            Layer::Conv2d(c) => c.named_parameters(),
+        }
+    }
+
+    pub fn spec(&self) -> LayerSpec {
+        match self {
+            Layer::Linear(l) => LayerSpec::Linear {
+                inputs: l.in_features(),
+                outputs: l.out_features(),
+                bias: l.bias.is_some(),
+            },
+            Layer::Conv2d(c) => LayerSpec::Conv2d {
+                inputs: c.in_channels(),
+                outputs: c.out_channels(),
+                kernel: c.kernel_size(),
+                stride: c.stride,
+                padding: c.padding,
+                bias: c.bias.is_some(),
+            },
+        }
+    }
+
+    /// The weight tensor (`[out, in]` or `[out, in, k, k]`).
+    pub fn weight(&self) -> &Tensor {
+        match self {
+            Layer::Linear(l) => &l.weight,
+            Layer::Conv2d(c) => &c.weight,
+        }
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        match self {
+            Layer::Linear(l) => l.bias.as_ref(),
+            Layer::Conv2d(c) => c.bias.as_ref(),
+        }
+    }
+}
+
+/// One stage: layer, optional BatchNorm, activation, optional pooling.
+#[derive(Debug)]
+pub struct Stage {
+    pub layer: Layer,
+    pub norm: Option<BatchNorm>,
+    pub activation: Activation,
+    pub pool: Pool,
+}
+
+impl Stage {
+    /// The stage's pre-activation: layer output, normalised when the stage has BatchNorm.
+    pub fn pre_activation(&self, x: &Tensor, train: bool) -> Tensor {
+        let z = self.layer.forward(x);
+        match &self.norm {
+            Some(bn) => bn.forward(&z, train),
+            None => z,
+        }
+    }
+
+    /// Activation and pooling applied to a pre-activation.
+    pub fn post(&self, z: &Tensor) -> Tensor {
+        let a = self.activation.forward(z);
+        match self.pool {
+            Pool::None => a,
+            Pool::Max2 => a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
+            Pool::GlobalAvg => a.adaptive_avg_pool2d([1, 1]).flatten(1, -1),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.post(&self.pre_activation(x, train))
+    }
+}
+
+/// A chain of stages whose widths can grow.
+#[derive(Debug)]
+pub struct Network {
+    pub stages: Vec<Stage>,
+    input_shape: Vec<i64>,
+    device: Device,
+}
+
+impl Network {
+    /// Builds a freshly initialised network, parameters drawn from `rng`.
+    pub fn new(arch: &Architecture, rng: &mut impl Rng, device: Device) -> Result<Self> {
+        arch.validate()?;
+        let stages = arch
+            .stages
+            .iter()
+            .map(|s| {
+                let layer = match s.layer {
+                    LayerSpec::Linear {
+                        inputs,
+                        outputs,
+                        bias,
+                    } => Layer::Linear(Linear::new(inputs, outputs, bias, rng, device)),
+                    LayerSpec::Conv2d {
+                        inputs,
+                        outputs,
+                        kernel,
+                        stride,
+                        padding,
+                        bias,
+                    } => Layer::Conv2d(Conv2d::new(
+                        inputs, outputs, kernel, stride, padding, bias, rng, device,
+                    )),
+                };
+                Stage {
+                    norm: s
+                        .batch_norm
+                        .then(|| BatchNorm::new(s.layer.outputs(), device)),
+                    layer,
+                    activation: s.activation,
+                    pool: s.pool,
+                }
+            })
+            .collect();
+        Ok(Network {
+            stages,
+            input_shape: arch.input_shape.clone(),
+            device,
+        })
+    }
+
+    /// The current shape of the network (reflects growth).
+    pub fn architecture(&self) -> Architecture {
+        Architecture {
+            input_shape: self.input_shape.clone(),
+            stages: self
+                .stages
+                .iter()
+                .map(|s| StageSpec {
+                    layer: s.layer.spec(),
+                    batch_norm: s.norm.is_some(),
+                    activation: s.activation,
+                    pool: s.pool,
+                })
+                .collect(),
+        }
+    }
+
+    /// Forward pass; `train` selects BatchNorm's batch statistics.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.stages
+            .iter()
+            .fold(x.shallow_clone(), |h, s| s.forward(&h, train))
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    pub fn input_shape(&self) -> &[i64] {
+        &self.input_shape
+    }
+
+    /// Widths of the hidden dimensions (the growth sites).
+    pub fn hidden_widths(&self) -> Vec<i64> {
+        self.architecture().hidden_widths()
+    }
+
+    /// Trainable parameters with stable names (`stages.{i}.layer.weight`, …).
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (i, s) in self.stages.iter().enumerate() {
+            for (n, t) in s.layer.named_parameters() {
+                out.push((format!("stages.{i}.layer.{n}"), t));
+            }
+            if let Some(bn) = &s.norm {
+                for (n, t) in bn.named_parameters() {
+                    out.push((format!("stages.{i}.norm.{n}"), t));
+                }
+            }
+        }
+        out
+    }
+
+    /// Non-trainable state (BatchNorm running statistics).
+    pub fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (i, s) in self.stages.iter().enumerate() {
+            if let Some(bn) = &s.norm {
+                for (n, t) in bn.named_buffers() {
+                    out.push((format!("stages.{i}.norm.{n}"), t));
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of trainable scalars.
+    pub fn parameter_count(&self) -> i64 {
+        self.named_parameters()
+            .iter()
+            .map(|(_, t)| t.numel() as i64)
+            .sum()
+    }
+
+    /// Multiply-accumulates of one forward pass for one sample.
+    pub fn flops_per_sample(&self) -> i64 {
+        let mut shape = self.input_shape.clone();
+        let mut macs = 0;
+        for s in &self.stages {
+            match &s.layer {
+                Layer::Linear(l) => {
+                    macs += l.in_features() * l.out_features();
+                    shape = vec![l.out_features()];
+                }
+                Layer::Conv2d(c) => {
+                    let (h, w) = (shape[1], shape[2]);
+                    let k = c.kernel_size();
+                    let oh = (h + 2 * c.padding - k) / c.stride + 1;
+                    let ow = (w + 2 * c.padding - k) / c.stride + 1;
+                    macs += c.out_channels() * c.in_channels() * k * k * oh * ow;
+                    shape = vec![c.out_channels(), oh, ow];
+                }
+            }
+            shape = match s.pool {
+                Pool::None => shape,
+                Pool::Max2 => vec![shape[0], shape[1] / 2, shape[2] / 2],
+                Pool::GlobalAvg => vec![shape[0]],
+            };
+        }
+        2 * macs
+    }
+
+    /// Copies every parameter and buffer from `tensors` (matched by name and shape).
+    pub fn load_tensors(&mut self, tensors: &[(String, Tensor)]) -> Result<()> {
+        let mut targets = self.named_parameters();
+        targets.extend(self.named_buffers());
+        for (name, mut dst) in targets {
+            let src = tensors
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t)
+                .ok_or_else(|| Error::Shape {
+                    context: "loading weights".into(),
+                    detail: format!("tensor {name} is missing"),
+                })?;
+            if src.size() != dst.size() {
+                return Err(Error::Shape {
+                    context: "loading weights".into(),
+                    detail: format!(
+                        "{name} has shape {:?}, the model expects {:?}",
+                        src.size(),
+                        dst.size()
+                    ),
+                });
+            }
+            tch::no_grad(|| dst.copy_(src));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use tch::Kind;
+
+    fn rng() -> rand_chacha::ChaCha8Rng {
+        rand_chacha::ChaCha8Rng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn mlp_shapes_and_counts() {
+        let arch = Architecture::mlp(784, &[256, 256], 10, Activation::Relu);
+        let net = Network::new(&arch, &mut rng(), Device::Cpu).unwrap();
+        assert_eq!(
+            net.parameter_count(),
+            784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10
+        );
+        assert_eq!(net.architecture(), arch);
+        assert_eq!(net.hidden_widths(), vec![256, 256]);
+    }
+
+    #[test]
+    fn same_seed_same_network() {
+        let arch = Architecture::mlp(4, &[3], 2, Activation::Tanh);
+        let a = Network::new(&arch, &mut rng(), Device::Cpu).unwrap();
+        let b = Network::new(&arch, &mut rng(), Device::Cpu).unwrap();
+        for ((_, x), (_, y)) in a.named_parameters().iter().zip(b.named_parameters()) {
+            assert!(x.equal(&y));
+        }
+    }
+
+    #[test]
+    fn zero_width_hidden_layer_runs() {
+        let arch = Architecture::mlp(4, &[0, 2], 3, Activation::Relu);
+        let net = Network::new(&arch, &mut rng(), Device::Cpu).unwrap();
+        let y = net.forward(&Tensor::ones([2, 4], (Kind::Float, Device::Cpu)), true);
+        assert_eq!(y.size(), vec![2, 3]);
+    }
+
+    #[test]
+    fn invalid_architectures_are_rejected() {
+        let mut arch = Architecture::mlp(4, &[3], 2, Activation::Relu);
+        arch.stages[1].layer = LayerSpec::Linear {
+            inputs: 5,
+            outputs: 2,
+            bias: true,
+        };
+        assert!(matches!(arch.validate(), Err(Error::Shape { .. })));
+        let empty = Architecture {
+            input_shape: vec![3],
+            stages: vec![],
+        };
+        assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn load_tensors_checks_shapes() {
+        let arch = Architecture::mlp(4, &[3], 2, Activation::Relu);
+        let mut net = Network::new(&arch, &mut rng(), Device::Cpu).unwrap();
+        let other = Network::new(
+            &Architecture::mlp(4, &[5], 2, Activation::Relu),
+            &mut rng(),
+            Device::Cpu,
+        )
+        .unwrap();
+        let mut all = other.named_parameters();
+        all.extend(other.named_buffers());
+        assert!(net.load_tensors(&all).is_err());
+    }
+}

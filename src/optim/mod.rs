@@ -1,0 +1,305 @@
+//! Optimisers whose per-parameter state follows the parameters when they grow.
+//!
+//! State is keyed by parameter name, so a parameter that is replaced by a larger tensor keeps
+//! its history: [`Optimizer::grow`] appends fresh entries for the new rows or columns and
+//! leaves every old entry bit-identical.
+//!
+//! ```
+//! use grownet::optim::{Optimizer, OptimizerConfig};
+//! let w = tch::Tensor::ones([2, 2], (tch::Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+//! w.sum(tch::Kind::Float).backward();
+//! let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+//! let params = vec![("w".to_string(), w.shallow_clone())];
+//! opt.step(&params, 0.1);
+//! assert!((w.double_value(&[0, 0]) - 0.9).abs() < 1e-6);
+//! opt.grow("w", 0, 1).unwrap(); // the state now has a third (zero) row
+//! ```
+mod adamw;
+mod schedule;
+mod sgd;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+pub use schedule::Schedule;
+
+use crate::error::{Error, Result};
+
+/// Which update rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    AdamW,
+}
+
+impl std::str::FromStr for OptimizerKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "sgd" => Ok(OptimizerKind::Sgd),
+            "adamw" | "adam" => Ok(OptimizerKind::AdamW),
+            o => Err(format!("unknown optimizer '{o}' (expected sgd or adamw)")),
+        }
+    }
+}
+
+/// Hyper-parameters of the optimiser (the learning rate comes from the schedule).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    /// SGD momentum (0 disables it).
+    pub momentum: f64,
+    pub nesterov: bool,
+    /// L2 penalty for SGD, decoupled decay for AdamW.
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl OptimizerConfig {
+    /// SGD with the given momentum, no weight decay.
+    pub fn sgd(momentum: f64) -> Self {
+        OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            momentum,
+            nesterov: false,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+
+    /// AdamW with β = (0.9, 0.999), ε = 1e-8 and the given decoupled weight decay.
+    pub fn adamw(weight_decay: f64) -> Self {
+        OptimizerConfig {
+            kind: OptimizerKind::AdamW,
+            weight_decay,
+            ..Self::sgd(0.0)
+        }
+    }
+}
+
+/// An optimiser with named, growable state.
+#[derive(Debug)]
+pub struct Optimizer {
+    pub config: OptimizerConfig,
+    /// Number of steps taken (AdamW's bias correction uses it).
+    pub steps: u64,
+    state: BTreeMap<String, Vec<Tensor>>,
+}
+
+impl Optimizer {
+    pub fn new(config: OptimizerConfig) -> Self {
+        Optimizer {
+            config,
+            steps: 0,
+            state: BTreeMap::new(),
+        }
+    }
+
+    /// Number of state tensors per parameter.
+    fn slots(&self) -> usize {
+        match self.config.kind {
+            OptimizerKind::Sgd => usize::from(self.config.momentum != 0.0),
+            OptimizerKind::AdamW => 2,
+        }
+    }
+
+    /// One update of every parameter that has a gradient, with learning rate `lr`.
+    pub fn step(&mut self, params: &[(String, Tensor)], lr: f64) {
+        self.steps += 1;
+        let slots = self.slots();
+        tch::no_grad(|| {
+            for (name, p) in params {
+                let grad = p.grad();
+                if !grad.defined() {
+                    continue;
+                }
+                let state = self
+                    .state
+                    .entry(name.clone())
+                    .or_insert_with(|| (0..slots).map(|_| p.zeros_like()).collect());
+                let mut p = p.shallow_clone();
+                match self.config.kind {
+                    OptimizerKind::Sgd => sgd::update(&mut p, &grad, state, &self.config, lr),
+                    OptimizerKind::AdamW => {
+                        adamw::update(&mut p, &grad, state, &self.config, lr, self.steps)
+                    }
+                }
+            }
+        });
+    }
+
+    /// Clears the gradients of `params`.
+    pub fn zero_grad(params: &[(String, Tensor)]) {
+        for (_, p) in params {
+            let mut p = p.shallow_clone();
+            p.zero_grad();
+        }
+    }
+
+    /// Resizes the state of parameter `name` after `k` entries were appended along `dim`.
+    ///
+    /// Momentum and Adam's first moment start at zero for the new entries. Adam's second moment
+    /// starts at the mean of the parameter's existing second moments (zero if it has none): with
+    /// a zero second moment and a global bias correction, a new entry's first step would be about
+    /// `lr·(1-β₁)/√(1-β₂) ≈ 3·lr`, far larger than its neighbours' steps.
+    pub fn grow(&mut self, name: &str, dim: i64, k: i64) -> Result<()> {
+        let kind = self.config.kind;
+        let Some(state) = self.state.get_mut(name) else {
+            return Ok(()); // no step taken yet: state is created at the next step
+        };
+        for (slot, t) in state.iter_mut().enumerate() {
+            if dim < 0 || dim >= t.dim() as i64 {
+                return Err(Error::Growth(format!(
+                    "optimizer state of {name} has {} dims, cannot grow dim {dim}",
+                    t.dim()
+                )));
+            }
+            let mut shape = t.size();
+            shape[dim as usize] = k;
+            let fill = if kind == OptimizerKind::AdamW && slot == 1 && t.numel() > 0 {
+                t.mean(t.kind()).double_value(&[])
+            } else {
+                0.0
+            };
+            let extra = Tensor::full(shape.as_slice(), fill, (t.kind(), t.device()));
+            *t = Tensor::cat(&[&*t, &extra], dim);
+        }
+        Ok(())
+    }
+
+    /// The state as named tensors (`{param}/{slot}`), for checkpoints.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        self.state
+            .iter()
+            .flat_map(|(name, slots)| {
+                slots
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, t)| (format!("{name}/{i}"), t.shallow_clone()))
+            })
+            .collect()
+    }
+
+    /// Restores state saved by [`Optimizer::state_tensors`].
+    pub fn load_state(&mut self, tensors: Vec<(String, Tensor)>, steps: u64) -> Result<()> {
+        self.state.clear();
+        self.steps = steps;
+        let mut grouped: BTreeMap<String, Vec<(usize, Tensor)>> = BTreeMap::new();
+        for (key, t) in tensors {
+            let (name, slot) = key
+                .rsplit_once('/')
+                .and_then(|(n, s)| s.parse::<usize>().ok().map(|s| (n.to_string(), s)))
+                .ok_or_else(|| Error::Config(format!("bad optimizer state key '{key}'")))?;
+            grouped.entry(name).or_default().push((slot, t));
+        }
+        for (name, mut slots) in grouped {
+            slots.sort_by_key(|(i, _)| *i);
+            if slots.len() != self.slots() {
+                return Err(Error::Config(format!(
+                    "optimizer state of {name} has {} slots, expected {}",
+                    slots.len(),
+                    self.slots()
+                )));
+            }
+            self.state
+                .insert(name, slots.into_iter().map(|(_, t)| t).collect());
+        }
+        Ok(())
+    }
+
+    /// Moves the state to `device`.
+    pub fn to_device(&mut self, device: tch::Device) {
+        for slots in self.state.values_mut() {
+            for t in slots.iter_mut() {
+                *t = t.to_device(device);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    fn param(values: &[f32]) -> Tensor {
+        Tensor::from_slice(values).set_requires_grad(true)
+    }
+
+    #[test]
+    fn sgd_momentum_matches_hand_computation() {
+        let p = param(&[1.0]);
+        let params = vec![("p".to_string(), p.shallow_clone())];
+        let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+        // Loss p² → grad 2p.
+        let mut expected = 1.0f64;
+        let mut buf = 0.0f64;
+        for _ in 0..3 {
+            Optimizer::zero_grad(&params);
+            p.square().sum(Kind::Float).backward();
+            buf = 0.9 * buf + 2.0 * expected;
+            expected -= 0.1 * buf;
+            opt.step(&params, 0.1);
+        }
+        assert!((p.double_value(&[0]) - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn adamw_first_step_is_lr_sized() {
+        let p = param(&[1.0, -2.0]);
+        let params = vec![("p".to_string(), p.shallow_clone())];
+        let mut opt = Optimizer::new(OptimizerConfig::adamw(0.0));
+        p.square().sum(Kind::Float).backward();
+        opt.step(&params, 0.01);
+        // With bias correction the first Adam step is lr·sign(g).
+        let v = Vec::<f32>::try_from(&p.detach()).unwrap();
+        assert!(
+            (v[0] - 0.99).abs() < 1e-5 && (v[1] + 1.99).abs() < 1e-5,
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn grow_keeps_old_state_bit_identical() {
+        for config in [OptimizerConfig::sgd(0.9), OptimizerConfig::adamw(0.01)] {
+            let p = Tensor::randn([3, 2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+            let params = vec![("w".to_string(), p.shallow_clone())];
+            let mut opt = Optimizer::new(config);
+            p.square().sum(Kind::Float).backward();
+            opt.step(&params, 0.1);
+            let before: Vec<Tensor> = opt.state["w"].iter().map(|t| t.copy()).collect();
+            opt.grow("w", 1, 2).unwrap();
+            for (old, new) in before.iter().zip(&opt.state["w"]) {
+                assert_eq!(new.size(), vec![3, 4]);
+                assert!(new.narrow(1, 0, 2).equal(old));
+            }
+            assert!(opt.state["w"][0]
+                .narrow(1, 2, 2)
+                .equal(&Tensor::zeros([3, 2], (Kind::Float, Device::Cpu))));
+            assert!(opt.grow("w", 5, 1).is_err());
+        }
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let p = param(&[1.0, 2.0]);
+        let params = vec![("p".to_string(), p.shallow_clone())];
+        let mut opt = Optimizer::new(OptimizerConfig::adamw(0.0));
+        p.square().sum(Kind::Float).backward();
+        opt.step(&params, 0.1);
+        let mut other = Optimizer::new(OptimizerConfig::adamw(0.0));
+        other.load_state(opt.state_tensors(), opt.steps).unwrap();
+        assert_eq!(other.steps, 1);
+        assert!(other.state["p"][1].equal(&opt.state["p"][1]));
+        assert!(other
+            .load_state(vec![("p/0".into(), p.detach())], 1)
+            .is_err());
+    }
+}

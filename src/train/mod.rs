@@ -1,0 +1,415 @@
+//! The training loop: minibatches, optimiser steps, evaluation, metrics, checkpoints, and the
+//! growth hook between epochs.
+//!
+//! ```
+//! use grownet::config::RunConfig;
+//! use grownet::train::Trainer;
+//! let mut cfg = RunConfig::default();
+//! cfg.data.name = "moons".into();
+//! cfg.data.synthetic_train = 400;
+//! cfg.data.synthetic_test = 200;
+//! cfg.model.hidden = vec![16];
+//! cfg.train.epochs = 5;
+//! cfg.device = Some("cpu".into());
+//! let mut trainer = Trainer::new(cfg, None).unwrap();
+//! trainer.quiet = true;
+//! let summary = trainer.fit().unwrap();
+//! assert!(summary.test.accuracy.unwrap() > 0.7);
+//! ```
+mod log;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use serde::Serialize;
+use serde_json::json;
+use tch::{Device, Kind, Tensor};
+
+pub use log::{read_events, RunDir, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
+
+use crate::checkpoint::{self, CheckpointMeta};
+use crate::config::{parse_device, RunConfig};
+use crate::data::{self, Dataset, Splits, Task};
+use crate::error::{Error, Result};
+use crate::growth::Grower;
+use crate::nn::{Loss, Network};
+use crate::optim::Optimizer;
+
+/// Loss and accuracy on a dataset.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Eval {
+    pub loss: f64,
+    /// Fraction correct (classification only).
+    pub accuracy: Option<f64>,
+}
+
+/// The result of a finished run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub epochs: usize,
+    pub train: Eval,
+    pub val: Option<Eval>,
+    pub test: Eval,
+    pub parameters: i64,
+    pub hidden_widths: Vec<i64>,
+    pub seconds: f64,
+    pub seconds_in_growth: f64,
+    pub growth_steps: usize,
+}
+
+/// A training run in progress.
+pub struct Trainer {
+    pub config: RunConfig,
+    pub net: Network,
+    pub opt: Optimizer,
+    pub data: Splits,
+    pub loss: Loss,
+    /// Completed epochs and optimisation steps.
+    pub epoch: usize,
+    pub step: usize,
+    /// Training wall time so far (seconds, across resumptions).
+    pub elapsed: f64,
+    /// The run directory (none: nothing is written).
+    pub run: Option<RunDir>,
+    pub grower: Option<Grower>,
+    /// No progress bars or per-epoch lines.
+    pub quiet: bool,
+    device: Device,
+}
+
+impl Trainer {
+    /// Prepares a new run: loads the data, builds the network from the seed, and (when `out` is
+    /// given) creates the run directory with the resolved config.
+    pub fn new(config: RunConfig, out: Option<PathBuf>) -> Result<Self> {
+        config.validate()?;
+        let device = parse_device(config.device.as_deref().unwrap_or("auto"))?;
+        tch::manual_seed(config.train.seed as i64);
+        let data = data::load(&config.data, device)?;
+        let arch = config.model.architecture(&data.input_shape, data.task)?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.train.seed);
+        let net = Network::new(&arch, &mut rng, device)?;
+        let opt = Optimizer::new(config.train.optimizer_config());
+        let grower = config.growth.clone().map(Grower::new).transpose()?;
+        let run = out.as_deref().map(RunDir::open).transpose()?;
+        if let Some(r) = &run {
+            r.write_config(&config.to_toml())?;
+        }
+        let loss = data.task.loss();
+        let mut t = Trainer {
+            config,
+            net,
+            opt,
+            data,
+            loss,
+            epoch: 0,
+            step: 0,
+            elapsed: 0.0,
+            run,
+            grower,
+            quiet: false,
+            device,
+        };
+        if t.run.is_some() {
+            let event = json!({
+                "event": "start",
+                "epoch": 0,
+                "dataset": t.data.name,
+                "train_samples": t.data.train.len(),
+                "test_samples": t.data.test.len(),
+                "device": format!("{device:?}"),
+                "parameters": t.net.parameter_count(),
+                "hidden_widths": t.net.hidden_widths(),
+                "architecture": t.net.architecture(),
+            });
+            t.log(&event)?;
+            t.save_checkpoint()?;
+        }
+        Ok(t)
+    }
+
+    /// Continues the run in `dir` from its checkpoint. `adjust` may change the configuration
+    /// (e.g. raise the number of epochs) before training continues.
+    pub fn resume(dir: &Path, adjust: impl FnOnce(&mut RunConfig)) -> Result<Self> {
+        let ckpt = dir.join(CHECKPOINT_FILE);
+        let probe = checkpoint::load(&ckpt, Device::Cpu)?;
+        let mut config = probe.meta.config.clone();
+        adjust(&mut config);
+        config.validate()?;
+        let device = parse_device(config.device.as_deref().unwrap_or("auto"))?;
+        let loaded = checkpoint::load(&ckpt, device)?;
+        let net = checkpoint::network_from(&loaded, &ckpt, device)?;
+        let mut opt = Optimizer::new(config.train.optimizer_config());
+        opt.load_state(loaded.optimizer, loaded.meta.optimizer_steps)?;
+        let data = data::load(&config.data, device)?;
+        let mut grower = config.growth.clone().map(Grower::new).transpose()?;
+        if let Some(g) = grower.as_mut() {
+            g.steps_done = loaded.meta.growth_steps;
+        }
+        let run = RunDir::reopen_at(dir, loaded.meta.epoch)?;
+        run.write_config(&config.to_toml())?;
+        let loss = data.task.loss();
+        Ok(Trainer {
+            config,
+            net,
+            opt,
+            data,
+            loss,
+            epoch: loaded.meta.epoch,
+            step: loaded.meta.step,
+            elapsed: loaded.meta.elapsed,
+            run: Some(run),
+            grower,
+            quiet: false,
+            device,
+        })
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Appends an event to `metrics.jsonl` (no-op without a run directory).
+    pub fn log(&mut self, event: &serde_json::Value) -> Result<()> {
+        match self.run.as_mut() {
+            Some(r) => r.log(event),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the checkpoint of the current state (atomically).
+    pub fn save_checkpoint(&self) -> Result<()> {
+        let Some(run) = &self.run else { return Ok(()) };
+        let mut meta = CheckpointMeta::new(
+            &self.net,
+            self.config.clone(),
+            self.epoch,
+            self.step,
+            self.opt.steps,
+            self.elapsed,
+        );
+        meta.growth_steps = self.grower.as_ref().map_or(0, |g| g.steps_done);
+        checkpoint::save(&run.checkpoint_path(), &self.net, &self.opt, &meta)
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.data.train.len().div_ceil(self.config.train.batch_size)
+    }
+
+    /// Trains until `config.train.epochs` epochs are done, growing between epochs when a grower
+    /// is configured, and returns the final evaluation.
+    pub fn fit(&mut self) -> Result<Summary> {
+        let show = !self.quiet && std::io::stdout().is_terminal();
+        while self.epoch < self.config.train.epochs {
+            let start = Instant::now();
+            let (train_loss, train_acc) = self.train_epoch(show)?;
+            self.epoch += 1;
+            let mut growth_seconds = 0.0;
+            if let Some(mut grower) = self.grower.take() {
+                let t0 = Instant::now();
+                let result = grower.after_epoch(self);
+                growth_seconds = t0.elapsed().as_secs_f64();
+                self.grower = Some(grower);
+                result?;
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            self.elapsed += seconds;
+            let val = self.data.val.as_ref().map(|v| self.evaluate(v));
+            let test = self.evaluate(&self.data.test);
+            let lr = self.current_lr();
+            let event = json!({
+                "event": "epoch",
+                "epoch": self.epoch,
+                "step": self.step,
+                "train_loss": train_loss,
+                "train_accuracy": train_acc,
+                "val_loss": val.map(|v| v.loss),
+                "val_accuracy": val.and_then(|v| v.accuracy),
+                "test_loss": test.loss,
+                "test_accuracy": test.accuracy,
+                "lr": lr,
+                "epoch_seconds": seconds,
+                "growth_seconds": growth_seconds,
+                "wall_time": self.elapsed,
+                "parameters": self.net.parameter_count(),
+                "hidden_widths": self.net.hidden_widths(),
+            });
+            self.log(&event)?;
+            self.save_checkpoint()?;
+            if !self.quiet {
+                println!(
+                    "epoch {:>3}/{}  train loss {:.4}{}  test loss {:.4}{}  params {}  widths {:?}  {:.1}s",
+                    self.epoch,
+                    self.config.train.epochs,
+                    train_loss,
+                    fmt_acc(train_acc),
+                    test.loss,
+                    fmt_acc(test.accuracy),
+                    self.net.parameter_count(),
+                    self.net.hidden_widths(),
+                    seconds
+                );
+            }
+        }
+        let summary = self.summary();
+        let event = json!({"event": "end", "epoch": self.epoch, "summary": summary});
+        self.log(&event)?;
+        Ok(summary)
+    }
+
+    /// The final evaluation of the current network.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            epochs: self.epoch,
+            train: self.evaluate(&self.data.train),
+            val: self.data.val.as_ref().map(|v| self.evaluate(v)),
+            test: self.evaluate(&self.data.test),
+            parameters: self.net.parameter_count(),
+            hidden_widths: self.net.hidden_widths(),
+            seconds: self.elapsed,
+            seconds_in_growth: self.grower.as_ref().map_or(0.0, |g| g.seconds),
+            growth_steps: self.grower.as_ref().map_or(0, |g| g.steps_done),
+        }
+    }
+
+    fn current_lr(&self) -> f64 {
+        let t = &self.config.train;
+        let spe = self.steps_per_epoch();
+        t.schedule.lr(t.lr, self.step, spe, spe * t.epochs)
+    }
+
+    /// One pass over the training set; returns mean loss and accuracy over its batches.
+    pub fn train_epoch(&mut self, show_progress: bool) -> Result<(f64, Option<f64>)> {
+        let cfg = self.config.train.clone();
+        crate::runtime::set_threads(
+            self.config.threads,
+            self.net.flops_per_sample(),
+            cfg.batch_size,
+        );
+        let mut rng = data::epoch_rng(cfg.seed, self.epoch);
+        let batches = data::epoch_batches(
+            self.data.train.len(),
+            cfg.batch_size,
+            true,
+            &mut rng,
+            self.device,
+        );
+        let spe = batches.len();
+        let bar = progress_bar(show_progress, spe as u64, self.epoch + 1, cfg.epochs);
+        let augment = cfg.augment && self.data.augmentable;
+        let classify = matches!(self.data.task, Task::Classification { .. });
+        let params = self.net.named_parameters();
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
+        for idx in batches {
+            let (mut x, y) = self.data.train.select(&idx);
+            if augment {
+                x = data::augment_crop_flip(&x, 4, &mut rng);
+            }
+            Optimizer::zero_grad(&params);
+            let out = self.net.forward(&x, true);
+            let loss = self.loss.mean(&out, &y);
+            let value = loss.double_value(&[]);
+            if !value.is_finite() {
+                bar.finish_and_clear();
+                return Err(Error::NonFiniteLoss {
+                    loss: value,
+                    epoch: self.epoch + 1,
+                    step: self.step + 1,
+                    checkpoint: self.run.as_ref().map_or_else(
+                        || "none (no run directory)".to_string(),
+                        |r| r.checkpoint_path().display().to_string(),
+                    ),
+                });
+            }
+            loss.backward();
+            let lr = cfg.schedule.lr(cfg.lr, self.step, spe, spe * cfg.epochs);
+            self.opt.step(&params, lr);
+            self.step += 1;
+            let n = idx.size()[0] as usize;
+            loss_sum += value * n as f64;
+            seen += n;
+            if classify {
+                correct += out
+                    .argmax(-1, false)
+                    .eq_tensor(&y)
+                    .sum(Kind::Int64)
+                    .int64_value(&[]);
+            }
+            bar.inc(1);
+            bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+        }
+        bar.finish_and_clear();
+        let seen = seen.max(1) as f64;
+        Ok((loss_sum / seen, classify.then(|| correct as f64 / seen)))
+    }
+
+    /// Loss and accuracy of the current network on `data` (eval mode, no gradients).
+    pub fn evaluate(&self, data: &Dataset) -> Eval {
+        evaluate(
+            &self.net,
+            self.loss,
+            data,
+            self.config.train.eval_batch_size,
+        )
+    }
+}
+
+/// Loss and accuracy of `net` on `data`, in batches of `batch_size`.
+pub fn evaluate(net: &Network, loss: Loss, data: &Dataset, batch_size: usize) -> Eval {
+    tch::no_grad(|| {
+        let n = data.len() as i64;
+        let (mut total, mut correct) = (0.0, 0i64);
+        let mut start = 0;
+        while start < n {
+            let len = (batch_size as i64).min(n - start);
+            let x = data.x.narrow(0, start, len);
+            let y = data.y.narrow(0, start, len);
+            let out = net.forward(&x, false);
+            total += loss
+                .per_sample(&out, &y)
+                .sum(Kind::Double)
+                .double_value(&[]);
+            if loss == Loss::CrossEntropy {
+                correct += out
+                    .argmax(-1, false)
+                    .eq_tensor(&y)
+                    .sum(Kind::Int64)
+                    .int64_value(&[]);
+            }
+            start += len;
+        }
+        let n = n.max(1) as f64;
+        Eval {
+            loss: total / n,
+            accuracy: (loss == Loss::CrossEntropy).then(|| correct as f64 / n),
+        }
+    })
+}
+
+fn fmt_acc(acc: Option<f64>) -> String {
+    acc.map(|a| format!(" acc {:.2}%", 100.0 * a))
+        .unwrap_or_default()
+}
+
+fn progress_bar(show: bool, len: u64, epoch: usize, epochs: usize) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} batches {msg} ({elapsed}<{eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("epoch {epoch}/{epochs}"));
+    bar
+}
+
+/// Makes `tensor` finite-checked: used by growth to test a candidate loss.
+pub fn is_finite(t: &Tensor) -> bool {
+    t.isfinite().all().int64_value(&[]) != 0
+}

@@ -1,0 +1,96 @@
+//! The `grownet` binary: default run, info/eval, and clear errors instead of panics.
+use std::process::Command;
+
+fn grownet(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_grownet"))
+        .args(args)
+        .env("GROWNET_DATA", "/nonexistent-grownet-data")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn train_info_eval_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = grownet(&[
+        "train",
+        "--dataset",
+        "moons",
+        "--hidden",
+        "8",
+        "--epochs",
+        "3",
+        "--threads",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("test  loss"), "{}", text(&o));
+    let o = grownet(&["info", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("parameters   42"), "{}", text(&o)); // 2·8+8 + 8·2+2
+    let o = grownet(&["eval", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("accuracy"), "{}", text(&o));
+    // Training into an existing run directory is refused with advice.
+    let o = grownet(&[
+        "train",
+        "--dataset",
+        "moons",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--resume"), "{}", text(&o));
+}
+
+#[test]
+fn bad_inputs_give_messages_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["info", junk.to_str().unwrap()],
+            "not a valid safetensors",
+        ),
+        (
+            vec!["train", "--dataset", "mnist", "--epochs", "1"],
+            "train-images-idx3-ubyte",
+        ),
+        (vec!["train", "--lr=-1"], "learning rate"),
+        (
+            vec!["train", "--activation", "swish2"],
+            "unknown activation",
+        ),
+        (vec!["train", "--device", "tpu"], "unknown device"),
+        (
+            vec!["train", "--model", "cnn", "--dataset", "moons"],
+            "image inputs",
+        ),
+        (
+            vec!["train", "--resume", dir.path().to_str().unwrap()],
+            "cannot resume",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = grownet(&args);
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {t}");
+        assert!(!t.contains("panicked"), "{args:?} panicked: {t}");
+        assert!(
+            t.contains(expected),
+            "{args:?}: expected '{expected}' in: {t}"
+        );
+    }
+}
