@@ -1,32 +1,160 @@
 //! Growth: statistics → method → proposal → amplitude (line search) → apply.
 //!
-//! The TINY closed forms live in [`tiny`] (pure f64, faer), next to their tests.
+//! * [`statistics`]: one pass over a statistics sample, per-sample pre-activation gradients,
+//!   S, M, S₂, M₂, P, E accumulated in f64 (tiny.md §2.2).
+//! * [`tiny`] (with [`linalg`]): the closed forms in f64 — best update δ, bottleneck Ψ,
+//!   optimal neurons α, ω, λ (tiny.md §2.3–2.7) — next to their tests.
+//! * [`proposal`]: TINY / TINY-paper / GradMax (one code path, different options) and random.
+//! * [`amplitude`]: the extended forward and the line search on the scale (tiny.md §2.8–2.9).
+//! * [`apply`]: the change to the layers and the optimiser state, with rollback.
+//!
+//! The [`Grower`] decides *when* (a schedule in epochs or steps, or automatically until
+//! the bottlenecks are exhausted) and *where* (best first-order site, round-robin or all).
+//!
+//! ```
+//! use grownet::config::RunConfig;
+//! use grownet::growth::GrowthConfig;
+//! use grownet::train::Trainer;
+//! let mut cfg = RunConfig::default();
+//! cfg.data.name = "moons".into();
+//! cfg.data.synthetic_train = 400;
+//! cfg.data.synthetic_test = 100;
+//! cfg.model.hidden = vec![1];
+//! cfg.train.epochs = 3;
+//! cfg.device = Some("cpu".into());
+//! cfg.growth = Some(GrowthConfig { max_hidden: Some(vec![8]), ..GrowthConfig::default() });
+//! let mut t = Trainer::new(cfg, None).unwrap();
+//! t.quiet = true;
+//! let s = t.fit().unwrap();
+//! assert!(s.hidden_widths[0] > 1);
+//! ```
+pub mod amplitude;
+pub mod apply;
 pub mod linalg;
+pub mod proposal;
+pub mod statistics;
 pub mod tiny;
 
-use serde::{Deserialize, Serialize};
+use std::time::Instant;
 
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tch::Tensor;
+
+pub use amplitude::LineSearch;
+pub use proposal::{Method, Proposal};
+
+use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::nn::Layer;
 use crate::train::Trainer;
 
-/// How and when the network grows.
+/// Where to grow at each growth step (tiny.md §2.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// The site with the largest first-order improvement.
+    Best,
+    /// Sites in turn.
+    RoundRobin,
+    /// Every site, one after the other, statistics recomputed between them.
+    All,
+}
+
+impl std::str::FromStr for Selection {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "best" => Ok(Selection::Best),
+            "round-robin" | "roundrobin" => Ok(Selection::RoundRobin),
+            "all" => Ok(Selection::All),
+            o => Err(format!(
+                "unknown site selection '{o}' (expected best, round-robin or all)"
+            )),
+        }
+    }
+}
+
+/// How, when and where the network grows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GrowthConfig {
-    /// Grow after every `every` epochs.
-    pub every: usize,
+    pub method: Method,
+    pub selection: Selection,
+    /// Grow after every `every_epochs` epochs (ignored when `every_steps` is set).
+    pub every_epochs: usize,
+    /// Grow every `every_steps` optimisation steps.
+    pub every_steps: Option<usize>,
+    /// No growth after this epoch.
+    pub stop_epoch: Option<usize>,
+    /// Target width of each hidden layer (schedule mode); growth stops there.
+    pub max_hidden: Option<Vec<i64>>,
+    /// Parameter budget.
+    pub max_parameters: Option<i64>,
+    /// At most this many neurons per site per growth step.
+    pub neurons_per_step: Option<usize>,
+    /// Automatic mode: keep a growth step only if it lowers the loss by at least
+    /// `threshold` (relative); stop after `patience` growth steps in a row gave nothing.
+    pub auto: bool,
+    pub threshold: f64,
+    pub patience: usize,
+    /// Samples in the statistics pass and its minibatch size.
+    pub stats_samples: usize,
+    pub stats_batch_size: usize,
+    /// Held-out samples for the line search (the validation split when there is one).
+    pub line_search_samples: usize,
+    pub line_search: LineSearch,
+    /// Random growth: standard deviation of the new fan-out (0: function-preserving).
+    pub random_fan_out_std: f64,
 }
 
 impl Default for GrowthConfig {
     fn default() -> Self {
-        GrowthConfig { every: 1 }
+        GrowthConfig {
+            method: Method::Tiny,
+            selection: Selection::Best,
+            every_epochs: 1,
+            every_steps: None,
+            stop_epoch: None,
+            max_hidden: None,
+            max_parameters: None,
+            neurons_per_step: None,
+            auto: false,
+            threshold: 1e-3,
+            patience: 3,
+            stats_samples: 2048,
+            stats_batch_size: 512,
+            line_search_samples: 1024,
+            line_search: LineSearch::default(),
+            random_fan_out_std: 0.0,
+        }
     }
 }
 
 impl GrowthConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.every == 0 {
+        if self.every_epochs == 0 || self.every_steps == Some(0) {
             return Err(Error::Config("growth interval must be at least 1".into()));
+        }
+        if self.stats_samples == 0 || self.stats_batch_size == 0 || self.line_search_samples == 0 {
+            return Err(Error::Config(
+                "growth statistics and line-search sample sizes must be at least 1".into(),
+            ));
+        }
+        if self.auto && self.method == Method::Random {
+            return Err(Error::Config(
+                "automatic growth needs a method with a growth signal (tiny, tiny-paper, gradmax)"
+                    .into(),
+            ));
+        }
+        if !self.auto && self.max_hidden.is_none() && self.max_parameters.is_none() {
+            return Err(Error::Config(
+                "scheduled growth needs a target (--max-hidden or --max-params), or use --grow-auto"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -36,9 +164,22 @@ impl GrowthConfig {
 #[derive(Debug)]
 pub struct Grower {
     pub config: GrowthConfig,
+    /// Growth steps performed (attempts at a scheduled time).
     pub steps_done: usize,
     /// Seconds spent in growth so far.
     pub seconds: f64,
+    /// Automatic mode: consecutive growth steps that added nothing.
+    pub idle_steps: usize,
+    /// No more growth (targets reached or bottlenecks exhausted).
+    pub finished: bool,
+}
+
+/// Timings of one growth step.
+#[derive(Default, Clone, Copy)]
+struct Timings {
+    statistics: f64,
+    decomposition: f64,
+    line_search: f64,
 }
 
 impl Grower {
@@ -48,11 +189,335 @@ impl Grower {
             config,
             steps_done: 0,
             seconds: 0.0,
+            idle_steps: 0,
+            finished: false,
         })
     }
 
-    /// Called after each epoch.
-    pub fn after_epoch(&mut self, _trainer: &mut Trainer) -> Result<()> {
+    fn active(&self, epoch: usize) -> bool {
+        !self.finished && self.config.stop_epoch.is_none_or(|e| epoch < e)
+    }
+
+    /// Whether a growth step is due after optimisation step `step` of epoch `epoch` (0-based).
+    pub fn due_after_step(&self, step: usize, epoch: usize) -> bool {
+        self.active(epoch) && self.config.every_steps.is_some_and(|k| step % k == 0)
+    }
+
+    /// Called after each epoch (`epoch` completed epochs).
+    pub fn after_epoch(&mut self, t: &mut Trainer) -> Result<()> {
+        if self.config.every_steps.is_none()
+            && self.active(t.epoch - 1)
+            && t.epoch % self.config.every_epochs == 0
+            && t.epoch < t.config.train.epochs
+        {
+            self.grow(t)?;
+        }
         Ok(())
+    }
+
+    /// Sites that may still grow, with how many neurons each may take now.
+    fn capacities(&self, t: &Trainer) -> Vec<(usize, usize)> {
+        let widths = t.net.hidden_widths();
+        let params = t.net.parameter_count();
+        widths
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| matches!(t.net.stages[*k].layer, Layer::Linear(_)))
+            .filter_map(|(k, &w)| {
+                let mut cap = usize::MAX;
+                if let Some(max) = &self.config.max_hidden {
+                    cap = max.get(k).map_or(0, |&m| (m - w).max(0) as usize);
+                }
+                if let Some(n) = self.config.neurons_per_step {
+                    cap = cap.min(n);
+                }
+                if let Some(budget) = self.config.max_parameters {
+                    let per = t.net.stages[k].layer.weight().size()[1]
+                        + 1
+                        + t.net.stages[k + 1].layer.weight().size()[0];
+                    cap = cap.min(((budget - params).max(0) / per.max(1)) as usize);
+                }
+                (cap > 0).then_some((k, cap))
+            })
+            .collect()
+    }
+
+    /// One growth step: statistics, proposals, line search, apply (or roll back), log.
+    pub fn grow(&mut self, t: &mut Trainer) -> Result<()> {
+        let start = Instant::now();
+        let caps = self.capacities(t);
+        if caps.is_empty() {
+            self.finished = true;
+            return Ok(());
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(t.config.train.seed ^ 0x6a09_e667);
+        rng.set_stream(self.steps_done as u64 + 1);
+        let (stats_idx, ls_data) = self.samples(t, &mut rng);
+        let sites: Vec<(usize, usize)> = match self.config.selection {
+            Selection::All => caps.clone(),
+            Selection::RoundRobin => vec![caps[self.steps_done % caps.len()]],
+            Selection::Best => caps.clone(), // narrowed after the proposals
+        };
+        let mut added_any = false;
+        let mut bottlenecks = serde_json::Map::new();
+        if self.config.selection == Selection::All {
+            for &(k, cap) in &sites {
+                let cap = self
+                    .capacities(t)
+                    .iter()
+                    .find(|c| c.0 == k)
+                    .map_or(0, |c| c.1.min(cap));
+                if cap == 0 {
+                    continue;
+                }
+                let mut tm = Timings::default();
+                let p = self.propose(
+                    t,
+                    &[(k, cap)],
+                    &stats_idx,
+                    &mut rng,
+                    &mut tm,
+                    &mut bottlenecks,
+                )?;
+                if let Some(p) = p.into_iter().next() {
+                    added_any |= self.amplitude_and_apply(t, p, &ls_data, tm, &bottlenecks)?;
+                }
+            }
+        } else {
+            let mut tm = Timings::default();
+            let proposals =
+                self.propose(t, &sites, &stats_idx, &mut rng, &mut tm, &mut bottlenecks)?;
+            let best = if self.config.method == Method::Random && sites.len() > 1 {
+                let i = rand::Rng::random_range(&mut rng, 0..proposals.len());
+                proposals.into_iter().nth(i)
+            } else {
+                proposals
+                    .into_iter()
+                    .filter(|p| p.neurons() > 0)
+                    .max_by(|a, b| a.info.first_order().total_cmp(&b.info.first_order()))
+            };
+            match best {
+                Some(p) => {
+                    added_any = self.amplitude_and_apply(t, p, &ls_data, tm, &bottlenecks)?
+                }
+                None => {
+                    let event = json!({
+                        "event": "growth", "epoch": t.epoch, "step": t.step,
+                        "growth_step": self.steps_done + 1, "accepted": false,
+                        "reason": "no site has a non-zero bottleneck direction",
+                        "bottlenecks": bottlenecks,
+                    });
+                    t.log(&event)?;
+                }
+            }
+        }
+        self.steps_done += 1;
+        if added_any {
+            self.idle_steps = 0;
+        } else {
+            self.idle_steps += 1;
+            if self.config.auto && self.idle_steps >= self.config.patience {
+                self.finished = true;
+                let event = json!({"event": "growth_finished", "epoch": t.epoch, "step": t.step,
+                    "reason": format!("{} growth steps in a row found no useful neuron", self.idle_steps)});
+                t.log(&event)?;
+                if !t.quiet {
+                    println!(
+                        "growth finished: bottlenecks exhausted, widths {:?}",
+                        t.net.hidden_widths()
+                    );
+                }
+            }
+        }
+        self.seconds += start.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// A statistics sample of the training set and held-out line-search data.
+    fn samples(&self, t: &Trainer, rng: &mut ChaCha8Rng) -> (Tensor, Dataset) {
+        let n = t.data.train.len();
+        let mut perm: Vec<i64> = (0..n as i64).collect();
+        perm.shuffle(rng);
+        let n_stats = self.config.stats_samples.min(n);
+        let stats_idx = Tensor::from_slice(&perm[..n_stats]).to_device(t.device());
+        let ls = match &t.data.val {
+            Some(v) if !v.is_empty() => v.head(self.config.line_search_samples),
+            _ => {
+                // Disjoint from the statistics sample when the training set is large enough.
+                let from = if n > n_stats { n_stats } else { 0 };
+                let len = self.config.line_search_samples.min(n - from);
+                let idx = Tensor::from_slice(&perm[from..from + len]).to_device(t.device());
+                let (x, y) = t.data.train.select(&idx);
+                Dataset { x, y }
+            }
+        };
+        (stats_idx, ls)
+    }
+
+    /// Proposals for `sites` (with their neuron caps).
+    fn propose(
+        &self,
+        t: &Trainer,
+        sites: &[(usize, usize)],
+        stats_idx: &Tensor,
+        rng: &mut ChaCha8Rng,
+        tm: &mut Timings,
+        bottlenecks: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<Proposal>> {
+        if !self.config.method.needs_statistics() {
+            let per_step = self.config.neurons_per_step.unwrap_or(8);
+            return sites
+                .iter()
+                .map(|&(k, cap)| {
+                    proposal::random(
+                        &t.net,
+                        k,
+                        cap.min(per_step) as i64,
+                        self.config.random_fan_out_std,
+                        rng,
+                    )
+                })
+                .collect();
+        }
+        let t0 = Instant::now();
+        let ks: Vec<usize> = sites.iter().map(|s| s.0).collect();
+        let collected = statistics::collect(
+            &t.net,
+            t.loss,
+            &t.data.train,
+            stats_idx,
+            self.config.stats_batch_size,
+            &ks,
+            1024,
+        )?;
+        tm.statistics += t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let mut out = Vec::new();
+        for (i, &(k, cap)) in sites.iter().enumerate() {
+            let p = proposal::closed_form(
+                &t.net,
+                k,
+                &collected.stats[i],
+                &collected.samples[i],
+                self.config.method,
+                cap,
+            )?;
+            bottlenecks.insert(k.to_string(), json!(p.info.bottleneck));
+            out.push(p);
+        }
+        tm.decomposition += t1.elapsed().as_secs_f64();
+        Ok(out)
+    }
+
+    /// Line search (or fixed scale), apply, verify, log. Returns whether neurons were kept.
+    fn amplitude_and_apply(
+        &self,
+        t: &mut Trainer,
+        p: Proposal,
+        ls: &Dataset,
+        mut tm: Timings,
+        bottlenecks: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool> {
+        let t0 = Instant::now();
+        let amp = if p.function_preserving {
+            let l0 = amplitude::loss_at(&t.net, t.loss, ls, &p, 0.0);
+            amplitude::Amplitude {
+                scale: 1.0,
+                loss_before: l0,
+                loss_after: amplitude::loss_at(&t.net, t.loss, ls, &p, 1.0),
+                evaluations: 2,
+            }
+        } else {
+            amplitude::search(&t.net, t.loss, ls, &p, &self.config.line_search)
+        };
+        tm.line_search += t0.elapsed().as_secs_f64();
+        let l0 = amp.loss_before;
+        let rel = (l0 - amp.loss_after) / l0.abs().max(1e-12);
+        let mut reason = None;
+        if p.neurons() == 0 {
+            reason = Some("no neuron proposed".to_string());
+        } else if amp.scale == 0.0 {
+            reason = Some("line search found no scale that lowers the loss".to_string());
+        } else if self.config.auto && !p.function_preserving && rel < self.config.threshold {
+            reason = Some(format!(
+                "relative improvement {rel:.2e} below the threshold {:.0e}",
+                self.config.threshold
+            ));
+        } else if self.config.auto
+            && p.function_preserving
+            && p.info.first_order() / l0.abs().max(1e-12) < self.config.threshold
+        {
+            reason = Some("first-order improvement below the threshold".to_string());
+        }
+        let mut measured = 0.0;
+        if reason.is_none() {
+            let snap = apply::snapshot(&t.net, &t.opt, p.site);
+            apply::apply(&mut t.net, &mut t.opt, &p, amp.scale)?;
+            let after = amplitude::plain_loss(&t.net, t.loss, ls);
+            measured = l0 - after;
+            let tol = 1e-5 * l0.abs().max(1e-3);
+            if !after.is_finite() || after > l0 + tol {
+                apply::rollback(&mut t.net, &mut t.opt, snap);
+                reason = Some(format!(
+                    "rolled back: loss {} after applying (was {l0:.6})",
+                    if after.is_finite() {
+                        format!("{after:.6}")
+                    } else {
+                        "not finite".into()
+                    }
+                ));
+            }
+        }
+        let accepted = reason.is_none();
+        let gamma = amp.scale * amp.scale;
+        let event = json!({
+            "event": "growth",
+            "epoch": t.epoch,
+            "step": t.step,
+            "growth_step": self.steps_done + 1,
+            "method": self.config.method,
+            "site": p.site,
+            "neurons_added": if accepted { p.neurons() } else { 0 },
+            "neurons_proposed": p.neurons(),
+            "lambdas": p.info.lambdas,
+            "bottleneck": p.info.bottleneck,
+            "bottlenecks": bottlenecks,
+            "fo_gromo": p.info.fo_gromo,
+            "fo_with_cross": p.info.fo_with_cross,
+            "fo_measured": p.info.fo_measured,
+            "cross_term": p.info.cross_term,
+            "decrease_delta": p.info.decrease_delta,
+            "scale": amp.scale,
+            "loss_before": l0,
+            "loss_preview": amp.loss_after,
+            "predicted_decrease": gamma * p.info.first_order(),
+            "measured_decrease": measured,
+            "line_search_evaluations": amp.evaluations,
+            "accepted": accepted,
+            "reason": reason,
+            "notes": p.info.notes,
+            "seconds_statistics": tm.statistics,
+            "seconds_decomposition": tm.decomposition,
+            "seconds_line_search": tm.line_search,
+            "hidden_widths": t.net.hidden_widths(),
+            "parameters": t.net.parameter_count(),
+        });
+        t.log(&event)?;
+        if !t.quiet {
+            let lam = p
+                .info
+                .lambdas
+                .first()
+                .map_or(String::new(), |l| format!(" λ₁={l:.3}"));
+            match &reason {
+                None => println!(
+                    "  growth {}: site {} +{} neurons{lam} s={:.3} loss {l0:.4}→{:.4} (predicted −{:.4}) widths {:?}",
+                    self.steps_done + 1, p.site, p.neurons(), amp.scale, l0 - measured,
+                    gamma * p.info.first_order(), t.net.hidden_widths()
+                ),
+                Some(r) => println!("  growth {}: site {} skipped ({r})", self.steps_done + 1, p.site),
+            }
+        }
+        Ok(accepted)
     }
 }

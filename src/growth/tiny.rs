@@ -133,8 +133,12 @@ impl SiteStatistics {
     /// kept only if both have it.
     ///
     /// # Panics
-    /// If the shapes differ.
+    /// If the shapes or the `consumer_bias` flags differ.
     pub fn merge(&self, other: &Self) -> Self {
+        assert_eq!(
+            self.consumer_bias, other.consumer_bias,
+            "SiteStatistics::merge: consumer_bias differs"
+        );
         let n = self.n + other.n;
         let (wa, wb) = if n == 0 {
             (0.0, 0.0)
@@ -161,7 +165,7 @@ impl SiteStatistics {
             },
             trace_e: wa * self.trace_e + wb * other.trace_e,
             n,
-            consumer_bias: self.consumer_bias && other.consumer_bias,
+            consumer_bias: self.consumer_bias,
         }
     }
 
@@ -239,7 +243,10 @@ pub struct TinyOptions {
     pub compute_delta: bool,
     /// Use the `S₂` metric (`S₂^{-1/2}`); `false` means `S₂ := I` (GradMax).
     pub use_covariance: bool,
-    /// Zero the new fan-in `α` after solving (GradMax).
+    /// Zero the new fan-in `α` after solving (GradMax). The first-order terms of the
+    /// proposal are still those of the α before zeroing (GroMo's convention): with `α = 0`
+    /// the new neurons change nothing at first order, but the loss gradient w.r.t. α_k
+    /// has norm `σ'(0)·λ_k` when `ignore_singular_values` and `use_covariance = false`.
     pub alpha_zero: bool,
     /// Fit the projected update `N = −M₂ + Pδᵀ` (TINY) instead of `N = −M₂`.
     pub use_projection: bool,
@@ -400,7 +407,8 @@ pub struct NeuronProposal {
     /// `ignore_singular_values` (GroMo #217 fixed by PR #261; tiny.md §2.6). Without C.
     pub fo_gromo: f64,
     /// Exact first order of the (pre-`alpha_zero`) proposal: `d + σ'(0)(Σλ² + C)`, resp.
-    /// `d + σ'(0)(Σλ + C)`: `L(s) = L − s²·fo_with_cross + o(s²)` (tiny.md §2.6, §7 checks 8–9).
+    /// `d + σ'(0)(Σλ + C)`: `L(s) = L − s²·fo_with_cross + o(s²)` for a smooth σ with
+    /// `σ(0) = 0` (tiny.md §2.6, §7 checks 8–9); only a heuristic for ReLU (§9).
     pub fo_with_cross: f64,
     /// Human-readable remarks for logging (fallbacks taken, why nothing is proposed).
     pub notes: Vec<String>,

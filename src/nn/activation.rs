@@ -28,7 +28,9 @@ impl Activation {
     /// Applies the activation.
     pub fn forward(self, x: &Tensor) -> Tensor {
         match self {
-            Activation::Relu => x.relu(),
+            // clamp_min has derivative 1 at 0 (relu has 0): same values, and neurons added with
+            // zero fan-in (GradMax) still receive gradient, as with GroMo's ReLU (tiny.md §9).
+            Activation::Relu => x.clamp_min(0.0),
             Activation::Selu => x.selu(),
             Activation::Tanh => x.tanh(),
             Activation::Gelu => x.gelu("none"),

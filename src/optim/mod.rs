@@ -174,6 +174,21 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Replaces one state tensor (`{param}/{slot}`, as named by [`Optimizer::state_tensors`]);
+    /// used to undo a growth step.
+    pub fn set_state_tensor(&mut self, key: &str, t: Tensor) {
+        if let Some((name, slot)) = key
+            .rsplit_once('/')
+            .and_then(|(n, s)| s.parse::<usize>().ok().map(|s| (n, s)))
+        {
+            if let Some(slots) = self.state.get_mut(name) {
+                if slot < slots.len() {
+                    slots[slot] = t;
+                }
+            }
+        }
+    }
+
     /// The state as named tensors (`{param}/{slot}`), for checkpoints.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         self.state

@@ -300,7 +300,7 @@ impl Trainer {
         let bar = progress_bar(show_progress, spe as u64, self.epoch + 1, cfg.epochs);
         let augment = cfg.augment && self.data.augmentable;
         let classify = matches!(self.data.task, Task::Classification { .. });
-        let params = self.net.named_parameters();
+        let mut params = self.net.named_parameters();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
         for idx in batches {
             let (mut x, y) = self.data.train.select(&idx);
@@ -327,6 +327,17 @@ impl Trainer {
             let lr = cfg.schedule.lr(cfg.lr, self.step, spe, spe * cfg.epochs);
             self.opt.step(&params, lr);
             self.step += 1;
+            if self
+                .grower
+                .as_ref()
+                .is_some_and(|g| g.due_after_step(self.step, self.epoch))
+            {
+                if let Some(mut grower) = self.grower.take() {
+                    bar.suspend(|| grower.grow(self))?;
+                    self.grower = Some(grower);
+                    params = self.net.named_parameters();
+                }
+            }
             let n = idx.size()[0] as usize;
             loss_sum += value * n as f64;
             seen += n;

@@ -1,0 +1,218 @@
+//! Amplitude of a proposal: the extended forward that previews it at scale `s` without
+//! changing the network (tiny.md §2.8), and the line search that picks `s` (§2.9).
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::proposal::Proposal;
+use crate::data::Dataset;
+use crate::nn::{Loss, Network};
+
+/// The network's output as if `proposal` had been applied with scale `s`: the producer also
+/// emits the new units `σ(s·(α b̃))`, and the consumer computes `W b̃ − s²δ b̃ + s·ω·ext`.
+/// Nothing is stored; the network is unchanged.
+pub fn forward_extended(net: &Network, x: &Tensor, proposal: &Proposal, s: f64) -> Tensor {
+    let k = proposal.site;
+    let mut h = x.shallow_clone();
+    let mut ext: Option<Tensor> = None;
+    for (i, stage) in net.stages.iter().enumerate() {
+        let inp = h.flatten(1, -1);
+        if i == k {
+            let pre = inp.linear(
+                &(&proposal.alpha_w * s),
+                proposal.alpha_b.as_ref().map(|b| b * s).as_ref(),
+            );
+            ext = Some(stage.activation.forward(&pre));
+            h = stage.forward(&inp, false);
+        } else if i == k + 1 {
+            let mut z = stage.layer.forward(&inp);
+            if let Some(dw) = &proposal.delta_w {
+                z = z - inp.linear(
+                    &(dw * (s * s)),
+                    proposal.delta_b.as_ref().map(|b| b * (s * s)).as_ref(),
+                );
+            }
+            if let Some(e) = &ext {
+                z = z + e.matmul(&(&proposal.omega * s).tr());
+            }
+            h = stage.post(&z);
+        } else {
+            h = stage.forward(&h, false);
+        }
+    }
+    h
+}
+
+/// Mean loss of the extended network at scale `s` on `data`.
+pub fn loss_at(net: &Network, loss: Loss, data: &Dataset, proposal: &Proposal, s: f64) -> f64 {
+    tch::no_grad(|| {
+        let out = forward_extended(net, &data.x, proposal, s);
+        loss.mean(&out, &data.y).double_value(&[])
+    })
+}
+
+/// How the amplitude is chosen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum LineSearch {
+    /// Armijo backtracking on γ = s² (tiny.md §2.9): start at 2·L0/FO, accept when
+    /// L(γ) < L0 − c·γ·FO, extend by doubling while the loss drops, else halve.
+    Armijo { c: f64, max_iterations: usize },
+    /// The best of a fixed grid of scales `s` (0 is always a candidate).
+    Grid { scales: Vec<f64> },
+}
+
+impl Default for LineSearch {
+    fn default() -> Self {
+        LineSearch::Armijo {
+            c: 0.1,
+            max_iterations: 20,
+        }
+    }
+}
+
+/// The outcome of a line search.
+#[derive(Clone, Debug, Serialize)]
+pub struct Amplitude {
+    /// Chosen scale `s` (0: do not grow).
+    pub scale: f64,
+    /// Loss at s = 0 and at the chosen scale, on the line-search data.
+    pub loss_before: f64,
+    pub loss_after: f64,
+    /// Extended forwards evaluated.
+    pub evaluations: usize,
+}
+
+/// Chooses the scale of `proposal` on `data` (held-out batches).
+pub fn search(
+    net: &Network,
+    loss: Loss,
+    data: &Dataset,
+    proposal: &Proposal,
+    method: &LineSearch,
+) -> Amplitude {
+    let l0 = loss_at(net, loss, data, proposal, 0.0);
+    let mut evals = 1;
+    let mut eval = |s: f64| {
+        evals += 1;
+        let l = loss_at(net, loss, data, proposal, s);
+        if l.is_finite() {
+            l
+        } else {
+            f64::INFINITY
+        }
+    };
+    let (scale, loss_after) = match method {
+        LineSearch::Grid { scales } => {
+            let mut best = (0.0, l0);
+            for &s in scales.iter().filter(|&&s| s != 0.0) {
+                let l = eval(s);
+                if l < best.1 {
+                    best = (s, l);
+                }
+            }
+            best
+        }
+        LineSearch::Armijo { c, max_iterations } => {
+            let fo = proposal.info.first_order();
+            if !(fo.is_finite() && fo > 0.0) || !l0.is_finite() {
+                (0.0, l0)
+            } else {
+                armijo(l0, fo, *c, *max_iterations, &mut |g: f64| eval(g.sqrt()))
+            }
+        }
+    };
+    Amplitude {
+        scale,
+        loss_before: l0,
+        loss_after,
+        evaluations: evals,
+    }
+}
+
+/// Armijo backtracking on γ (tiny.md §2.9); returns (s = √γ, loss), or (0, L0) when no γ ≥ 1e-7
+/// satisfies the condition. `loss_of(γ)` evaluates the loss at amplitude γ = s².
+fn armijo(
+    l0: f64,
+    fo: f64,
+    c: f64,
+    max_iterations: usize,
+    loss_of: &mut dyn FnMut(f64) -> f64,
+) -> (f64, f64) {
+    let ok = |g: f64, l: f64| l < l0 - c * g * fo;
+    let mut gamma = 2.0 * l0 / fo;
+    let mut l = loss_of(gamma);
+    if ok(gamma, l) {
+        // Extended search: keep doubling while the loss keeps dropping.
+        for _ in 0..max_iterations {
+            let l2 = loss_of(2.0 * gamma);
+            if l2 < l {
+                gamma *= 2.0;
+                l = l2;
+            } else {
+                break;
+            }
+        }
+        return (gamma.sqrt(), l);
+    }
+    for _ in 0..max_iterations {
+        gamma /= 2.0;
+        if gamma < 1e-7 {
+            break;
+        }
+        l = loss_of(gamma);
+        if ok(gamma, l) {
+            // Keep halving while the loss still drops.
+            for _ in 0..max_iterations {
+                let l2 = loss_of(gamma / 2.0);
+                if l2 < l {
+                    gamma /= 2.0;
+                    l = l2;
+                } else {
+                    break;
+                }
+            }
+            return (gamma.sqrt(), l);
+        }
+    }
+    (0.0, l0)
+}
+
+/// Mean loss of the network itself on `data` (eval mode).
+pub fn plain_loss(net: &Network, loss: Loss, data: &Dataset) -> f64 {
+    tch::no_grad(|| {
+        loss.mean(&net.forward(&data.x, false), &data.y)
+            .double_value(&[])
+    })
+}
+
+/// Mean per-sample loss computed in f64 (for precise comparisons in tests).
+pub fn plain_loss_f64(net: &Network, loss: Loss, data: &Dataset) -> f64 {
+    tch::no_grad(|| {
+        loss.per_sample(&net.forward(&data.x, false), &data.y)
+            .to_kind(Kind::Double)
+            .mean(Kind::Double)
+            .double_value(&[])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn armijo_finds_the_minimum_of_a_parabola() {
+        // L(γ) = L0 − FO·γ + γ²: minimum at γ = FO/2.
+        let (l0, fo) = (1.0, 0.5);
+        let mut f = |g: f64| l0 - fo * g + g * g;
+        let (s, l) = armijo(l0, fo, 0.1, 20, &mut f);
+        assert!(l < l0);
+        let g = s * s;
+        assert!((g - 0.25).abs() < 0.2, "γ = {g}");
+    }
+
+    #[test]
+    fn armijo_returns_zero_when_nothing_helps() {
+        let mut f = |g: f64| 1.0 + g;
+        assert_eq!(armijo(1.0, 0.5, 0.1, 20, &mut f), (0.0, 1.0));
+    }
+}

@@ -1,0 +1,129 @@
+//! Applying a proposal (tiny.md §2.8): append `s·α` rows (and biases) to the producer, `s·ω`
+//! columns to the consumer, add `−s²δ` to the consumer, and grow the optimiser state to match
+//! (old entries untouched, new ones fresh). A snapshot taken before allows a rollback.
+use tch::Tensor;
+
+use super::proposal::Proposal;
+use crate::error::{Error, Result};
+use crate::nn::{Layer, Network};
+use crate::optim::Optimizer;
+
+/// The tensors a growth step at one site changes, kept to undo it.
+pub struct Snapshot {
+    site: usize,
+    tensors: Vec<(String, Tensor)>,
+    optimizer: Vec<(String, Tensor)>,
+}
+
+fn site_parameters(net: &Network, site: usize) -> Vec<(String, Tensor)> {
+    let prefixes = [format!("stages.{site}."), format!("stages.{}.", site + 1)];
+    let mut all = net.named_parameters();
+    all.extend(net.named_buffers());
+    all.into_iter()
+        .filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p)))
+        .collect()
+}
+
+/// Copies the parameters and optimiser state of the two layers around `site`.
+pub fn snapshot(net: &Network, opt: &Optimizer, site: usize) -> Snapshot {
+    let tensors: Vec<(String, Tensor)> = site_parameters(net, site)
+        .into_iter()
+        .map(|(n, t)| (n, t.detach().copy()))
+        .collect();
+    let optimizer = opt
+        .state_tensors()
+        .into_iter()
+        .filter(|(n, _)| tensors.iter().any(|(p, _)| n.starts_with(&format!("{p}/"))))
+        .map(|(n, t)| (n, t.copy()))
+        .collect();
+    Snapshot {
+        site,
+        tensors,
+        optimizer,
+    }
+}
+
+/// Restores the state saved by [`snapshot`] (shapes included).
+pub fn rollback(net: &mut Network, opt: &mut Optimizer, snap: Snapshot) {
+    for (name, t) in snap.tensors {
+        set_tensor(net, &name, t);
+    }
+    for (name, t) in snap.optimizer {
+        opt.set_state_tensor(&name, t);
+    }
+    let _ = snap.site;
+}
+
+/// Replaces one named parameter or buffer (any shape).
+fn set_tensor(net: &mut Network, name: &str, t: Tensor) {
+    let parts: Vec<&str> = name.split('.').collect();
+    let (Some(i), Some(&part), Some(&field)) = (
+        parts.get(1).and_then(|s| s.parse::<usize>().ok()),
+        parts.get(2),
+        parts.get(3),
+    ) else {
+        return;
+    };
+    let Some(stage) = net.stages.get_mut(i) else {
+        return;
+    };
+    let param = |t: Tensor| t.set_requires_grad(true);
+    match (part, field, &mut stage.layer) {
+        ("layer", "weight", Layer::Linear(l)) => l.weight = param(t),
+        ("layer", "bias", Layer::Linear(l)) => l.bias = Some(param(t)),
+        ("layer", "weight", Layer::Conv2d(c)) => c.weight = param(t),
+        ("layer", "bias", Layer::Conv2d(c)) => c.bias = Some(param(t)),
+        ("norm", f, _) => {
+            if let Some(bn) = stage.norm.as_mut() {
+                match f {
+                    "weight" => bn.weight = param(t),
+                    "bias" => bn.bias = param(t),
+                    "running_mean" => bn.running_mean = t,
+                    "running_var" => bn.running_var = t,
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Applies `proposal` with scale `s` to the network and grows the optimiser state.
+pub fn apply(net: &mut Network, opt: &mut Optimizer, proposal: &Proposal, s: f64) -> Result<()> {
+    let k = proposal.site;
+    if k + 1 >= net.stages.len() {
+        return Err(Error::Growth(format!("site {k} has no consumer layer")));
+    }
+    let added = proposal.neurons();
+    let alpha_w = &proposal.alpha_w * s;
+    let alpha_b = proposal.alpha_b.as_ref().map(|b| b * s);
+    let omega = &proposal.omega * s;
+    match &mut net.stages[k].layer {
+        Layer::Linear(l) => l.grow_outputs(&alpha_w, alpha_b.as_ref()),
+        Layer::Conv2d(_) => return Err(Error::Growth("conv sites are not supported yet".into())),
+    }
+    if let Some(bn) = net.stages[k].norm.as_mut() {
+        bn.grow(added);
+    }
+    match &mut net.stages[k + 1].layer {
+        Layer::Linear(l) => {
+            if let Some(dw) = &proposal.delta_w {
+                tch::no_grad(|| {
+                    let _ = l.weight.f_sub_(&(dw * (s * s)));
+                    if let (Some(b), Some(db)) = (l.bias.as_mut(), &proposal.delta_b) {
+                        let _ = b.f_sub_(&(db * (s * s)));
+                    }
+                });
+            }
+            l.grow_inputs(&omega);
+        }
+        Layer::Conv2d(_) => return Err(Error::Growth("conv sites are not supported yet".into())),
+    }
+    let p = format!("stages.{k}.");
+    opt.grow(&format!("{p}layer.weight"), 0, added)?;
+    opt.grow(&format!("{p}layer.bias"), 0, added)?;
+    opt.grow(&format!("{p}norm.weight"), 0, added)?;
+    opt.grow(&format!("{p}norm.bias"), 0, added)?;
+    opt.grow(&format!("stages.{}.layer.weight", k + 1), 1, added)?;
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! From statistics to a concrete proposal for one site: new fan-in rows α, fan-out columns ω
+//! and the update δ of the consumer's weights, as tensors ready to preview or apply.
+//! TINY, its paper preset and GradMax go through the same closed form ([`super::tiny`]) with
+//! different options (tiny.md §2.11); random growth is the control.
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::statistics::from_mat;
+use super::tiny::{propose_neurons, NeuronProposal, SiteStatistics, TinyOptions};
+use crate::error::{Error, Result};
+use crate::nn::{init, Activation, Layer, Network};
+
+/// How new neurons are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// TINY with the best update δ of the existing weights (GroMo's default).
+    Tiny,
+    /// TINY as in the paper: δ used for the projection only, not applied.
+    TinyPaper,
+    /// GradMax: zero fan-in, fan-out from the SVD of the gradient cross-moment, normalised.
+    GradMax,
+    /// Control: random fan-in, zero fan-out.
+    Random,
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "tiny" => Ok(Method::Tiny),
+            "tiny-paper" | "tiny_paper" => Ok(Method::TinyPaper),
+            "gradmax" | "grad-max" => Ok(Method::GradMax),
+            "random" => Ok(Method::Random),
+            o => Err(format!(
+                "unknown growth method '{o}' (expected tiny, tiny-paper, gradmax or random)"
+            )),
+        }
+    }
+}
+
+impl Method {
+    /// The TINY options of this method (None for random growth).
+    pub fn tiny_options(self) -> Option<TinyOptions> {
+        match self {
+            Method::Tiny => Some(TinyOptions::tiny()),
+            Method::TinyPaper => Some(TinyOptions::tiny_paper()),
+            Method::GradMax => Some(TinyOptions::gradmax()),
+            Method::Random => None,
+        }
+    }
+
+    /// Whether the new neurons leave the network's function unchanged (no line search).
+    pub fn function_preserving(self) -> bool {
+        matches!(self, Method::GradMax | Method::Random)
+    }
+
+    /// Whether growth statistics are needed.
+    pub fn needs_statistics(self) -> bool {
+        self != Method::Random
+    }
+}
+
+/// What a proposal predicts, for logging and selection.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProposalInfo {
+    pub lambdas: Vec<f64>,
+    /// Expressivity bottleneck Ψ = tr(E) − d of the site (tiny.md §2.4).
+    pub bottleneck: f64,
+    /// First-order decrease of the δ step alone.
+    pub decrease_delta: f64,
+    /// Cross term C (tiny.md §2.6).
+    pub cross_term: f64,
+    /// GroMo's estimate d + σ'(0)Σλ².
+    pub fo_gromo: f64,
+    /// With the cross term: d + σ'(0)(Σλ² + C).
+    pub fo_with_cross: f64,
+    /// Exact first order for a positively homogeneous activation (ReLU), measured on the
+    /// statistics samples: d − E⟨g, Σ ω_k relu(α_kᵀb̃)⟩ (tiny.md §9).
+    pub fo_measured: Option<f64>,
+    pub notes: Vec<String>,
+}
+
+impl ProposalInfo {
+    /// The first-order improvement per unit of γ = s² used to rank sites and seed the line
+    /// search: the measured one for ReLU, else the linearised one with the cross term.
+    pub fn first_order(&self) -> f64 {
+        self.fo_measured.unwrap_or(self.fo_with_cross)
+    }
+}
+
+/// A proposal for one site, as tensors on the network's device.
+#[derive(Debug)]
+pub struct Proposal {
+    /// Producer stage index (the site).
+    pub site: usize,
+    /// New producer rows `[K, d2]` and their biases `[K]`.
+    pub alpha_w: Tensor,
+    pub alpha_b: Option<Tensor>,
+    /// New consumer columns `[d, K]`.
+    pub omega: Tensor,
+    /// Update of the consumer's weights `[d, d1]` and bias `[d]` (applied as −s²δ).
+    pub delta_w: Option<Tensor>,
+    pub delta_b: Option<Tensor>,
+    pub info: ProposalInfo,
+    pub function_preserving: bool,
+}
+
+impl Proposal {
+    pub fn neurons(&self) -> i64 {
+        self.alpha_w.size()[0]
+    }
+}
+
+fn linear_weight(layer: &Layer, what: &str) -> Result<Tensor> {
+    match layer {
+        Layer::Linear(l) => Ok(l.weight.detach()),
+        Layer::Conv2d(_) => Err(Error::Growth(format!(
+            "{what}: convolutional growth sites are not supported yet"
+        ))),
+    }
+}
+
+/// The TINY-family proposal for `site` from its statistics, capped at `max_neurons`.
+pub fn closed_form(
+    net: &Network,
+    site: usize,
+    stats: &SiteStatistics,
+    samples: &(Tensor, Tensor),
+    method: Method,
+    max_neurons: usize,
+) -> Result<Proposal> {
+    let mut opts = method
+        .tiny_options()
+        .ok_or_else(|| Error::Growth("random growth has no closed form".into()))?;
+    opts.max_added_neurons = Some(max_neurons);
+    let producer = &net.stages[site];
+    let consumer = &net.stages[site + 1];
+    let slope = producer.activation.slope_at_zero();
+    let p: NeuronProposal = propose_neurons(stats, slope, &opts);
+    let device = net.device();
+    let k = p.n_neurons() as i64;
+    let d2 = linear_weight(&producer.layer, "producer")?.size()[1];
+    let alpha = from_mat(&p.alpha, Kind::Float, device);
+    let alpha_w = alpha.narrow(1, 0, d2);
+    let alpha_b = producer
+        .layer
+        .bias()
+        .map(|_| alpha.narrow(1, d2, 1).squeeze_dim(1));
+    let mut omega = from_mat(&p.omega, Kind::Float, device);
+    if method == Method::GradMax && k > 0 {
+        // Fan-out normalised (GroMo's "gradmax_normalization"): every new column gets the
+        // mean norm of the consumer's existing columns.
+        let w = linear_weight(&consumer.layer, "consumer")?;
+        let target = if w.size()[1] > 0 {
+            w.norm_scalaropt_dim(2, [0i64].as_slice(), false)
+                .mean(Kind::Float)
+        } else {
+            Tensor::from(1.0f32).to_device(device)
+        };
+        let norms = omega
+            .norm_scalaropt_dim(2, [0i64].as_slice(), true)
+            .clamp_min(1e-12);
+        omega = &omega / norms * target;
+    }
+    let (delta_w, delta_b) = if opts.compute_delta && p.decrease_delta > 0.0 {
+        let delta = from_mat(&p.delta, Kind::Float, device);
+        let d1 = delta.size()[1] - i64::from(stats.consumer_bias);
+        (
+            Some(delta.narrow(1, 0, d1)),
+            stats
+                .consumer_bias
+                .then(|| delta.narrow(1, d1, 1).squeeze_dim(1)),
+        )
+    } else {
+        (None, None)
+    };
+    let fo_measured =
+        (producer.activation == Activation::Relu && !opts.alpha_zero && k > 0).then(|| {
+            let (b2, g) = samples;
+            let ext = b2.matmul(&alpha.tr()).clamp_min(0.0); // relu(α b̃)
+            let change = ext.matmul(&omega.tr()); // Σ ω_k relu(α_kᵀ b̃)
+            let inner = (g * change).sum(Kind::Double).double_value(&[]) / b2.size()[0] as f64;
+            p.decrease_delta - inner
+        });
+    Ok(Proposal {
+        site,
+        alpha_w,
+        alpha_b,
+        omega,
+        delta_w,
+        delta_b,
+        info: ProposalInfo {
+            lambdas: p.lambdas.clone(),
+            bottleneck: p.bottleneck,
+            decrease_delta: p.decrease_delta,
+            cross_term: p.cross_term,
+            fo_gromo: p.fo_gromo,
+            fo_with_cross: p.fo_with_cross,
+            fo_measured,
+            notes: p.notes.clone(),
+        },
+        function_preserving: method.function_preserving(),
+    })
+}
+
+/// Random growth (the control): `k` neurons with uniform fan-in (PyTorch's default bound),
+/// zero bias and fan-out `fan_out_std · N(0, 1)` (0: exactly function-preserving).
+pub fn random(
+    net: &Network,
+    site: usize,
+    k: i64,
+    fan_out_std: f64,
+    rng: &mut impl Rng,
+) -> Result<Proposal> {
+    let device = net.device();
+    let w = linear_weight(&net.stages[site].layer, "producer")?;
+    let d2 = w.size()[1];
+    let d = net.stages[site + 1].layer.weight().size()[0];
+    let alpha_w = init::uniform(&[k, d2], init::default_bound(d2), rng, device);
+    let alpha_b = net.stages[site]
+        .layer
+        .bias()
+        .map(|_| Tensor::zeros([k], (Kind::Float, device)));
+    let omega = if fan_out_std > 0.0 {
+        // Uniform with the requested standard deviation, drawn from the run's generator.
+        init::uniform(&[d, k], fan_out_std * 3f64.sqrt(), rng, device)
+    } else {
+        Tensor::zeros([d, k], (Kind::Float, device))
+    };
+    Ok(Proposal {
+        site,
+        alpha_w,
+        alpha_b,
+        omega,
+        delta_w: None,
+        delta_b: None,
+        info: ProposalInfo {
+            lambdas: vec![],
+            ..ProposalInfo::default()
+        },
+        function_preserving: true,
+    })
+}
