@@ -102,6 +102,44 @@ struct TrainArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long)]
     device: Option<String>,
+    /// Grow the network: tiny, tiny-paper, gradmax or random.
+    #[arg(long, value_name = "METHOD")]
+    grow: Option<grownet::growth::Method>,
+    /// Grow after every N epochs.
+    #[arg(long, value_name = "N")]
+    grow_every: Option<usize>,
+    /// Grow every N optimisation steps instead.
+    #[arg(long, value_name = "N")]
+    grow_every_steps: Option<usize>,
+    /// Stop growing after this epoch.
+    #[arg(long, value_name = "EPOCH")]
+    grow_until: Option<usize>,
+    /// Target hidden widths (schedule mode), e.g. 256,256.
+    #[arg(long, value_delimiter = ',')]
+    max_hidden: Option<Vec<i64>>,
+    /// Parameter budget for growth.
+    #[arg(long)]
+    max_params: Option<i64>,
+    /// At most N neurons per site per growth step.
+    #[arg(long, value_name = "N")]
+    neurons_per_step: Option<usize>,
+    /// Where to grow: best, round-robin or all.
+    #[arg(long, value_name = "WHERE")]
+    grow_select: Option<grownet::growth::Selection>,
+    /// Automatic mode: no target size; grow while a step lowers the loss by at least
+    /// --grow-threshold (relative), stop after --grow-patience fruitless steps.
+    #[arg(long)]
+    grow_auto: bool,
+    #[arg(long)]
+    grow_threshold: Option<f64>,
+    #[arg(long)]
+    grow_patience: Option<usize>,
+    /// Samples used for the growth statistics.
+    #[arg(long)]
+    stats_samples: Option<usize>,
+    /// Amplitude search: armijo, or grid:S1,S2,… (scales).
+    #[arg(long, value_name = "SEARCH")]
+    line_search: Option<String>,
     /// CPU threads for libtorch (default: 1 for small models, all cores otherwise).
     #[arg(long)]
     threads: Option<usize>,
@@ -118,7 +156,7 @@ struct TrainArgs {
 
 impl TrainArgs {
     /// Applies the flags that were given on top of `cfg`.
-    fn apply(&self, cfg: &mut RunConfig) {
+    fn apply(&self, cfg: &mut RunConfig) -> anyhow::Result<()> {
         let d = &mut cfg.data;
         set(&mut d.name, self.dataset.clone());
         if self.data_dir.is_some() {
@@ -150,13 +188,64 @@ impl TrainArgs {
         if self.device.is_some() {
             cfg.device = self.device.clone();
         }
+        let growth_flag = self.grow.is_some()
+            || self.grow_every.is_some()
+            || self.grow_every_steps.is_some()
+            || self.max_hidden.is_some()
+            || self.max_params.is_some()
+            || self.grow_auto;
+        if growth_flag || cfg.growth.is_some() {
+            let g = cfg.growth.get_or_insert_with(Default::default);
+            set(&mut g.method, self.grow);
+            set(&mut g.every_epochs, self.grow_every);
+            if self.grow_every_steps.is_some() {
+                g.every_steps = self.grow_every_steps;
+            }
+            if self.grow_until.is_some() {
+                g.stop_epoch = self.grow_until;
+            }
+            if self.max_hidden.is_some() {
+                g.max_hidden = self.max_hidden.clone();
+            }
+            if self.max_params.is_some() {
+                g.max_parameters = self.max_params;
+            }
+            if self.neurons_per_step.is_some() {
+                g.neurons_per_step = self.neurons_per_step;
+            }
+            set(&mut g.selection, self.grow_select);
+            g.auto |= self.grow_auto;
+            set(&mut g.threshold, self.grow_threshold);
+            set(&mut g.patience, self.grow_patience);
+            set(&mut g.stats_samples, self.stats_samples);
+            if let Some(ls) = &self.line_search {
+                g.line_search = parse_line_search(ls)?;
+            }
+        }
         if self.threads.is_some() {
             cfg.threads = self.threads;
         }
         if self.name.is_some() {
             cfg.name = self.name.clone();
         }
+        Ok(())
     }
+}
+
+/// `armijo` or `grid:S1,S2,…`.
+fn parse_line_search(s: &str) -> anyhow::Result<grownet::growth::LineSearch> {
+    if s == "armijo" {
+        return Ok(grownet::growth::LineSearch::default());
+    }
+    let Some(list) = s.strip_prefix("grid:") else {
+        bail!("--line-search: expected 'armijo' or 'grid:S1,S2,…', got '{s}'");
+    };
+    let scales = list
+        .split(',')
+        .map(|v| v.trim().parse::<f64>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("--line-search: bad scale list '{list}'"))?;
+    Ok(grownet::growth::LineSearch::Grid { scales })
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -175,8 +264,16 @@ fn checkpoint_path(p: PathBuf) -> PathBuf {
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
     let mut trainer = if let Some(dir) = &args.resume {
-        let t = Trainer::resume(dir, |cfg| args.apply(cfg))
-            .with_context(|| format!("cannot resume the run in {}", dir.display()))?;
+        let mut adjust_error = None;
+        let t = Trainer::resume(dir, |cfg| {
+            if let Err(e) = args.apply(cfg) {
+                adjust_error = Some(e);
+            }
+        })
+        .with_context(|| format!("cannot resume the run in {}", dir.display()))?;
+        if let Some(e) = adjust_error {
+            return Err(e);
+        }
         println!(
             "resuming {} at epoch {}/{}",
             dir.display(),
@@ -189,7 +286,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             Some(p) => RunConfig::from_file(p)?,
             None => RunConfig::default(),
         };
-        args.apply(&mut cfg);
+        args.apply(&mut cfg)?;
         let name = cfg.name.clone().unwrap_or_else(|| {
             let secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -338,7 +435,15 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The chain, skipping causes whose text a message already includes.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg = format!("{msg}: {c}");
+                }
+            }
+            eprintln!("error: {msg}");
             ExitCode::FAILURE
         }
     }

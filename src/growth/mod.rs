@@ -435,7 +435,11 @@ impl Grower {
         let rel = (l0 - amp.loss_after) / l0.abs().max(1e-12);
         let mut reason = None;
         if p.neurons() == 0 {
-            reason = Some("no neuron proposed".to_string());
+            reason = Some(if p.info.notes.is_empty() {
+                "no neuron proposed".to_string()
+            } else {
+                format!("no neuron proposed: {}", p.info.notes.join("; "))
+            });
         } else if amp.scale == 0.0 {
             reason = Some("line search found no scale that lowers the loss".to_string());
         } else if self.config.auto && !p.function_preserving && rel < self.config.threshold {

@@ -37,7 +37,8 @@ pub struct Collected {
 /// Appends a column of ones when `bias` (augmented vectors, tiny.md §1).
 pub fn augment(x: &Tensor, bias: bool) -> Tensor {
     if bias {
-        Tensor::cat(&[x, &x.ones_like().narrow(1, 0, 1)], 1)
+        let ones = Tensor::ones([x.size()[0], 1], (x.kind(), x.device()));
+        Tensor::cat(&[x, &ones], 1)
     } else {
         x.shallow_clone()
     }

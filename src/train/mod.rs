@@ -201,8 +201,18 @@ impl Trainer {
     /// Trains until `config.train.epochs` epochs are done, growing between epochs when a grower
     /// is configured, and returns the final evaluation.
     pub fn fit(&mut self) -> Result<Summary> {
+        self.fit_until(self.config.train.epochs)?;
+        let summary = self.summary();
+        let event = json!({"event": "end", "epoch": self.epoch, "summary": summary});
+        self.log(&event)?;
+        Ok(summary)
+    }
+
+    /// Trains until `epoch` epochs are complete (at most the configured number), as if the
+    /// run were stopped there; `fit` or a resume continues it.
+    pub fn fit_until(&mut self, epoch: usize) -> Result<()> {
         let show = !self.quiet && std::io::stdout().is_terminal();
-        while self.epoch < self.config.train.epochs {
+        while self.epoch < epoch.min(self.config.train.epochs) {
             let start = Instant::now();
             let (train_loss, train_acc) = self.train_epoch(show)?;
             self.epoch += 1;
@@ -253,10 +263,7 @@ impl Trainer {
                 );
             }
         }
-        let summary = self.summary();
-        let event = json!({"event": "end", "epoch": self.epoch, "summary": summary});
-        self.log(&event)?;
-        Ok(summary)
+        Ok(())
     }
 
     /// The final evaluation of the current network.

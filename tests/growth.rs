@@ -1,0 +1,370 @@
+//! TINY growth through the tch pipeline: statistics, preview = apply, optimiser migration,
+//! rollback, and whole runs that grow.
+mod common;
+
+use common::small_config;
+use grownet::data::Dataset;
+use grownet::growth::{amplitude, apply, proposal, statistics, GrowthConfig, Method, Selection};
+use grownet::nn::{Activation, Architecture, Loss, Network};
+use grownet::optim::{Optimizer, OptimizerConfig};
+use grownet::train::{read_events, Trainer, METRICS_FILE};
+use rand::SeedableRng;
+use tch::{Device, Kind, Tensor};
+
+fn net(hidden: &[i64], act: Activation, seed: u64) -> Network {
+    let arch = Architecture::mlp(4, hidden, 3, act);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    Network::new(&arch, &mut rng, Device::Cpu).unwrap()
+}
+
+fn copy(net: &Network) -> Network {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut other = Network::new(&net.architecture(), &mut rng, Device::Cpu).unwrap();
+    let mut all = net.named_parameters();
+    all.extend(net.named_buffers());
+    other.load_tensors(&all).unwrap();
+    other
+}
+
+fn data(n: i64, seed: i64) -> Dataset {
+    tch::manual_seed(seed);
+    let x = Tensor::randn([n, 4], (Kind::Float, Device::Cpu));
+    let y = (x.narrow(1, 0, 1) * 2.0 + x.narrow(1, 1, 1).square())
+        .squeeze_dim(1)
+        .gt(0.5)
+        .to_kind(Kind::Int64)
+        + x.narrow(1, 2, 1)
+            .squeeze_dim(1)
+            .gt(1.0)
+            .to_kind(Kind::Int64);
+    Dataset { x, y }
+}
+
+fn all_idx(n: i64) -> Tensor {
+    Tensor::arange(n, (Kind::Int64, Device::Cpu))
+}
+
+fn propose(net: &Network, d: &Dataset, site: usize, method: Method) -> proposal::Proposal {
+    let c = statistics::collect(
+        net,
+        Loss::CrossEntropy,
+        d,
+        &all_idx(d.len() as i64),
+        64,
+        &[site],
+        256,
+    )
+    .unwrap();
+    proposal::closed_form(net, site, &c.stats[0], &c.samples[0], method, 8).unwrap()
+}
+
+#[test]
+fn statistics_match_brute_force_and_are_batching_invariant() {
+    let n = net(&[3, 2], Activation::Tanh, 1);
+    let d = data(100, 1);
+    let a = statistics::collect(&n, Loss::CrossEntropy, &d, &all_idx(100), 7, &[0, 1], 10).unwrap();
+    let b =
+        statistics::collect(&n, Loss::CrossEntropy, &d, &all_idx(100), 100, &[0, 1], 10).unwrap();
+    for (sa, sb) in a.stats.iter().zip(&b.stats) {
+        for (ma, mb) in [
+            (&sa.s, &sb.s),
+            (&sa.m, &sb.m),
+            (&sa.s2, &sb.s2),
+            (&sa.m2, &sb.m2),
+            (&sa.p, &sb.p),
+        ] {
+            for i in 0..ma.nrows() {
+                for j in 0..ma.ncols() {
+                    assert!((ma[(i, j)] - mb[(i, j)]).abs() < 1e-12);
+                }
+            }
+        }
+    }
+    // Brute force for site 0: B̃₋₂ = [x, 1], B̃₋₁ = [tanh(W₀x + b₀), 1], G = ∂ℓ/∂a₁ per sample.
+    let x = d.x.to_kind(Kind::Double);
+    let p: Vec<Tensor> = n
+        .named_parameters()
+        .iter()
+        .map(|(_, t)| t.detach().to_kind(Kind::Double))
+        .collect();
+    let h = x.linear(&p[0], Some(&p[1])).tanh();
+    let a1 = h.linear(&p[2], Some(&p[3])).set_requires_grad(true);
+    let out = a1.tanh().linear(&p[4], Some(&p[5]));
+    let loss = out.log_softmax(-1, Kind::Double).nll_loss_nd(
+        &d.y,
+        None::<Tensor>,
+        tch::Reduction::Sum,
+        -100,
+    );
+    let g = Tensor::run_backward(&[&loss], &[&a1], false, false).remove(0);
+    let ones = Tensor::ones([100, 1], (Kind::Double, Device::Cpu));
+    let b2 = Tensor::cat(&[&x, &ones], 1);
+    let b1 = Tensor::cat(&[&h, &ones], 1);
+    let check = |t: Tensor, m: &faer::Mat<f64>| {
+        let t = t / 100.0;
+        for i in 0..m.nrows() {
+            for j in 0..m.ncols() {
+                let v = t.double_value(&[i as i64, j as i64]);
+                assert!(
+                    (v - m[(i, j)]).abs() < 1e-6 * (1.0 + v.abs()),
+                    "{v} vs {}",
+                    m[(i, j)]
+                );
+            }
+        }
+    };
+    let s = &a.stats[0];
+    check(b1.tr().matmul(&b1), &s.s);
+    check(b1.tr().matmul(&g), &s.m);
+    check(b2.tr().matmul(&b2), &s.s2);
+    check(b2.tr().matmul(&g), &s.m2);
+    check(b2.tr().matmul(&b1), &s.p);
+    assert!((a.loss - loss.double_value(&[]) / 100.0).abs() < 1e-5);
+}
+
+#[test]
+fn extended_forward_equals_apply_for_every_site_and_scale() {
+    for act in [Activation::Tanh, Activation::Relu] {
+        let base = net(&[3, 2], act, 2);
+        let d = data(200, 2);
+        for site in [0, 1] {
+            let p = propose(&base, &d, site, Method::Tiny);
+            assert!(p.neurons() > 0, "site {site} proposes nothing");
+            assert!(p.delta_w.is_some());
+            for s in [0.25, 1.0, 2.0] {
+                let preview = tch::no_grad(|| amplitude::forward_extended(&base, &d.x, &p, s));
+                let mut grown = copy(&base);
+                let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+                apply::apply(&mut grown, &mut opt, &p, s).unwrap();
+                assert_eq!(
+                    grown.hidden_widths()[site],
+                    base.hidden_widths()[site] + p.neurons()
+                );
+                let out = tch::no_grad(|| grown.forward(&d.x, false));
+                let diff = (out - preview).abs().max().double_value(&[]);
+                assert!(diff < 1e-5, "{act} site {site} s={s}: max diff {diff}");
+            }
+        }
+    }
+}
+
+#[test]
+fn preview_at_small_scale_decreases_the_loss_and_flipped_sign_increases_it() {
+    let base = net(&[3, 2], Activation::Tanh, 3);
+    let d = data(400, 3);
+    let mut p = propose(&base, &d, 0, Method::TinyPaper);
+    let l0 = amplitude::loss_at(&base, Loss::CrossEntropy, &d, &p, 0.0);
+    let s = 0.05;
+    let l = amplitude::loss_at(&base, Loss::CrossEntropy, &d, &p, s);
+    let predicted = s * s * p.info.fo_with_cross;
+    assert!(l < l0, "{l} !< {l0}");
+    assert!(
+        ((l0 - l) - predicted).abs() < 0.2 * predicted,
+        "measured {} vs predicted {predicted}",
+        l0 - l
+    );
+    p.omega = -&p.omega;
+    assert!(amplitude::loss_at(&base, Loss::CrossEntropy, &d, &p, s) > l0);
+}
+
+#[test]
+fn optimizer_state_migrates_and_rollback_restores_everything() {
+    let mut n = net(&[3, 2], Activation::Relu, 4);
+    let d = data(200, 4);
+    let mut opt = Optimizer::new(OptimizerConfig::adamw(0.01));
+    let params = n.named_parameters();
+    Loss::CrossEntropy
+        .mean(&n.forward(&d.x, true), &d.y)
+        .backward();
+    opt.step(&params, 1e-3);
+    let before: Vec<(String, Tensor)> = opt
+        .state_tensors()
+        .into_iter()
+        .map(|(k, t)| (k, t.copy()))
+        .collect();
+    let out_before = tch::no_grad(|| n.forward(&d.x, false));
+    let p = propose(&n, &d, 0, Method::Tiny);
+    let k = p.neurons();
+    let snap = apply::snapshot(&n, &opt, 0);
+    apply::apply(&mut n, &mut opt, &p, 0.5).unwrap();
+    let after: std::collections::HashMap<String, Tensor> =
+        opt.state_tensors().into_iter().collect();
+    for (key, old) in &before {
+        let new = &after[key];
+        if key.starts_with("stages.0.layer.weight") || key.starts_with("stages.0.layer.bias") {
+            assert_eq!(new.size()[0], old.size()[0] + k);
+            assert!(new.narrow(0, 0, old.size()[0]).equal(old), "{key} changed");
+            if key.ends_with("/0") {
+                assert_eq!(
+                    new.narrow(0, old.size()[0], k)
+                        .abs()
+                        .sum(Kind::Float)
+                        .double_value(&[]),
+                    0.0
+                );
+            }
+        } else if key.starts_with("stages.1.layer.weight") {
+            assert_eq!(new.size()[1], old.size()[1] + k);
+            assert!(new.narrow(1, 0, old.size()[1]).equal(old), "{key} changed");
+        } else {
+            assert!(new.equal(old), "{key} changed");
+        }
+    }
+    // Rolling back to the snapshot taken before growth restores shapes and values.
+    apply::rollback(&mut n, &mut opt, snap);
+    assert_eq!(n.hidden_widths(), vec![3, 2]);
+    assert!(tch::no_grad(|| n.forward(&d.x, false)).equal(&out_before));
+}
+
+#[test]
+fn gradmax_and_random_neurons_preserve_the_function_and_then_learn() {
+    for method in [Method::GradMax, Method::Random] {
+        let mut n = net(&[3, 2], Activation::Relu, 5);
+        let d = data(200, 5);
+        let out = tch::no_grad(|| n.forward(&d.x, false));
+        let p = if method == Method::Random {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            proposal::random(&n, 0, 4, 0.0, &mut rng).unwrap()
+        } else {
+            propose(&n, &d, 0, method)
+        };
+        assert!(p.function_preserving && p.neurons() > 0);
+        let mut opt = Optimizer::new(OptimizerConfig::sgd(0.0));
+        apply::apply(&mut n, &mut opt, &p, 1.0).unwrap();
+        assert!(tch::no_grad(|| n.forward(&d.x, false)).allclose(&out, 1e-6, 1e-6, false));
+        // One SGD step gives the new neurons non-zero weights on the side that was zero.
+        let params = n.named_parameters();
+        Loss::CrossEntropy
+            .mean(&n.forward(&d.x, true), &d.y)
+            .backward();
+        opt.step(&params, 0.1);
+        let (side, dim) = if method == Method::GradMax {
+            (&n.stages[0], 0)
+        } else {
+            (&n.stages[1], 1)
+        };
+        let w = side.layer.weight().narrow(dim, 3, p.neurons());
+        assert!(
+            w.abs().sum(Kind::Float).double_value(&[]) > 0.0,
+            "{method:?} neurons do not learn"
+        );
+    }
+}
+
+fn growth_config(max: Vec<i64>) -> GrowthConfig {
+    GrowthConfig {
+        max_hidden: Some(max),
+        stats_samples: 512,
+        line_search_samples: 256,
+        ..GrowthConfig::default()
+    }
+}
+
+#[test]
+fn tiny_grows_a_width_one_network_and_the_loss_falls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config("teacher");
+    cfg.data.synthetic_train = 1500;
+    cfg.model.hidden = vec![1];
+    cfg.train.epochs = 8;
+    cfg.growth = Some(growth_config(vec![32]));
+    let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+    t.quiet = true;
+    let start = t.evaluate(&t.data.test);
+    let s = t.fit().unwrap();
+    assert!(s.hidden_widths[0] > 4, "widths {:?}", s.hidden_widths);
+    assert!(
+        s.test.loss < 0.7 * start.loss,
+        "{} -> {}",
+        start.loss,
+        s.test.loss
+    );
+    let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+    let growth: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "growth" && e["accepted"] == true)
+        .collect();
+    assert!(!growth.is_empty());
+    for e in growth {
+        assert!(e["measured_decrease"].as_f64().unwrap() > 0.0, "{e}");
+        for key in [
+            "lambdas",
+            "bottleneck",
+            "fo_gromo",
+            "fo_with_cross",
+            "scale",
+            "seconds_statistics",
+        ] {
+            assert!(!e[key].is_null(), "{key} missing in {e}");
+        }
+    }
+}
+
+#[test]
+fn growth_from_zero_width_and_every_selection_mode() {
+    for (hidden, selection, method) in [
+        (vec![0], Selection::Best, Method::Tiny),
+        (vec![0], Selection::Best, Method::GradMax),
+        (vec![2, 2], Selection::All, Method::Tiny),
+        (vec![2, 2], Selection::RoundRobin, Method::TinyPaper),
+        (vec![2, 2], Selection::Best, Method::Random),
+    ] {
+        let mut cfg = small_config("moons");
+        let start: i64 = hidden.iter().sum();
+        cfg.model.hidden = hidden;
+        cfg.train.epochs = 4;
+        let mut g = growth_config(vec![6, 6]);
+        g.selection = selection;
+        g.method = method;
+        g.neurons_per_step = Some(2);
+        cfg.growth = Some(g);
+        let mut t = Trainer::new(cfg, None).unwrap();
+        t.quiet = true;
+        let s = t.fit().unwrap();
+        assert!(
+            s.hidden_widths.iter().sum::<i64>() > start,
+            "{selection:?}/{method:?}: {:?}",
+            s.hidden_widths
+        );
+        assert!(s.hidden_widths.iter().all(|&w| w <= 6));
+        assert!(s.test.loss.is_finite());
+    }
+}
+
+#[test]
+fn grown_checkpoints_load_and_resume_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config("spirals");
+    cfg.model.hidden = vec![1, 1];
+    cfg.train.epochs = 4;
+    let mut g = growth_config(vec![16, 16]);
+    g.selection = Selection::All;
+    cfg.growth = Some(g);
+    let run = |name: &str, epochs: usize| {
+        let mut c = cfg.clone();
+        c.train.epochs = epochs;
+        let mut t = Trainer::new(c, Some(dir.path().join(name))).unwrap();
+        t.quiet = true;
+        t.fit().unwrap()
+    };
+    let full = run("full", 4);
+    // A run interrupted after epoch 2 (same configuration), then resumed.
+    let mut t = Trainer::new(cfg.clone(), Some(dir.path().join("part"))).unwrap();
+    t.quiet = true;
+    t.fit_until(2).unwrap();
+    drop(t);
+    let mut t = Trainer::resume(&dir.path().join("part"), |c| c.train.epochs = 4).unwrap();
+    t.quiet = true;
+    let resumed = t.fit().unwrap();
+    assert_eq!(full.hidden_widths, resumed.hidden_widths);
+    assert!(full.hidden_widths.iter().sum::<i64>() > 2);
+    assert_eq!(full.test.loss, resumed.test.loss);
+    let (netw, meta) = grownet::checkpoint::load_network(
+        &dir.path().join("part/checkpoint.safetensors"),
+        Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(netw.hidden_widths(), full.hidden_widths);
+    assert_eq!(meta.growth_steps, 3);
+    let _ = run;
+}
