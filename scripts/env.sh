@@ -2,7 +2,7 @@
 # Sourced by ./grownet.sh: makes libtorch available (installing it once, into a per-user cache
 # shared by every clone) and exports what tch's build and the binaries need. Idempotent and
 # fast when everything is already there.
-set -euo pipefail
+# (no `set -e` here: this file is sourced, and the caller chooses its own shell options)
 
 TORCH_VERSION=2.11.0
 GROWNET_TORCH_ENV=${GROWNET_TORCH_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/grownet/torch-$TORCH_VERSION}

@@ -166,6 +166,26 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// The embedded default run (`grownet train` with no arguments): the built-in spirals,
+    /// an MLP that starts with one neuron per hidden layer and grows to 32+32 with TINY
+    /// during the first 30 of 40 epochs. A few seconds on one CPU core.
+    pub fn demo() -> Self {
+        let mut cfg = RunConfig {
+            name: None,
+            threads: Some(1),
+            ..RunConfig::default()
+        };
+        cfg.model.hidden = vec![1, 1];
+        cfg.train.epochs = 40;
+        cfg.growth = Some(crate::growth::GrowthConfig {
+            selection: crate::growth::Selection::All,
+            max_hidden: Some(vec![32, 32]),
+            stop_epoch: Some(30),
+            ..Default::default()
+        });
+        cfg
+    }
+
     /// Reads a TOML config file.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

@@ -25,7 +25,8 @@ struct Cli {
 #[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
-    /// Train a network (with no arguments: a small network on the built-in spirals dataset).
+    /// Train a network (with no arguments: the built-in demo, an MLP grown from 1+1 neurons on
+    /// the spirals dataset).
     Train(TrainArgs),
     /// Evaluate a saved checkpoint on its dataset's test split.
     Eval {
@@ -126,17 +127,27 @@ struct TrainArgs {
     /// Where to grow: best, round-robin or all.
     #[arg(long, value_name = "WHERE")]
     grow_select: Option<grownet::growth::Selection>,
-    /// Automatic mode: no target size; grow while a step lowers the loss by at least
-    /// --grow-threshold (relative), stop after --grow-patience fruitless steps.
+    /// Automatic mode: no target size; at each check grow while a step lowers the held-out
+    /// loss by at least --grow-threshold (relative), stop after --grow-patience fruitless
+    /// checks. Pair it with --val-fraction so the line search uses unseen data.
     #[arg(long)]
     grow_auto: bool,
     #[arg(long)]
     grow_threshold: Option<f64>,
     #[arg(long)]
     grow_patience: Option<usize>,
+    /// Automatic mode: growth steps per check at most.
+    #[arg(long)]
+    grow_rounds: Option<usize>,
+    /// Held-out samples for the amplitude line search.
+    #[arg(long)]
+    line_search_samples: Option<usize>,
     /// Samples used for the growth statistics.
     #[arg(long)]
     stats_samples: Option<usize>,
+    /// Eigenvalue cut of S and S₂ in the TINY solves (default 1e-6).
+    #[arg(long)]
+    numerical_threshold: Option<f64>,
     /// Amplitude search: armijo, or grid:S1,S2,… (scales).
     #[arg(long, value_name = "SEARCH")]
     line_search: Option<String>,
@@ -218,6 +229,9 @@ impl TrainArgs {
             set(&mut g.threshold, self.grow_threshold);
             set(&mut g.patience, self.grow_patience);
             set(&mut g.stats_samples, self.stats_samples);
+            set(&mut g.auto_rounds, self.grow_rounds);
+            set(&mut g.line_search_samples, self.line_search_samples);
+            set(&mut g.numerical_threshold, self.numerical_threshold);
             if let Some(ls) = &self.line_search {
                 g.line_search = parse_line_search(ls)?;
             }
@@ -282,8 +296,10 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         );
         t
     } else {
+        let no_arguments = std::env::args_os().len() <= 2; // `grownet` or `grownet train`
         let mut cfg = match &args.config {
             Some(p) => RunConfig::from_file(p)?,
+            None if no_arguments => RunConfig::demo(),
             None => RunConfig::default(),
         };
         args.apply(&mut cfg)?;

@@ -94,3 +94,24 @@ fn bad_inputs_give_messages_not_panics() {
         );
     }
 }
+
+#[test]
+fn no_arguments_runs_the_growth_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_grownet"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("hidden widths [32, 32]"), "{t}");
+    assert!(t.contains("growth:"), "{t}");
+    let acc: f64 = t
+        .lines()
+        .find(|l| l.trim_start().starts_with("test  loss"))
+        .and_then(|l| l.split("accuracy ").nth(1))
+        .and_then(|a| a.trim_end_matches('%').parse().ok())
+        .unwrap();
+    assert!(acc > 85.0, "{t}");
+    assert!(dir.path().join("runs").is_dir());
+}

@@ -55,7 +55,16 @@ fn propose(net: &Network, d: &Dataset, site: usize, method: Method) -> proposal:
         256,
     )
     .unwrap();
-    proposal::closed_form(net, site, &c.stats[0], &c.samples[0], method, 8).unwrap()
+    proposal::closed_form(
+        net,
+        site,
+        &c.stats[0],
+        &c.samples[0],
+        method,
+        8,
+        (1e-6, 1e-3),
+    )
+    .unwrap()
 }
 
 #[test]

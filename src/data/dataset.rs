@@ -158,7 +158,19 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
     let train_idx = Tensor::from_slice(&perm[n_val as usize..]);
     let val_idx = Tensor::from_slice(&perm[..n_val as usize]);
     let (mean, std) = channel_stats(&train_x.index_select(0, &train_idx));
-    let normalise = |x: &Tensor| ((x - &mean) / &std).to_device(device);
+    // Grey-scale images are normalised per channel as images, then flattened into vectors
+    // (per-pixel statistics would blow up pixels that are almost always 0).
+    let flatten = !augmentable && train_x.dim() == 4;
+    let normalise = |x: &Tensor| {
+        let x = (x - &mean) / &std;
+        let x = if flatten { x.flatten(1, -1) } else { x };
+        x.to_device(device)
+    };
+    let input_shape = if flatten {
+        vec![input_shape.iter().product()]
+    } else {
+        input_shape
+    };
     let val = (n_val > 0).then(|| Dataset {
         x: normalise(&train_x.index_select(0, &val_idx)),
         y: train_y.index_select(0, &val_idx).to_device(device),
@@ -255,15 +267,11 @@ fn images_tensor(images: &Images) -> Tensor {
         images.height as i64,
         images.width as i64,
     ];
-    let x = Tensor::from_slice(&images.pixels)
+    // Grey-scale sets are flattened into vectors after normalisation (see `load`).
+    Tensor::from_slice(&images.pixels)
         .view(shape)
         .to_kind(Kind::Float)
-        / 255.0;
-    if images.channels == 1 {
-        x.flatten(1, -1) // grey-scale sets feed MLPs: one vector per image
-    } else {
-        x
-    }
+        / 255.0
 }
 
 fn labels_tensor(labels: &[u8]) -> Tensor {

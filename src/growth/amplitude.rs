@@ -26,13 +26,13 @@ pub fn forward_extended(net: &Network, x: &Tensor, proposal: &Proposal, s: f64) 
         } else if i == k + 1 {
             let mut z = stage.layer.forward(&inp);
             if let Some(dw) = &proposal.delta_w {
-                z = z - inp.linear(
+                z -= inp.linear(
                     &(dw * (s * s)),
                     proposal.delta_b.as_ref().map(|b| b * (s * s)).as_ref(),
                 );
             }
             if let Some(e) = &ext {
-                z = z + e.matmul(&(&proposal.omega * s).tr());
+                z += e.matmul(&(&proposal.omega * s).tr());
             }
             h = stage.post(&z);
         } else {
@@ -114,7 +114,7 @@ pub fn search(
         }
         LineSearch::Armijo { c, max_iterations } => {
             let fo = proposal.info.first_order();
-            if !(fo.is_finite() && fo > 0.0) || !l0.is_finite() {
+            if !(fo.is_finite() && fo > 0.0 && l0.is_finite()) {
                 (0.0, l0)
             } else {
                 armijo(l0, fo, *c, *max_iterations, &mut |g: f64| eval(g.sqrt()))

@@ -96,11 +96,14 @@ pub struct GrowthConfig {
     pub max_parameters: Option<i64>,
     /// At most this many neurons per site per growth step.
     pub neurons_per_step: Option<usize>,
-    /// Automatic mode: keep a growth step only if it lowers the loss by at least
-    /// `threshold` (relative); stop after `patience` growth steps in a row gave nothing.
+    /// Automatic mode (no target size). At each check, growth steps are repeated (at most
+    /// `auto_rounds`) while each lowers the held-out loss by at least `threshold`
+    /// (relative); growth stops for good after `patience` checks in a row added nothing.
+    /// Use a validation split (`val_fraction`) so that "held-out" means unseen in training.
     pub auto: bool,
     pub threshold: f64,
     pub patience: usize,
+    pub auto_rounds: usize,
     /// Samples in the statistics pass and its minibatch size.
     pub stats_samples: usize,
     pub stats_batch_size: usize,
@@ -109,6 +112,10 @@ pub struct GrowthConfig {
     pub line_search: LineSearch,
     /// Random growth: standard deviation of the new fan-out (0: function-preserving).
     pub random_fan_out_std: f64,
+    /// Eigenvalues of S and S₂ at or below this are dropped (tiny.md §2.5; GroMo: 1e-6).
+    pub numerical_threshold: f64,
+    /// Keep λ_k ≥ min(statistical_threshold, λ_max) (tiny.md §2.7; GroMo: 1e-3).
+    pub statistical_threshold: f64,
 }
 
 impl Default for GrowthConfig {
@@ -123,13 +130,16 @@ impl Default for GrowthConfig {
             max_parameters: None,
             neurons_per_step: None,
             auto: false,
-            threshold: 1e-3,
-            patience: 3,
+            threshold: 0.005,
+            patience: 2,
+            auto_rounds: 8,
             stats_samples: 2048,
             stats_batch_size: 512,
             line_search_samples: 1024,
             line_search: LineSearch::default(),
             random_fan_out_std: 0.0,
+            numerical_threshold: 1e-6,
+            statistical_threshold: 1e-3,
         }
     }
 }
@@ -242,13 +252,50 @@ impl Grower {
             .collect()
     }
 
-    /// One growth step: statistics, proposals, line search, apply (or roll back), log.
+    /// A scheduled growth check: one growth step, or in automatic mode as many as keep
+    /// finding useful neurons (at most `auto_rounds`).
     pub fn grow(&mut self, t: &mut Trainer) -> Result<()> {
+        let rounds = if self.config.auto {
+            self.config.auto_rounds.max(1)
+        } else {
+            1
+        };
+        let mut added_any = false;
+        for _ in 0..rounds {
+            let added = self.grow_step(t)?;
+            added_any |= added;
+            if !added || self.finished {
+                break;
+            }
+        }
+        if added_any {
+            self.idle_steps = 0;
+        } else {
+            self.idle_steps += 1;
+            if self.config.auto && self.idle_steps >= self.config.patience && !self.finished {
+                self.finished = true;
+                let event = json!({"event": "growth_finished", "epoch": t.epoch, "step": t.step,
+                    "reason": format!("{} growth checks in a row found no useful neuron", self.idle_steps)});
+                t.log(&event)?;
+                if !t.quiet {
+                    println!(
+                        "growth finished: bottlenecks exhausted, widths {:?}",
+                        t.net.hidden_widths()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One growth step: statistics, proposals, line search, apply (or roll back), log.
+    /// Returns whether any neuron was added.
+    fn grow_step(&mut self, t: &mut Trainer) -> Result<bool> {
         let start = Instant::now();
         let caps = self.capacities(t);
         if caps.is_empty() {
             self.finished = true;
-            return Ok(());
+            return Ok(false);
         }
         let mut rng = ChaCha8Rng::seed_from_u64(t.config.train.seed ^ 0x6a09_e667);
         rng.set_stream(self.steps_done as u64 + 1);
@@ -312,25 +359,8 @@ impl Grower {
             }
         }
         self.steps_done += 1;
-        if added_any {
-            self.idle_steps = 0;
-        } else {
-            self.idle_steps += 1;
-            if self.config.auto && self.idle_steps >= self.config.patience {
-                self.finished = true;
-                let event = json!({"event": "growth_finished", "epoch": t.epoch, "step": t.step,
-                    "reason": format!("{} growth steps in a row found no useful neuron", self.idle_steps)});
-                t.log(&event)?;
-                if !t.quiet {
-                    println!(
-                        "growth finished: bottlenecks exhausted, widths {:?}",
-                        t.net.hidden_widths()
-                    );
-                }
-            }
-        }
         self.seconds += start.elapsed().as_secs_f64();
-        Ok(())
+        Ok(added_any)
     }
 
     /// A statistics sample of the training set and held-out line-search data.
@@ -401,6 +431,10 @@ impl Grower {
                 &collected.samples[i],
                 self.config.method,
                 cap,
+                (
+                    self.config.numerical_threshold,
+                    self.config.statistical_threshold,
+                ),
             )?;
             bottlenecks.insert(k.to_string(), json!(p.info.bottleneck));
             out.push(p);
@@ -442,16 +476,11 @@ impl Grower {
             });
         } else if amp.scale == 0.0 {
             reason = Some("line search found no scale that lowers the loss".to_string());
-        } else if self.config.auto && !p.function_preserving && rel < self.config.threshold {
+        } else if self.config.auto && rel < self.config.threshold {
             reason = Some(format!(
                 "relative improvement {rel:.2e} below the threshold {:.0e}",
                 self.config.threshold
             ));
-        } else if self.config.auto
-            && p.function_preserving
-            && p.info.first_order() / l0.abs().max(1e-12) < self.config.threshold
-        {
-            reason = Some("first-order improvement below the threshold".to_string());
         }
         let mut measured = 0.0;
         if reason.is_none() {
@@ -491,6 +520,9 @@ impl Grower {
             "fo_measured": p.info.fo_measured,
             "cross_term": p.info.cross_term,
             "decrease_delta": p.info.decrease_delta,
+            "decrease_existing": p.info.decrease_existing,
+            "neuron_gain_ratio": p.info.neuron_gain_ratio(),
+            "relative_improvement": rel,
             "scale": amp.scale,
             "loss_before": l0,
             "loss_preview": amp.loss_after,

@@ -76,6 +76,9 @@ pub struct ProposalInfo {
     pub fo_gromo: f64,
     /// With the cross term: d + σ'(0)(Σλ² + C).
     pub fo_with_cross: f64,
+    /// First order of the existing weights' best update, d = tr(E) − Ψ (tiny.md §2.3–2.4),
+    /// whether or not δ is applied.
+    pub decrease_existing: f64,
     /// Exact first order for a positively homogeneous activation (ReLU), measured on the
     /// statistics samples: d − E⟨g, Σ ω_k relu(α_kᵀb̃)⟩ (tiny.md §9).
     pub fo_measured: Option<f64>,
@@ -83,6 +86,15 @@ pub struct ProposalInfo {
 }
 
 impl ProposalInfo {
+    /// How much the new neurons add to what the layer can already express at first order:
+    /// (FO − d_applied) / d, with d the existing weights' best decrease. Large while the
+    /// architecture is the bottleneck, small once the existing neurons explain the gradient
+    /// (used by the automatic mode).
+    pub fn neuron_gain_ratio(&self) -> f64 {
+        let neurons = self.fo_with_cross - self.decrease_delta;
+        neurons / self.decrease_existing.max(1e-12)
+    }
+
     /// The first-order improvement per unit of γ = s² used to rank sites and seed the line
     /// search: the measured one for ReLU, else the linearised one with the cross term.
     pub fn first_order(&self) -> f64 {
@@ -122,7 +134,8 @@ fn linear_weight(layer: &Layer, what: &str) -> Result<Tensor> {
     }
 }
 
-/// The TINY-family proposal for `site` from its statistics, capped at `max_neurons`.
+/// The TINY-family proposal for `site` from its statistics, capped at `max_neurons`, with the
+/// (numerical, statistical) thresholds of tiny.md §2.5 and §2.7.
 pub fn closed_form(
     net: &Network,
     site: usize,
@@ -130,11 +143,14 @@ pub fn closed_form(
     samples: &(Tensor, Tensor),
     method: Method,
     max_neurons: usize,
+    (numerical_threshold, statistical_threshold): (f64, f64),
 ) -> Result<Proposal> {
     let mut opts = method
         .tiny_options()
         .ok_or_else(|| Error::Growth("random growth has no closed form".into()))?;
     opts.max_added_neurons = Some(max_neurons);
+    opts.numerical_threshold = numerical_threshold;
+    opts.statistical_threshold = statistical_threshold;
     let producer = &net.stages[site];
     let consumer = &net.stages[site + 1];
     let slope = producer.activation.slope_at_zero();
@@ -194,6 +210,7 @@ pub fn closed_form(
         info: ProposalInfo {
             lambdas: p.lambdas.clone(),
             bottleneck: p.bottleneck,
+            decrease_existing: (stats.trace_e - p.bottleneck).max(0.0),
             decrease_delta: p.decrease_delta,
             cross_term: p.cross_term,
             fo_gromo: p.fo_gromo,

@@ -100,7 +100,12 @@ pub fn collect(
             let mut z = stage.pre_activation(&inp, false);
             if i > 0 && sites.contains(&(i - 1)) {
                 let probe = z.zeros_like().detach().set_requires_grad(true);
-                z = z + &probe;
+                // Out of place on purpose: an in-place add could modify a tensor that
+                // autograd saved for the backward pass.
+                #[allow(clippy::assign_op_pattern)]
+                {
+                    z = z + &probe;
+                }
                 probes.push(probe);
             }
             inputs.push(inp.detach());

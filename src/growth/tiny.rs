@@ -229,7 +229,7 @@ impl SiteStatistics {
             && self.s2.is_all_finite()
             && self.m2.is_all_finite()
             && self.p.is_all_finite()
-            && self.e.as_ref().map_or(true, |e| e.is_all_finite())
+            && self.e.as_ref().is_none_or(|e| e.is_all_finite())
             && self.trace_e.is_finite()
     }
 }

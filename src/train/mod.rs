@@ -214,16 +214,15 @@ impl Trainer {
         let show = !self.quiet && std::io::stdout().is_terminal();
         while self.epoch < epoch.min(self.config.train.epochs) {
             let start = Instant::now();
+            let growth_before = self.grower.as_ref().map_or(0.0, |g| g.seconds);
             let (train_loss, train_acc) = self.train_epoch(show)?;
             self.epoch += 1;
-            let mut growth_seconds = 0.0;
             if let Some(mut grower) = self.grower.take() {
-                let t0 = Instant::now();
                 let result = grower.after_epoch(self);
-                growth_seconds = t0.elapsed().as_secs_f64();
                 self.grower = Some(grower);
                 result?;
             }
+            let growth_seconds = self.grower.as_ref().map_or(0.0, |g| g.seconds) - growth_before;
             let seconds = start.elapsed().as_secs_f64();
             self.elapsed += seconds;
             let val = self.data.val.as_ref().map(|v| self.evaluate(v));

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issue 3's MNIST benchmarks (release build, CPU): fixed 784-256-256-10 vs TINY grown from 1+1
+# to 256+256 (schedule mode), GradMax and random growth on the same schedule, TINY with the
+# default Armijo amplitude, and TINY's automatic mode. Seeds given as arguments (default 0 1 2).
+# Usage: GROWNET_DATA=… bench/mnist-growth.sh OUT_DIR [SEED…]; completed runs are skipped.
+set -euo pipefail
+out=${1:?usage: bench/mnist-growth.sh OUT_DIR [SEED...]}
+shift
+seeds=("${@:-0 1 2}")
+[ $# -eq 0 ] && seeds=(0 1 2)
+bin=${GROWNET_BIN:-target/release/grownet}
+common=(--dataset mnist --epochs 15 --batch-size 128 --lr 1e-3 --schedule cosine --quiet)
+sched=(--hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all
+       --neurons-per-step 32 --stats-samples 1024 --numerical-threshold 0.1
+       --line-search grid:0.1,0.25,0.5,1)
+run() {
+  local name=$1; shift
+  if [ -f "$out/$name/metrics.jsonl" ] && grep -q '"event":"end"' "$out/$name/metrics.jsonl"; then return 0; fi
+  rm -rf "${out:?}/$name"
+  "$bin" train "${common[@]}" --out "$out/$name" "$@" > "$out/$name.log" 2>&1
+  echo "$name: $(grep -E 'test  loss' "$out/$name.log")"
+}
+mkdir -p "$out"
+for s in "${seeds[@]}"; do
+  run "fixed-s$s" --seed "$s" --hidden 256,256
+  run "tiny-s$s" --seed "$s" "${sched[@]}" --grow tiny
+  run "gradmax-s$s" --seed "$s" "${sched[@]}" --grow gradmax
+  run "random-s$s" --seed "$s" "${sched[@]}" --grow random
+done
+s=${seeds[0]}
+run "tiny-armijo-s$s" --seed "$s" --hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all \
+    --neurons-per-step 32 --stats-samples 1024 --grow tiny
+run "tiny-auto-s$s" --seed "$s" --hidden 1,1 --grow tiny --grow-auto --grow-every 1 --grow-select all \
+    --val-fraction 0.1 --neurons-per-step 32 --stats-samples 1024 --numerical-threshold 0.1 \
+    --line-search grid:0.1,0.25,0.5,1
