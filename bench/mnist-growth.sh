@@ -11,8 +11,7 @@ seeds=("${@:-0 1 2}")
 bin=${GROWNET_BIN:-target/release/grownet}
 common=(--dataset mnist --epochs 15 --batch-size 128 --lr 1e-3 --schedule cosine --quiet)
 sched=(--hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all
-       --neurons-per-step 32 --stats-samples 1024 --numerical-threshold 0.1
-       --line-search grid:0.1,0.25,0.5,1)
+       --stats-samples 1024 --numerical-threshold 0.1 --line-search grid:0.1,0.25,0.5,1)
 run() {
   local name=$1; shift
   if [ -f "$out/$name/metrics.jsonl" ] && grep -q '"event":"end"' "$out/$name/metrics.jsonl"; then return 0; fi
@@ -23,9 +22,16 @@ run() {
 mkdir -p "$out"
 for s in "${seeds[@]}"; do
   run "fixed-s$s" --seed "$s" --hidden 256,256
-  run "tiny-s$s" --seed "$s" "${sched[@]}" --grow tiny
-  run "gradmax-s$s" --seed "$s" "${sched[@]}" --grow gradmax
-  run "random-s$s" --seed "$s" "${sched[@]}" --grow random
+  for m in tiny gradmax random; do
+    run "$m-s$s" --seed "$s" "${sched[@]}" --neurons-per-step 32 --grow "$m"
+  done
+done
+# Equal count: every method adds at most 9 neurons per site per step (TINY's rank limit at
+# the last hidden layer with 10 classes), so all follow the same width schedule.
+for s in "${seeds[@]}"; do
+  for m in tiny gradmax random; do
+    run "$m-n9-s$s" --seed "$s" "${sched[@]}" --neurons-per-step 9 --grow "$m"
+  done
 done
 s=${seeds[0]}
 run "tiny-armijo-s$s" --seed "$s" --hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all \

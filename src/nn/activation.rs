@@ -25,6 +25,15 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Every activation.
+    pub const ALL: [Activation; 5] = [
+        Activation::Relu,
+        Activation::Selu,
+        Activation::Tanh,
+        Activation::Gelu,
+        Activation::Identity,
+    ];
+
     /// Applies the activation.
     pub fn forward(self, x: &Tensor) -> Tensor {
         match self {
@@ -89,13 +98,7 @@ mod tests {
 
     #[test]
     fn slopes_at_zero_match_autograd() {
-        for act in [
-            Activation::Relu,
-            Activation::Selu,
-            Activation::Tanh,
-            Activation::Gelu,
-            Activation::Identity,
-        ] {
+        for act in Activation::ALL {
             let x = Tensor::from_slice(&[1e-7f64]).set_requires_grad(true);
             let y = act.forward(&x).sum(tch::Kind::Double);
             y.backward();
@@ -106,13 +109,7 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        for act in [
-            Activation::Relu,
-            Activation::Selu,
-            Activation::Tanh,
-            Activation::Gelu,
-            Activation::Identity,
-        ] {
+        for act in Activation::ALL {
             // Points away from ReLU/SELU's kink at 0.
             let x = Tensor::from_slice(&[-1.3f64, -0.4, 0.3, 0.9, 2.1]);
             finite_difference_check(&x, |x| act.forward(x).square().sum(tch::Kind::Double));

@@ -79,12 +79,7 @@ impl Conv2d {
 
     /// Appends output channels: `filters` `[k, in, kh, kw]` and their biases `[k]`.
     pub fn grow_outputs(&mut self, filters: &Tensor, bias: Option<&Tensor>) {
-        self.weight = super::append(&self.weight, filters, 0);
-        if let Some(b) = self.bias.as_mut() {
-            let k = filters.size()[0];
-            let zeros = Tensor::zeros([k], (b.kind(), b.device()));
-            *b = super::append(b, bias.unwrap_or(&zeros), 0);
-        }
+        super::grow_output_units(&mut self.weight, &mut self.bias, filters, bias);
     }
 
     /// Appends input channels: `weights` `[out, k, kh, kw]`.
@@ -93,11 +88,7 @@ impl Conv2d {
     }
 
     pub fn named_parameters(&self) -> Vec<(&'static str, Tensor)> {
-        let mut out = vec![("weight", self.weight.shallow_clone())];
-        if let Some(b) = &self.bias {
-            out.push(("bias", b.shallow_clone()));
-        }
-        out
+        super::weight_and_bias(&self.weight, &self.bias)
     }
 }
 

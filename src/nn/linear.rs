@@ -52,12 +52,7 @@ impl Linear {
 
     /// Appends output units: `rows` of shape `[k, in]` and, when the layer has a bias, `bias` `[k]`.
     pub fn grow_outputs(&mut self, rows: &Tensor, bias: Option<&Tensor>) {
-        self.weight = super::append(&self.weight, rows, 0);
-        if let Some(b) = self.bias.as_mut() {
-            let k = rows.size()[0];
-            let zeros = Tensor::zeros([k], (b.kind(), b.device()));
-            *b = super::append(b, bias.unwrap_or(&zeros), 0);
-        }
+        super::grow_output_units(&mut self.weight, &mut self.bias, rows, bias);
     }
 
     /// Appends input features: `columns` of shape `[out, k]`.
@@ -67,11 +62,7 @@ impl Linear {
 
     /// The parameters with their names relative to this layer.
     pub fn named_parameters(&self) -> Vec<(&'static str, Tensor)> {
-        let mut out = vec![("weight", self.weight.shallow_clone())];
-        if let Some(b) = &self.bias {
-            out.push(("bias", b.shallow_clone()));
-        }
-        out
+        super::weight_and_bias(&self.weight, &self.bias)
     }
 }
 

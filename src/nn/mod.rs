@@ -32,6 +32,33 @@ pub use network::{Architecture, Layer, LayerSpec, Network, Pool, Stage, StageSpe
 
 use tch::Tensor;
 
+/// Appends `k = rows.size()[0]` output units to a layer's weight (dim 0) and, when it has a
+/// bias, their biases (zeros when `bias` is `None`).
+pub(crate) fn grow_output_units(
+    weight: &mut Tensor,
+    layer_bias: &mut Option<Tensor>,
+    rows: &Tensor,
+    bias: Option<&Tensor>,
+) {
+    *weight = append(weight, rows, 0);
+    if let Some(b) = layer_bias.as_mut() {
+        let zeros = Tensor::zeros([rows.size()[0]], (b.kind(), b.device()));
+        *b = append(b, bias.unwrap_or(&zeros), 0);
+    }
+}
+
+/// `weight` and, when present, `bias`, as named parameters (shallow clones).
+pub(crate) fn weight_and_bias(
+    weight: &Tensor,
+    bias: &Option<Tensor>,
+) -> Vec<(&'static str, Tensor)> {
+    let mut out = vec![("weight", weight.shallow_clone())];
+    if let Some(b) = bias {
+        out.push(("bias", b.shallow_clone()));
+    }
+    out
+}
+
 /// Concatenates `extra` to the parameter `param` along `dim`, returning a new trainable leaf.
 pub(crate) fn append(param: &Tensor, extra: &Tensor, dim: i64) -> Tensor {
     tch::no_grad(|| Tensor::cat(&[param.detach(), extra.to_kind(param.kind())], dim))
