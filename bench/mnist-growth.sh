@@ -36,6 +36,6 @@ done
 s=${seeds[0]}
 run "tiny-armijo-s$s" --seed "$s" --hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all \
     --neurons-per-step 32 --stats-samples 1024 --grow tiny
-run "tiny-auto-s$s" --seed "$s" --hidden 1,1 --grow tiny --grow-auto --grow-every 1 --grow-select all \
-    --val-fraction 0.1 --neurons-per-step 32 --stats-samples 1024 --numerical-threshold 0.1 \
-    --line-search grid:0.1,0.25,0.5,1
+run "tiny-auto-s$s" --seed "$s" --hidden 1,1 --grow tiny --grow-auto --grow-every-steps 100 --grow-select all \
+    --val-fraction 0.1 --line-search-samples 6000 --neurons-per-step 32 --stats-samples 1024 \
+    --numerical-threshold 0.1 --line-search grid:0.1,0.25,0.5,1

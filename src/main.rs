@@ -71,24 +71,31 @@ struct TrainArgs {
     /// relu, selu, tanh, gelu or identity.
     #[arg(long)]
     activation: Option<Activation>,
+    /// Total training epochs.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Training minibatch size.
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Base learning rate (the schedule scales it).
     #[arg(long)]
     lr: Option<f64>,
     /// sgd or adamw.
     #[arg(long)]
     optimizer: Option<OptimizerKind>,
+    /// SGD momentum.
     #[arg(long)]
     momentum: Option<f64>,
+    /// Nesterov momentum (SGD).
     #[arg(long)]
     nesterov: bool,
+    /// L2 penalty (SGD) or decoupled weight decay (AdamW).
     #[arg(long)]
     weight_decay: Option<f64>,
     /// constant, step:EVERY:GAMMA, or cosine[:WARMUP_EPOCHS].
     #[arg(long)]
     schedule: Option<Schedule>,
+    /// Seed of initialisation, data generation, shuffling, augmentation and growth.
     #[arg(long)]
     seed: Option<u64>,
     /// Fraction of the training set held out for validation.
@@ -132,8 +139,10 @@ struct TrainArgs {
     /// checks. Pair it with --val-fraction so the line search uses unseen data.
     #[arg(long)]
     grow_auto: bool,
+    /// Automatic mode: minimum relative held-out loss decrease of a growth step (0.005).
     #[arg(long)]
     grow_threshold: Option<f64>,
+    /// Automatic mode: fruitless checks before growth stops for good (2).
     #[arg(long)]
     grow_patience: Option<usize>,
     /// Automatic mode: growth steps per check at most.

@@ -377,3 +377,37 @@ fn grown_checkpoints_load_and_resume_identically() {
     assert_eq!(meta.growth_steps, 3);
     let _ = run;
 }
+
+#[test]
+fn automatic_mode_grows_then_stops_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config("teacher");
+    cfg.data.synthetic_train = 1500;
+    cfg.data.val_fraction = 0.3;
+    cfg.model.hidden = vec![1];
+    cfg.train.epochs = 12;
+    cfg.growth = Some(GrowthConfig {
+        auto: true,
+        threshold: 0.02,
+        stats_samples: 512,
+        line_search_samples: 450,
+        ..GrowthConfig::default()
+    });
+    let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+    t.quiet = true;
+    let s = t.fit().unwrap();
+    assert!(s.hidden_widths[0] > 1, "{:?}", s.hidden_widths);
+    let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+    let rejected = events.iter().any(|e| {
+        e["event"] == "growth"
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("below the threshold"))
+    });
+    assert!(rejected, "no growth step was judged below the threshold");
+    assert!(
+        events.iter().any(|e| e["event"] == "growth_finished"),
+        "automatic growth did not stop (widths {:?})",
+        s.hidden_widths
+    );
+}

@@ -66,10 +66,16 @@ impl Dataset {
 
     /// The first `n` samples (or all of them).
     pub fn head(&self, n: usize) -> Dataset {
-        let n = n.min(self.len()) as i64;
+        self.slice(0, n)
+    }
+
+    /// Samples `start..start + len` (clipped to the dataset), sharing storage.
+    pub fn slice(&self, start: usize, len: usize) -> Dataset {
+        let start = start.min(self.len());
+        let len = len.min(self.len() - start) as i64;
         Dataset {
-            x: self.x.narrow(0, 0, n),
-            y: self.y.narrow(0, 0, n),
+            x: self.x.narrow(0, start as i64, len),
+            y: self.y.narrow(0, start as i64, len),
         }
     }
 }

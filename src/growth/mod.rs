@@ -453,20 +453,36 @@ impl Grower {
         bottlenecks: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<bool> {
         let t0 = Instant::now();
+        // In automatic mode one half of the held-out data chooses the scale and the other
+        // half judges the improvement: judging on the data that chose the best of several
+        // scales would count noise as gain, and growth would never stop.
+        let (choose, verify) = if self.config.auto && ls.len() >= 2 {
+            let half = ls.len() / 2;
+            (ls.slice(0, half), Some(ls.slice(half, ls.len() - half)))
+        } else {
+            (ls.slice(0, ls.len()), None)
+        };
         let amp = if p.function_preserving {
-            let l0 = amplitude::loss_at(&t.net, t.loss, ls, &p, 0.0);
+            let l0 = amplitude::loss_at(&t.net, t.loss, &choose, &p, 0.0);
             amplitude::Amplitude {
                 scale: 1.0,
                 loss_before: l0,
-                loss_after: amplitude::loss_at(&t.net, t.loss, ls, &p, 1.0),
+                loss_after: amplitude::loss_at(&t.net, t.loss, &choose, &p, 1.0),
                 evaluations: 2,
             }
         } else {
-            amplitude::search(&t.net, t.loss, ls, &p, &self.config.line_search)
+            amplitude::search(&t.net, t.loss, &choose, &p, &self.config.line_search)
+        };
+        let l0 = amp.loss_before;
+        let rel = match &verify {
+            Some(v) => {
+                let before = amplitude::loss_at(&t.net, t.loss, v, &p, 0.0);
+                let after = amplitude::loss_at(&t.net, t.loss, v, &p, amp.scale);
+                (before - after) / before.abs().max(1e-12)
+            }
+            None => (l0 - amp.loss_after) / l0.abs().max(1e-12),
         };
         tm.line_search += t0.elapsed().as_secs_f64();
-        let l0 = amp.loss_before;
-        let rel = (l0 - amp.loss_after) / l0.abs().max(1e-12);
         let mut reason = None;
         if p.neurons() == 0 {
             reason = Some(if p.info.notes.is_empty() {
@@ -486,7 +502,7 @@ impl Grower {
         if reason.is_none() {
             let snap = apply::snapshot(&t.net, &t.opt, p.site);
             apply::apply(&mut t.net, &mut t.opt, &p, amp.scale)?;
-            let after = amplitude::plain_loss(&t.net, t.loss, ls);
+            let after = amplitude::plain_loss(&t.net, t.loss, &choose);
             measured = l0 - after;
             let tol = 1e-5 * l0.abs().max(1e-3);
             if !after.is_finite() || after > l0 + tol {
