@@ -1,7 +1,7 @@
 //! Amplitude of a proposal: the extended forward that previews it at scale `s` without
 //! changing the network (tiny.md §2.8), and the line search that picks `s` (§2.9).
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::proposal::Proposal;
 use crate::data::Dataset;
@@ -181,16 +181,6 @@ fn armijo(
 pub fn plain_loss(net: &Network, loss: Loss, data: &Dataset) -> f64 {
     tch::no_grad(|| {
         loss.mean(&net.forward(&data.x, false), &data.y)
-            .double_value(&[])
-    })
-}
-
-/// Mean per-sample loss computed in f64 (for precise comparisons in tests).
-pub fn plain_loss_f64(net: &Network, loss: Loss, data: &Dataset) -> f64 {
-    tch::no_grad(|| {
-        loss.per_sample(&net.forward(&data.x, false), &data.y)
-            .to_kind(Kind::Double)
-            .mean(Kind::Double)
             .double_value(&[])
     })
 }

@@ -10,7 +10,6 @@ use crate::optim::Optimizer;
 
 /// The tensors a growth step at one site changes, kept to undo it.
 pub struct Snapshot {
-    site: usize,
     tensors: Vec<(String, Tensor)>,
     optimizer: Vec<(String, Tensor)>,
 }
@@ -36,11 +35,7 @@ pub fn snapshot(net: &Network, opt: &Optimizer, site: usize) -> Snapshot {
         .filter(|(n, _)| tensors.iter().any(|(p, _)| n.starts_with(&format!("{p}/"))))
         .map(|(n, t)| (n, t.copy()))
         .collect();
-    Snapshot {
-        site,
-        tensors,
-        optimizer,
-    }
+    Snapshot { tensors, optimizer }
 }
 
 /// Restores the state saved by [`snapshot`] (shapes included).
@@ -51,7 +46,6 @@ pub fn rollback(net: &mut Network, opt: &mut Optimizer, snap: Snapshot) {
     for (name, t) in snap.optimizer {
         opt.set_state_tensor(&name, t);
     }
-    let _ = snap.site;
 }
 
 /// Replaces one named parameter or buffer (any shape).

@@ -26,7 +26,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use serde::Serialize;
 use serde_json::json;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 pub use log::{read_events, RunDir, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
 
@@ -424,9 +424,4 @@ fn progress_bar(show: bool, len: u64, epoch: usize, epochs: usize) -> ProgressBa
     );
     bar.set_prefix(format!("epoch {epoch}/{epochs}"));
     bar
-}
-
-/// Makes `tensor` finite-checked: used by growth to test a candidate loss.
-pub fn is_finite(t: &Tensor) -> bool {
-    t.isfinite().all().int64_value(&[]) != 0
 }
