@@ -225,6 +225,13 @@ impl RunConfig {
         }
         if let Some(g) = &self.growth {
             g.validate()?;
+            if self.model.kind == ModelKind::Cnn {
+                return Err(Error::Config(
+                    "growth of convolutional networks is not supported yet: grow an MLP \
+                     (--model mlp) or train the CNN without --grow"
+                        .into(),
+                ));
+            }
         }
         parse_device(self.device.as_deref().unwrap_or("auto")).map(|_| ())
     }

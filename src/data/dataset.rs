@@ -157,6 +157,12 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
         )));
     }
     let n_val = (n as f64 * cfg.val_fraction).round() as i64;
+    if n - n_val < 1 {
+        return Err(Error::Config(format!(
+            "{}: no training samples left ({n} loaded, {n_val} held out for validation)",
+            cfg.name
+        )));
+    }
     let mut perm: Vec<i64> = (0..n).collect();
     if n_val > 0 {
         perm.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ SPLIT_SALT));
@@ -350,5 +356,11 @@ mod tests {
         };
         let msg = load(&cfg, Device::Cpu).unwrap_err().to_string();
         assert!(msg.contains("train-images-idx3-ubyte"), "{msg}");
+        let cfg = DataConfig {
+            limit: Some(0),
+            ..DataConfig::default()
+        };
+        let msg = load(&cfg, Device::Cpu).unwrap_err().to_string();
+        assert!(msg.contains("no training samples"), "{msg}");
     }
 }
