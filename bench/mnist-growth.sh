@@ -33,6 +33,15 @@ for s in "${seeds[@]}"; do
     run "$m-n9-s$s" --seed "$s" "${sched[@]}" --neurons-per-step 9 --grow "$m"
   done
 done
+# Slow schedule: grow every 100 steps (≤ 9 per site), so that growth lasts ~6 epochs and the
+# quality of the added neurons matters more than how soon full width is reached.
+slow=(--hidden 1,1 --max-hidden 256,256 --grow-every-steps 100 --grow-select all --neurons-per-step 9
+      --stats-samples 1024 --numerical-threshold 0.1 --line-search grid:0.1,0.25,0.5,1)
+for s in "${seeds[@]}"; do
+  for m in tiny gradmax random; do
+    run "$m-slow-s$s" --seed "$s" "${slow[@]}" --grow "$m"
+  done
+done
 s=${seeds[0]}
 run "tiny-armijo-s$s" --seed "$s" --hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all \
     --neurons-per-step 32 --stats-samples 1024 --grow tiny
