@@ -178,7 +178,7 @@ pub struct Grower {
     pub steps_done: usize,
     /// Seconds spent in growth so far.
     pub seconds: f64,
-    /// Automatic mode: consecutive growth steps that added nothing.
+    /// Automatic mode: consecutive growth checks that added nothing.
     pub idle_steps: usize,
     /// No more growth (targets reached or bottlenecks exhausted).
     pub finished: bool,
@@ -300,15 +300,16 @@ impl Grower {
         let mut rng = ChaCha8Rng::seed_from_u64(t.config.train.seed ^ 0x6a09_e667);
         rng.set_stream(self.steps_done as u64 + 1);
         let (stats_idx, ls_data) = self.samples(t, &mut rng);
+        // Best narrows the candidates after the proposals; All takes them one by one.
         let sites: Vec<(usize, usize)> = match self.config.selection {
-            Selection::All => caps.clone(),
             Selection::RoundRobin => vec![caps[self.steps_done % caps.len()]],
-            Selection::Best => caps.clone(), // narrowed after the proposals
+            Selection::Best | Selection::All => caps,
         };
         let mut added_any = false;
         let mut bottlenecks = serde_json::Map::new();
         if self.config.selection == Selection::All {
             for &(k, cap) in &sites {
+                // Re-read the capacity: a parameter budget shrinks as earlier sites grow.
                 let cap = self
                     .capacities(t)
                     .iter()

@@ -24,6 +24,17 @@ struct Sums {
     e: Tensor,
 }
 
+impl Sums {
+    fn add(&mut self, batch: Sums) {
+        self.s += batch.s;
+        self.m += batch.m;
+        self.s2 += batch.s2;
+        self.m2 += batch.m2;
+        self.p += batch.p;
+        self.e += batch.e;
+    }
+}
+
 /// Statistics of several sites, plus a few raw samples for measured first orders.
 pub struct Collected {
     /// One entry per requested site, in the order requested.
@@ -80,6 +91,12 @@ pub fn collect(
     keep_samples: usize,
 ) -> Result<Collected> {
     let n = index.size()[0];
+    // Probes are created in stage order, so site k's probe (on consumer k+1) comes after
+    // those of the requested sites before it.
+    let probe_of_site: Vec<usize> = sites
+        .iter()
+        .map(|&k| sites.iter().filter(|&&j| j < k).count())
+        .collect();
     let mut sums: Vec<Option<Sums>> = sites.iter().map(|_| None).collect();
     let mut samples: Vec<Option<(Tensor, Tensor)>> = sites.iter().map(|_| None).collect();
     let mut loss_total = 0.0;
@@ -120,36 +137,23 @@ pub fn collect(
         }
         loss_total += lv;
         let grads = Tensor::f_run_backward(&[&total], &probes, false, false)?;
-        // probes are pushed in stage order; map each site to its probe.
-        let mut consumer_order: Vec<usize> = sites.iter().map(|&k| k + 1).collect();
-        consumer_order.sort_unstable();
         for (slot, &k) in sites.iter().enumerate() {
-            let g_idx = consumer_order.iter().position(|&c| c == k + 1).unwrap_or(0);
-            let g = grads[g_idx].to_kind(Kind::Double);
+            let g = grads[probe_of_site[slot]].to_kind(Kind::Double);
             let prod_bias = net.stages[k].layer.bias().is_some();
             let cons_bias = net.stages[k + 1].layer.bias().is_some();
             let b2 = augment(&inputs[k].to_kind(Kind::Double), prod_bias);
             let b1 = augment(&inputs[k + 1].to_kind(Kind::Double), cons_bias);
-            let add = |acc: &mut Tensor, t: Tensor| *acc += t;
+            let batch = Sums {
+                s: b1.tr().matmul(&b1),
+                m: b1.tr().matmul(&g),
+                s2: b2.tr().matmul(&b2),
+                m2: b2.tr().matmul(&g),
+                p: b2.tr().matmul(&b1),
+                e: g.tr().matmul(&g),
+            };
             match sums[slot].as_mut() {
-                None => {
-                    sums[slot] = Some(Sums {
-                        s: b1.tr().matmul(&b1),
-                        m: b1.tr().matmul(&g),
-                        s2: b2.tr().matmul(&b2),
-                        m2: b2.tr().matmul(&g),
-                        p: b2.tr().matmul(&b1),
-                        e: g.tr().matmul(&g),
-                    })
-                }
-                Some(acc) => {
-                    add(&mut acc.s, b1.tr().matmul(&b1));
-                    add(&mut acc.m, b1.tr().matmul(&g));
-                    add(&mut acc.s2, b2.tr().matmul(&b2));
-                    add(&mut acc.m2, b2.tr().matmul(&g));
-                    add(&mut acc.p, b2.tr().matmul(&b1));
-                    add(&mut acc.e, g.tr().matmul(&g));
-                }
+                None => sums[slot] = Some(batch),
+                Some(acc) => acc.add(batch),
             }
             if samples[slot].is_none() && keep_samples > 0 {
                 let keep = (keep_samples as i64).min(len);
