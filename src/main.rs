@@ -62,13 +62,13 @@ struct TrainArgs {
     /// mlp or cnn.
     #[arg(long)]
     model: Option<ModelKind>,
-    /// MLP hidden widths, e.g. 256,256.
-    #[arg(long, value_delimiter = ',')]
-    hidden: Option<Vec<i64>>,
+    /// MLP hidden widths, e.g. 256,256 (`none`: no hidden layer).
+    #[arg(long, value_parser = parse_widths)]
+    hidden: Option<Widths>,
     /// CNN channels per conv stage, e.g. 32,64,128.
     #[arg(long, value_delimiter = ',')]
     channels: Option<Vec<i64>>,
-    /// relu, selu, tanh, gelu or identity.
+    /// relu, selu, tanh, gelu, identity or rational.
     #[arg(long)]
     activation: Option<Activation>,
     /// Total training epochs.
@@ -110,7 +110,7 @@ struct TrainArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long)]
     device: Option<String>,
-    /// Grow the network: tiny, tiny-paper, gradmax or random.
+    /// Grow the network: tiny, tiny-paper, gradmax, random or senn.
     #[arg(long, value_name = "METHOD")]
     grow: Option<grownet::growth::Method>,
     /// Grow after every N epochs.
@@ -160,6 +160,33 @@ struct TrainArgs {
     /// Amplitude search: armijo, or grid:S1,S2,… (scales).
     #[arg(long, value_name = "SEARCH")]
     line_search: Option<String>,
+    /// SENN: relative threshold τ (accept when Δη'/η_layer > τ; default 0.03).
+    #[arg(long)]
+    senn_tau: Option<f64>,
+    /// SENN: absolute threshold α relative to λ = E‖∂ℓ/∂y‖² (default 2.5e-3).
+    #[arg(long)]
+    senn_alpha: Option<f64>,
+    /// SENN: a layer's Δη' is divided by this (default 20).
+    #[arg(long)]
+    senn_depth_cost: Option<f64>,
+    /// SENN: most hidden layers depth growth may create (default 3; 0 disables depth).
+    #[arg(long)]
+    senn_max_layers: Option<usize>,
+    /// SENN: width cap per layer when --max-hidden is not given (default 256).
+    #[arg(long)]
+    senn_max_width: Option<i64>,
+    /// SENN: most expansions per check (default 32).
+    #[arg(long)]
+    senn_max_additions: Option<usize>,
+    /// SENN: width proposals per site (default 32).
+    #[arg(long)]
+    senn_proposals: Option<usize>,
+    /// SENN: ascent steps refining the proposals (default 60).
+    #[arg(long)]
+    senn_refine_steps: Option<usize>,
+    /// SENN: samples the proposal ascent runs on (default 1024).
+    #[arg(long)]
+    senn_refine_samples: Option<usize>,
     /// CPU threads for libtorch (default: 1 for small models, all cores otherwise).
     #[arg(long)]
     threads: Option<usize>,
@@ -188,7 +215,7 @@ impl TrainArgs {
         }
         let m = &mut cfg.model;
         set(&mut m.kind, self.model);
-        set(&mut m.hidden, self.hidden.clone());
+        set(&mut m.hidden, self.hidden.clone().map(|w| w.0));
         set(&mut m.channels, self.channels.clone());
         set(&mut m.activation, self.activation);
         let t = &mut cfg.train;
@@ -244,6 +271,16 @@ impl TrainArgs {
             if let Some(ls) = &self.line_search {
                 g.line_search = parse_line_search(ls)?;
             }
+            let sn = &mut g.senn;
+            set(&mut sn.tau, self.senn_tau);
+            set(&mut sn.alpha, self.senn_alpha);
+            set(&mut sn.depth_cost, self.senn_depth_cost);
+            set(&mut sn.max_layers, self.senn_max_layers);
+            set(&mut sn.max_width, self.senn_max_width);
+            set(&mut sn.max_additions, self.senn_max_additions);
+            set(&mut sn.proposals, self.senn_proposals);
+            set(&mut sn.refine_steps, self.senn_refine_steps);
+            set(&mut sn.refine_samples, self.senn_refine_samples);
         }
         if self.threads.is_some() {
             cfg.threads = self.threads;
@@ -253,6 +290,27 @@ impl TrainArgs {
         }
         Ok(())
     }
+}
+
+/// Hidden widths from the command line.
+#[derive(Clone, Debug)]
+struct Widths(Vec<i64>);
+
+/// `256,256`, or `none` / an empty string for no hidden layer.
+fn parse_widths(s: &str) -> Result<Widths, String> {
+    let s = s.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("none") {
+        return Ok(Widths(Vec::new()));
+    }
+    s.split(',')
+        .map(|w| match w.trim().parse::<i64>() {
+            Ok(v) if v >= 0 => Ok(v),
+            _ => Err(format!(
+                "'{w}' is not a width (expected e.g. 256,256 or none)"
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Widths)
 }
 
 /// `armijo` or `grid:S1,S2,…`.

@@ -67,6 +67,7 @@ fn set_tensor(net: &mut Network, name: &str, t: Tensor) {
         ("layer", "bias", Layer::Linear(l)) => l.bias = Some(param(t)),
         ("layer", "weight", Layer::Conv2d(c)) => c.weight = param(t),
         ("layer", "bias", Layer::Conv2d(c)) => c.bias = Some(param(t)),
+        ("act", "theta", _) => stage.rational = Some(param(t)),
         ("norm", f, _) => {
             if let Some(bn) = stage.norm.as_mut() {
                 match f {
@@ -99,6 +100,15 @@ pub fn apply(net: &mut Network, opt: &mut Optimizer, proposal: &Proposal, s: f64
     if let Some(bn) = net.stages[k].norm.as_mut() {
         bn.grow(added);
     }
+    if let Some(theta) = net.stages[k].rational.as_mut() {
+        // New rational units take the proposal's parameters, else the identity (what the
+        // preview used).
+        let new = match &proposal.rational {
+            Some(th) => th.shallow_clone(),
+            None => crate::nn::rational::identity_parameters(added, theta.device()),
+        };
+        *theta = crate::nn::append(theta, &new, 0);
+    }
     match &mut net.stages[k + 1].layer {
         Layer::Linear(l) => {
             if let Some(dw) = &proposal.delta_w {
@@ -118,6 +128,7 @@ pub fn apply(net: &mut Network, opt: &mut Optimizer, proposal: &Proposal, s: f64
     opt.grow(&format!("{p}layer.bias"), 0, added)?;
     opt.grow(&format!("{p}norm.weight"), 0, added)?;
     opt.grow(&format!("{p}norm.bias"), 0, added)?;
+    opt.grow(&format!("{p}act.theta"), 0, added)?;
     opt.grow(&format!("stages.{}.layer.weight", k + 1), 1, added)?;
     Ok(())
 }

@@ -32,6 +32,7 @@ pub mod amplitude;
 pub mod apply;
 pub mod linalg;
 pub mod proposal;
+pub mod senn;
 pub mod statistics;
 pub mod tiny;
 
@@ -116,6 +117,8 @@ pub struct GrowthConfig {
     pub numerical_threshold: f64,
     /// Keep λ_k ≥ min(statistical_threshold, λ_max) (tiny.md §2.7; GroMo: 1e-3).
     pub statistical_threshold: f64,
+    /// SENN's thresholds and proposal settings (method `senn`).
+    pub senn: senn::SennConfig,
 }
 
 impl Default for GrowthConfig {
@@ -140,6 +143,7 @@ impl Default for GrowthConfig {
             random_fan_out_std: 0.0,
             numerical_threshold: 1e-6,
             statistical_threshold: 1e-3,
+            senn: senn::SennConfig::default(),
         }
     }
 }
@@ -159,6 +163,15 @@ impl GrowthConfig {
                 "automatic growth needs a method with a growth signal (tiny, tiny-paper, gradmax)"
                     .into(),
             ));
+        }
+        if self.method == Method::Senn {
+            let s = &self.senn;
+            if !(s.tau >= 0.0 && s.alpha >= 0.0 && s.depth_cost >= 0.0 && s.damping >= 0.0) {
+                return Err(Error::Config(
+                    "SENN thresholds, depth cost and damping must be non-negative".into(),
+                ));
+            }
+            return Ok(()); // SENN decides by itself: no target needed
         }
         if !self.auto && self.max_hidden.is_none() && self.max_parameters.is_none() {
             return Err(Error::Config(
@@ -182,6 +195,8 @@ pub struct Grower {
     pub idle_steps: usize,
     /// No more growth (targets reached or bottlenecks exhausted).
     pub finished: bool,
+    /// SENN: checks left before another layer may be inserted.
+    pub senn_depth_cooldown: usize,
 }
 
 /// Timings of one growth step.
@@ -201,6 +216,7 @@ impl Grower {
             seconds: 0.0,
             idle_steps: 0,
             finished: false,
+            senn_depth_cooldown: 0,
         })
     }
 
@@ -255,6 +271,9 @@ impl Grower {
     /// A scheduled growth check: one growth step, or in automatic mode as many as keep
     /// finding useful neurons (at most `auto_rounds`).
     pub fn grow(&mut self, t: &mut Trainer) -> Result<()> {
+        if self.config.method == Method::Senn {
+            return senn::check(self, t);
+        }
         let rounds = if self.config.auto {
             self.config.auto_rounds.max(1)
         } else {

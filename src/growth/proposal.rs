@@ -23,6 +23,9 @@ pub enum Method {
     GradMax,
     /// Control: random fan-in, zero fan-out.
     Random,
+    /// SENN: natural expansion score, width and depth, decides when by itself
+    /// ([`super::senn`]).
+    Senn,
 }
 
 impl std::str::FromStr for Method {
@@ -33,8 +36,9 @@ impl std::str::FromStr for Method {
             "tiny-paper" | "tiny_paper" => Ok(Method::TinyPaper),
             "gradmax" | "grad-max" => Ok(Method::GradMax),
             "random" => Ok(Method::Random),
+            "senn" => Ok(Method::Senn),
             o => Err(format!(
-                "unknown growth method '{o}' (expected tiny, tiny-paper, gradmax or random)"
+                "unknown growth method '{o}' (expected tiny, tiny-paper, gradmax, random or senn)"
             )),
         }
     }
@@ -47,13 +51,13 @@ impl Method {
             Method::Tiny => Some(TinyOptions::tiny()),
             Method::TinyPaper => Some(TinyOptions::tiny_paper()),
             Method::GradMax => Some(TinyOptions::gradmax()),
-            Method::Random => None,
+            Method::Random | Method::Senn => None,
         }
     }
 
     /// Whether the new neurons leave the network's function unchanged (no line search).
     pub fn function_preserving(self) -> bool {
-        matches!(self, Method::GradMax | Method::Random)
+        matches!(self, Method::GradMax | Method::Random | Method::Senn)
     }
 
     /// Whether growth statistics are needed.
@@ -117,6 +121,9 @@ pub struct Proposal {
     pub delta_b: Option<Tensor>,
     pub info: ProposalInfo,
     pub function_preserving: bool,
+    /// Rational-activation parameters `[K, 3]` of the new units (a rational producer; `None`:
+    /// the identity `(1, 0, 0)`).
+    pub rational: Option<Tensor>,
 }
 
 impl Proposal {
@@ -219,6 +226,7 @@ pub fn closed_form(
             notes: p.notes.clone(),
         },
         function_preserving: method.function_preserving(),
+        rational: None,
     })
 }
 
@@ -258,5 +266,6 @@ pub fn random(
             ..ProposalInfo::default()
         },
         function_preserving: true,
+        rational: None,
     })
 }

@@ -22,16 +22,21 @@ pub enum Activation {
     Tanh,
     Gelu,
     Identity,
+    /// SENN's rational activation (senn.md §1.7); its per-unit parameters live in the
+    /// [`Stage`](super::Stage). Without parameters (e.g. previewing new units) it is the
+    /// identity, its value at `(1, 0, 0)`.
+    Rational,
 }
 
 impl Activation {
     /// Every activation.
-    pub const ALL: [Activation; 5] = [
+    pub const ALL: [Activation; 6] = [
         Activation::Relu,
         Activation::Selu,
         Activation::Tanh,
         Activation::Gelu,
         Activation::Identity,
+        Activation::Rational,
     ];
 
     /// Applies the activation.
@@ -43,7 +48,7 @@ impl Activation {
             Activation::Selu => x.selu(),
             Activation::Tanh => x.tanh(),
             Activation::Gelu => x.gelu("none"),
-            Activation::Identity => x.shallow_clone(),
+            Activation::Identity | Activation::Rational => x.shallow_clone(),
         }
     }
 
@@ -51,7 +56,9 @@ impl Activation {
     /// SELU 1.0507, tanh 1, identity 1).
     pub fn slope_at_zero(self) -> f64 {
         match self {
-            Activation::Relu | Activation::Tanh | Activation::Identity => 1.0,
+            Activation::Relu | Activation::Tanh | Activation::Identity | Activation::Rational => {
+                1.0
+            }
             Activation::Gelu => 0.5,
             Activation::Selu => 1.050_700_987_355_480_5,
         }
@@ -65,6 +72,7 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Gelu => "gelu",
             Activation::Identity => "identity",
+            Activation::Rational => "rational",
         }
     }
 }
@@ -84,8 +92,9 @@ impl FromStr for Activation {
             "tanh" => Ok(Activation::Tanh),
             "gelu" => Ok(Activation::Gelu),
             "identity" | "linear" | "none" => Ok(Activation::Identity),
+            "rational" => Ok(Activation::Rational),
             other => Err(format!(
-                "unknown activation '{other}' (expected relu, selu, tanh, gelu or identity)"
+                "unknown activation '{other}' (expected relu, selu, tanh, gelu, identity or rational)"
             )),
         }
     }

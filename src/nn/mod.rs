@@ -20,6 +20,7 @@ pub mod init;
 mod linear;
 mod loss;
 mod network;
+pub mod rational;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -18,7 +18,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use super::{Activation, BatchNorm, Conv2d, Linear};
+use super::{init, Activation, BatchNorm, Conv2d, Linear};
 use crate::error::{Error, Result};
 
 /// The shape of one layer, as stored in configs and checkpoints.
@@ -187,6 +187,14 @@ impl Architecture {
                 ),
             });
         }
+        for (i, s) in self.stages.iter().enumerate() {
+            if s.activation == Activation::Rational && !matches!(s.layer, LayerSpec::Linear { .. })
+            {
+                return Err(Error::Config(format!(
+                    "stage {i}: the rational activation is only available after linear layers"
+                )));
+            }
+        }
         for (i, pair) in self.stages.windows(2).enumerate() {
             let (a, b) = (&pair[0], &pair[1]);
             let spatial_flatten = matches!(a.layer, LayerSpec::Conv2d { .. })
@@ -283,6 +291,8 @@ pub struct Stage {
     pub layer: Layer,
     pub norm: Option<BatchNorm>,
     pub activation: Activation,
+    /// Per-unit parameters `[units, 3]` of a [`Activation::Rational`] stage.
+    pub rational: Option<Tensor>,
     pub pool: Pool,
 }
 
@@ -298,7 +308,10 @@ impl Stage {
 
     /// Activation and pooling applied to a pre-activation.
     pub fn post(&self, z: &Tensor) -> Tensor {
-        let a = self.activation.forward(z);
+        let a = match &self.rational {
+            Some(theta) => super::rational::forward(z, theta),
+            None => self.activation.forward(z),
+        };
         match self.pool {
             Pool::None => a,
             Pool::Max2 => a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
@@ -344,12 +357,20 @@ impl Network {
                         inputs, outputs, kernel, stride, padding, bias, rng, device,
                     )),
                 };
+                let rational = (s.activation == Activation::Rational).then(|| {
+                    init::param(super::rational::random_parameters(
+                        s.layer.outputs(),
+                        rng,
+                        device,
+                    ))
+                });
                 Stage {
                     norm: s
                         .batch_norm
                         .then(|| BatchNorm::new(s.layer.outputs(), device)),
                     layer,
                     activation: s.activation,
+                    rational,
                     pool: s.pool,
                 }
             })
@@ -410,8 +431,17 @@ impl Network {
                     out.push((format!("stages.{i}.norm.{n}"), t));
                 }
             }
+            if let Some(theta) = &s.rational {
+                out.push((format!("stages.{i}.act.theta"), theta.shallow_clone()));
+            }
         }
         out
+    }
+
+    /// Inserts `stage` at position `index` (later stages shift by one). The caller keeps the
+    /// chain consistent (see `growth::senn` for the function-preserving insertion).
+    pub fn insert_stage(&mut self, index: usize, stage: Stage) {
+        self.stages.insert(index.min(self.stages.len()), stage);
     }
 
     /// Non-trainable state (BatchNorm running statistics).

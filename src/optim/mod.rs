@@ -174,6 +174,47 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Renames parameters' state (e.g. when a layer is inserted and later layers shift).
+    pub fn rename(&mut self, f: impl Fn(&str) -> String) {
+        let old = std::mem::take(&mut self.state);
+        self.state = old.into_iter().map(|(k, v)| (f(&k), v)).collect();
+    }
+
+    /// Creates the state of a new parameter shaped like `like` (a whole new layer): momentum
+    /// and Adam's first moment at zero, Adam's second moment at the mean of every existing
+    /// second moment (the same reasoning as in [`Optimizer::grow`]).
+    pub fn init_state(&mut self, name: &str, like: &Tensor) {
+        if self.state.is_empty() {
+            return; // no step taken yet: state is created at the next step
+        }
+        let v_fill = if self.config.kind == OptimizerKind::AdamW {
+            let (sum, count) =
+                self.state
+                    .values()
+                    .filter_map(|s| s.get(1))
+                    .fold((0.0, 0i64), |(s, c), t| {
+                        (
+                            s + t.sum(tch::Kind::Double).double_value(&[]),
+                            c + t.numel() as i64,
+                        )
+                    });
+            if count > 0 {
+                sum / count as f64
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
+        let slots = (0..self.slots())
+            .map(|slot| {
+                let fill = if slot == 1 { v_fill } else { 0.0 };
+                Tensor::full(like.size().as_slice(), fill, (like.kind(), like.device()))
+            })
+            .collect();
+        self.state.insert(name.to_string(), slots);
+    }
+
     /// Replaces one state tensor (`{param}/{slot}`, as named by [`Optimizer::state_tensors`]);
     /// used to undo a growth step.
     pub fn set_state_tensor(&mut self, key: &str, t: Tensor) {

@@ -1,0 +1,214 @@
+//! One pass over a statistics sample collecting, for every stage (as a consumer layer), what
+//! SENN's scores need (senn.md §1.3): the per-sample inputs `ā`, the per-sample loss gradients
+//! `g = ∂ℓ/∂z` of its pre-activations, and the output-side K-FAC factor
+//! `S = E[J_zᵀ J_z]` of the Euclidean output metric, computed exactly by back-propagating each
+//! output unit vector (O backward passes, cheap for the small output layers of MLPs). Also
+//! `λ = E‖∂ℓ/∂y‖²`. Gradients come from zero probes (`run_backward`), so the training graph
+//! and the parameters' `.grad` are untouched. Everything is accumulated in f64.
+//!
+//! ```
+//! use grownet::growth::senn::collect::collect;
+//! use grownet::nn::{Activation, Architecture, Loss, Network};
+//! use rand::SeedableRng;
+//! let arch = Architecture::mlp(3, &[4], 2, Activation::Relu);
+//! let net = Network::new(&arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0), tch::Device::Cpu).unwrap();
+//! let x = tch::Tensor::randn([10, 3], (tch::Kind::Float, tch::Device::Cpu));
+//! let y = tch::Tensor::from_slice(&[0i64, 1, 0, 1, 1, 0, 0, 1, 1, 0]);
+//! let st = collect(&net, Loss::CrossEntropy, &x, &y, 4).unwrap();
+//! assert_eq!(st.stages[1].inputs.size(), vec![10, 5]); // 4 hidden units and the bias 1
+//! assert_eq!(st.stages[1].s.size(), vec![2, 2]);
+//! ```
+use tch::{Kind, Tensor};
+
+use crate::error::{Error, Result};
+use crate::growth::statistics::augment;
+use crate::nn::{Layer, Loss, Network};
+
+/// What one stage, as a consumer, contributes to the scores.
+pub struct StageData {
+    /// Per-sample inputs, augmented with a 1 when the layer has a bias (N×n̄).
+    pub inputs: Tensor,
+    /// Per-sample gradients of the summed loss w.r.t. the pre-activations (N×m).
+    pub grads: Tensor,
+    /// `S = E[J_zᵀ J_z]` (m×m).
+    pub s: Tensor,
+}
+
+/// Statistics of every stage over one sample.
+pub struct SennStatistics {
+    pub stages: Vec<StageData>,
+    /// `λ = E‖∂ℓ/∂y‖²`, the largest score any network could reach (senn.md §1.2).
+    pub lambda: f64,
+    /// Mean loss over the sample.
+    pub loss: f64,
+    pub samples: i64,
+}
+
+/// Collects [`SennStatistics`] of `net` on inputs `x` and targets `y`, in minibatches of
+/// `batch_size`.
+pub fn collect(
+    net: &Network,
+    loss: Loss,
+    x: &Tensor,
+    y: &Tensor,
+    batch_size: i64,
+) -> Result<SennStatistics> {
+    if net
+        .stages
+        .iter()
+        .any(|s| !matches!(s.layer, Layer::Linear(_)))
+    {
+        return Err(Error::Growth(
+            "SENN growth supports fully connected networks only".into(),
+        ));
+    }
+    let n = x.size()[0];
+    if n == 0 {
+        return Err(Error::Growth("empty statistics sample".into()));
+    }
+    let stages = net.stages.len();
+    let mut inputs: Vec<Vec<Tensor>> = (0..stages).map(|_| Vec::new()).collect();
+    let mut grads: Vec<Vec<Tensor>> = (0..stages).map(|_| Vec::new()).collect();
+    let mut s_sum: Vec<Option<Tensor>> = (0..stages).map(|_| None).collect();
+    let (mut lambda, mut loss_total) = (0.0, 0.0);
+    let mut start = 0;
+    while start < n {
+        let len = batch_size.max(1).min(n - start);
+        let xb = x.narrow(0, start, len);
+        let yb = y.narrow(0, start, len);
+        start += len;
+        let mut probes = Vec::with_capacity(stages);
+        let mut h = xb;
+        for (i, stage) in net.stages.iter().enumerate() {
+            let inp = h.flatten(1, -1);
+            let probe = Tensor::zeros(
+                [len, stage.layer.weight().size()[0]],
+                (inp.kind(), inp.device()),
+            )
+            .set_requires_grad(true);
+            // Out of place: autograd may have saved the pre-activation.
+            let z = stage.pre_activation(&inp, false) + &probe;
+            inputs[i].push(augment(
+                &inp.detach().to_kind(Kind::Double),
+                stage.layer.bias().is_some(),
+            ));
+            probes.push(probe);
+            h = stage.post(&z);
+        }
+        let out_probe = h.zeros_like().detach().set_requires_grad(true);
+        let out = &h + &out_probe;
+        let total = loss.per_sample(&out, &yb).sum(Kind::Double);
+        let lv = total.double_value(&[]);
+        if !lv.is_finite() {
+            return Err(Error::Growth(format!(
+                "non-finite loss ({lv}) while collecting SENN statistics"
+            )));
+        }
+        loss_total += lv;
+        let mut wrt: Vec<&Tensor> = probes.iter().collect();
+        wrt.push(&out_probe);
+        let g = Tensor::f_run_backward(&[&total], &wrt, true, false)?;
+        lambda += g[stages]
+            .to_kind(Kind::Double)
+            .square()
+            .sum(Kind::Double)
+            .double_value(&[]);
+        for i in 0..stages {
+            grads[i].push(g[i].to_kind(Kind::Double));
+        }
+        // S = Σ_o E[ǧ_o ǧ_oᵀ], ǧ_o = J_zᵀ e_o (exact Euclidean-metric GGN factor).
+        let outputs = out.size()[1];
+        for o in 0..outputs {
+            let keep = o + 1 < outputs;
+            let unit = out.select(1, o).sum(Kind::Double);
+            let gs = Tensor::f_run_backward(&[&unit], &probes, keep, false)?;
+            for (i, gi) in gs.iter().enumerate() {
+                let gi = gi.to_kind(Kind::Double);
+                let outer = gi.tr().matmul(&gi);
+                s_sum[i] = Some(match s_sum[i].take() {
+                    Some(acc) => acc + outer,
+                    None => outer,
+                });
+            }
+        }
+    }
+    let inv = 1.0 / n as f64;
+    let stages = inputs
+        .into_iter()
+        .zip(grads)
+        .zip(s_sum)
+        .map(|((a, g), s)| StageData {
+            inputs: Tensor::cat(&a, 0),
+            grads: Tensor::cat(&g, 0),
+            s: s.map(|s| s * inv).unwrap_or_else(Tensor::new),
+        })
+        .collect();
+    Ok(SennStatistics {
+        stages,
+        lambda: lambda * inv,
+        loss: loss_total * inv,
+        samples: n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::growth::senn::score::Factors;
+    use crate::nn::{Activation, Architecture};
+    use rand::SeedableRng;
+    use tch::Device;
+
+    #[test]
+    fn single_linear_layer_has_identity_output_factor_and_batching_invariance() {
+        let arch = Architecture::mlp(3, &[], 2, Activation::Relu);
+        let net = Network::new(
+            &arch,
+            &mut rand_chacha::ChaCha8Rng::seed_from_u64(1),
+            Device::Cpu,
+        )
+        .unwrap();
+        let x = Tensor::randn([17, 3], (Kind::Float, Device::Cpu));
+        let y = Tensor::randn([17, 2], (Kind::Float, Device::Cpu));
+        let a = collect(&net, Loss::Mse, &x, &y, 17).unwrap();
+        let b = collect(&net, Loss::Mse, &x, &y, 5).unwrap();
+        let eye = Tensor::eye(2, (Kind::Double, Device::Cpu));
+        assert!((&a.stages[0].s - &eye).abs().max().double_value(&[]) < 1e-12);
+        assert!((a.lambda - b.lambda).abs() < 1e-9 * a.lambda.max(1.0));
+        let fa = Factors::new(&a.stages[0].inputs, &a.stages[0].grads, &a.stages[0].s, 0.1);
+        let fb = Factors::new(&b.stages[0].inputs, &b.stages[0].grads, &b.stages[0].s, 0.1);
+        assert!((fa.score() - fb.score()).abs() < 1e-9 * fa.score().max(1e-9));
+        // λ is the mean squared output gradient: for this loss, E‖∂ℓ/∂y‖².
+        let gy = &a.stages[0].grads;
+        let direct = gy.square().sum(Kind::Double).double_value(&[]) / 17.0;
+        assert!((direct - a.lambda).abs() < 1e-9 * direct.max(1.0));
+    }
+
+    #[test]
+    fn output_factor_matches_explicit_jacobians() {
+        let arch = Architecture::mlp(2, &[3], 2, Activation::Tanh);
+        let net = Network::new(
+            &arch,
+            &mut rand_chacha::ChaCha8Rng::seed_from_u64(2),
+            Device::Cpu,
+        )
+        .unwrap();
+        let x = Tensor::randn([6, 2], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 1, 0, 1, 0]);
+        let st = collect(&net, Loss::CrossEntropy, &x, &y, 4).unwrap();
+        // J_z of the hidden pre-activation: ∂y/∂z₀ = W₁ diag(tanh'(z₀)).
+        let w0 = net.stages[0].layer.weight().to_kind(Kind::Double);
+        let b0 = net.stages[0].layer.bias().unwrap().to_kind(Kind::Double);
+        let w1 = net.stages[1].layer.weight().to_kind(Kind::Double);
+        let z0 = x.to_kind(Kind::Double).linear(&w0, Some(&b0));
+        let d: Tensor = 1.0 - z0.tanh().square();
+        let mut s = Tensor::zeros([3, 3], (Kind::Double, Device::Cpu));
+        for i in 0..6 {
+            let j = &w1 * d.get(i).unsqueeze(0);
+            s += j.tr().matmul(&j);
+        }
+        s /= 6.0;
+        let diff = (&s - &st.stages[0].s).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{diff}");
+    }
+}
