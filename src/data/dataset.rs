@@ -92,6 +92,20 @@ pub struct Splits {
     pub input_shape: Vec<i64>,
     /// Whether random crop + flip augmentation applies (colour images).
     pub augmentable: bool,
+    /// Training-set mean and standard deviation (broadcastable over raw samples).
+    pub input_mean: Tensor,
+    pub input_std: Tensor,
+    flatten: bool,
+}
+
+impl Splits {
+    /// Normalises raw inputs (same layout as the files or generators give them) the way the
+    /// splits were, e.g. to evaluate a trained network on a grid of points.
+    pub fn normalise(&self, raw: &Tensor) -> Tensor {
+        let x = (raw.to_kind(Kind::Float) - &self.input_mean) / &self.input_std;
+        let x = if self.flatten { x.flatten(1, -1) } else { x };
+        x.to_device(self.train.x.device())
+    }
 }
 
 /// Which data to load and how to split it.
@@ -201,6 +215,9 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
         task,
         input_shape,
         augmentable,
+        input_mean: mean,
+        input_std: std,
+        flatten,
     })
 }
 

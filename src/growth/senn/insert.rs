@@ -5,8 +5,11 @@
 //!   the new fan-out's gradient is `E[g a_pᵀ]`.
 //! * Depth: before consumer stage `j`, insert `h' = σ_id(B h + s)` (rational activation at the
 //!   identity) and re-parameterise the consumer as `W' = W B⁻¹`, `b' = b − W B⁻¹ s`, with `B`
-//!   made invertible by clipping its singular values at 1e-3 × their mean (§1.7). The
-//!   re-parameterisation is done in f64.
+//!   made invertible by clipping its singular values. The official code clips at 1e-3 × their
+//!   mean (§1.7), which is harmless under its natural-gradient training (invariant to this
+//!   re-parameterisation) but leaves `W B⁻¹` up to 1000× larger than `W`, which SGD and Adam
+//!   do not survive; we clip at `σ_max / MAX_CONDITION`. The re-parameterisation is done in
+//!   f64.
 //!
 //! ```
 //! use grownet::growth::senn::insert::reparameterize;
@@ -69,11 +72,14 @@ pub fn add_unit(
     apply::apply(net, opt, &p, 1.0)
 }
 
-/// `B` with its singular values clipped at `1e-3 × mean` (invertible), and its inverse.
+/// Largest condition number of an inserted layer's `B`.
+pub const MAX_CONDITION: f64 = 10.0;
+
+/// `B` with its singular values clipped at `σ_max / MAX_CONDITION`, and its inverse.
 fn invertible(b: &Tensor) -> (Tensor, Tensor) {
     let (u, s, v) = b.svd(true, true);
     let vh = v.tr();
-    let floor = s.mean(Kind::Double).double_value(&[]).max(1e-300) * 1e-3;
+    let floor = s.max().double_value(&[]).max(1e-300) / MAX_CONDITION;
     let s = s.clamp_min(floor);
     let clipped = (&u * s.unsqueeze(0)).matmul(&vh);
     let inverse = (vh.tr() * s.reciprocal().unsqueeze(0)).matmul(&u.tr());

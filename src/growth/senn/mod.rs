@@ -143,7 +143,10 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
                 Part::new(&st, n / 2, n - n / 2, cfg.damping),
             )
         } else {
-            (Part::new(&st, 0, n, cfg.damping), Part::new(&st, 0, n, cfg.damping))
+            (
+                Part::new(&st, 0, n, cfg.damping),
+                Part::new(&st, 0, n, cfg.damping),
+            )
         };
         let etas = judge.etas.clone();
         let eta_global: f64 = etas.iter().sum();

@@ -259,8 +259,7 @@ pub fn width(
         lower_bound_each(g, s_inv, &act.apply(&pre, p.get(1)))
     };
     let (_, best) = ascend(params, steps, opts.step_size, |p| objective(p, &hs, &gs));
-    let scores =
-        tch::no_grad(|| objective(&best, score.h, score.g_perp)).nan_to_num(0.0, 0.0, 0.0);
+    let scores = tch::no_grad(|| objective(&best, score.h, score.g_perp)).nan_to_num(0.0, 0.0, 0.0);
     let i = scores.argmax(0, false).int64_value(&[]);
     let fan_in = &best[0] * &norms;
     let candidate = WidthCandidate {
@@ -319,8 +318,7 @@ pub fn depth(
             opts.step_size,
             |p| objective(p, &hs, &gs),
         );
-        let value =
-            tch::no_grad(|| objective(&params, score.h, score.g_perp)).double_value(&[0]);
+        let value = tch::no_grad(|| objective(&params, score.h, score.g_perp)).double_value(&[0]);
         if best.as_ref().is_none_or(|c| value > c.score) && value.is_finite() {
             best = Some(DepthCandidate {
                 layer: params[0].squeeze_dim(0),
@@ -351,9 +349,10 @@ mod tests {
         let gp = f.residual(&ones, &g);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let opts = RefineOptions::default();
+        let all = Samples { h: &h, g_perp: &gp };
         let (c, pool) = width(
-            &h,
-            &gp,
+            all,
+            all,
             &f.s_inv,
             UnitActivation::Relu,
             &opts,
@@ -365,8 +364,8 @@ mod tests {
             ..opts.clone()
         };
         let (c0, _) = width(
-            &h,
-            &gp,
+            all,
+            all,
             &f.s_inv,
             UnitActivation::Relu,
             &no_refine,
@@ -375,8 +374,8 @@ mod tests {
         );
         // A warm pool keeps (at least) its best.
         let (cw, _) = width(
-            &h,
-            &gp,
+            all,
+            all,
             &f.s_inv,
             UnitActivation::Relu,
             &opts,
@@ -405,11 +404,16 @@ mod tests {
         let f = Factors::new(&h, &g, &Tensor::eye(1, (Kind::Double, Device::Cpu)), 0.1);
         let gp = f.residual(&h, &g);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let all = Samples {
-            h: &h,
-            g_perp: &gp,
-        };
-        let c = depth(all, all, true, &f.s_inv, &RefineOptions::default(), &mut rng).unwrap();
+        let all = Samples { h: &h, g_perp: &gp };
+        let c = depth(
+            all,
+            all,
+            true,
+            &f.s_inv,
+            &RefineOptions::default(),
+            &mut rng,
+        )
+        .unwrap();
         assert_eq!(c.layer.size(), vec![2, 3]);
         assert!(c.score > 0.0 && c.score.is_finite());
     }
