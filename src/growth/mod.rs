@@ -7,6 +7,8 @@
 //! * [`proposal`]: TINY / TINY-paper / GradMax (one code path, different options) and random.
 //! * [`amplitude`]: the extended forward and the line search on the scale (tiny.md §2.8–2.9).
 //! * [`apply`]: the change to the layers and the optimiser state, with rollback.
+//! * [`senn`]: Self-Expanding Neural Networks, which decide by themselves when and where to
+//!   add a neuron or a layer (natural expansion score, function-preserving insertions).
 //!
 //! The [`Grower`] decides *when* (a schedule in epochs or steps, or automatically until
 //! the bottlenecks are exhausted) and *where* (best first-order site, round-robin or all).
