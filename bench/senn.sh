@@ -30,13 +30,14 @@ for s in 0 1 2 3 4; do
   run "moons-fixed16x2-s$s" "${moons[@]}" --seed "$s" --hidden 16,16 --activation relu --grow-until 0
 done
 
-# 3. MNIST from 10 hidden neurons: SENN checks after every epoch up to epoch 15, 30 epochs.
+# 3. MNIST from 10 hidden neurons: SENN checks after every epoch up to epoch 15, 30 epochs;
+#    depth cost 60 as in the official MNIST config.
 mnist=(--dataset mnist --epochs 30 --optimizer sgd --momentum 0.9 --lr 0.05 --weight-decay 5e-4
        --schedule cosine)
 for s in "${seeds[@]}"; do
   run "mnist-senn-s$s" "${mnist[@]}" --seed "$s" --hidden 10 --grow senn --grow-every 1 --grow-until 15 \
-      --senn-alpha 1e-3 --stats-samples 8192 --senn-refine-samples 2048
-  w=$(grep -oE 'hidden widths \[[0-9]+\]' "$out/mnist-senn-s$s.log" | grep -oE '[0-9]+' || true)
+      --senn-alpha 1e-3 --senn-depth-cost 60 --stats-samples 8192 --senn-refine-samples 2048
+  w=$(grep -oE 'hidden widths \[[0-9, ]+\]' "$out/mnist-senn-s$s.log" | sed 's/.*\[//; s/\]//; s/ //g' || true)
   [ -n "$w" ] && run "mnist-fixed-s$s" "${mnist[@]}" --seed "$s" --hidden "$w"
 done
 run "mnist-fixed10-s${seeds[0]}" "${mnist[@]}" --seed "${seeds[0]}" --hidden 10
