@@ -338,8 +338,9 @@ mod tests {
     #[test]
     fn ticks_are_short() {
         assert_eq!(tick(0.0), "0");
-        assert_eq!(tick(97.25), "97.3");
-        assert_eq!(tick(269_322.0), "269.3k");
+        assert_eq!(tick(97.26), "97.3");
+        assert_eq!(tick(269_322.0), "269k");
+        assert_eq!(tick(12_345.0), "12.3k");
         assert_eq!(tick(2_500_000.0), "2.5M");
         assert_eq!(tick(0.125), "0.125");
         assert_eq!(log_tick(25.1), "25");
