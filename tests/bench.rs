@@ -290,3 +290,14 @@ fn bad_bench_inputs_give_messages_not_panics() {
         );
     }
 }
+
+#[test]
+fn shipped_bench_files_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
+    for name in ["mnist.toml", "teacher.toml", "cifar.toml"] {
+        let b = grownet::bench::BenchConfig::from_file(&dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(b.seeds, vec![0, 1, 2], "{name}");
+        assert!(b.methods.iter().any(|m| m.name == "fixed-big"), "{name}");
+    }
+}
