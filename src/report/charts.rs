@@ -1,7 +1,7 @@
 //! The report's charts, for one run or for groups of runs (a method over several seeds).
 use std::path::{Path, PathBuf};
 
-use super::plots::{LegendPosition, Marker, Plot, Series};
+use super::plots::{Marker, Plot, Series};
 use super::series::RunSeries;
 use crate::error::Result;
 
@@ -70,13 +70,6 @@ impl Measure {
             }
         }
     }
-
-    fn legend(self) -> LegendPosition {
-        match self {
-            Measure::Accuracy => LegendPosition::LowerRight,
-            Measure::Loss => LegendPosition::UpperRight,
-        }
-    }
 }
 
 /// Mean over the group's runs of `f` at each epoch index (runs missing an epoch are left out).
@@ -103,20 +96,24 @@ fn mean_by_epoch(
         .collect()
 }
 
-fn mean_suffix(g: &Group) -> String {
-    if g.runs.len() > 1 {
-        format!(" (mean of {})", g.runs.len())
+/// " (mean over seeds)" when some group has several runs.
+fn mean_note(groups: &[Group]) -> &'static str {
+    if groups.iter().any(|g| g.runs.len() > 1) {
+        " (mean over seeds)"
     } else {
-        String::new()
+        ""
     }
 }
 
 fn quality_vs_epoch(groups: &[Group], m: Measure) -> Plot {
-    let mut p = Plot::new(&format!("{} by epoch", cap(m.name())), "epoch", m.name());
-    p.legend = m.legend();
+    let mut p = Plot::new(
+        &format!("{} by epoch{}", cap(m.name()), mean_note(groups)),
+        "epoch",
+        m.name(),
+    );
     for (i, g) in groups.iter().enumerate() {
         let pts = mean_by_epoch(g, |e| Some((e.epoch as f64, m.epoch_value(e)?)));
-        let mut s = Series::line(&format!("{}{}", g.label, mean_suffix(g)), pts, i);
+        let mut s = Series::line(&g.label, pts, i);
         s.marker = Marker::Circle;
         p.series.push(s);
     }
@@ -125,14 +122,17 @@ fn quality_vs_epoch(groups: &[Group], m: Measure) -> Plot {
 
 fn quality_vs_time(groups: &[Group], m: Measure) -> Plot {
     let mut p = Plot::new(
-        &format!("{} against training time", cap(m.name())),
+        &format!(
+            "{} against training time{}",
+            cap(m.name()),
+            mean_note(groups)
+        ),
         "wall time (s)",
         m.name(),
     );
-    p.legend = m.legend();
     for (i, g) in groups.iter().enumerate() {
         let pts = mean_by_epoch(g, |e| Some((e.wall_time, m.epoch_value(e)?)));
-        let mut s = Series::line(&format!("{}{}", g.label, mean_suffix(g)), pts, i);
+        let mut s = Series::line(&g.label, pts, i);
         s.marker = Marker::Circle;
         p.series.push(s);
     }
@@ -145,7 +145,6 @@ fn parameters_vs_epoch(groups: &[Group]) -> Plot {
         "epoch",
         "parameters",
     );
-    p.legend = LegendPosition::LowerRight;
     let values: Vec<f64> = groups
         .iter()
         .filter_map(|g| g.runs.first())
@@ -204,7 +203,6 @@ fn quality_vs_parameters(groups: &[Group], m: Measure) -> Plot {
         "parameters",
         &format!("final {}", m.name()),
     );
-    p.legend = m.legend();
     let params: Vec<f64> = groups
         .iter()
         .flat_map(|g| &g.runs)
@@ -232,7 +230,6 @@ fn bottlenecks(label: &str, r: &RunSeries) -> Option<Plot> {
         "epoch",
         "bottleneck Ψ",
     );
-    p.legend = LegendPosition::UpperRight;
     let vals: Vec<f64> = by_site.values().flatten().map(|v| v.1).collect();
     let (lo, hi) = vals
         .iter()
@@ -266,20 +263,50 @@ fn slug(s: &str) -> String {
         .collect()
 }
 
+/// The accuracy range of the best methods: from 2 points below the best final accuracy to the
+/// top, when some plotted value lies below it (else None: the full chart shows it all).
+fn zoom(p: &Plot, groups: &[Group], m: Measure) -> Option<(f64, f64)> {
+    if m != Measure::Accuracy {
+        return None;
+    }
+    let best = groups
+        .iter()
+        .flat_map(|g| &g.runs)
+        .filter_map(|r| m.final_value(r))
+        .map(|v| v.1)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let lo = best - 2.0;
+    let values = || p.series.iter().flat_map(|s| &s.points).map(|pt| pt.1);
+    if !best.is_finite() || !values().any(|v| v < lo) {
+        return None;
+    }
+    let hi = values().fold(best, f64::max);
+    Some((lo, hi + 0.1 * (hi - lo)))
+}
+
 /// Writes the comparison charts of `groups` into `out_dir` (SVG and PNG each) and returns the
-/// files: quality by epoch and by wall time (mean over each group's runs), parameters by epoch
-/// with growth steps marked, final quality against parameters (one point per run), and the
-/// bottleneck Ψ of each site for every group that grew.
+/// files: quality by epoch and by wall time (mean over each group's runs), final quality
+/// against parameters (one point per run), each with a `-zoom` chart of the top 2 accuracy
+/// points when weaker methods squash the others, parameters by epoch with growth steps marked,
+/// and the bottleneck Ψ of each site for every group that grew.
 pub fn comparison_plots(groups: &[Group], out_dir: &Path) -> Result<Vec<PathBuf>> {
     let m = Measure::of(groups);
     let q = m.slug();
     let mut files = Vec::new();
-    files.extend(quality_vs_epoch(groups, m).render(&out_dir.join(format!("{q}-vs-epoch")))?);
-    files.extend(quality_vs_time(groups, m).render(&out_dir.join(format!("{q}-vs-time")))?);
+    for (name, p) in [
+        ("epoch", quality_vs_epoch(groups, m)),
+        ("time", quality_vs_time(groups, m)),
+        ("parameters", quality_vs_parameters(groups, m)),
+    ] {
+        files.extend(p.render(&out_dir.join(format!("{q}-vs-{name}")))?);
+        if let Some(range) = zoom(&p, groups, m) {
+            let mut z = p;
+            z.y_range = Some(range);
+            z.title = format!("{} (top 2 points)", z.title);
+            files.extend(z.render(&out_dir.join(format!("{q}-vs-{name}-zoom")))?);
+        }
+    }
     files.extend(parameters_vs_epoch(groups).render(&out_dir.join("parameters-vs-epoch"))?);
-    files.extend(
-        quality_vs_parameters(groups, m).render(&out_dir.join(format!("{q}-vs-parameters")))?,
-    );
     for g in groups {
         if let Some(p) = g.runs.first().and_then(|r| bottlenecks(&g.label, r)) {
             files.extend(p.render(&out_dir.join(format!("bottleneck-{}", slug(&g.label))))?);
@@ -328,7 +355,6 @@ pub fn run_plots(run: &RunSeries, label: &str, out_dir: &Path) -> Result<Vec<Pat
         "parameters",
         m.name(),
     );
-    traj.legend = m.legend();
     let pts: Vec<(f64, f64)> = run
         .epochs
         .iter()

@@ -20,7 +20,7 @@ use plotters::style::FontStyle;
 use crate::error::{Error, Result};
 
 /// Image size in pixels (SVG user units).
-pub const SIZE: (u32, u32) = (960, 600);
+pub const SIZE: (u32, u32) = (1100, 600);
 
 /// Ten distinguishable colours (Tableau 10).
 const PALETTE: [(u8, u8, u8); 10] = [
@@ -87,9 +87,6 @@ impl Series {
     }
 }
 
-/// Where the legend goes.
-pub use plotters::chart::SeriesLabelPosition as LegendPosition;
-
 /// A chart: title, axes and series.
 #[derive(Clone, Debug)]
 pub struct Plot {
@@ -99,7 +96,8 @@ pub struct Plot {
     /// Logarithmic axes (non-positive values are left out).
     pub x_log: bool,
     pub y_log: bool,
-    pub legend: LegendPosition,
+    /// Fixed y range (points outside it are left out); None: fitted to the data.
+    pub y_range: Option<(f64, f64)>,
     pub series: Vec<Series>,
 }
 
@@ -111,7 +109,7 @@ impl Plot {
             y_label: y_label.into(),
             x_log: false,
             y_log: false,
-            legend: LegendPosition::LowerRight,
+            y_range: None,
             series: Vec::new(),
         }
     }
@@ -147,6 +145,7 @@ impl Plot {
             .iter()
             .filter_map(|&(x, y)| Some((tf(x, self.x_log)?, tf(y, self.y_log)?)))
             .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .filter(|(_, y)| self.y_range.is_none_or(|(lo, hi)| (lo..=hi).contains(y)))
             .collect()
     }
 }
@@ -221,6 +220,9 @@ fn trim(v: f64) -> String {
     }
 }
 
+/// Width of the legend column right of the chart (pixels).
+const LEGEND_WIDTH: u32 = 230;
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     plot: &Plot,
@@ -230,11 +232,21 @@ where
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
+    let labelled: Vec<&Series> = plot.series.iter().filter(|s| s.label.is_some()).collect();
+    // The legend gets its own column, so that it never hides data.
+    let (area, legend_area) = if labelled.is_empty() {
+        (root.clone(), None)
+    } else {
+        let (a, l) = root.split_horizontally(SIZE.0.saturating_sub(LEGEND_WIDTH));
+        (a, Some(l))
+    };
     let data: Vec<Vec<(f64, f64)>> = plot.series.iter().map(|s| plot.transformed(s)).collect();
     let (x0, x1) = padded(data.iter().flatten().map(|p| p.0));
-    let (y0, y1) = padded(data.iter().flatten().map(|p| p.1));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(&plot.title, ("sans-serif", 24))
+    let (y0, y1) = plot
+        .y_range
+        .unwrap_or_else(|| padded(data.iter().flatten().map(|p| p.1)));
+    let mut chart = ChartBuilder::on(&area)
+        .caption(&plot.title, ("sans-serif", 22))
         .margin(16)
         .x_label_area_size(50)
         .y_label_area_size(80)
@@ -270,65 +282,60 @@ where
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(e)?;
-    let mut labelled = false;
     for (s, pts) in plot.series.iter().zip(&data) {
-        let c = color(s.color);
-        let style = ShapeStyle {
-            color: c.to_rgba(),
-            filled: true,
-            stroke_width: 2,
-        };
-        let (marker, line) = (s.marker, s.line);
-        let legend = move |(x, y): (i32, i32)| -> DynElement<'static, DB, (i32, i32)> {
-            match (marker, line) {
-                (_, true) | (Marker::None, _) => {
-                    PathElement::new(vec![(x, y), (x + 20, y)], style).into_dyn()
-                }
-                (Marker::Circle, false) => Circle::new((x + 10, y), 4, style).into_dyn(),
-                (Marker::Cross, false) => Cross::new((x + 10, y), 5, style).into_dyn(),
-            }
-        };
-        let anno = if s.line {
+        let style = style(s);
+        if s.line {
             chart
                 .draw_series(LineSeries::new(pts.iter().copied(), style))
-                .map_err(e)?
-        } else {
-            match s.marker {
-                Marker::Cross => chart
-                    .draw_series(pts.iter().map(|&p| Cross::new(p, 5, style)))
-                    .map_err(e)?,
-                _ => chart
-                    .draw_series(pts.iter().map(|&p| Circle::new(p, 4, style)))
-                    .map_err(e)?,
-            }
-        };
-        if let Some(label) = &s.label {
-            anno.label(label.as_str()).legend(legend);
-            labelled = true;
+                .map_err(e)?;
         }
-        if s.line && s.marker != Marker::None {
-            match s.marker {
-                Marker::Cross => chart
+        match s.marker {
+            Marker::None => {}
+            Marker::Cross => {
+                chart
                     .draw_series(pts.iter().map(|&p| Cross::new(p, 5, style)))
-                    .map_err(e)?,
-                _ => chart
-                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, style)))
-                    .map_err(e)?,
-            };
+                    .map_err(e)?;
+            }
+            Marker::Circle => {
+                let r = if s.line { 3 } else { 5 };
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, r, style)))
+                    .map_err(e)?;
+            }
         }
     }
-    if labelled {
-        chart
-            .configure_series_labels()
-            .position(plot.legend.clone())
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
+    if let Some(l) = legend_area {
+        for (i, s) in labelled.iter().enumerate() {
+            let y = 60 + 26 * i as i32;
+            let st = style(s);
+            if s.line || s.marker == Marker::None {
+                l.draw(&PathElement::new(vec![(4, y), (28, y)], st))
+                    .map_err(e)?;
+            }
+            match s.marker {
+                Marker::None => {}
+                Marker::Cross => l.draw(&Cross::new((16, y), 5, st)).map_err(e)?,
+                Marker::Circle => l.draw(&Circle::new((16, y), 4, st)).map_err(e)?,
+            }
+            let label = s.label.as_deref().unwrap_or_default();
+            l.draw(&Text::new(
+                label.to_string(),
+                (36, y - 8),
+                ("sans-serif", 15).into_font().color(&BLACK),
+            ))
             .map_err(e)?;
+        }
     }
     root.present().map_err(e)?;
     Ok(())
+}
+
+fn style(s: &Series) -> ShapeStyle {
+    ShapeStyle {
+        color: color(s.color).to_rgba(),
+        filled: true,
+        stroke_width: 2,
+    }
 }
 
 #[cfg(test)]
