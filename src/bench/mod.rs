@@ -242,7 +242,7 @@ pub fn run(b: &BenchConfig, out: &Path, opts: &Options) -> Result<Outcome> {
             None => outcome.missing.push(r.name.clone()),
         }
     }
-    outcome.files = write_report(b, &plan, &outcome)?;
+    outcome.files = write_report(b, &plan, &outcome, Some(opts))?;
     Ok(outcome)
 }
 
@@ -407,8 +407,14 @@ fn start(plan: &Plan, r: &PlannedRun, cfg: &RunConfig, opts: &Options) -> Result
     Ok((child, resume))
 }
 
-/// Writes `results.csv`, the plots and `report.md`; returns the files written.
-pub fn write_report(b: &BenchConfig, plan: &Plan, outcome: &Outcome) -> Result<Vec<PathBuf>> {
+/// Writes `results.csv`, the plots and `report.md`; returns the files written. `opts` (how the
+/// runs were executed) is noted in the report.
+pub fn write_report(
+    b: &BenchConfig,
+    plan: &Plan,
+    outcome: &Outcome,
+    opts: Option<&Options>,
+) -> Result<Vec<PathBuf>> {
     let out = &plan.out;
     write_csv(&outcome.results, out)?;
     let mut files = vec![out.join("results.csv")];
@@ -445,12 +451,31 @@ pub fn write_report(b: &BenchConfig, plan: &Plan, outcome: &Outcome) -> Result<V
         .and_then(|m| b.run_config(m, plan.runs[0].seed, Some(&[1])).ok());
     if let Some(c) = base {
         let t = &c.train;
+        let schedule = match &t.schedule {
+            crate::optim::Schedule::Constant => "constant".to_string(),
+            crate::optim::Schedule::Step { every, gamma } => {
+                format!("×{gamma} every {every} epochs")
+            }
+            crate::optim::Schedule::Cosine { warmup, .. } if *warmup > 0.0 => {
+                format!("cosine after {warmup} warm-up epochs")
+            }
+            crate::optim::Schedule::Cosine { .. } => "cosine".to_string(),
+        };
         writeln!(
             md,
-            "Dataset **{}**, {} epochs, {:?} lr {} ({:?} schedule), batch {}, seeds {:?}; \
-             the same data and recipe for every method. Mean ± standard deviation over seeds \
-             (n − 1).\n",
-            c.data.name, t.epochs, t.optimizer, t.lr, t.schedule, t.batch_size, b.seeds
+            "Dataset **{}**, {} epochs, {:?} lr {} ({schedule} schedule), batch {}, seeds \
+             {:?}: the same data and recipe for every method. Mean ± standard deviation over \
+             seeds (n − 1).\n",
+            c.data.name, t.epochs, t.optimizer, t.lr, t.batch_size, b.seeds
+        )
+        .ok();
+    }
+    if let Some(o) = opts.filter(|o| !o.report_only) {
+        writeln!(
+            md,
+            "Runs executed {} at a time with {} libtorch thread(s) each: wall times include \
+             whatever else the machine was doing.\n",
+            o.jobs, o.threads
         )
         .ok();
     }

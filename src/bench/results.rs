@@ -75,7 +75,11 @@ impl RunResult {
             self.seed.to_string(),
             csv_field(&self.run),
             self.epochs.to_string(),
-            widths(&self.widths),
+            self.widths
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join("+"),
             self.parameters.to_string(),
             self.flops_per_sample
                 .map_or_else(String::new, |v| v.to_string()),
