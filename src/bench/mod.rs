@@ -171,15 +171,34 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
-/// The last line of a log that reports an error (or its last line).
+/// The error a run's log reports (its last `error` line), or a plain note.
 fn log_reason(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines()
         .rev()
         .find(|l| l.starts_with("error"))
-        .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()))
-        .unwrap_or("no output")
+        .unwrap_or("stopped before the end")
         .to_string()
+}
+
+/// How far an unfinished run got: ` (at epoch 3 of 15, widths 2249+167)`.
+fn progress_note(plan: &Plan, name: &str) -> String {
+    let Some(r) = plan.runs.iter().find(|r| r.name == name) else {
+        return String::new();
+    };
+    let epochs = RunConfig::from_file(&r.dir.join(CONFIG_FILE)).map(|c| c.train.epochs);
+    match RunSeries::load(&r.dir)
+        .ok()
+        .and_then(|s| s.epochs.last().cloned())
+    {
+        Some(e) => format!(
+            " (at epoch {} of {}, widths {})",
+            e.epoch,
+            epochs.map_or_else(|_| "?".into(), |n| n.to_string()),
+            results::widths(&e.hidden_widths)
+        ),
+        None => String::new(),
+    }
 }
 
 /// Runs the bench `b` into `out` (skipping finished runs, resuming interrupted ones), then
@@ -498,10 +517,10 @@ pub fn write_report(
     if !outcome.failed.is_empty() || !outcome.missing.is_empty() {
         writeln!(md, "\n**Incomplete.**").ok();
         for (n, why) in &outcome.failed {
-            writeln!(md, "- {n} failed: {why}").ok();
+            writeln!(md, "- {n} failed{}: {why}", progress_note(plan, n)).ok();
         }
-        if !outcome.missing.is_empty() {
-            writeln!(md, "- not finished: {}", outcome.missing.join(", ")).ok();
+        for n in &outcome.missing {
+            writeln!(md, "- {n} not finished{}", progress_note(plan, n)).ok();
         }
     }
     writeln!(md, "\n## Runs\n\n{}", run_table(&outcome.results)).ok();
