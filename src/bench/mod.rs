@@ -438,11 +438,12 @@ pub fn write_report(
     write_csv(&outcome.results, out)?;
     let mut files = vec![out.join("results.csv")];
     let methods: Vec<String> = b.methods.iter().map(|m| m.name.clone()).collect();
-    // Series of every finished or partial run, grouped by method.
+    // Series of every finished run, grouped by method (unfinished runs would bend the means
+    // by epoch and put mid-training sizes among the final ones).
     let mut series: Vec<(String, RunSeries)> = Vec::new();
     for r in &plan.runs {
         if let Ok(s) = RunSeries::load(&r.dir) {
-            if !s.epochs.is_empty() {
+            if s.is_complete() {
                 series.push((r.method.clone(), s));
             }
         }
