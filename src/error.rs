@@ -39,6 +39,12 @@ pub enum Error {
     /// A growth step failed.
     #[error("growth: {0}")]
     Growth(String),
+    /// A chart could not be drawn or written.
+    #[error("plot {path}: {detail}")]
+    Plot { path: PathBuf, detail: String },
+    /// A benchmark run failed.
+    #[error("bench: {0}")]
+    Bench(String),
 }
 
 /// Shorthand for `Result<T, grownet::Error>`.

@@ -23,6 +23,7 @@
 //! let summary = trainer.fit().unwrap();
 //! assert_eq!(summary.epochs, 2);
 //! ```
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -30,6 +31,7 @@ pub mod error;
 pub mod growth;
 pub mod nn;
 pub mod optim;
+pub mod report;
 pub mod runtime;
 pub mod train;
 

@@ -43,6 +43,52 @@ enum Command {
         /// A checkpoint file or a run directory.
         checkpoint: PathBuf,
     },
+    /// Compare methods on one task: every method of a bench file × every seed with the same
+    /// budget, as parallel or sequential child runs; writes results.csv, report.md and plots.
+    /// Run it again to resume: finished runs are kept, interrupted ones continue.
+    Bench(BenchArgs),
+    /// Plots of one run (accuracy by epoch and by wall time, parameters with growth steps,
+    /// accuracy against parameters, bottleneck Ψ per site) from its metrics.jsonl.
+    Report {
+        /// A run directory (or its metrics.jsonl).
+        run: PathBuf,
+        /// Where to write the SVG and PNG files (default RUN/plots).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Bench file (TOML): seeds, [base] run, shared [growth], [[method]] list; see bench/*.toml.
+    config: PathBuf,
+    /// Output directory (default bench-runs/<file name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Runs at once (default: the file's `jobs`, else 1).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// libtorch CPU threads per run (default: the file's `threads`, else cores / jobs).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seeds, e.g. 0,1,2 (default: the file's).
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Epochs of every run (default: the file's).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Directory holding the datasets (default: $GROWNET_DATA).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// Train nothing: summarise the runs already finished.
+    #[arg(long)]
+    report_only: bool,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args, Default)]
@@ -497,6 +543,106 @@ fn info(path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use grownet::bench::{self, BenchConfig};
+    let mut b = BenchConfig::from_file(&args.config)?;
+    if let Some(seeds) = args.seeds {
+        b.seeds = seeds;
+    }
+    if let Some(e) = args.epochs {
+        b.set_base("train.epochs", toml::Value::Integer(e as i64));
+    }
+    if let Some(d) = &args.data_dir {
+        b.set_base(
+            "data.data_dir",
+            toml::Value::String(d.to_string_lossy().into_owned()),
+        );
+    }
+    if let Some(d) = args.device {
+        b.set_base("device", toml::Value::String(d));
+    }
+    b.validate()
+        .with_context(|| format!("{}", args.config.display()))?;
+    let jobs = args.jobs.or(b.jobs).unwrap_or(1);
+    if jobs == 0 || args.threads == Some(0) {
+        bail!("--jobs and --threads must be at least 1");
+    }
+    let out = args.out.unwrap_or_else(|| {
+        let stem = args
+            .config
+            .file_stem()
+            .map_or_else(|| "bench".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from("bench-runs").join(stem)
+    });
+    let opts = bench::Options {
+        exe: std::env::current_exe().context("cannot find the grownet executable")?,
+        jobs,
+        threads: args
+            .threads
+            .or(b.threads)
+            .unwrap_or_else(|| bench::default_threads(jobs)),
+        report_only: args.report_only,
+        quiet: args.quiet,
+    };
+    if !args.quiet {
+        println!(
+            "bench {}: {} methods × {} seeds, {} at a time, {} thread(s) each; output in {}",
+            args.config.display(),
+            b.methods.len(),
+            b.seeds.len(),
+            opts.jobs,
+            opts.threads,
+            out.display()
+        );
+    }
+    let o = bench::run(&b, &out, &opts)?;
+    if !args.quiet {
+        println!(
+            "\n{} runs finished ({} trained now, {} already done); report in {}",
+            o.results.len(),
+            o.trained.len(),
+            o.skipped.len(),
+            out.join("report.md").display()
+        );
+        let methods: Vec<String> = b.methods.iter().map(|m| m.name.clone()).collect();
+        println!("\n{}", bench::method_table(&o.results, &methods));
+    }
+    if !o.failed.is_empty() {
+        let list: Vec<String> = o.failed.iter().map(|(n, w)| format!("{n}: {w}")).collect();
+        bail!(
+            "{} run(s) failed (the others are in the report):\n  {}",
+            o.failed.len(),
+            list.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+fn report(run: PathBuf, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let series = grownet::report::RunSeries::load(&run)?;
+    if series.epochs.is_empty() {
+        bail!("{}: no epoch has been logged yet", run.display());
+    }
+    let dir = if run.is_dir() {
+        run.clone()
+    } else {
+        run.parent().map(PathBuf::from).unwrap_or_default()
+    };
+    let out = out.unwrap_or_else(|| dir.join("plots"));
+    let label = dir
+        .file_name()
+        .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
+    let files = grownet::report::run_plots(&series, &label, &out)?;
+    println!("{} plots written to {}:", files.len() / 2, out.display());
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "svg"))
+    {
+        println!("  {} (+ .png)", f.display());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     grownet::runtime::tune_allocator();
     tracing_subscriber::fmt()
@@ -514,6 +660,8 @@ fn main() -> ExitCode {
             device,
         } => eval(checkpoint, data_dir, device),
         Command::Info { checkpoint } => info(checkpoint),
+        Command::Bench(args) => bench(args),
+        Command::Report { run, out } => report(run, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

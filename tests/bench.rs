@@ -1,0 +1,303 @@
+//! `grownet bench` and `grownet report`: a tiny bench runs in seconds, writes every file, its
+//! CSV matches the runs' own metrics, a second call resumes instead of redoing, plots are valid.
+use std::path::Path;
+use std::process::{Command, Output};
+
+use grownet::report::RunSeries;
+
+fn grownet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_grownet"))
+        .args(args)
+        .env("GROWNET_DATA", "/nonexistent-grownet-data")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A tiny bench on the moons: fixed 6 neurons against TINY from 1 to 6 (and, when `from`,
+/// a fixed network at TINY's final widths).
+fn bench_file(dir: &Path, seeds: &str, from: bool) -> std::path::PathBuf {
+    let mut t = format!(
+        r#"
+name = "test bench"
+seeds = [{seeds}]
+[base]
+device = "cpu"
+threads = 1
+[base.data]
+name = "moons"
+synthetic_train = 300
+synthetic_test = 150
+[base.model]
+hidden = [1]
+[base.train]
+epochs = 3
+batch_size = 32
+[growth]
+selection = "all"
+max_hidden = [6]
+neurons_per_step = 2
+stats_samples = 256
+line_search_samples = 128
+[[method]]
+name = "fixed"
+set = {{ model = {{ hidden = [6] }} }}
+[[method]]
+name = "tiny"
+grow = "tiny"
+"#
+    );
+    if from {
+        t.push_str("[[method]]\nname = \"fixed-at-tiny\"\nfrom = \"tiny\"\n");
+    }
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, t).unwrap();
+    path
+}
+
+/// Checks an SVG (XML root `svg`, closed) and a PNG (signature, IHDR of the expected size).
+fn assert_valid_plot(stem: &Path) {
+    let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+    let body = svg.trim_start();
+    let body = match body.strip_prefix("<?xml") {
+        Some(rest) => &rest[rest.find("?>").unwrap() + 2..],
+        None => body,
+    };
+    assert!(body.trim_start().starts_with("<svg"), "{}", stem.display());
+    assert!(svg.trim_end().ends_with("</svg>"), "{}", stem.display());
+    assert!(svg.contains("<text"), "no text in {}", stem.display());
+    let png = std::fs::read(stem.with_extension("png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{}", stem.display());
+    assert_eq!(&png[12..16], b"IHDR");
+    let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((w, h), grownet::report::plots::SIZE);
+    assert!(
+        png.len() > 5000,
+        "suspiciously small PNG {}",
+        stem.display()
+    );
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(grownet::bench::CSV_HEADER));
+    lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn bench_writes_every_file_and_its_csv_matches_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = bench_file(dir.path(), "0, 1", false);
+    let out = dir.path().join("out");
+    let o = grownet(&[
+        "bench",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--threads",
+        "1",
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("4 runs finished"), "{t}");
+    for f in ["results.csv", "report.md", "bench.toml"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let plots = out.join("plots");
+    for p in [
+        "accuracy-vs-epoch",
+        "accuracy-vs-time",
+        "parameters-vs-epoch",
+        "accuracy-vs-parameters",
+        "bottleneck-tiny",
+    ] {
+        assert_valid_plot(&plots.join(p));
+    }
+    assert!(!plots.join("bottleneck-fixed.svg").exists());
+    // One CSV row per run, equal to the run's own end-of-training metrics.
+    let rows = csv_rows(&out.join("results.csv"));
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let (method, seed, run) = (&row[0], &row[1], &row[2]);
+        assert_eq!(run, &format!("{method}-s{seed}"));
+        let series = RunSeries::load(&out.join("runs").join(run)).unwrap();
+        let end = series.end.unwrap();
+        assert_eq!(row[3], end.epochs.to_string());
+        let widths: Vec<String> = end.hidden_widths.iter().map(|w| w.to_string()).collect();
+        assert_eq!(row[4], widths.join("+"));
+        assert_eq!(row[5], end.parameters.to_string());
+        assert!(row[6].parse::<i64>().unwrap() > 0, "FLOPs: {row:?}");
+        let num = |s: &str| s.parse::<f64>().unwrap();
+        assert_eq!(num(&row[7]), end.train_accuracy.unwrap());
+        assert_eq!(num(&row[8]), end.train_loss);
+        assert_eq!(num(&row[9]), end.test_accuracy.unwrap());
+        assert_eq!(num(&row[10]), end.test_loss);
+        assert_eq!(num(&row[11]), end.seconds);
+        assert_eq!(num(&row[12]), end.seconds_in_growth);
+        assert_eq!(row[13], end.growth_steps.to_string());
+        if method == "tiny" {
+            assert!(end.growth_steps > 0 && end.hidden_widths[0] > 1, "{row:?}");
+        } else {
+            assert_eq!(end.hidden_widths, vec![6]);
+        }
+    }
+    let seeds: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(seeds, ["0", "0", "1", "1"]);
+    // The report: one line per method with mean ± std, and the plots linked.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("# test bench"), "{md}");
+    for m in ["| fixed | 2 | 6 |", "| tiny | 2 |"] {
+        assert!(md.contains(m), "'{m}' not in {md}");
+    }
+    assert!(md.contains(" ± "), "{md}");
+    assert!(md.contains("plots/accuracy-vs-parameters.png"), "{md}");
+    // The bench file recorded in the output parses back.
+    grownet::bench::BenchConfig::from_file(&out.join("bench.toml")).unwrap();
+}
+
+#[test]
+fn bench_resumes_and_never_redoes_finished_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = bench_file(dir.path(), "3", true);
+    let out = dir.path().join("out");
+    let args = [
+        "bench",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        "1",
+    ];
+    let o = grownet(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let runs = out.join("runs");
+    // The fixed network at TINY's final widths.
+    let tiny = RunSeries::load(&runs.join("tiny-s3")).unwrap().end.unwrap();
+    let at = RunSeries::load(&runs.join("fixed-at-tiny-s3"))
+        .unwrap()
+        .end
+        .unwrap();
+    assert_eq!(at.hidden_widths, tiny.hidden_widths);
+    assert_eq!((at.parameters, at.growth_steps), (tiny.parameters, 0));
+    let metrics = |run: &str| std::fs::read(runs.join(run).join("metrics.jsonl")).unwrap();
+    let before = metrics("tiny-s3");
+    // Everything finished: a second call trains nothing.
+    let o = grownet(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("3 of 3 runs already finished"), "{t}");
+    assert!(!t.contains("starting"), "{t}");
+    assert_eq!(metrics("tiny-s3"), before);
+    // A deleted run is trained again; an interrupted one (no `end` event) is resumed from its
+    // checkpoint; the finished one is left alone.
+    std::fs::remove_dir_all(runs.join("fixed-s3")).unwrap();
+    let m = runs.join("fixed-at-tiny-s3").join("metrics.jsonl");
+    let kept: Vec<String> = std::fs::read_to_string(&m)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("\"event\":\"end\""))
+        .map(String::from)
+        .collect();
+    std::fs::write(&m, kept.join("\n") + "\n").unwrap();
+    let o = grownet(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("1 of 3 runs already finished: tiny-s3"), "{t}");
+    assert!(t.contains("starting fixed-s3"), "{t}");
+    assert!(t.contains("resuming fixed-at-tiny-s3"), "{t}");
+    assert_eq!(metrics("tiny-s3"), before);
+    assert_eq!(csv_rows(&out.join("results.csv")).len(), 3);
+    // A changed recipe is refused rather than mixed with the finished runs.
+    let changed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("epochs = 3", "epochs = 4");
+    std::fs::write(&file, changed).unwrap();
+    let o = grownet(&args);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("different configuration"), "{}", text(&o));
+}
+
+#[test]
+fn report_plots_a_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = grownet(&[
+        "train",
+        "--dataset",
+        "moons",
+        "--hidden",
+        "1",
+        "--grow",
+        "tiny",
+        "--max-hidden",
+        "4",
+        "--epochs",
+        "3",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = grownet(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    for p in [
+        "accuracy-vs-epoch",
+        "accuracy-vs-time",
+        "parameters-vs-epoch",
+        "accuracy-vs-parameters",
+        "bottleneck",
+    ] {
+        assert_valid_plot(&run.join("plots").join(p));
+    }
+}
+
+#[test]
+fn bad_bench_inputs_give_messages_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[method]]\nname = \"x\"\nfrom = \"nope\"\n").unwrap();
+    let junk = dir.path().join("junk.jsonl");
+    std::fs::write(&junk, "{\"event\":\"epoch\"\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["bench", "/nonexistent/bench.toml"], "No such file"),
+        (vec!["bench", bad.to_str().unwrap()], "names no method"),
+        (vec!["report", "/nonexistent/run"], "No such file"),
+        (vec!["report", junk.to_str().unwrap()], "invalid JSON"),
+    ];
+    for (args, expected) in cases {
+        let o = grownet(&args);
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {t}");
+        assert!(!t.contains("panicked"), "{args:?} panicked: {t}");
+        assert!(
+            t.contains(expected),
+            "{args:?}: expected '{expected}' in: {t}"
+        );
+    }
+}
+
+#[test]
+fn shipped_bench_files_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
+    for name in ["mnist.toml", "teacher.toml", "cifar.toml"] {
+        let b = grownet::bench::BenchConfig::from_file(&dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(b.seeds, vec![0, 1, 2], "{name}");
+        assert!(b.methods.iter().any(|m| m.name == "fixed-big"), "{name}");
+    }
+}
