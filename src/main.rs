@@ -77,6 +77,10 @@ struct BenchArgs {
     /// Epochs of every run (default: the file's).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Only these methods (and those they take their widths from), e.g. senn,fixed-at-senn;
+    /// the report then covers them only (rerun with --report-only for the whole bench).
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<String>>,
     /// Directory holding the datasets (default: $GROWNET_DATA).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -548,6 +552,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut b = BenchConfig::from_file(&args.config)?;
     if let Some(seeds) = args.seeds {
         b.seeds = seeds;
+    }
+    if let Some(names) = &args.methods {
+        b.select_methods(names)
+            .with_context(|| format!("{}", args.config.display()))?;
     }
     if let Some(e) = args.epochs {
         b.set_base("train.epochs", toml::Value::Integer(e as i64));

@@ -167,6 +167,32 @@ impl BenchConfig {
         m.grow.is_some() || m.set.contains_key("growth")
     }
 
+    /// Keeps only the methods named in `names` and the methods they take their widths from
+    /// (`from`, transitively), e.g. to add one method to a finished bench.
+    pub fn select_methods(&mut self, names: &[String]) -> Result<()> {
+        if let Some(n) = names
+            .iter()
+            .find(|n| !self.methods.iter().any(|m| &m.name == *n))
+        {
+            return Err(Error::Config(format!("the bench has no method '{n}'")));
+        }
+        let mut keep: HashSet<&str> = names.iter().map(String::as_str).collect();
+        loop {
+            let before = keep.len();
+            for m in &self.methods {
+                if let (true, Some(from)) = (keep.contains(m.name.as_str()), &m.from) {
+                    keep.insert(from.as_str());
+                }
+            }
+            if keep.len() == before {
+                break;
+            }
+        }
+        let keep: HashSet<String> = keep.into_iter().map(String::from).collect();
+        self.methods.retain(|m| keep.contains(&m.name));
+        Ok(())
+    }
+
     /// Checks names, seeds, dependencies and that every method makes a valid run.
     pub fn validate(&self) -> Result<()> {
         let err = |m: String| Err(Error::Config(m));
@@ -322,6 +348,19 @@ mod tests {
         assert_eq!(g.every_steps, Some(5));
         assert_eq!(c.data.val_fraction, 0.1);
         assert_eq!(c.name.as_deref(), Some("tiny-auto-s2"));
+    }
+
+    #[test]
+    fn selecting_methods_keeps_their_sources() {
+        let text = format!(
+            "{BENCH}\n[[method]]\nname = \"fixed\"\n[[method]]\nname = \"at-auto\"\nfrom = \"tiny-auto\""
+        );
+        let mut b = BenchConfig::parse(&text).unwrap();
+        b.select_methods(&["at-auto".to_string()]).unwrap();
+        let names: Vec<&str> = b.methods.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, vec!["tiny-auto", "at-auto"]);
+        assert!(b.validate().is_ok());
+        assert!(b.select_methods(&["nope".to_string()]).is_err());
     }
 
     #[test]
