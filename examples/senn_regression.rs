@@ -80,7 +80,12 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let (p_grown, p_one, p_fixed) = (predict(&grown, &x), predict(&one, &x), predict(&fixed, &x));
     let xs: Vec<f64> = grid.iter().map(|&v| v as f64).collect();
-    let pts = |ys: &[f64]| xs.iter().copied().zip(ys.iter().copied()).collect::<Vec<_>>();
+    let pts = |ys: &[f64]| {
+        xs.iter()
+            .copied()
+            .zip(ys.iter().copied())
+            .collect::<Vec<_>>()
+    };
 
     // Training points in raw units: undo the normalisation of the inputs.
     let (mean, std) = (
@@ -92,7 +97,13 @@ fn main() -> anyhow::Result<()> {
     let train_pts: Vec<(f64, f64)> = tx.iter().map(|v| v * std + mean).zip(ty).collect();
 
     // Where each neuron sits: the centre of its rational bump, w·z + b = 0, in raw units.
-    let w = Vec::<f64>::try_from(grown.net.stages[0].layer.weight().to_kind(Kind::Double).flatten(0, -1))?;
+    let w = Vec::<f64>::try_from(
+        grown.net.stages[0]
+            .layer
+            .weight()
+            .to_kind(Kind::Double)
+            .flatten(0, -1),
+    )?;
     let b = match grown.net.stages[0].layer.bias() {
         Some(b) => Vec::<f64>::try_from(b.to_kind(Kind::Double))?,
         None => vec![0.0; w.len()],
@@ -123,19 +134,22 @@ fn main() -> anyhow::Result<()> {
     let mut points = Series::scatter("training points", train_pts, 7);
     points.marker = Marker::Circle;
     plot.series.push(points);
-    plot.series.push(Series::line("target curve", pts(&target), 0));
+    plot.series
+        .push(Series::line("target curve", pts(&target), 0));
     plot.series.push(Series::line(
         &format!("SENN grown ({width} neurons)"),
         pts(&p_grown),
         3,
     ));
-    plot.series.push(Series::line("fixed, 1 neuron", pts(&p_one), 1));
+    plot.series
+        .push(Series::line("fixed, 1 neuron", pts(&p_one), 1));
     plot.series.push(Series::line(
         &format!("fixed, {width} neurons from scratch"),
         pts(&p_fixed),
         2,
     ));
-    plot.series.push(Series::scatter("initial neuron (centre)", marks(true), 4));
+    plot.series
+        .push(Series::scatter("initial neuron (centre)", marks(true), 4));
     let mut added = Series::scatter("added neurons (centre)", marks(false), 3);
     added.marker = Marker::Cross;
     plot.series.push(added);
@@ -170,6 +184,13 @@ fn main() -> anyhow::Result<()> {
             .map(|(_, c)| (c * 100.0).round() / 100.0)
             .collect::<Vec<_>>()
     );
-    println!("wrote {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+    println!(
+        "wrote {}",
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(())
 }

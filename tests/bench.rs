@@ -1,25 +1,12 @@
 //! `grownet bench` and `grownet report`: a tiny bench runs in seconds, writes every file, its
 //! CSV matches the runs' own metrics, a second call resumes instead of redoing, plots are valid.
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use grownet::report::RunSeries;
 
-fn grownet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grownet"))
-        .args(args)
-        .env("GROWNET_DATA", "/nonexistent-grownet-data")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{grownet, text};
 
 /// A tiny bench on the moons: fixed 6 neurons against TINY from 1 to 6 (and, when `from`,
 /// a fixed network at TINY's final widths).
@@ -279,16 +266,7 @@ fn bad_bench_inputs_give_messages_not_panics() {
         (vec!["report", "/nonexistent/run"], "No such file"),
         (vec!["report", junk.to_str().unwrap()], "invalid JSON"),
     ];
-    for (args, expected) in cases {
-        let o = grownet(&args);
-        let t = text(&o);
-        assert!(!o.status.success(), "{args:?} succeeded: {t}");
-        assert!(!t.contains("panicked"), "{args:?} panicked: {t}");
-        assert!(
-            t.contains(expected),
-            "{args:?}: expected '{expected}' in: {t}"
-        );
-    }
+    common::assert_fail_with_messages(&cases);
 }
 
 #[test]

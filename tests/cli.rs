@@ -1,21 +1,9 @@
 //! The `grownet` binary: default run, info/eval, and clear errors instead of panics.
+mod common;
+
 use std::process::Command;
 
-fn grownet(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_grownet"))
-        .args(args)
-        .env("GROWNET_DATA", "/nonexistent-grownet-data")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{grownet, text};
 
 #[test]
 fn train_info_eval_round_trip() {
@@ -83,16 +71,7 @@ fn bad_inputs_give_messages_not_panics() {
             "cannot resume",
         ),
     ];
-    for (args, expected) in cases {
-        let o = grownet(&args);
-        let t = text(&o);
-        assert!(!o.status.success(), "{args:?} succeeded: {t}");
-        assert!(!t.contains("panicked"), "{args:?} panicked: {t}");
-        assert!(
-            t.contains(expected),
-            "{args:?}: expected '{expected}' in: {t}"
-        );
-    }
+    common::assert_fail_with_messages(&cases);
 }
 
 #[test]

@@ -127,6 +127,27 @@ pub struct Proposal {
 }
 
 impl Proposal {
+    /// New neurons with the given fan-in, biases and fan-out, and no change to the existing
+    /// weights (random growth, SENN); function-preserving when `omega` is zero.
+    pub fn neurons_only(
+        site: usize,
+        alpha_w: Tensor,
+        alpha_b: Option<Tensor>,
+        omega: Tensor,
+    ) -> Self {
+        Proposal {
+            site,
+            alpha_w,
+            alpha_b,
+            omega,
+            delta_w: None,
+            delta_b: None,
+            info: ProposalInfo::default(),
+            function_preserving: true,
+            rational: None,
+        }
+    }
+
     pub fn neurons(&self) -> i64 {
         self.alpha_w.size()[0]
     }
@@ -254,18 +275,5 @@ pub fn random(
     } else {
         Tensor::zeros([d, k], (Kind::Float, device))
     };
-    Ok(Proposal {
-        site,
-        alpha_w,
-        alpha_b,
-        omega,
-        delta_w: None,
-        delta_b: None,
-        info: ProposalInfo {
-            lambdas: vec![],
-            ..ProposalInfo::default()
-        },
-        function_preserving: true,
-        rational: None,
-    })
+    Ok(Proposal::neurons_only(site, alpha_w, alpha_b, omega))
 }

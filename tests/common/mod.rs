@@ -26,3 +26,35 @@ pub fn real_data() -> Option<PathBuf> {
         }
     }
 }
+
+/// Runs the `grownet` binary with `args` (no real data directory).
+pub fn grownet(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_grownet"))
+        .args(args)
+        .env("GROWNET_DATA", "/nonexistent-grownet-data")
+        .output()
+        .unwrap()
+}
+
+/// Standard output and error together.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Each command fails with a message containing its expected text, and never panics.
+pub fn assert_fail_with_messages(cases: &[(Vec<&str>, &str)]) {
+    for (args, expected) in cases {
+        let o = grownet(args);
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {t}");
+        assert!(!t.contains("panicked"), "{args:?} panicked: {t}");
+        assert!(
+            t.contains(expected),
+            "{args:?}: expected '{expected}' in: {t}"
+        );
+    }
+}

@@ -27,7 +27,7 @@ use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
 use crate::growth::apply;
-use crate::growth::proposal::{Proposal, ProposalInfo};
+use crate::growth::proposal::Proposal;
 use crate::nn::{rational, Activation, Architecture, Layer, Linear, Network, Pool, Stage};
 use crate::optim::Optimizer;
 
@@ -58,17 +58,8 @@ pub fn add_unit(
         .as_ref()
         .map(|_| fan_in.narrow(0, n, 1).view([1]));
     let omega = Tensor::zeros([consumer.out_features(), 1], (kind, device));
-    let p = Proposal {
-        site,
-        alpha_w,
-        alpha_b,
-        omega,
-        delta_w: None,
-        delta_b: None,
-        info: ProposalInfo::default(),
-        function_preserving: true,
-        rational: theta.map(|t| t.to_kind(kind).to_device(device).view([1, 3])),
-    };
+    let mut p = Proposal::neurons_only(site, alpha_w, alpha_b, omega);
+    p.rational = theta.map(|t| t.to_kind(kind).to_device(device).view([1, 3]));
     apply::apply(net, opt, &p, 1.0)
 }
 
