@@ -94,3 +94,45 @@ fn no_arguments_runs_the_growth_demo() {
     assert!(acc > 85.0, "{t}");
     assert!(dir.path().join("runs").is_dir());
 }
+
+#[test]
+fn senn_from_no_hidden_layer_runs_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("senn");
+    let o = grownet(&[
+        "train",
+        "--dataset",
+        "moons",
+        "--hidden",
+        "none",
+        "--grow",
+        "senn",
+        "--grow-every",
+        "1",
+        "--epochs",
+        "3",
+        "--senn-tau",
+        "0.5",
+        "--senn-depth-cost",
+        "1",
+        "--senn-max-width",
+        "8",
+        "--stats-samples",
+        "256",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let events = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert!(events.contains("\"method\":\"senn\""), "{events}");
+    assert!(events.contains("\"eta_global\""), "{events}");
+    let o = grownet(&["train", "--dataset", "moons", "--hidden", "4,x"]);
+    assert!(
+        !o.status.success() && text(&o).contains("is not a width"),
+        "{}",
+        text(&o)
+    );
+}
