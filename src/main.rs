@@ -210,6 +210,10 @@ struct TrainArgs {
     /// Amplitude search: armijo, or grid:S1,S2,… (scales).
     #[arg(long, value_name = "SEARCH")]
     line_search: Option<String>,
+    /// Adam's second moment for entries added by growth: mean (of the parameter's existing
+    /// ones, default) or zero (larger first steps; helps SENN's zero-fan-out neurons).
+    #[arg(long, value_name = "FILL")]
+    grow_new_v: Option<grownet::optim::NewSecondMoment>,
     /// SENN: relative threshold τ (accept when Δη'/η_layer > τ; default 0.03).
     #[arg(long)]
     senn_tau: Option<f64>,
@@ -321,6 +325,7 @@ impl TrainArgs {
             if let Some(ls) = &self.line_search {
                 g.line_search = parse_line_search(ls)?;
             }
+            set(&mut g.new_second_moment, self.grow_new_v);
             let sn = &mut g.senn;
             set(&mut sn.tau, self.senn_tau);
             set(&mut sn.alpha, self.senn_alpha);

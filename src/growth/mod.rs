@@ -121,6 +121,8 @@ pub struct GrowthConfig {
     pub statistical_threshold: f64,
     /// SENN's thresholds and proposal settings (method `senn`).
     pub senn: senn::SennConfig,
+    /// Adam's second moment for the entries growth adds (mean of the existing ones, or zero).
+    pub new_second_moment: crate::optim::NewSecondMoment,
 }
 
 impl Default for GrowthConfig {
@@ -146,6 +148,7 @@ impl Default for GrowthConfig {
             numerical_threshold: 1e-6,
             statistical_threshold: 1e-3,
             senn: senn::SennConfig::default(),
+            new_second_moment: crate::optim::NewSecondMoment::Mean,
         }
     }
 }

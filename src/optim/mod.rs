@@ -84,12 +84,41 @@ impl OptimizerConfig {
     }
 }
 
+/// Where Adam's second moment starts for entries added by growth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NewSecondMoment {
+    /// The mean of the parameter's existing second moments: new entries step like their
+    /// neighbours (no ≈3·lr first steps).
+    #[default]
+    Mean,
+    /// Zero, as GradMax's reference code pads it: with the global bias correction new entries
+    /// take larger steps (up to a few × lr) for their first few hundred steps, which lets
+    /// zero-fan-out neurons (SENN) catch up faster.
+    Zero,
+}
+
+impl std::str::FromStr for NewSecondMoment {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "mean" => Ok(NewSecondMoment::Mean),
+            "zero" | "0" => Ok(NewSecondMoment::Zero),
+            o => Err(format!(
+                "unknown second-moment fill '{o}' (expected mean or zero)"
+            )),
+        }
+    }
+}
+
 /// An optimiser with named, growable state.
 #[derive(Debug)]
 pub struct Optimizer {
     pub config: OptimizerConfig,
     /// Number of steps taken (AdamW's bias correction uses it).
     pub steps: u64,
+    /// Adam's second moment for entries added by growth.
+    pub new_second_moment: NewSecondMoment,
     state: BTreeMap<String, Vec<Tensor>>,
 }
 
@@ -98,6 +127,7 @@ impl Optimizer {
         Optimizer {
             config,
             steps: 0,
+            new_second_moment: NewSecondMoment::Mean,
             state: BTreeMap::new(),
         }
     }
@@ -146,11 +176,13 @@ impl Optimizer {
     /// Resizes the state of parameter `name` after `k` entries were appended along `dim`.
     ///
     /// Momentum and Adam's first moment start at zero for the new entries. Adam's second moment
-    /// starts at the mean of the parameter's existing second moments (zero if it has none): with
-    /// a zero second moment and a global bias correction, a new entry's first step would be about
-    /// `lr·(1-β₁)/√(1-β₂) ≈ 3·lr`, far larger than its neighbours' steps.
+    /// starts at the mean of the parameter's existing second moments (zero if it has none;
+    /// [`NewSecondMoment::Mean`], the default): with a zero second moment and a global bias
+    /// correction, a new entry's first steps would be up to a few × lr, larger than its
+    /// neighbours'. [`NewSecondMoment::Zero`] chooses exactly that.
     pub fn grow(&mut self, name: &str, dim: i64, k: i64) -> Result<()> {
         let kind = self.config.kind;
+        let mean_fill = self.new_second_moment == NewSecondMoment::Mean;
         let Some(state) = self.state.get_mut(name) else {
             return Ok(()); // no step taken yet: state is created at the next step
         };
@@ -163,7 +195,7 @@ impl Optimizer {
             }
             let mut shape = t.size();
             shape[dim as usize] = k;
-            let fill = if kind == OptimizerKind::AdamW && slot == 1 && t.numel() > 0 {
+            let fill = if kind == OptimizerKind::AdamW && slot == 1 && t.numel() > 0 && mean_fill {
                 t.mean(t.kind()).double_value(&[])
             } else {
                 0.0
@@ -187,7 +219,9 @@ impl Optimizer {
         if self.state.is_empty() {
             return; // no step taken yet: state is created at the next step
         }
-        let v_fill = if self.config.kind == OptimizerKind::AdamW {
+        let v_fill = if self.config.kind == OptimizerKind::AdamW
+            && self.new_second_moment == NewSecondMoment::Mean
+        {
             let (sum, count) =
                 self.state
                     .values()
@@ -319,6 +353,25 @@ mod tests {
         assert!(
             (v[0] - 0.99).abs() < 1e-5 && (v[1] + 1.99).abs() < 1e-5,
             "{v:?}"
+        );
+    }
+
+    #[test]
+    fn zero_fill_leaves_new_second_moments_at_zero() {
+        let p = Tensor::ones([2, 2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let params = vec![("w".to_string(), p.shallow_clone())];
+        let mut opt = Optimizer::new(OptimizerConfig::adamw(0.0));
+        p.square().sum(Kind::Float).backward();
+        opt.step(&params, 0.1);
+        let mut zero = Optimizer::new(OptimizerConfig::adamw(0.0));
+        zero.load_state(opt.state_tensors(), 1).unwrap();
+        zero.new_second_moment = NewSecondMoment::Zero;
+        opt.grow("w", 0, 1).unwrap();
+        zero.grow("w", 0, 1).unwrap();
+        assert!(opt.state["w"][1].double_value(&[2, 0]) > 0.0);
+        assert_eq!(zero.state["w"][1].double_value(&[2, 0]), 0.0);
+        assert!(
+            "zero".parse::<NewSecondMoment>().is_ok() && "x".parse::<NewSecondMoment>().is_err()
         );
     }
 

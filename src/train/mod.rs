@@ -91,8 +91,11 @@ impl Trainer {
         let arch = config.model.architecture(&data.input_shape, data.task)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.train.seed);
         let net = Network::new(&arch, &mut rng, device)?;
-        let opt = Optimizer::new(config.train.optimizer_config());
+        let mut opt = Optimizer::new(config.train.optimizer_config());
         let grower = config.growth.clone().map(Grower::new).transpose()?;
+        if let Some(g) = &config.growth {
+            opt.new_second_moment = g.new_second_moment;
+        }
         let run = out.as_deref().map(RunDir::open).transpose()?;
         if let Some(r) = &run {
             r.write_config(&config.to_toml())?;
@@ -143,6 +146,9 @@ impl Trainer {
         let net = checkpoint::network_from(&loaded, &ckpt, device)?;
         let mut opt = Optimizer::new(config.train.optimizer_config());
         opt.load_state(loaded.optimizer, loaded.meta.optimizer_steps)?;
+        if let Some(g) = &config.growth {
+            opt.new_second_moment = g.new_second_moment;
+        }
         let data = data::load(&config.data, device)?;
         let mut grower = config.growth.clone().map(Grower::new).transpose()?;
         if let Some(g) = grower.as_mut() {
