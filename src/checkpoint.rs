@@ -52,6 +52,14 @@ pub struct CheckpointMeta {
     /// Growth steps applied so far.
     #[serde(default)]
     pub growth_steps: usize,
+    /// The rest of the grower's state, so that a resumed run grows as the uninterrupted one:
+    /// fruitless checks in a row, whether growth has finished, SENN's depth cooldown.
+    #[serde(default)]
+    pub growth_idle_checks: usize,
+    #[serde(default)]
+    pub growth_finished: bool,
+    #[serde(default)]
+    pub senn_depth_cooldown: usize,
 }
 
 impl CheckpointMeta {
@@ -73,6 +81,9 @@ impl CheckpointMeta {
             optimizer_steps,
             elapsed,
             growth_steps: 0,
+            growth_idle_checks: 0,
+            growth_finished: false,
+            senn_depth_cooldown: 0,
         }
     }
 }

@@ -153,6 +153,9 @@ impl Trainer {
         let mut grower = config.growth.clone().map(Grower::new).transpose()?;
         if let Some(g) = grower.as_mut() {
             g.steps_done = loaded.meta.growth_steps;
+            g.idle_steps = loaded.meta.growth_idle_checks;
+            g.finished = loaded.meta.growth_finished;
+            g.senn_depth_cooldown = loaded.meta.senn_depth_cooldown;
         }
         let run = RunDir::reopen_at(dir, loaded.meta.epoch)?;
         run.write_config(&config.to_toml())?;
@@ -196,7 +199,12 @@ impl Trainer {
             self.opt.steps,
             self.elapsed,
         );
-        meta.growth_steps = self.grower.as_ref().map_or(0, |g| g.steps_done);
+        if let Some(g) = &self.grower {
+            meta.growth_steps = g.steps_done;
+            meta.growth_idle_checks = g.idle_steps;
+            meta.growth_finished = g.finished;
+            meta.senn_depth_cooldown = g.senn_depth_cooldown;
+        }
         checkpoint::save(&run.checkpoint_path(), &self.net, &self.opt, &meta)
     }
 
