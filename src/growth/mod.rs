@@ -7,6 +7,8 @@
 //! * [`proposal`]: TINY / TINY-paper / GradMax (one code path, different options) and random.
 //! * [`amplitude`]: the extended forward and the line search on the scale (tiny.md §2.8–2.9).
 //! * [`apply`]: the change to the layers and the optimiser state, with rollback.
+//! * [`unfold`]: convolutions as linear maps on unfolded patches, their statistics and the
+//!   restricted neuron's bordered input (groundwork for conv sites, tiny.md §3).
 //! * [`senn`]: Self-Expanding Neural Networks, which decide by themselves when and where to
 //!   add a neuron or a layer (natural expansion score, function-preserving insertions).
 //!
@@ -37,6 +39,7 @@ pub mod proposal;
 pub mod senn;
 pub mod statistics;
 pub mod tiny;
+pub mod unfold;
 
 use std::time::Instant;
 

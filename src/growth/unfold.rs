@@ -1,0 +1,271 @@
+//! Convolutions as linear maps on unfolded patches (tiny.md §3.1–3.2), the groundwork for conv
+//! growth sites: the im2col view of a conv's input with the bias feature, its statistics
+//! summed over output positions and divided by the number of images, and the "bordered" input
+//! of a restricted conv→conv neuron (the producer's patches read at the consumer's kernel
+//! centre).
+//!
+//! ```
+//! use grownet::growth::unfold::{unfold, Conv};
+//! use tch::{Kind, Tensor};
+//! let x = Tensor::randn([2, 3, 5, 5], (Kind::Double, tch::Device::Cpu));
+//! let conv = Conv { kernel: 3, stride: 1, padding: 1 };
+//! let u = unfold(&x, conv, true); // [images, positions, C·k² + 1]
+//! assert_eq!(u.size(), vec![2, 25, 3 * 9 + 1]);
+//! ```
+use tch::{Kind, Tensor};
+
+/// The geometry of a square convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv {
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+}
+
+impl Conv {
+    /// Output size along one spatial dimension of size `n`.
+    pub fn output_size(self, n: i64) -> i64 {
+        (n + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+}
+
+/// The patches of `x` (`[N, C, H, W]`) that a conv reads, one row per output position:
+/// `[N, L, C·k²]`, or `[N, L, C·k² + 1]` with a trailing 1 (one bias feature, tiny.md §3.1)
+/// when `bias`. Features are ordered (channel, kernel row, kernel column), as a conv weight
+/// `[C_out, C, k, k]` flattens, so `unfold(x) · W_matᵀ` is the conv's pre-activation.
+pub fn unfold(x: &Tensor, conv: Conv, bias: bool) -> Tensor {
+    let k = conv.kernel;
+    let cols = x
+        .im2col(
+            [k, k],
+            [1, 1],
+            [conv.padding, conv.padding],
+            [conv.stride, conv.stride],
+        )
+        .transpose(1, 2); // [N, L, C·k²]
+    if bias {
+        let s = cols.size();
+        let ones = Tensor::ones([s[0], s[1], 1], (cols.kind(), cols.device()));
+        Tensor::cat(&[cols, ones], 2)
+    } else {
+        cols
+    }
+}
+
+/// `(1/n) Σ_i Σ_p a_ip b_ipᵀ` for per-position features `a` (`[n, L, D_a]`) and `b`
+/// (`[n, L, D_b]`): the conv statistics (S, M, P, E of tiny.md §3.1), summed over the `L`
+/// positions and divided by the number of images `n`.
+pub fn position_moment(a: &Tensor, b: &Tensor) -> Tensor {
+    let n = a.size()[0].max(1) as f64;
+    let a2 = a.flatten(0, 1);
+    let b2 = b.flatten(0, 1);
+    a2.tr().matmul(&b2) / n
+}
+
+/// The producer's unfolded input `u_prev` (`[N, L₁, D]`, L₁ = H₁·W₁ positions of the
+/// intermediate map) as seen by a restricted neuron of the consumer `conv2`: its 1×1 fan-out
+/// sits at the centre of conv2's kernel, so output position p reads the intermediate
+/// position under the kernel centre. Returns `[N, L₂, D]`, zero rows where the centre falls in
+/// the padding (tiny.md §3.2, GroMo's bordered unfolded input, with conv2's input size
+/// `(h1, w1)`: GroMo bug #142).
+pub fn bordered(u_prev: &Tensor, h1: i64, w1: i64, conv2: Conv) -> Tensor {
+    let s = u_prev.size();
+    let (n, d) = (s[0], s[2]);
+    let image = u_prev.transpose(1, 2).reshape([n, d, h1, w1]);
+    // The centre tap of a k×k kernel: a strided slice of the zero-padded map.
+    let p = conv2.padding;
+    let padded = image.constant_pad_nd([p, p, p, p]);
+    let c = conv2.kernel / 2;
+    let (h2, w2) = (conv2.output_size(h1), conv2.output_size(w1));
+    let rows = padded.narrow(2, c, (h2 - 1) * conv2.stride + 1);
+    let centre = rows.narrow(3, c, (w2 - 1) * conv2.stride + 1);
+    let centre = centre
+        .slice(2, 0, i64::MAX, conv2.stride)
+        .slice(3, 0, i64::MAX, conv2.stride);
+    centre
+        .reshape([n, d, h2 * w2])
+        .transpose(1, 2)
+        .to_kind(Kind::Double)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    fn randn(shape: &[i64], seed: i64) -> Tensor {
+        tch::manual_seed(seed);
+        Tensor::randn(shape, (Kind::Double, Device::Cpu))
+    }
+
+    const GEOMETRIES: [Conv; 4] = [
+        Conv {
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
+        Conv {
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+        },
+        Conv {
+            kernel: 3,
+            stride: 1,
+            padding: 0,
+        },
+        Conv {
+            kernel: 3,
+            stride: 2,
+            padding: 0,
+        },
+    ];
+
+    #[test]
+    fn unfolded_product_is_the_convolution() {
+        for (i, conv) in GEOMETRIES.into_iter().enumerate() {
+            let x = randn(&[2, 3, 7, 6], 1 + i as i64);
+            let w = randn(&[4, 3, 3, 3], 10 + i as i64);
+            let b = randn(&[4], 20 + i as i64);
+            let direct = x.conv2d(
+                &w,
+                Some(&b),
+                [conv.stride, conv.stride],
+                [conv.padding, conv.padding],
+                [1, 1],
+                1,
+            );
+            let wmat = Tensor::cat(&[w.reshape([4, 27]), b.unsqueeze(1)], 1);
+            let via = unfold(&x, conv, true).matmul(&wmat.tr()); // [N, L, 4]
+            let (h2, w2) = (conv.output_size(7), conv.output_size(6));
+            let via = via.transpose(1, 2).reshape([2, 4, h2, w2]);
+            assert!(
+                (direct - via).abs().max().double_value(&[]) < 1e-12,
+                "{conv:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn statistics_equal_explicit_loops_over_positions() {
+        // tiny.md §7 check 16: S and M from im2col equal explicit loops over positions.
+        for (i, conv) in GEOMETRIES.into_iter().enumerate() {
+            let x = randn(&[3, 2, 5, 5], 30 + i as i64);
+            let (h2, w2) = (conv.output_size(5), conv.output_size(5));
+            let g = randn(&[3, h2 * w2, 4], 40 + i as i64); // gradient per output position
+            let u = unfold(&x, conv, true);
+            let s = position_moment(&u, &u);
+            let m = position_moment(&u, &g);
+            let xp = x.constant_pad_nd([conv.padding, conv.padding, conv.padding, conv.padding]);
+            let mut s_loop = Tensor::zeros([19, 19], (Kind::Double, Device::Cpu));
+            let mut m_loop = Tensor::zeros([19, 4], (Kind::Double, Device::Cpu));
+            for img in 0..3 {
+                for r in 0..h2 {
+                    for c in 0..w2 {
+                        let patch = xp
+                            .get(img)
+                            .narrow(1, r * conv.stride, 3)
+                            .narrow(2, c * conv.stride, 3)
+                            .reshape([18]);
+                        let v = Tensor::cat(
+                            &[patch, Tensor::ones([1], (Kind::Double, Device::Cpu))],
+                            0,
+                        );
+                        s_loop += v.outer(&v);
+                        m_loop += v.outer(&g.get(img).get(r * w2 + c));
+                    }
+                }
+            }
+            s_loop /= 3.0;
+            m_loop /= 3.0;
+            assert!(
+                (&s - s_loop).abs().max().double_value(&[]) < 1e-10,
+                "{conv:?}"
+            );
+            assert!(
+                (&m - m_loop).abs().max().double_value(&[]) < 1e-10,
+                "{conv:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bordered_input_reads_the_centre_tap() {
+        // tiny.md §7 check 16: the bordered unfolded input equals unfolding at the
+        // centre-tap positions, for strides 1 and 2 and paddings 0 and 1.
+        let conv1 = Conv {
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let x = randn(&[2, 2, 6, 5], 50);
+        let u1 = unfold(&x, conv1, true); // [2, 30, 19] on the 6×5 intermediate grid
+        for conv2 in GEOMETRIES {
+            let b = bordered(&u1, 6, 5, conv2);
+            let (h2, w2) = (conv2.output_size(6), conv2.output_size(5));
+            assert_eq!(b.size(), vec![2, h2 * w2, 19]);
+            for r in 0..h2 {
+                for c in 0..w2 {
+                    // Centre of conv2's kernel at output (r, c), in intermediate coordinates.
+                    let (q_r, q_c) = (
+                        r * conv2.stride - conv2.padding + 1,
+                        c * conv2.stride - conv2.padding + 1,
+                    );
+                    let row = b.select(1, r * w2 + c);
+                    let expected = if (0..6).contains(&q_r) && (0..5).contains(&q_c) {
+                        u1.select(1, q_r * 5 + q_c)
+                    } else {
+                        row.zeros_like()
+                    };
+                    assert!(
+                        (row - expected).abs().max().double_value(&[]) < 1e-15,
+                        "{conv2:?} at ({r}, {c})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn restricted_neuron_through_the_bordered_input_is_the_two_convolutions() {
+        // A new channel (α filter, identity σ) with a 1×1 fan-out at the centre of conv2's
+        // kernel: bordered(u₁)·α·ω equals conv2(conv1_α(x)) with that centre-only kernel.
+        let conv1 = Conv {
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let x = randn(&[2, 2, 6, 6], 60);
+        let alpha = randn(&[1, 2, 3, 3], 61);
+        let alpha_b = randn(&[1], 62);
+        let omega = randn(&[3, 1], 63);
+        for conv2 in GEOMETRIES {
+            let hidden = x.conv2d(&alpha, Some(&alpha_b), [1, 1], [1, 1], [1, 1], 1);
+            let kernel = Tensor::zeros([3, 1, 3, 3], (Kind::Double, Device::Cpu));
+            kernel
+                .narrow(2, 1, 1)
+                .narrow(3, 1, 1)
+                .copy_(&omega.view([3, 1, 1, 1]));
+            let direct = hidden.conv2d(
+                &kernel,
+                None::<Tensor>,
+                [conv2.stride, conv2.stride],
+                [conv2.padding, conv2.padding],
+                [1, 1],
+                1,
+            );
+            let a = Tensor::cat(&[alpha.reshape([1, 18]), alpha_b.view([1, 1])], 1);
+            let via = bordered(&unfold(&x, conv1, true), 6, 6, conv2)
+                .matmul(&a.tr())
+                .matmul(&omega.tr());
+            let (h2, w2) = (conv2.output_size(6), conv2.output_size(6));
+            let via = via.transpose(1, 2).reshape([2, 3, h2, w2]);
+            // Where the centre falls in conv2's zero padding, the direct path reads 0 while the
+            // bordered row is 0 too (bias included): equal everywhere.
+            assert!(
+                (direct - via).abs().max().double_value(&[]) < 1e-12,
+                "{conv2:?}"
+            );
+        }
+    }
+}
