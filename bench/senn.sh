@@ -20,7 +20,9 @@ run() {
 }
 
 # 1. Regression: the example trains SENN, one neuron and the grown width from scratch.
-[ -n "${SKIP_REGRESSION:-}" ] || [ -f "$out/regression/fit.csv" ] || cargo run --release --quiet --example senn_regression -- "$out/regression" 0
+if [ -z "${SKIP_REGRESSION:-}" ] && [ ! -f "$out/regression/fit.csv" ]; then
+  (source scripts/env.sh && cargo run --release --quiet --example senn_regression -- "$out/regression" 0)
+fi
 
 # 2. Two moons, noise 0.3, 200 training points, full batch, from no hidden layer.
 moons=(--config bench/senn-moons.toml)

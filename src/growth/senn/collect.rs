@@ -44,6 +44,52 @@ pub struct SennStatistics {
     pub samples: i64,
 }
 
+impl SennStatistics {
+    /// Updates the statistics after a unit with **zero fan-out** was appended to hidden site
+    /// `k` of `net` (the last output of stage `k`), without another pass: the forward pass and
+    /// every gradient are unchanged, so only the consumer's inputs gain the unit's activation
+    /// (before the bias feature) and the producer gains a zero gradient column and a zero row
+    /// and column of S.
+    pub fn add_zero_fan_out_unit(&mut self, net: &Network, k: usize) -> Result<()> {
+        let (Some(producer), Some(consumer)) = (net.stages.get(k), net.stages.get(k + 1)) else {
+            return Err(Error::Growth(format!("site {k} has no consumer")));
+        };
+        let w = producer.layer.weight().detach().to_kind(Kind::Double);
+        let last = w.size()[0] - 1;
+        let mut fan_in = w.get(last);
+        if let Some(b) = producer.layer.bias() {
+            let b = b.detach().to_kind(Kind::Double).narrow(0, last, 1);
+            fan_in = Tensor::cat(&[fan_in, b], 0);
+        }
+        let pre = self.stages[k].inputs.matmul(&fan_in.view([-1, 1]));
+        let a_p = match &producer.rational {
+            Some(theta) => crate::nn::rational::forward(
+                &pre,
+                &theta.detach().to_kind(Kind::Double).narrow(0, last, 1),
+            ),
+            None => producer.activation.forward(&pre),
+        };
+        let inputs = &self.stages[k + 1].inputs;
+        let n_in = inputs.size()[1];
+        self.stages[k + 1].inputs = if consumer.layer.bias().is_some() {
+            Tensor::cat(
+                &[
+                    inputs.narrow(1, 0, n_in - 1),
+                    a_p,
+                    inputs.narrow(1, n_in - 1, 1),
+                ],
+                1,
+            )
+        } else {
+            Tensor::cat(&[inputs, &a_p], 1)
+        };
+        let p = &mut self.stages[k];
+        p.grads = Tensor::cat(&[&p.grads, &p.grads.narrow(1, 0, 1).zeros_like()], 1);
+        p.s = p.s.constant_pad_nd([0, 1, 0, 1]);
+        Ok(())
+    }
+}
+
 /// Collects [`SennStatistics`] of `net` on inputs `x` and targets `y`, in minibatches of
 /// `batch_size`.
 pub fn collect(
@@ -182,6 +228,35 @@ mod tests {
         let gy = &a.stages[0].grads;
         let direct = gy.square().sum(Kind::Double).double_value(&[]) / 17.0;
         assert!((direct - a.lambda).abs() < 1e-9 * direct.max(1.0));
+    }
+
+    #[test]
+    fn zero_fan_out_update_equals_a_fresh_pass() {
+        for act in [Activation::Relu, Activation::Rational] {
+            let arch = Architecture::mlp(3, &[4, 3], 2, act);
+            let mut net = Network::new(
+                &arch,
+                &mut rand_chacha::ChaCha8Rng::seed_from_u64(5),
+                Device::Cpu,
+            )
+            .unwrap();
+            let x = Tensor::randn([12, 3], (Kind::Float, Device::Cpu));
+            let y = Tensor::from_slice(&[0i64, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 1]);
+            let mut st = collect(&net, Loss::CrossEntropy, &x, &y, 5).unwrap();
+            let mut opt = crate::optim::Optimizer::new(crate::optim::OptimizerConfig::sgd(0.0));
+            let fan_in = Tensor::from_slice(&[0.4f64, -1.1, 0.7, 0.2]);
+            let theta = Tensor::from_slice(&[0.5f64, 1.2, -0.3]);
+            crate::growth::senn::insert::add_unit(&mut net, &mut opt, 0, &fan_in, Some(&theta))
+                .unwrap();
+            st.add_zero_fan_out_unit(&net, 0).unwrap();
+            let fresh = collect(&net, Loss::CrossEntropy, &x, &y, 5).unwrap();
+            for (a, b) in st.stages.iter().zip(&fresh.stages) {
+                for (u, v) in [(&a.inputs, &b.inputs), (&a.grads, &b.grads), (&a.s, &b.s)] {
+                    assert_eq!(u.size(), v.size(), "{act}");
+                    assert!((u - v).abs().max().double_value(&[]) < 1e-5, "{act}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -130,9 +130,15 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
     };
     let mut depth_done = false;
     let mut pools: std::collections::HashMap<usize, proposals::Pool> = Default::default();
+    // One pass per check; a width addition updates the statistics in place (zero fan-out
+    // changes nothing else), a layer insertion needs a new pass.
+    let mut stats: Option<collect::SennStatistics> = None;
     for round in 0..cfg.max_additions.max(1) {
         let t0 = Instant::now();
-        let st = collect::collect(&t.net, t.loss, &x, &y, g.config.stats_batch_size as i64)?;
+        let st = match stats.take() {
+            Some(st) => st,
+            None => collect::collect(&t.net, t.loss, &x, &y, g.config.stats_batch_size as i64)?,
+        };
         // Proposals are built on one part of the sample and judged on the other, each part
         // with its own least-squares residual: a unit orthogonal to what the consumer already
         // sees must score 0 on the judging part too.
@@ -316,6 +322,11 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
         }
         if !accepted {
             break;
+        }
+        if best.width.is_some() {
+            let mut st = st;
+            st.add_zero_fan_out_unit(&t.net, best.position)?;
+            stats = Some(st);
         }
     }
     g.senn_depth_cooldown = g
