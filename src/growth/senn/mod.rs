@@ -132,27 +132,31 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
     let mut pools: std::collections::HashMap<usize, proposals::Pool> = Default::default();
     // One pass per check; a width addition updates the statistics in place (zero fan-out
     // changes nothing else), a layer insertion needs a new pass.
-    let mut stats: Option<collect::SennStatistics> = None;
+    let mut stats: Option<(collect::SennStatistics, Part, Part)> = None;
     for round in 0..cfg.max_additions.max(1) {
         let t0 = Instant::now();
-        let st = match stats.take() {
-            Some(st) => st,
-            None => collect::collect(&t.net, t.loss, &x, &y, g.config.stats_batch_size as i64)?,
-        };
-        // Proposals are built on one part of the sample and judged on the other, each part
-        // with its own least-squares residual: a unit orthogonal to what the consumer already
-        // sees must score 0 on the judging part too.
-        let n = st.samples;
-        let (fit, judge) = if cfg.held_out && n >= 4 {
-            (
-                Part::new(&st, 0, n / 2, cfg.damping),
-                Part::new(&st, n / 2, n - n / 2, cfg.damping),
-            )
-        } else {
-            (
-                Part::new(&st, 0, n, cfg.damping),
-                Part::new(&st, 0, n, cfg.damping),
-            )
+        let (st, fit, judge) = match stats.take() {
+            Some(kept) => kept,
+            None => {
+                let st =
+                    collect::collect(&t.net, t.loss, &x, &y, g.config.stats_batch_size as i64)?;
+                // Proposals are built on one part of the sample and judged on the other, each
+                // part with its own least-squares residual: a unit orthogonal to what the
+                // consumer already sees must score 0 on the judging part too.
+                let n = st.samples;
+                let (fit, judge) = if cfg.held_out && n >= 4 {
+                    (
+                        Part::new(&st, 0, n / 2, cfg.damping),
+                        Part::new(&st, n / 2, n - n / 2, cfg.damping),
+                    )
+                } else {
+                    (
+                        Part::new(&st, 0, n, cfg.damping),
+                        Part::new(&st, 0, n, cfg.damping),
+                    )
+                };
+                (st, fit, judge)
+            }
         };
         let etas = judge.etas.clone();
         let eta_global: f64 = etas.iter().sum();
@@ -324,9 +328,11 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
             break;
         }
         if best.width.is_some() {
-            let mut st = st;
+            let (mut st, mut fit, mut judge) = (st, fit, judge);
             st.add_zero_fan_out_unit(&t.net, best.position)?;
-            stats = Some(st);
+            fit.add_unit(&st, best.position);
+            judge.add_unit(&st, best.position);
+            stats = Some((st, fit, judge));
         }
     }
     g.senn_depth_cooldown = g
@@ -340,7 +346,12 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
 /// Rows `[start, start + len)` of the statistics sample, with each consumer's K-FAC factors,
 /// residual gradients and layer score computed on those rows alone.
 struct Part {
+    start: i64,
+    len: i64,
+    damping: f64,
     inputs: Vec<tch::Tensor>,
+    /// `A` and `A⁺` of each stage's inputs (kept: they only change with the inputs).
+    input_factors: Vec<(tch::Tensor, tch::Tensor)>,
     residuals: Vec<tch::Tensor>,
     s_inv: Vec<tch::Tensor>,
     etas: Vec<f64>,
@@ -349,7 +360,11 @@ struct Part {
 impl Part {
     fn new(st: &collect::SennStatistics, start: i64, len: i64, damping: f64) -> Self {
         let mut part = Part {
+            start,
+            len,
+            damping,
             inputs: Vec::new(),
+            input_factors: Vec::new(),
             residuals: Vec::new(),
             s_inv: Vec::new(),
             etas: Vec::new(),
@@ -361,9 +376,42 @@ impl Part {
             part.residuals.push(f.residual(&a, &g));
             part.etas.push(f.score());
             part.s_inv.push(f.s_inv.shallow_clone());
+            part.input_factors.push((f.a, f.a_pinv));
             part.inputs.push(a);
         }
         part
+    }
+
+    /// Recomputes stage `j` from `st`; `same_inputs` reuses its input factor (A, A⁺).
+    fn refresh(&mut self, st: &collect::SennStatistics, j: usize, same_inputs: bool) {
+        let s = &st.stages[j];
+        let a = s.inputs.narrow(0, self.start, self.len);
+        let g = s.grads.narrow(0, self.start, self.len);
+        let f = if same_inputs {
+            let (am, pinv) = &self.input_factors[j];
+            Factors::with_input_factor(
+                am.shallow_clone(),
+                pinv.shallow_clone(),
+                &a,
+                &g,
+                &s.s,
+                self.damping,
+            )
+        } else {
+            Factors::new(&a, &g, &s.s, self.damping)
+        };
+        self.residuals[j] = f.residual(&a, &g);
+        self.etas[j] = f.score();
+        self.s_inv[j] = f.s_inv.shallow_clone();
+        self.input_factors[j] = (f.a, f.a_pinv);
+        self.inputs[j] = a;
+    }
+
+    /// After a zero-fan-out unit at site `k` (statistics updated in place): the producer's
+    /// gradients and S gained a zero column, the consumer's inputs a column; nothing else moved.
+    fn add_unit(&mut self, st: &collect::SennStatistics, k: usize) {
+        self.refresh(st, k, true);
+        self.refresh(st, k + 1, false);
     }
 
     /// The inputs of producer `k` and the residual gradients of consumer `j`.

@@ -110,6 +110,20 @@ impl Factors {
         let n = a.size()[0].max(1) as f64;
         let am = a.tr().matmul(a) / n;
         let a_pinv = pinv_psd(&am, PINV_RTOL, 0.0);
+        Self::with_input_factor(am, a_pinv, a, g, s, damping)
+    }
+
+    /// As [`Factors::new`], reusing `A` and `A⁺` already computed from the same inputs `a`
+    /// (the input side is the expensive one: n̄ × n̄).
+    pub fn with_input_factor(
+        am: Tensor,
+        a_pinv: Tensor,
+        a: &Tensor,
+        g: &Tensor,
+        s: &Tensor,
+        damping: f64,
+    ) -> Self {
+        let n = a.size()[0].max(1) as f64;
         Factors {
             dw: g.tr().matmul(a) / n,
             a: am,
