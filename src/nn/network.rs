@@ -283,6 +283,20 @@ impl Layer {
             Layer::Conv2d(c) => c.bias.as_ref(),
         }
     }
+
+    /// The weight as a detached f64 matrix `[out, in]`, with the bias as a last column when
+    /// the layer has one: the map on augmented inputs `[x, 1]` (growth's convention).
+    pub fn augmented_weight(&self) -> Tensor {
+        let w = self
+            .weight()
+            .detach()
+            .flatten(1, -1)
+            .to_kind(tch::Kind::Double);
+        match self.bias() {
+            Some(b) => Tensor::cat(&[w, b.detach().to_kind(tch::Kind::Double).unsqueeze(1)], 1),
+            None => w,
+        }
+    }
 }
 
 /// One stage: layer, optional BatchNorm, activation, optional pooling.

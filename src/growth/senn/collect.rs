@@ -54,13 +54,9 @@ impl SennStatistics {
         let (Some(producer), Some(consumer)) = (net.stages.get(k), net.stages.get(k + 1)) else {
             return Err(Error::Growth(format!("site {k} has no consumer")));
         };
-        let w = producer.layer.weight().detach().to_kind(Kind::Double);
+        let w = producer.layer.augmented_weight();
         let last = w.size()[0] - 1;
-        let mut fan_in = w.get(last);
-        if let Some(b) = producer.layer.bias() {
-            let b = b.detach().to_kind(Kind::Double).narrow(0, last, 1);
-            fan_in = Tensor::cat(&[fan_in, b], 0);
-        }
+        let fan_in = w.get(last);
         let pre = self.stages[k].inputs.matmul(&fan_in.view([-1, 1]));
         let a_p = match &producer.rational {
             Some(theta) => crate::nn::rational::forward(

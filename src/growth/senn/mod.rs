@@ -132,10 +132,11 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
     let mut pools: std::collections::HashMap<usize, proposals::Pool> = Default::default();
     // One pass per check; a width addition updates the statistics in place (zero fan-out
     // changes nothing else), a layer insertion needs a new pass.
-    let mut stats: Option<(collect::SennStatistics, Part, Part)> = None;
+    // `held_out`: None when proposals are judged on the rows that built them.
+    let mut stats: Option<(collect::SennStatistics, Part, Option<Part>)> = None;
     for round in 0..cfg.max_additions.max(1) {
         let t0 = Instant::now();
-        let (st, fit, judge) = match stats.take() {
+        let (st, fit, held_out) = match stats.take() {
             Some(kept) => kept,
             None => {
                 let st =
@@ -144,21 +145,15 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
                 // part with its own least-squares residual: a unit orthogonal to what the
                 // consumer already sees must score 0 on the judging part too.
                 let n = st.samples;
-                let (fit, judge) = if cfg.held_out && n >= 4 {
-                    (
-                        Part::new(&st, 0, n / 2, cfg.damping),
-                        Part::new(&st, n / 2, n - n / 2, cfg.damping),
-                    )
-                } else {
-                    (
-                        Part::new(&st, 0, n, cfg.damping),
-                        Part::new(&st, 0, n, cfg.damping),
-                    )
-                };
-                (st, fit, judge)
+                let split = cfg.held_out && n >= 4;
+                let fit_rows = if split { n / 2 } else { n };
+                let fit = Part::new(&st, 0, fit_rows, cfg.damping);
+                let held_out = split.then(|| Part::new(&st, fit_rows, n - fit_rows, cfg.damping));
+                (st, fit, held_out)
             }
         };
-        let etas = judge.etas.clone();
+        let judge = held_out.as_ref().unwrap_or(&fit);
+        let etas = judge.etas();
         let eta_global: f64 = etas.iter().sum();
         let seconds_statistics = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
@@ -173,7 +168,7 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
             let (mut c, pool) = proposals::width(
                 fit.samples(k, j),
                 judge.samples(k, j),
-                &judge.s_inv[j],
+                &judge.stages[j].s_inv,
                 act,
                 &refine,
                 pools.remove(&k),
@@ -210,7 +205,7 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
                     fit.samples(j, j),
                     judge.samples(j, j),
                     l.bias.is_some(),
-                    &judge.s_inv[j],
+                    &judge.stages[j].s_inv,
                     &refine,
                     &mut rng,
                 ) {
@@ -328,11 +323,13 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
             break;
         }
         if best.width.is_some() {
-            let (mut st, mut fit, mut judge) = (st, fit, judge);
+            let (mut st, mut fit, mut held_out) = (st, fit, held_out);
             st.add_zero_fan_out_unit(&t.net, best.position)?;
             fit.add_unit(&st, best.position);
-            judge.add_unit(&st, best.position);
-            stats = Some((st, fit, judge));
+            if let Some(h) = held_out.as_mut() {
+                h.add_unit(&st, best.position);
+            }
+            stats = Some((st, fit, held_out));
         }
     }
     g.senn_depth_cooldown = g
@@ -343,18 +340,24 @@ pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
     Ok(())
 }
 
+/// One stage's factors on the rows of a [`Part`].
+struct PartStage {
+    inputs: tch::Tensor,
+    /// `A` and `A⁺` of the inputs (kept: they only change with the inputs).
+    a: tch::Tensor,
+    a_pinv: tch::Tensor,
+    residual: tch::Tensor,
+    s_inv: tch::Tensor,
+    eta: f64,
+}
+
 /// Rows `[start, start + len)` of the statistics sample, with each consumer's K-FAC factors,
 /// residual gradients and layer score computed on those rows alone.
 struct Part {
     start: i64,
     len: i64,
     damping: f64,
-    inputs: Vec<tch::Tensor>,
-    /// `A` and `A⁺` of each stage's inputs (kept: they only change with the inputs).
-    input_factors: Vec<(tch::Tensor, tch::Tensor)>,
-    residuals: Vec<tch::Tensor>,
-    s_inv: Vec<tch::Tensor>,
-    etas: Vec<f64>,
+    stages: Vec<PartStage>,
 }
 
 impl Part {
@@ -363,62 +366,57 @@ impl Part {
             start,
             len,
             damping,
-            inputs: Vec::new(),
-            input_factors: Vec::new(),
-            residuals: Vec::new(),
-            s_inv: Vec::new(),
-            etas: Vec::new(),
+            stages: Vec::with_capacity(st.stages.len()),
         };
-        for s in &st.stages {
-            let a = s.inputs.narrow(0, start, len);
-            let g = s.grads.narrow(0, start, len);
-            let f = Factors::new(&a, &g, &s.s, damping);
-            part.residuals.push(f.residual(&a, &g));
-            part.etas.push(f.score());
-            part.s_inv.push(f.s_inv.shallow_clone());
-            part.input_factors.push((f.a, f.a_pinv));
-            part.inputs.push(a);
+        for j in 0..st.stages.len() {
+            let stage = part.compute(st, j, false);
+            part.stages.push(stage);
         }
         part
     }
 
-    /// Recomputes stage `j` from `st`; `same_inputs` reuses its input factor (A, A⁺).
-    fn refresh(&mut self, st: &collect::SennStatistics, j: usize, same_inputs: bool) {
+    /// Stage `j` from `st`; `same_inputs` reuses the input factor (A, A⁺) already held.
+    fn compute(&self, st: &collect::SennStatistics, j: usize, same_inputs: bool) -> PartStage {
         let s = &st.stages[j];
         let a = s.inputs.narrow(0, self.start, self.len);
         let g = s.grads.narrow(0, self.start, self.len);
-        let f = if same_inputs {
-            let (am, pinv) = &self.input_factors[j];
-            Factors::with_input_factor(
-                am.shallow_clone(),
-                pinv.shallow_clone(),
+        let f = match self.stages.get(j).filter(|_| same_inputs) {
+            Some(old) => Factors::with_input_factor(
+                old.a.shallow_clone(),
+                old.a_pinv.shallow_clone(),
                 &a,
                 &g,
                 &s.s,
                 self.damping,
-            )
-        } else {
-            Factors::new(&a, &g, &s.s, self.damping)
+            ),
+            None => Factors::new(&a, &g, &s.s, self.damping),
         };
-        self.residuals[j] = f.residual(&a, &g);
-        self.etas[j] = f.score();
-        self.s_inv[j] = f.s_inv.shallow_clone();
-        self.input_factors[j] = (f.a, f.a_pinv);
-        self.inputs[j] = a;
+        PartStage {
+            residual: f.residual(&a, &g),
+            eta: f.score(),
+            s_inv: f.s_inv.shallow_clone(),
+            a: f.a,
+            a_pinv: f.a_pinv,
+            inputs: a,
+        }
     }
 
     /// After a zero-fan-out unit at site `k` (statistics updated in place): the producer's
     /// gradients and S gained a zero column, the consumer's inputs a column; nothing else moved.
     fn add_unit(&mut self, st: &collect::SennStatistics, k: usize) {
-        self.refresh(st, k, true);
-        self.refresh(st, k + 1, false);
+        self.stages[k] = self.compute(st, k, true);
+        self.stages[k + 1] = self.compute(st, k + 1, false);
+    }
+
+    fn etas(&self) -> Vec<f64> {
+        self.stages.iter().map(|s| s.eta).collect()
     }
 
     /// The inputs of producer `k` and the residual gradients of consumer `j`.
     fn samples(&self, k: usize, j: usize) -> proposals::Samples<'_> {
         proposals::Samples {
-            h: &self.inputs[k],
-            g_perp: &self.residuals[j],
+            h: &self.stages[k].inputs,
+            g_perp: &self.stages[j].residual,
         }
     }
 }
@@ -432,12 +430,7 @@ fn rescale_like_layer(
     fan_in: &tch::Tensor,
 ) -> tch::Tensor {
     use tch::Kind;
-    let layer = &net.stages[k].layer;
-    let w = layer.weight().detach().to_kind(Kind::Double);
-    let w = match layer.bias() {
-        Some(b) => tch::Tensor::cat(&[w, b.detach().to_kind(Kind::Double).unsqueeze(1)], 1),
-        None => w,
-    };
+    let w = net.stages[k].layer.augmented_weight();
     let target = if w.size()[0] > 0 {
         h.matmul(&w.tr())
             .square()

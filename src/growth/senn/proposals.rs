@@ -122,8 +122,28 @@ fn normal(shape: &[i64], std: f64, rng: &mut impl Rng) -> Tensor {
     Tensor::from_slice(&v).view(shape)
 }
 
+/// Keeps, per proposal (the first dimension of every parameter), the parameters whose score
+/// beats the best so far.
+fn keep_improved(
+    best: &mut [Tensor],
+    best_scores: &mut Tensor,
+    params: &[Tensor],
+    scores: &Tensor,
+) {
+    let improved = scores.gt_tensor(best_scores);
+    for (b, p) in best.iter_mut().zip(params) {
+        let shape: Vec<i64> = std::iter::once(-1)
+            .chain(std::iter::repeat_n(1, p.dim() - 1))
+            .collect();
+        *b = p.detach().where_self(&improved.view(shape.as_slice()), b);
+    }
+    *best_scores = best_scores.maximum(scores);
+}
+
 /// Adam ascent on `objective` (which returns one score per proposal) over `params`;
-/// returns the per-proposal best scores and the parameters at which they were reached.
+/// returns the per-proposal best scores and the parameters at which they were reached. The
+/// update is written out rather than taken from [`crate::optim`]: its gradients come from
+/// `run_backward`, not `.grad`, and its operation order fixes the measured SENN results.
 fn ascend(
     params: Vec<Tensor>,
     steps: usize,
@@ -146,17 +166,8 @@ fn ascend(
         let total = scores.sum(Kind::Double) / norm;
         let grads = Tensor::run_backward(&[&total], &params, false, false);
         tch::no_grad(|| {
-            let improved = scores.detach().gt_tensor(&best_scores);
-            best_scores = best_scores.maximum(&scores.detach());
+            keep_improved(&mut best, &mut best_scores, &params, &scores.detach());
             for (i, p) in params.iter().enumerate() {
-                let mask = improved.view(
-                    [-1i64]
-                        .into_iter()
-                        .chain(std::iter::repeat_n(1, p.dim() - 1))
-                        .collect::<Vec<_>>()
-                        .as_slice(),
-                );
-                best[i] = p.detach().where_self(&mask, &best[i]);
                 let g = grads[i].nan_to_num(0.0, 0.0, 0.0);
                 m[i] = &m[i] * b1 + &g * (1.0 - b1);
                 v[i] = &v[i] * b2 + g.square() * (1.0 - b2);
@@ -168,17 +179,8 @@ fn ascend(
         });
     }
     let scores = tch::no_grad(|| objective(&params));
-    let improved = scores.gt_tensor(&best_scores);
-    for (i, p) in params.iter().enumerate() {
-        let shape: Vec<i64> = [-1i64]
-            .into_iter()
-            .chain(std::iter::repeat_n(1, p.dim() - 1))
-            .collect();
-        best[i] = p
-            .detach()
-            .where_self(&improved.view(shape.as_slice()), &best[i]);
-    }
-    (best_scores.maximum(&scores), best)
+    keep_improved(&mut best, &mut best_scores, &params, &scores);
+    (best_scores, best)
 }
 
 /// Producer inputs `h` (N×n̄, augmented) and the consumer's residual gradients `g_perp`
