@@ -55,6 +55,8 @@ pub struct ModelConfig {
     pub activation: Activation,
     /// BatchNorm after each conv (CNN only).
     pub batch_norm: bool,
+    /// CNN: conv stages between two 2×2 max poolings (1: pool after every conv).
+    pub convs_per_pool: usize,
 }
 
 impl Default for ModelConfig {
@@ -65,6 +67,7 @@ impl Default for ModelConfig {
             channels: vec![32, 64, 128],
             activation: Activation::Relu,
             batch_norm: true,
+            convs_per_pool: 1,
         }
     }
 }
@@ -85,9 +88,10 @@ impl ModelConfig {
                         "the CNN needs image inputs [channels, height, width], this dataset has {input_shape:?}"
                     ))
                 })?;
-                Ok(Architecture::cnn(
+                Ok(Architecture::vgg(
                     [c, h, w],
                     &self.channels,
+                    self.convs_per_pool,
                     task.outputs(),
                     self.activation,
                     self.batch_norm,
@@ -225,10 +229,10 @@ impl RunConfig {
         }
         if let Some(g) = &self.growth {
             g.validate()?;
-            if self.model.kind == ModelKind::Cnn {
+            if self.model.kind == ModelKind::Cnn && g.method == crate::growth::Method::Senn {
                 return Err(Error::Config(
-                    "growth of convolutional networks is not supported yet: grow an MLP \
-                     (--model mlp) or train the CNN without --grow"
+                    "SENN grows fully connected networks only: use --model mlp, or grow the \
+                     CNN with tiny, tiny-paper, gradmax or random"
                         .into(),
                 ));
             }

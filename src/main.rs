@@ -118,6 +118,10 @@ struct TrainArgs {
     /// CNN channels per conv stage, e.g. 32,64,128.
     #[arg(long, value_delimiter = ',')]
     channels: Option<Vec<i64>>,
+    /// CNN: conv stages per 2×2 max pooling (default 1; 2 gives VGG-style blocks whose
+    /// conv → conv sites have no pooling in between).
+    #[arg(long)]
+    convs_per_pool: Option<usize>,
     /// relu, selu, tanh, gelu, identity or rational.
     #[arg(long)]
     activation: Option<Activation>,
@@ -204,6 +208,9 @@ struct TrainArgs {
     /// Samples used for the growth statistics.
     #[arg(long)]
     stats_samples: Option<usize>,
+    /// Minibatch size of the statistics pass (bounds the memory of unfolded conv inputs).
+    #[arg(long)]
+    stats_batch_size: Option<usize>,
     /// Eigenvalue cut of S and S₂ in the TINY solves (default 1e-6).
     #[arg(long)]
     numerical_threshold: Option<f64>,
@@ -214,6 +221,10 @@ struct TrainArgs {
     /// ones, default) or zero (larger first steps; helps SENN's zero-fan-out neurons).
     #[arg(long, value_name = "FILL")]
     grow_new_v: Option<grownet::optim::NewSecondMoment>,
+    /// Conv → conv sites: restricted (1×1 fan-out at the kernel centre, default) or full
+    /// (k×k fan-out) new channels.
+    #[arg(long, value_name = "KIND")]
+    conv_neuron: Option<grownet::growth::site::ConvNeuron>,
     /// SENN: relative threshold τ (accept when Δη'/η_layer > τ; default 0.03).
     #[arg(long)]
     senn_tau: Option<f64>,
@@ -271,6 +282,7 @@ impl TrainArgs {
         set(&mut m.kind, self.model);
         set(&mut m.hidden, self.hidden.clone().map(|w| w.0));
         set(&mut m.channels, self.channels.clone());
+        set(&mut m.convs_per_pool, self.convs_per_pool);
         set(&mut m.activation, self.activation);
         let t = &mut cfg.train;
         set(&mut t.epochs, self.epochs);
@@ -319,6 +331,7 @@ impl TrainArgs {
             set(&mut g.threshold, self.grow_threshold);
             set(&mut g.patience, self.grow_patience);
             set(&mut g.stats_samples, self.stats_samples);
+            set(&mut g.stats_batch_size, self.stats_batch_size);
             set(&mut g.auto_rounds, self.grow_rounds);
             set(&mut g.line_search_samples, self.line_search_samples);
             set(&mut g.numerical_threshold, self.numerical_threshold);
@@ -326,6 +339,7 @@ impl TrainArgs {
                 g.line_search = parse_line_search(ls)?;
             }
             set(&mut g.new_second_moment, self.grow_new_v);
+            set(&mut g.conv_neuron, self.conv_neuron);
             let sn = &mut g.senn;
             set(&mut sn.tau, self.senn_tau);
             set(&mut sn.alpha, self.senn_alpha);

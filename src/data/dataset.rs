@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::nn::Loss;
 
 /// Names of the built-in datasets that need no files.
-pub const SYNTHETIC_NAMES: [&str; 4] = ["spirals", "moons", "regression", "teacher"];
+pub const SYNTHETIC_NAMES: [&str; 5] = ["spirals", "moons", "regression", "teacher", "patterns"];
 
 /// What a dataset asks the network to predict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ impl Splits {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DataConfig {
-    /// `spirals`, `moons`, `regression`, `teacher`, `mnist`, `cifar-10` or any IDX folder name.
+    /// `spirals`, `moons`, `regression`, `teacher`, `patterns` (small colour images), `mnist`, `cifar-10` or any IDX folder name.
     pub name: String,
     /// Directory holding `<name>/…` files (else `GROWNET_DATA`).
     pub data_dir: Option<PathBuf>,
@@ -246,6 +246,7 @@ fn synthetic_tensors(cfg: &DataConfig) -> Result<Raw> {
         "spirals" => synthetic::spirals(n, 3, noise, cfg.seed),
         "moons" => synthetic::two_moons(n, noise, cfg.seed),
         "regression" => synthetic::regression_1d(n, noise, cfg.seed),
+        "patterns" => synthetic::patterns(n, noise, cfg.seed),
         _ => synthetic::teacher(
             n,
             cfg.teacher_inputs,
@@ -278,14 +279,25 @@ fn synthetic_tensors(cfg: &DataConfig) -> Result<Raw> {
     };
     let k = cfg.synthetic_train as i64;
     let m = cfg.synthetic_test as i64;
+    // Images (patterns) keep their shape and are treated as colour images (augmentable).
+    let shape = if cfg.name == "patterns" {
+        let side = synthetic::PATTERN_SIDE as i64;
+        vec![3, side, side]
+    } else {
+        vec![dim]
+    };
+    let image = shape.len() == 3;
+    let mut full = vec![n as i64];
+    full.extend(&shape);
+    let x = x.view(full.as_slice());
     Ok((
         x.narrow(0, 0, k),
         y.narrow(0, 0, k),
         x.narrow(0, k, m),
         y.narrow(0, k, m),
         task,
-        vec![dim],
-        false,
+        shape,
+        image,
     ))
 }
 

@@ -5,34 +5,50 @@ use tch::Tensor;
 
 use super::proposal::Proposal;
 use crate::data::Dataset;
-use crate::nn::{Loss, Network};
+use crate::nn::{Layer, Loss, Network};
 
 /// The network's output as if `proposal` had been applied with scale `s`: the producer also
-/// emits the new units `σ(s·(α b̃))`, and the consumer computes `W b̃ − s²δ b̃ + s·ω·ext`.
-/// Nothing is stored; the network is unchanged.
+/// emits the new units `pool(σ(BN(s·(α b̃))))`, and the consumer computes
+/// `W b̃ − s²δ b̃ + s·ω·ext`. A producer BatchNorm passes the new units through as its new
+/// channels will after growth (γ = 1, β = 0, running mean 0, variance 1: `x/√(1+ε)` in eval
+/// mode; tiny.md §3.3). Nothing is stored; the network is unchanged.
 pub fn forward_extended(net: &Network, x: &Tensor, proposal: &Proposal, s: f64) -> Tensor {
     let k = proposal.site;
     let mut h = x.shallow_clone();
     let mut ext: Option<Tensor> = None;
     for (i, stage) in net.stages.iter().enumerate() {
-        let inp = h.flatten(1, -1);
         if i == k {
-            let pre = inp.linear(
+            let inp = layer_input(&stage.layer, &h);
+            let mut pre = apply_weight(
+                &stage.layer,
+                &inp,
                 &(&proposal.alpha_w * s),
                 proposal.alpha_b.as_ref().map(|b| b * s).as_ref(),
             );
-            ext = Some(stage.activation.forward(&pre));
+            if let Some(bn) = &stage.norm {
+                pre /= (1.0 + bn.eps).sqrt();
+            }
+            // `activation` of a rational stage is the identity: new rational units start
+            // there (what apply gives them).
+            ext = Some(stage.apply_pool(&stage.activation.forward(&pre)));
             h = stage.forward(&inp, false);
         } else if i == k + 1 {
+            let inp = layer_input(&stage.layer, &h);
             let mut z = stage.layer.forward(&inp);
             if let Some(dw) = &proposal.delta_w {
-                z -= inp.linear(
+                z -= apply_weight(
+                    &stage.layer,
+                    &inp,
                     &(dw * (s * s)),
                     proposal.delta_b.as_ref().map(|b| b * (s * s)).as_ref(),
                 );
             }
             if let Some(e) = &ext {
-                z += e.matmul(&(&proposal.omega * s).tr());
+                let e = layer_input(&stage.layer, e);
+                z += apply_weight(&stage.layer, &e, &(&proposal.omega * s), None);
+            }
+            if let Some(bn) = &stage.norm {
+                z = bn.forward(&z, false);
             }
             h = stage.post(&z);
         } else {
@@ -40,6 +56,29 @@ pub fn forward_extended(net: &Network, x: &Tensor, proposal: &Proposal, s: f64) 
         }
     }
     h
+}
+
+/// What `layer` reads: flattened features for a linear layer, the map for a conv.
+fn layer_input(layer: &Layer, h: &Tensor) -> Tensor {
+    match layer {
+        Layer::Linear(_) => h.flatten(1, -1),
+        Layer::Conv2d(_) => h.shallow_clone(),
+    }
+}
+
+/// `x` through `layer`'s operation (same stride and padding) with other weights.
+fn apply_weight(layer: &Layer, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
+    match layer {
+        Layer::Linear(_) => x.linear(w, b),
+        Layer::Conv2d(c) => x.conv2d(
+            w,
+            b,
+            [c.stride, c.stride],
+            [c.padding, c.padding],
+            [1, 1],
+            1,
+        ),
+    }
 }
 
 /// Mean loss of the extended network at scale `s` on `data`.

@@ -95,7 +95,7 @@ pub fn apply(net: &mut Network, opt: &mut Optimizer, proposal: &Proposal, s: f64
     let omega = &proposal.omega * s;
     match &mut net.stages[k].layer {
         Layer::Linear(l) => l.grow_outputs(&alpha_w, alpha_b.as_ref()),
-        Layer::Conv2d(_) => return Err(Error::Growth("conv sites are not supported yet".into())),
+        Layer::Conv2d(c) => c.grow_outputs(&alpha_w, alpha_b.as_ref()),
     }
     if let Some(bn) = net.stages[k].norm.as_mut() {
         bn.grow(added);
@@ -109,19 +109,22 @@ pub fn apply(net: &mut Network, opt: &mut Optimizer, proposal: &Proposal, s: f64
         };
         *theta = crate::nn::append(theta, &new, 0);
     }
-    match &mut net.stages[k + 1].layer {
-        Layer::Linear(l) => {
-            if let Some(dw) = &proposal.delta_w {
-                tch::no_grad(|| {
-                    let _ = l.weight.f_sub_(&(dw * (s * s)));
-                    if let (Some(b), Some(db)) = (l.bias.as_mut(), &proposal.delta_b) {
-                        let _ = b.f_sub_(&(db * (s * s)));
-                    }
-                });
+    let consumer = &mut net.stages[k + 1].layer;
+    if let Some(dw) = &proposal.delta_w {
+        let (w, b) = match consumer {
+            Layer::Linear(l) => (&mut l.weight, l.bias.as_mut()),
+            Layer::Conv2d(c) => (&mut c.weight, c.bias.as_mut()),
+        };
+        tch::no_grad(|| {
+            let _ = w.f_sub_(&(dw * (s * s)));
+            if let (Some(b), Some(db)) = (b, &proposal.delta_b) {
+                let _ = b.f_sub_(&(db * (s * s)));
             }
-            l.grow_inputs(&omega);
-        }
-        Layer::Conv2d(_) => return Err(Error::Growth("conv sites are not supported yet".into())),
+        });
+    }
+    match consumer {
+        Layer::Linear(l) => l.grow_inputs(&omega),
+        Layer::Conv2d(c) => c.grow_inputs(&omega),
     }
     let p = format!("stages.{k}.");
     opt.grow(&format!("{p}layer.weight"), 0, added)?;

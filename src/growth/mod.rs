@@ -37,6 +37,7 @@ pub mod apply;
 pub mod linalg;
 pub mod proposal;
 pub mod senn;
+pub mod site;
 pub mod statistics;
 pub mod tiny;
 pub mod unfold;
@@ -55,7 +56,6 @@ pub use proposal::{Method, Proposal};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::nn::Layer;
 use crate::train::Trainer;
 
 /// Where to grow at each growth step (tiny.md §2.10).
@@ -126,6 +126,8 @@ pub struct GrowthConfig {
     pub senn: senn::SennConfig,
     /// Adam's second moment for the entries growth adds (mean of the existing ones, or zero).
     pub new_second_moment: crate::optim::NewSecondMoment,
+    /// Fan-out of new channels at conv → conv sites (tiny.md §3.2).
+    pub conv_neuron: site::ConvNeuron,
 }
 
 impl Default for GrowthConfig {
@@ -152,6 +154,7 @@ impl Default for GrowthConfig {
             statistical_threshold: 1e-3,
             senn: senn::SennConfig::default(),
             new_second_moment: crate::optim::NewSecondMoment::Mean,
+            conv_neuron: site::ConvNeuron::Restricted,
         }
     }
 }
@@ -256,7 +259,7 @@ impl Grower {
         widths
             .iter()
             .enumerate()
-            .filter(|(k, _)| matches!(t.net.stages[*k].layer, Layer::Linear(_)))
+            .filter(|(k, _)| site::Site::new(&t.net, *k, self.config.conv_neuron).is_ok())
             .filter_map(|(k, &w)| {
                 let mut cap = usize::MAX;
                 if let Some(max) = &self.config.max_hidden {
@@ -266,9 +269,11 @@ impl Grower {
                     cap = cap.min(n);
                 }
                 if let Some(budget) = self.config.max_parameters {
-                    let per = t.net.stages[k].layer.weight().size()[1]
-                        + 1
-                        + t.net.stages[k + 1].layer.weight().size()[0];
+                    // One unit: its fan-in (and bias), its fan-out.
+                    let fan_in: i64 = t.net.stages[k].layer.weight().size()[1..].iter().product();
+                    let c = t.net.stages[k + 1].layer.weight().size();
+                    let fan_out = c[0] * c[2..].iter().product::<i64>();
+                    let per = fan_in + 1 + fan_out;
                     cap = cap.min(((budget - params).max(0) / per.max(1)) as usize);
                 }
                 (cap > 0).then_some((k, cap))
@@ -438,7 +443,10 @@ impl Grower {
                 .collect();
         }
         let t0 = Instant::now();
-        let ks: Vec<usize> = sites.iter().map(|s| s.0).collect();
+        let ks = sites
+            .iter()
+            .map(|s| site::Site::new(&t.net, s.0, self.config.conv_neuron))
+            .collect::<Result<Vec<_>>>()?;
         let collected = statistics::collect(
             &t.net,
             t.loss,
@@ -454,9 +462,9 @@ impl Grower {
         for (i, &(k, cap)) in sites.iter().enumerate() {
             let p = proposal::closed_form(
                 &t.net,
-                k,
+                &ks[i],
                 &collected.stats[i],
-                &collected.samples[i],
+                collected.samples[i].as_ref(),
                 self.config.method,
                 cap,
                 (

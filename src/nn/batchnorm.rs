@@ -56,7 +56,7 @@ impl BatchNorm {
 
     /// Appends `k` identity channels.
     pub fn grow(&mut self, k: i64) {
-        let opts = (Kind::Float, self.weight.device());
+        let opts = (self.weight.kind(), self.weight.device());
         self.weight = super::append(&self.weight, &Tensor::ones([k], opts), 0);
         self.bias = super::append(&self.bias, &Tensor::zeros([k], opts), 0);
         self.running_mean = Tensor::cat(&[&self.running_mean, &Tensor::zeros([k], opts)], 0);

@@ -124,6 +124,22 @@ impl Architecture {
         activation: Activation,
         batch_norm: bool,
     ) -> Self {
+        Self::vgg(input_shape, channels, 1, outputs, activation, batch_norm)
+    }
+
+    /// A VGG-style CNN with blocks of `convs_per_pool` 3×3 conv stages (stride 1, same
+    /// padding) and 2×2 max pooling after each block but the last, which ends with global
+    /// average pooling and a linear head. Inside a block, conv → conv sites have no pooling
+    /// between them, where the restricted neuron is exact (tiny.md §3.2).
+    pub fn vgg(
+        input_shape: [i64; 3],
+        channels: &[i64],
+        convs_per_pool: usize,
+        outputs: i64,
+        activation: Activation,
+        batch_norm: bool,
+    ) -> Self {
+        let per = convs_per_pool.max(1);
         let mut stages = Vec::new();
         let mut c_in = input_shape[0];
         for (i, &c) in channels.iter().enumerate() {
@@ -140,8 +156,10 @@ impl Architecture {
                 activation,
                 pool: if i + 1 == channels.len() {
                     Pool::GlobalAvg
-                } else {
+                } else if (i + 1) % per == 0 {
                     Pool::Max2
+                } else {
+                    Pool::None
                 },
             });
             c_in = c;
@@ -326,8 +344,13 @@ impl Stage {
             Some(theta) => super::rational::forward(z, theta),
             None => self.activation.forward(z),
         };
+        self.apply_pool(&a)
+    }
+
+    /// The stage's pooling.
+    pub fn apply_pool(&self, a: &Tensor) -> Tensor {
         match self.pool {
-            Pool::None => a,
+            Pool::None => a.shallow_clone(),
             Pool::Max2 => a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
             Pool::GlobalAvg => a.adaptive_avg_pool2d([1, 1]).flatten(1, -1),
         }
@@ -456,6 +479,30 @@ impl Network {
     /// chain consistent (see `growth::senn` for the function-preserving insertion).
     pub fn insert_stage(&mut self, index: usize, stage: Stage) {
         self.stages.insert(index.min(self.stages.len()), stage);
+    }
+
+    /// Converts every parameter and buffer to `kind` (e.g. `Kind::Double` for exact checks).
+    pub fn to_kind(&mut self, kind: tch::Kind) {
+        let param = |t: &Tensor| t.detach().to_kind(kind).set_requires_grad(true);
+        for s in &mut self.stages {
+            match &mut s.layer {
+                Layer::Linear(l) => {
+                    l.weight = param(&l.weight);
+                    l.bias = l.bias.as_ref().map(param);
+                }
+                Layer::Conv2d(c) => {
+                    c.weight = param(&c.weight);
+                    c.bias = c.bias.as_ref().map(param);
+                }
+            }
+            if let Some(bn) = s.norm.as_mut() {
+                bn.weight = param(&bn.weight);
+                bn.bias = param(&bn.bias);
+                bn.running_mean = bn.running_mean.to_kind(kind);
+                bn.running_var = bn.running_var.to_kind(kind);
+            }
+            s.rational = s.rational.as_ref().map(param);
+        }
     }
 
     /// Non-trainable state (BatchNorm running statistics).
