@@ -13,10 +13,22 @@ use crate::nn::{Layer, Loss, Network};
 /// channels will after growth (γ = 1, β = 0, running mean 0, variance 1: `x/√(1+ε)` in eval
 /// mode; tiny.md §3.3). Nothing is stored; the network is unchanged.
 pub fn forward_extended(net: &Network, x: &Tensor, proposal: &Proposal, s: f64) -> Tensor {
+    forward_extended_from(net, &prefix(net, x, proposal.site), proposal, s)
+}
+
+/// The input of stage `site` (eval mode): what every scale's extended forward shares.
+fn prefix(net: &Network, x: &Tensor, site: usize) -> Tensor {
+    net.stages[..site.min(net.stages.len())]
+        .iter()
+        .fold(x.shallow_clone(), |h, st| st.forward(&h, false))
+}
+
+/// [`forward_extended`] from the producer's input `h` (see [`prefix`]).
+fn forward_extended_from(net: &Network, h: &Tensor, proposal: &Proposal, s: f64) -> Tensor {
     let k = proposal.site;
-    let mut h = x.shallow_clone();
+    let mut h = h.shallow_clone();
     let mut ext: Option<Tensor> = None;
-    for (i, stage) in net.stages.iter().enumerate() {
+    for (i, stage) in net.stages.iter().enumerate().skip(k) {
         if i == k {
             let inp = layer_input(&stage.layer, &h);
             let mut pre = apply_weight(
@@ -83,10 +95,38 @@ fn apply_weight(layer: &Layer, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Te
 
 /// Mean loss of the extended network at scale `s` on `data`.
 pub fn loss_at(net: &Network, loss: Loss, data: &Dataset, proposal: &Proposal, s: f64) -> f64 {
-    tch::no_grad(|| {
-        let out = forward_extended(net, &data.x, proposal, s);
-        loss.mean(&out, &data.y).double_value(&[])
-    })
+    Preview::new(net, loss, data, proposal).loss(s)
+}
+
+/// A proposal previewed on fixed data at several scales: the stages before the site run
+/// once, each scale runs the rest.
+pub struct Preview<'a> {
+    net: &'a Network,
+    loss: Loss,
+    proposal: &'a Proposal,
+    prefix: Tensor,
+    targets: &'a Tensor,
+}
+
+impl<'a> Preview<'a> {
+    pub fn new(net: &'a Network, loss: Loss, data: &'a Dataset, proposal: &'a Proposal) -> Self {
+        let prefix = tch::no_grad(|| prefix(net, &data.x, proposal.site));
+        Preview {
+            net,
+            loss,
+            proposal,
+            prefix,
+            targets: &data.y,
+        }
+    }
+
+    /// Mean loss of the extended network at scale `s`.
+    pub fn loss(&self, s: f64) -> f64 {
+        tch::no_grad(|| {
+            let out = forward_extended_from(self.net, &self.prefix, self.proposal, s);
+            self.loss.mean(&out, self.targets).double_value(&[])
+        })
+    }
 }
 
 /// How the amplitude is chosen.
@@ -129,11 +169,12 @@ pub fn search(
     proposal: &Proposal,
     method: &LineSearch,
 ) -> Amplitude {
-    let l0 = loss_at(net, loss, data, proposal, 0.0);
+    let preview = Preview::new(net, loss, data, proposal);
+    let l0 = preview.loss(0.0);
     let mut evals = 1;
     let mut eval = |s: f64| {
         evals += 1;
-        let l = loss_at(net, loss, data, proposal, s);
+        let l = preview.loss(s);
         if l.is_finite() {
             l
         } else {

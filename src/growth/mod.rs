@@ -499,11 +499,12 @@ impl Grower {
             (ls.slice(0, ls.len()), None)
         };
         let amp = if p.function_preserving {
-            let l0 = amplitude::loss_at(&t.net, t.loss, &choose, &p, 0.0);
+            let preview = amplitude::Preview::new(&t.net, t.loss, &choose, &p);
+            let l0 = preview.loss(0.0);
             amplitude::Amplitude {
                 scale: 1.0,
                 loss_before: l0,
-                loss_after: amplitude::loss_at(&t.net, t.loss, &choose, &p, 1.0),
+                loss_after: preview.loss(1.0),
                 evaluations: 2,
             }
         } else {
@@ -512,8 +513,8 @@ impl Grower {
         let l0 = amp.loss_before;
         let rel = match &verify {
             Some(v) => {
-                let before = amplitude::loss_at(&t.net, t.loss, v, &p, 0.0);
-                let after = amplitude::loss_at(&t.net, t.loss, v, &p, amp.scale);
+                let preview = amplitude::Preview::new(&t.net, t.loss, v, &p);
+                let (before, after) = (preview.loss(0.0), preview.loss(amp.scale));
                 (before - after) / before.abs().max(1e-12)
             }
             None => (l0 - amp.loss_after) / l0.abs().max(1e-12),
