@@ -109,7 +109,7 @@ struct TrainArgs {
     /// Directory holding the datasets (default: $GROWNET_DATA).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// mlp or cnn.
+    /// mlp, cnn (VGG-style) or resnet18.
     #[arg(long)]
     model: Option<ModelKind>,
     /// MLP hidden widths, e.g. 256,256 (`none`: no hidden layer).
@@ -118,6 +118,10 @@ struct TrainArgs {
     /// CNN channels per conv stage, e.g. 32,64,128.
     #[arg(long, value_delimiter = ',')]
     channels: Option<Vec<i64>>,
+    /// ResNet-18: each block's starting hidden width as a fraction of its output width,
+    /// e.g. 1/64 (default) or 0.25; 1 is the full network.
+    #[arg(long, value_parser = parse_fraction, value_name = "F")]
+    width_fraction: Option<f64>,
     /// CNN: conv stages per 2×2 max pooling (default 1; 2 gives VGG-style blocks whose
     /// conv → conv sites have no pooling in between).
     #[arg(long)]
@@ -283,6 +287,7 @@ impl TrainArgs {
         set(&mut m.hidden, self.hidden.clone().map(|w| w.0));
         set(&mut m.channels, self.channels.clone());
         set(&mut m.convs_per_pool, self.convs_per_pool);
+        set(&mut m.width_fraction, self.width_fraction);
         set(&mut m.activation, self.activation);
         let t = &mut cfg.train;
         set(&mut t.epochs, self.epochs);
@@ -366,6 +371,32 @@ impl TrainArgs {
 struct Widths(Vec<i64>);
 
 /// `256,256`, or `none` / an empty string for no hidden layer.
+/// `0.25` or `1/64`, in [0, 1].
+fn parse_fraction(s: &str) -> std::result::Result<f64, String> {
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b): (f64, f64) = (
+                a.trim()
+                    .parse()
+                    .map_err(|_| format!("bad fraction '{s}'"))?,
+                b.trim()
+                    .parse()
+                    .map_err(|_| format!("bad fraction '{s}'"))?,
+            );
+            a / b
+        }
+        None => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad fraction '{s}'"))?,
+    };
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("the fraction '{s}' is not in [0, 1]"))
+    }
+}
+
 fn parse_widths(s: &str) -> Result<Widths, String> {
     let s = s.trim();
     if s.is_empty() || s.eq_ignore_ascii_case("none") {

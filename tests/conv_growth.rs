@@ -27,6 +27,7 @@ fn conv(c_in: i64, c_out: i64, stride: i64, padding: i64, pool: Pool, bn: bool) 
         batch_norm: bn,
         activation: Activation::Identity,
         pool,
+        skip: None,
     }
 }
 
@@ -44,6 +45,7 @@ fn net(first_pool: Pool, stride2: i64, pad2: i64, bn: bool, act: Activation, see
             batch_norm: false,
             activation: Activation::Identity,
             pool: Pool::None,
+            skip: None,
         },
     ];
     stages[0].activation = act;
@@ -302,5 +304,87 @@ fn a_tiny_cnn_grows_its_channels_while_it_learns() {
             widths.iter().all(|&w| w > 1),
             "{neuron:?}: widths {widths:?}"
         );
+    }
+}
+
+/// Stem conv(2→4) → block(4→4, hidden `h1`) → block(4→6, stride 2, hidden `h2`) → pool → linear.
+fn resnet_like(h1: f64, h2: f64, seed: u64) -> Network {
+    let mut stages = vec![StageSpec {
+        layer: LayerSpec::Conv2d {
+            inputs: 2,
+            outputs: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            bias: false,
+        },
+        batch_norm: true,
+        activation: Activation::Relu,
+        pool: Pool::None,
+        skip: None,
+    }];
+    stages.extend(Architecture::basic_block(4, 4, 1, h1));
+    stages.extend(Architecture::basic_block(4, 6, 2, h2));
+    stages.last_mut().unwrap().pool = Pool::GlobalAvg;
+    stages.push(StageSpec {
+        layer: LayerSpec::Linear {
+            inputs: 6,
+            outputs: 2,
+            bias: true,
+        },
+        batch_norm: false,
+        activation: Activation::Identity,
+        pool: Pool::None,
+        skip: None,
+    });
+    let arch = Architecture {
+        input_shape: vec![2, 7, 7],
+        stages,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    Network::new(&arch, &mut rng, Device::Cpu).unwrap()
+}
+
+#[test]
+fn residual_blocks_grow_their_hidden_width_only() {
+    // Sites: 1 and 3 are the blocks' hidden widths; 0, 2 and 4 are the residual stream.
+    let n = resnet_like(0.5, 0.0, 9);
+    assert_eq!(n.hidden_widths(), vec![4, 2, 4, 0, 6]);
+    for k in [0, 2, 4] {
+        assert!(
+            Site::new(&n, k, ConvNeuron::Restricted).is_err(),
+            "site {k}"
+        );
+    }
+    let d = regression_data(12, 10);
+    for (site, neuron) in [
+        (1, ConvNeuron::Restricted),
+        (1, ConvNeuron::Full),
+        (3, ConvNeuron::Restricted), // an empty block (stride 2 on its first conv)
+    ] {
+        for method in [Method::Tiny, Method::Random] {
+            let base = resnet_like(0.5, 0.0, 9);
+            let p = if method == Method::Random {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+                proposal::random(&base, site, 2, 0.1, &mut rng).unwrap()
+            } else {
+                propose(&base, &d, site, neuron, method)
+            };
+            assert!(p.neurons() > 0, "site {site}");
+            let preview = tch::no_grad(|| amplitude::forward_extended(&base, &d.x, &p, 0.7));
+            let mut grown = copy(&base);
+            let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+            apply::apply(&mut grown, &mut opt, &p, 0.7).unwrap();
+            let after = tch::no_grad(|| grown.forward(&d.x, false));
+            let diff = max_diff(&preview, &after);
+            assert!(diff < 1e-5, "site {site}, {neuron:?}, {method:?}: {diff}");
+            if method == Method::Tiny {
+                let l0 = amplitude::plain_loss(&base, Loss::Mse, &d);
+                assert!(
+                    amplitude::loss_at(&base, Loss::Mse, &d, &p, 0.05) < l0,
+                    "site {site}: a small step must lower the loss"
+                );
+            }
+        }
     }
 }

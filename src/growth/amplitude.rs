@@ -16,21 +16,26 @@ pub fn forward_extended(net: &Network, x: &Tensor, proposal: &Proposal, s: f64) 
     forward_extended_from(net, &prefix(net, x, proposal.site), proposal, s)
 }
 
-/// The input of stage `site` (eval mode): what every scale's extended forward shares.
-fn prefix(net: &Network, x: &Tensor, site: usize) -> Tensor {
-    net.stages[..site.min(net.stages.len())]
-        .iter()
-        .fold(x.shallow_clone(), |h, st| st.forward(&h, false))
+/// The inputs of stages `site` and `site − 1` (eval mode): what every scale's extended
+/// forward shares.
+fn prefix(net: &Network, x: &Tensor, site: usize) -> (Tensor, Option<Tensor>) {
+    net.forward_range(x, None, 0..site.min(net.stages.len()), false)
 }
 
-/// [`forward_extended`] from the producer's input `h` (see [`prefix`]).
-fn forward_extended_from(net: &Network, h: &Tensor, proposal: &Proposal, s: f64) -> Tensor {
+/// [`forward_extended`] from the producer's input and its block input (see [`prefix`]).
+fn forward_extended_from(
+    net: &Network,
+    (h, block_input): &(Tensor, Option<Tensor>),
+    proposal: &Proposal,
+    s: f64,
+) -> Tensor {
     let k = proposal.site;
     let mut h = h.shallow_clone();
+    let mut prev = block_input.as_ref().map(Tensor::shallow_clone);
     let mut ext: Option<Tensor> = None;
     for (i, stage) in net.stages.iter().enumerate().skip(k) {
+        let inp = layer_input(&stage.layer, &h);
         if i == k {
-            let inp = layer_input(&stage.layer, &h);
             let mut pre = apply_weight(
                 &stage.layer,
                 &inp,
@@ -43,9 +48,8 @@ fn forward_extended_from(net: &Network, h: &Tensor, proposal: &Proposal, s: f64)
             // `activation` of a rational stage is the identity: new rational units start
             // there (what apply gives them).
             ext = Some(stage.apply_pool(&stage.activation.forward(&pre)));
-            h = stage.forward(&inp, false);
+            h = stage.forward_in_chain(&inp, prev.as_ref(), false);
         } else if i == k + 1 {
-            let inp = layer_input(&stage.layer, &h);
             let mut z = stage.layer.forward(&inp);
             if let Some(dw) = &proposal.delta_w {
                 z -= apply_weight(
@@ -62,10 +66,11 @@ fn forward_extended_from(net: &Network, h: &Tensor, proposal: &Proposal, s: f64)
             if let Some(bn) = &stage.norm {
                 z = bn.forward(&z, false);
             }
-            h = stage.post(&z);
+            h = stage.post(&stage.add_skip(z, prev.as_ref(), false));
         } else {
-            h = stage.forward(&h, false);
+            h = stage.forward_in_chain(&inp, prev.as_ref(), false);
         }
+        prev = Some(inp);
     }
     h
 }
@@ -104,7 +109,7 @@ pub struct Preview<'a> {
     net: &'a Network,
     loss: Loss,
     proposal: &'a Proposal,
-    prefix: Tensor,
+    prefix: (Tensor, Option<Tensor>),
     targets: &'a Tensor,
 }
 

@@ -7,8 +7,10 @@
 //! * [`proposal`]: TINY / TINY-paper / GradMax (one code path, different options) and random.
 //! * [`amplitude`]: the extended forward and the line search on the scale (tiny.md §2.8–2.9).
 //! * [`apply`]: the change to the layers and the optimiser state, with rollback.
-//! * [`unfold`]: convolutions as linear maps on unfolded patches, their statistics and the
-//!   restricted neuron's bordered input (groundwork for conv sites, tiny.md §3).
+//! * [`site`]: growth sites (dense, conv → conv with the restricted or full neuron, conv →
+//!   linear) and the aligned rows their statistics are built from; [`unfold`]: convolutions
+//!   as linear maps on unfolded patches (tiny.md §3).
+//! * [`depth`]: inserting an empty residual block (the identity) whose width then grows.
 //! * [`senn`]: Self-Expanding Neural Networks, which decide by themselves when and where to
 //!   add a neuron or a layer (natural expansion score, function-preserving insertions).
 //!
@@ -34,6 +36,7 @@
 //! ```
 pub mod amplitude;
 pub mod apply;
+pub mod depth;
 pub mod linalg;
 pub mod proposal;
 pub mod senn;
@@ -184,7 +187,18 @@ impl GrowthConfig {
             }
             return Ok(()); // SENN decides by itself: no target needed
         }
-        if !self.auto && self.max_hidden.is_none() && self.max_parameters.is_none() {
+        Ok(())
+    }
+
+    /// Whether scheduled growth has a target: widths, a parameter budget, or (for a
+    /// ResNet, `blocks_have_targets`) each block's output width.
+    pub fn check_target(&self, blocks_have_targets: bool) -> Result<()> {
+        let scheduled = !self.auto && self.method != Method::Senn;
+        if scheduled
+            && self.max_hidden.is_none()
+            && self.max_parameters.is_none()
+            && !blocks_have_targets
+        {
             return Err(Error::Config(
                 "scheduled growth needs a target (--max-hidden or --max-params), or use --grow-auto"
                     .into(),
@@ -264,6 +278,11 @@ impl Grower {
                 let mut cap = usize::MAX;
                 if let Some(max) = &self.config.max_hidden {
                     cap = max.get(k).map_or(0, |&m| (m - w).max(0) as usize);
+                } else if !self.config.auto && site::Site::in_block(&t.net, k) {
+                    // A residual block's target is its output width (GroMo's
+                    // `target_hidden_channels`, tiny.md §3.4).
+                    let target = t.net.stages[k + 1].layer.spec().outputs();
+                    cap = (target - w).max(0) as usize;
                 }
                 if let Some(n) = self.config.neurons_per_step {
                     cap = cap.min(n);

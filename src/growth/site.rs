@@ -107,6 +107,12 @@ impl Site {
                 "site {index}: stage {index} has no consumer stage"
             )));
         };
+        // A residual stream's width is shared by every block on it: fixed (tiny.md §3.4).
+        if prod.skip.is_some() || net.stages.get(index + 2).is_some_and(|s| s.skip.is_some()) {
+            return Err(Error::Growth(format!(
+                "site {index}: the residual stream's width is fixed; blocks grow their hidden width"
+            )));
+        }
         let (producer, consumer) = (geometry(&prod.layer), geometry(&cons.layer));
         let kind = match (producer, consumer) {
             (None, None) => SiteKind::Dense,
@@ -135,6 +141,11 @@ impl Site {
             consumer,
             pool: prod.pool,
         })
+    }
+
+    /// Whether this is the hidden width of a residual block (its consumer adds a skip).
+    pub fn in_block(net: &Network, index: usize) -> bool {
+        net.stages.get(index + 1).is_some_and(|s| s.skip.is_some())
     }
 
     /// Consumer kernel taps a new unit's fan-out covers (`SiteStatistics::taps`).

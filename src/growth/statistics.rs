@@ -154,6 +154,7 @@ pub fn collect(
         let mut inputs: Vec<Option<Tensor>> = net.stages.iter().map(|_| None).collect();
         let mut probes: Vec<(usize, Tensor)> = Vec::new();
         let mut h = x;
+        let mut block_input: Option<Tensor> = None;
         for (i, stage) in net.stages.iter().enumerate() {
             let inp = match stage.layer {
                 crate::nn::Layer::Linear(_) => h.flatten(1, -1),
@@ -173,10 +174,12 @@ pub fn collect(
             if let Some(bn) = &stage.norm {
                 z = bn.forward(&z, false);
             }
+            z = stage.add_skip(z, block_input.as_ref(), false);
             if needed.contains(&i) {
                 inputs[i] = Some(inp.detach());
             }
             h = stage.post(&z);
+            block_input = Some(inp);
         }
         let total = loss.per_sample(&h, &y).sum(Kind::Double);
         let lv = total.double_value(&[]);

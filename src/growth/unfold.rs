@@ -35,6 +35,12 @@ impl Conv {
 /// `[C_out, C, k, k]` flattens, so `unfold(x) · W_matᵀ` is the conv's pre-activation.
 pub fn unfold(x: &Tensor, conv: Conv, bias: bool) -> Tensor {
     let k = conv.kernel;
+    let s = x.size();
+    if s[1] == 0 {
+        // No input channel (an empty block): no feature but the bias (im2col refuses it).
+        let l = conv.output_size(s[2]) * conv.output_size(s[3]);
+        return Tensor::ones([s[0], l, i64::from(bias)], (x.kind(), x.device()));
+    }
     let cols = x
         .im2col(
             [k, k],

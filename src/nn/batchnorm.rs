@@ -38,6 +38,9 @@ impl BatchNorm {
     /// Normalises with batch statistics (updating the running ones) when `train`, else with
     /// the running statistics.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        if self.num_features() == 0 {
+            return x.shallow_clone(); // nothing to normalise (libtorch refuses 0 channels)
+        }
         x.batch_norm(
             Some(&self.weight),
             Some(&self.bias),
