@@ -162,6 +162,9 @@ struct TrainArgs {
     /// Use only the first N training samples.
     #[arg(long)]
     limit: Option<usize>,
+    /// Evaluate on the first N test samples only (reduced CPU protocols).
+    #[arg(long)]
+    test_limit: Option<usize>,
     /// Disable crop/flip augmentation of colour images.
     #[arg(long)]
     no_augment: bool,
@@ -281,6 +284,9 @@ impl TrainArgs {
         set(&mut d.val_fraction, self.val_fraction);
         if self.limit.is_some() {
             d.limit = self.limit;
+        }
+        if self.test_limit.is_some() {
+            d.test_limit = self.test_limit;
         }
         let m = &mut cfg.model;
         set(&mut m.kind, self.model);

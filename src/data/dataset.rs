@@ -128,6 +128,9 @@ pub struct DataConfig {
     pub teacher_classes: usize,
     /// Only use the first `limit` training samples (quick experiments).
     pub limit: Option<usize>,
+    /// Only evaluate on the first `test_limit` test samples (reduced CPU protocols; the
+    /// report says so).
+    pub test_limit: Option<usize>,
     /// Seed of the generators and of the validation split.
     pub seed: u64,
 }
@@ -145,6 +148,7 @@ impl Default for DataConfig {
             teacher_width: 16,
             teacher_classes: 4,
             limit: None,
+            test_limit: None,
             seed: 0,
         }
     }
@@ -152,12 +156,17 @@ impl Default for DataConfig {
 
 /// Loads (or generates) the dataset named in `cfg`, normalised with training-set statistics.
 pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
-    let (mut train_x, mut train_y, test_x, test_y, task, input_shape, augmentable) =
+    let (mut train_x, mut train_y, mut test_x, mut test_y, task, input_shape, augmentable) =
         if SYNTHETIC_NAMES.contains(&cfg.name.as_str()) {
             synthetic_tensors(cfg)?
         } else {
             file_tensors(cfg)?
         };
+    if let Some(limit) = cfg.test_limit {
+        let n = (limit as i64).clamp(1, test_x.size()[0].max(1));
+        test_x = test_x.narrow(0, 0, n);
+        test_y = test_y.narrow(0, 0, n);
+    }
     if let Some(limit) = cfg.limit {
         let n = (limit as i64).min(train_x.size()[0]);
         train_x = train_x.narrow(0, 0, n);
