@@ -6,7 +6,9 @@ mod common;
 use common::small_config;
 use grownet::data::Dataset;
 use grownet::growth::site::{ConvNeuron, Site};
-use grownet::growth::{amplitude, apply, proposal, statistics, GrowthConfig, Method, Selection};
+use grownet::growth::{
+    amplitude, apply, proposal, statistics, GrowthConfig, LineSearch, Method, Selection,
+};
 use grownet::nn::{Activation, Architecture, LayerSpec, Loss, Network, Pool, StageSpec};
 use grownet::optim::{Optimizer, OptimizerConfig};
 use grownet::train::Trainer;
@@ -386,5 +388,58 @@ fn residual_blocks_grow_their_hidden_width_only() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn every_growth_option_runs_on_a_cnn() {
+    // GradMax, random, the TINY paper preset, each site selection, and the automatic mode, on
+    // conv sites: each run trains, grows and stays finite.
+    let cases: Vec<(Method, Selection, bool)> = vec![
+        (Method::GradMax, Selection::Best, false),
+        (Method::Random, Selection::RoundRobin, false),
+        (Method::TinyPaper, Selection::All, false),
+        (Method::Tiny, Selection::All, true),
+    ];
+    for (method, selection, auto) in cases {
+        let mut cfg = small_config("patterns");
+        cfg.train.epochs = 2;
+        cfg.data.synthetic_train = 300;
+        cfg.data.synthetic_test = 100;
+        cfg.data.noise = 0.5;
+        cfg.model.kind = grownet::config::ModelKind::Cnn;
+        cfg.model.channels = vec![1, 1];
+        cfg.train.augment = false;
+        if auto {
+            cfg.data.synthetic_train = 800;
+            cfg.data.val_fraction = 0.3;
+        }
+        cfg.growth = Some(GrowthConfig {
+            method,
+            selection,
+            auto,
+            max_hidden: (!auto).then(|| vec![6, 6]),
+            every_steps: Some(4),
+            neurons_per_step: Some(2),
+            stats_samples: 64,
+            stats_batch_size: 32,
+            line_search_samples: 240,
+            line_search: LineSearch::Grid {
+                scales: vec![0.25, 0.5, 1.0],
+            },
+            ..GrowthConfig::default()
+        });
+        let mut t = Trainer::new(cfg, None).unwrap();
+        t.quiet = true;
+        let s = t.fit().unwrap();
+        println!(
+            "{method:?} {selection:?} auto {auto}: widths {:?}",
+            s.hidden_widths
+        );
+        assert!(s.test.loss.is_finite(), "{method:?}");
+        assert!(
+            s.hidden_widths.iter().take(2).any(|&w| w > 1),
+            "{method:?} {selection:?} auto {auto}: nothing grew"
+        );
     }
 }

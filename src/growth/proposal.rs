@@ -257,13 +257,15 @@ pub fn closed_form(
     } else {
         (None, None)
     };
-    // Measured first order where the rows are exact: dense sites and restricted conv
-    // neurons without pooling in between.
+    // Measured first order (tiny.md §9) where the rows are exact for a positively
+    // homogeneous activation: dense sites, restricted conv neurons without pooling in
+    // between, and conv → linear through global pooling (the mean of the activations).
     let exact_rows = match site.kind {
-        SiteKind::Dense => true,
+        SiteKind::Dense | SiteKind::ConvToDense => true,
         SiteKind::ConvToConv(ConvNeuron::Restricted) => site.pool == crate::nn::Pool::None,
         _ => false,
     };
+    let mut notes = p.notes.clone();
     let fo_measured = match samples {
         Some(sm)
             if exact_rows
@@ -271,10 +273,43 @@ pub fn closed_form(
                 && !opts.alpha_zero
                 && k > 0 =>
         {
-            let ext = sm.b2.matmul(&alpha.tr()).clamp_min(0.0); // relu(α b̃)
-            let change = ext.matmul(&omega_mat.tr()); // Σ ω_k relu(α_kᵀ b̃)
-            let inner = (&sm.g * change).sum(Kind::Double).double_value(&[]) / sm.images as f64;
-            Some(p.decrease_delta - inner)
+            let mut ext = sm.b2.matmul(&alpha.tr()).clamp_min(0.0); // relu(α b̃)
+            if site.kind == SiteKind::Dense {
+                let change = ext.matmul(&omega_mat.tr()); // Σ ω_k relu(α_kᵀ b̃)
+                let inner = (&sm.g * change).sum(Kind::Double).double_value(&[]) / sm.images as f64;
+                Some(p.decrease_delta - inner)
+            } else {
+                if sm.pooled {
+                    ext = ext.view([sm.images, -1, k]).mean_dim(1, false, ext.kind());
+                }
+                // Each neuron's first-order decrease: −E⟨g, ω_k relu(α_kᵀ b̃)⟩.
+                let per_neuron = -(ext.tr().matmul(&sm.g) * omega_mat.tr()).sum_dim_intlist(
+                    [1i64].as_slice(),
+                    false,
+                    Kind::Double,
+                ) / sm.images as f64;
+                let mut gains = Vec::<f64>::try_from(&per_neuron).unwrap_or_default();
+                // Through ReLU the linearised sign can be wrong (a unit's output is not
+                // α's linear response, e.g. the mean of rectified patches): flipping a
+                // neuron's fan-out flips its first-order effect exactly, so every conv neuron
+                // is oriented to lower the loss.
+                let flip: Vec<f64> = gains
+                    .iter()
+                    .map(|&c| if c < 0.0 { -1.0 } else { 1.0 })
+                    .collect();
+                let flipped = flip.iter().filter(|&&f| f < 0.0).count();
+                if flipped > 0 {
+                    let f = Tensor::from_slice(&flip).to_kind(kind).to_device(device);
+                    let mut shape = vec![1i64; omega.dim()];
+                    shape[1] = k;
+                    omega = &omega * f.view(shape.as_slice());
+                    gains.iter_mut().for_each(|c| *c = c.abs());
+                    notes.push(format!(
+                        "{flipped} of {k} fan-outs flipped (ReLU first order, tiny.md §9)"
+                    ));
+                }
+                Some(p.decrease_delta + gains.iter().sum::<f64>())
+            }
         }
         _ => None,
     };
@@ -294,7 +329,7 @@ pub fn closed_form(
             fo_gromo: p.fo_gromo,
             fo_with_cross: p.fo_with_cross,
             fo_measured,
-            notes: p.notes.clone(),
+            notes,
         },
         function_preserving: method.function_preserving(),
         rational: None,

@@ -69,6 +69,10 @@ pub struct Samples {
     pub g: Tensor,
     /// Number of images (samples) the rows come from.
     pub images: i64,
+    /// Conv → linear through global pooling: `b2` holds every position's patch (rows
+    /// image-major) and a unit's output is the mean over an image's positions of its
+    /// activation; `g` has one row per image.
+    pub pooled: bool,
 }
 
 /// Statistics of several sites, plus a few raw samples for measured first orders.
@@ -209,15 +213,23 @@ pub fn collect(
             };
             let b2 = s.producer_rows(feats[k].as_ref().expect("features"), hw);
             if samples[slot].is_none() && keep_samples > 0 && b2.len() == 1 {
-                // Rows per image are the same for every image: keep whole images, at most
-                // ~4M producer values.
-                let rows_per = b2[0].size()[0] / len;
-                let budget = (4_000_000 / (rows_per * b2[0].size()[1]).max(1)).max(1);
+                // Whole images, at most ~4M producer values. Through global pooling the
+                // per-position patches are kept (the activation comes before the mean).
+                let pooled = s.kind == site::SiteKind::ConvToDense;
+                let rows = if pooled {
+                    feats[k].as_ref().expect("features").flatten(0, 1)
+                } else {
+                    b2[0].shallow_clone()
+                };
+                let rows_per = rows.size()[0] / len;
+                let budget = (4_000_000 / (rows_per * rows.size()[1]).max(1)).max(1);
                 let keep = (keep_samples as i64).min(len).min(budget);
+                let g_rows = if pooled { keep } else { keep * rows_per };
                 samples[slot] = Some(Samples {
-                    b2: b2[0].narrow(0, 0, keep * rows_per).to_kind(kind),
-                    g: g.narrow(0, 0, keep * rows_per).to_kind(kind),
+                    b2: rows.narrow(0, 0, keep * rows_per).to_kind(kind),
+                    g: g.narrow(0, 0, g_rows).to_kind(kind),
                     images: keep,
+                    pooled,
                 });
             }
             let batch = Sums::of_rows(&b2, &b1, &g);
