@@ -232,6 +232,10 @@ struct TrainArgs {
     /// (k×k fan-out) new channels.
     #[arg(long, value_name = "KIND")]
     conv_neuron: Option<grownet::growth::site::ConvNeuron>,
+    /// New units behind a BatchNorm start at the existing units' mean norm (same effective
+    /// learning rate; the function is unchanged in eval mode).
+    #[arg(long)]
+    grow_bn_rescale: bool,
     /// SENN: relative threshold τ (accept when Δη'/η_layer > τ; default 0.03).
     #[arg(long)]
     senn_tau: Option<f64>,
@@ -351,6 +355,9 @@ impl TrainArgs {
             }
             set(&mut g.new_second_moment, self.grow_new_v);
             set(&mut g.conv_neuron, self.conv_neuron);
+            if self.grow_bn_rescale {
+                g.bn_rescale = true;
+            }
             let sn = &mut g.senn;
             set(&mut sn.tau, self.senn_tau);
             set(&mut sn.alpha, self.senn_alpha);

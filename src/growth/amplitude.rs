@@ -35,7 +35,9 @@ fn forward_extended_from(
     let mut ext: Option<Tensor> = None;
     for (i, stage) in net.stages.iter().enumerate().skip(k) {
         let inp = layer_input(&stage.layer, &h);
-        if i == k {
+        if i == k && proposal.neurons() == 0 {
+            h = stage.forward_in_chain(&inp, prev.as_ref(), false);
+        } else if i == k {
             let mut pre = apply_weight(
                 &stage.layer,
                 &inp,
@@ -59,7 +61,7 @@ fn forward_extended_from(
                     proposal.delta_b.as_ref().map(|b| b * (s * s)).as_ref(),
                 );
             }
-            if let Some(e) = &ext {
+            if let Some(e) = ext.as_ref().filter(|_| proposal.neurons() > 0) {
                 let e = layer_input(&stage.layer, e);
                 z += apply_weight(&stage.layer, &e, &(&proposal.omega * s), None);
             }

@@ -131,6 +131,10 @@ pub struct GrowthConfig {
     pub new_second_moment: crate::optim::NewSecondMoment,
     /// Fan-out of new channels at conv → conv sites (tiny.md §3.2).
     pub conv_neuron: site::ConvNeuron,
+    /// New units behind a BatchNorm start at the existing units' mean norm (their running
+    /// variance absorbs the factor: the function is unchanged in eval mode), so that they
+    /// learn at the same effective rate as the old ones.
+    pub bn_rescale: bool,
 }
 
 impl Default for GrowthConfig {
@@ -158,6 +162,7 @@ impl Default for GrowthConfig {
             senn: senn::SennConfig::default(),
             new_second_moment: crate::optim::NewSecondMoment::Mean,
             conv_neuron: site::ConvNeuron::Restricted,
+            bn_rescale: false,
         }
     }
 }
@@ -557,7 +562,13 @@ impl Grower {
         let mut measured = 0.0;
         if reason.is_none() {
             let snap = apply::snapshot(&t.net, &t.opt, p.site);
-            apply::apply(&mut t.net, &mut t.opt, &p, amp.scale)?;
+            apply::apply_with(
+                &mut t.net,
+                &mut t.opt,
+                &p,
+                amp.scale,
+                self.config.bn_rescale,
+            )?;
             let after = amplitude::plain_loss(&t.net, t.loss, &choose);
             measured = l0 - after;
             let tol = 1e-5 * l0.abs().max(1e-3);
