@@ -593,8 +593,13 @@ fn info(path: PathBuf) -> anyhow::Result<()> {
                 ..
             } => format!("conv{kernel}x{kernel}/{stride} {inputs} → {outputs}"),
         };
+        let skip = match s.skip {
+            None => "",
+            Some(grownet::nn::Skip::Identity) => " +skip",
+            Some(grownet::nn::Skip::Projection { .. }) => " +skip(1x1 conv, bn)",
+        };
         println!(
-            "stage {i:<3}    {layer:<24} {}{}{}",
+            "stage {i:<3}    {layer:<24} {}{}{skip}{}",
             s.activation,
             if s.batch_norm { " +bn" } else { "" },
             match s.pool {

@@ -857,6 +857,24 @@ mod tests {
     }
 
     #[test]
+    fn resnet18_has_the_standard_shape() {
+        // The CIFAR ResNet-18 has 11 173 962 parameters; ours has no BatchNorm after each
+        // block's second conv (2 × 1920 fewer).
+        let arch = Architecture::resnet18([3, 32, 32], 10, 1.0);
+        let net = Network::new(&arch, &mut rng(), Device::Cpu).unwrap();
+        assert_eq!(net.parameter_count(), 11_173_962 - 2 * 1920);
+        let x = Tensor::zeros([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+        assert_eq!(net.forward(&x, false).size(), vec![2, 10]);
+        // From 1/64: block widths 1, 1, 2, 2, 4, 4, 8, 8; the stream stays at full width.
+        let small = Architecture::resnet18([3, 32, 32], 10, 1.0 / 64.0);
+        let w = small.hidden_widths();
+        let blocks: Vec<i64> = (0..8).map(|b| w[1 + 2 * b]).collect();
+        assert_eq!(blocks, vec![1, 1, 2, 2, 4, 4, 8, 8]);
+        assert_eq!(w[0], 64);
+        assert_eq!(w[16], 512);
+    }
+
+    #[test]
     fn same_seed_same_network() {
         let arch = Architecture::mlp(4, &[3], 2, Activation::Tanh);
         let a = Network::new(&arch, &mut rng(), Device::Cpu).unwrap();
