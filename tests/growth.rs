@@ -472,3 +472,32 @@ fn automatic_mode_can_judge_whole_steps() {
         }
     }
 }
+
+#[test]
+fn automatic_settings_do_not_distinguish_scheduled_runs() {
+    let scheduled = GrowthConfig {
+        max_hidden: Some(vec![8]),
+        ..GrowthConfig::default()
+    };
+    let old_defaults = GrowthConfig {
+        threshold: 0.005,
+        patience: 2,
+        ..scheduled.clone()
+    };
+    assert_eq!(
+        old_defaults.without_unused_auto_settings(),
+        scheduled.without_unused_auto_settings()
+    );
+    let auto = GrowthConfig {
+        auto: true,
+        ..old_defaults.clone()
+    };
+    assert_eq!(auto.without_unused_auto_settings(), auto);
+    assert_ne!(
+        auto.without_unused_auto_settings(),
+        GrowthConfig {
+            auto: true,
+            ..scheduled
+        }
+    );
+}

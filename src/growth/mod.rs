@@ -181,6 +181,26 @@ impl Default for GrowthConfig {
 }
 
 impl GrowthConfig {
+    /// The same config with the automatic mode's settings at their defaults when the
+    /// automatic mode is off, where they change nothing (runs compare equal across a
+    /// change of those defaults).
+    pub fn without_unused_auto_settings(&self) -> GrowthConfig {
+        if self.auto {
+            return self.clone();
+        }
+        let d = GrowthConfig::default();
+        GrowthConfig {
+            threshold: d.threshold,
+            patience: d.patience,
+            auto_rounds: d.auto_rounds,
+            auto_gain: d.auto_gain,
+            threshold_per_neuron: d.threshold_per_neuron,
+            threshold_per_parameter: d.threshold_per_parameter,
+            significance: d.significance,
+            ..self.clone()
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.every_epochs == 0 || self.every_steps == Some(0) {
             return Err(Error::Config("growth interval must be at least 1".into()));
