@@ -501,3 +501,28 @@ fn automatic_settings_do_not_distinguish_scheduled_runs() {
         }
     );
 }
+
+#[test]
+fn automatic_mode_rejects_negative_or_non_finite_thresholds() {
+    let auto = GrowthConfig {
+        auto: true,
+        ..GrowthConfig::default()
+    };
+    assert!(auto.validate().is_ok());
+    for bad in [
+        GrowthConfig {
+            significance: -1.0,
+            ..auto.clone()
+        },
+        GrowthConfig {
+            threshold_per_neuron: f64::NAN,
+            ..auto.clone()
+        },
+        GrowthConfig {
+            threshold_per_parameter: f64::INFINITY,
+            ..auto.clone()
+        },
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?}");
+    }
+}

@@ -1,19 +1,24 @@
 //! The automatic mode's verdict on a growth proposal (no target size).
 //!
-//! The held-out data is split in two: one half chooses the amplitude, the other judges it
-//! (judging on the data that chose the best of several scales would count noise as gain).
-//! On the judging half the gain is a mean of paired per-sample loss differences, so its
-//! standard error comes with it, and a step is kept only when the gain is both large enough
-//! (`threshold`, relative to the loss) and significant (`significance` standard errors).
+//! The held-out data is split in two. The first half chooses: the scale of the first k
+//! neurons of the proposal (k = K, K/4, …, 1, in TINY's order of λ) by the line search, and the
+//! count k whose gain minus its cost ([`Acceptance::cost`]) is largest. The second half, which
+//! took no part in those choices, judges: the gain is a mean of paired per-sample loss
+//! differences, so its standard error comes with it, and the step is kept only when the gain
+//! pays its cost and exceeds `significance` standard errors ([`refusal`]). Judging on the data
+//! that chose the best of several scales and counts would count noise as gain.
 //!
 //! What is judged ([`AutoGain`]): TINY's proposal moves the existing weights too (−s²δ, the
 //! best update of the consumer's weights, tiny.md §2.3). That move is a natural-gradient step
 //! that training would take anyway, and it lowers the loss for as long as the network is not
 //! converged, so a rule that judges the whole step ([`AutoGain::Total`]) keeps growing.
 //! [`AutoGain::Neurons`] judges what the *new neurons* add beyond the existing weights' own
-//! best move: the loss after the full step against the loss after the δ step alone, at its
-//! own best scale (chosen on the same half as the full step's). The bottleneck is exhausted
-//! when the new neurons no longer beat what the neurons already there can do.
+//! best move: the loss after the step against the loss after the δ step alone, at its own
+//! best scale (chosen on the same half). The bottleneck is exhausted when the new neurons no
+//! longer beat, by more than their cost and the noise, what the existing neurons can do.
+//!
+//! At plain linear sites the previews share everything that depends neither on the scale
+//! nor on k ([`Previews`]), so judging a step costs a few small products, not full passes.
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 

@@ -216,9 +216,10 @@ impl GrowthConfig {
             self.threshold_per_parameter,
             self.significance,
         ];
-        if self.auto && !auto_numbers.iter().all(|v| v.is_finite()) {
+        if self.auto && !auto_numbers.iter().all(|v| v.is_finite() && *v >= 0.0) {
             return Err(Error::Config(
-                "automatic growth thresholds and significance must be finite".into(),
+                "automatic growth thresholds and significance must be finite and non-negative"
+                    .into(),
             ));
         }
         if self.auto && self.method == Method::Random {
