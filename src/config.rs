@@ -30,6 +30,8 @@ use crate::optim::{OptimizerConfig, OptimizerKind, Schedule};
 pub enum ModelKind {
     Mlp,
     Cnn,
+    /// The CIFAR ResNet-18 with growable block widths.
+    Resnet18,
 }
 
 impl std::str::FromStr for ModelKind {
@@ -38,7 +40,10 @@ impl std::str::FromStr for ModelKind {
         match s.to_ascii_lowercase().as_str() {
             "mlp" => Ok(ModelKind::Mlp),
             "cnn" | "vgg" => Ok(ModelKind::Cnn),
-            o => Err(format!("unknown model '{o}' (expected mlp or cnn)")),
+            "resnet18" | "resnet-18" => Ok(ModelKind::Resnet18),
+            o => Err(format!(
+                "unknown model '{o}' (expected mlp, cnn or resnet18)"
+            )),
         }
     }
 }
@@ -55,6 +60,10 @@ pub struct ModelConfig {
     pub activation: Activation,
     /// BatchNorm after each conv (CNN only).
     pub batch_norm: bool,
+    /// CNN: conv stages between two 2×2 max poolings (1: pool after every conv).
+    pub convs_per_pool: usize,
+    /// ResNet-18: each block's starting hidden width as a fraction of its output width.
+    pub width_fraction: f64,
 }
 
 impl Default for ModelConfig {
@@ -65,6 +74,8 @@ impl Default for ModelConfig {
             channels: vec![32, 64, 128],
             activation: Activation::Relu,
             batch_norm: true,
+            convs_per_pool: 1,
+            width_fraction: 1.0 / 64.0,
         }
     }
 }
@@ -79,19 +90,25 @@ impl ModelConfig {
                 task.outputs(),
                 self.activation,
             )),
-            ModelKind::Cnn => {
+            ModelKind::Cnn | ModelKind::Resnet18 => {
                 let [c, h, w] = <[i64; 3]>::try_from(input_shape).map_err(|_| {
                     Error::Config(format!(
-                        "the CNN needs image inputs [channels, height, width], this dataset has {input_shape:?}"
+                        "the {:?} model needs image inputs [channels, height, width], this dataset has {input_shape:?}",
+                        self.kind
                     ))
                 })?;
-                Ok(Architecture::cnn(
-                    [c, h, w],
-                    &self.channels,
-                    task.outputs(),
-                    self.activation,
-                    self.batch_norm,
-                ))
+                Ok(if self.kind == ModelKind::Cnn {
+                    Architecture::vgg(
+                        [c, h, w],
+                        &self.channels,
+                        self.convs_per_pool,
+                        task.outputs(),
+                        self.activation,
+                        self.batch_norm,
+                    )
+                } else {
+                    Architecture::resnet18([c, h, w], task.outputs(), self.width_fraction)
+                })
             }
         }
     }
@@ -225,10 +242,11 @@ impl RunConfig {
         }
         if let Some(g) = &self.growth {
             g.validate()?;
-            if self.model.kind == ModelKind::Cnn {
+            g.check_target(self.model.kind == ModelKind::Resnet18)?;
+            if self.model.kind != ModelKind::Mlp && g.method == crate::growth::Method::Senn {
                 return Err(Error::Config(
-                    "growth of convolutional networks is not supported yet: grow an MLP \
-                     (--model mlp) or train the CNN without --grow"
+                    "SENN grows fully connected networks only: use --model mlp, or grow the \
+                     CNN with tiny, tiny-paper, gradmax or random"
                         .into(),
                 ));
             }

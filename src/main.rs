@@ -109,7 +109,7 @@ struct TrainArgs {
     /// Directory holding the datasets (default: $GROWNET_DATA).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// mlp or cnn.
+    /// mlp, cnn (VGG-style) or resnet18.
     #[arg(long)]
     model: Option<ModelKind>,
     /// MLP hidden widths, e.g. 256,256 (`none`: no hidden layer).
@@ -118,6 +118,14 @@ struct TrainArgs {
     /// CNN channels per conv stage, e.g. 32,64,128.
     #[arg(long, value_delimiter = ',')]
     channels: Option<Vec<i64>>,
+    /// ResNet-18: each block's starting hidden width as a fraction of its output width,
+    /// e.g. 1/64 (default) or 0.25; 1 is the full network.
+    #[arg(long, value_parser = parse_fraction, value_name = "F")]
+    width_fraction: Option<f64>,
+    /// CNN: conv stages per 2×2 max pooling (default 1; 2 gives VGG-style blocks whose
+    /// conv → conv sites have no pooling in between).
+    #[arg(long)]
+    convs_per_pool: Option<usize>,
     /// relu, selu, tanh, gelu, identity or rational.
     #[arg(long)]
     activation: Option<Activation>,
@@ -154,6 +162,9 @@ struct TrainArgs {
     /// Use only the first N training samples.
     #[arg(long)]
     limit: Option<usize>,
+    /// Evaluate on the first N test samples only (reduced CPU protocols).
+    #[arg(long)]
+    test_limit: Option<usize>,
     /// Disable crop/flip augmentation of colour images.
     #[arg(long)]
     no_augment: bool,
@@ -217,6 +228,9 @@ struct TrainArgs {
     /// Samples used for the growth statistics.
     #[arg(long)]
     stats_samples: Option<usize>,
+    /// Minibatch size of the statistics pass (bounds the memory of unfolded conv inputs).
+    #[arg(long)]
+    stats_batch_size: Option<usize>,
     /// Eigenvalue cut of S and S₂ in the TINY solves (default 1e-6).
     #[arg(long)]
     numerical_threshold: Option<f64>,
@@ -227,6 +241,14 @@ struct TrainArgs {
     /// ones, default) or zero (larger first steps; helps SENN's zero-fan-out neurons).
     #[arg(long, value_name = "FILL")]
     grow_new_v: Option<grownet::optim::NewSecondMoment>,
+    /// Conv → conv sites: restricted (1×1 fan-out at the kernel centre, default) or full
+    /// (k×k fan-out) new channels.
+    #[arg(long, value_name = "KIND")]
+    conv_neuron: Option<grownet::growth::site::ConvNeuron>,
+    /// New units behind a BatchNorm start at the existing units' mean norm (same effective
+    /// learning rate; the function is unchanged in eval mode).
+    #[arg(long)]
+    grow_bn_rescale: bool,
     /// SENN: relative threshold τ (accept when Δη'/η_layer > τ; default 0.03).
     #[arg(long)]
     senn_tau: Option<f64>,
@@ -280,10 +302,15 @@ impl TrainArgs {
         if self.limit.is_some() {
             d.limit = self.limit;
         }
+        if self.test_limit.is_some() {
+            d.test_limit = self.test_limit;
+        }
         let m = &mut cfg.model;
         set(&mut m.kind, self.model);
         set(&mut m.hidden, self.hidden.clone().map(|w| w.0));
         set(&mut m.channels, self.channels.clone());
+        set(&mut m.convs_per_pool, self.convs_per_pool);
+        set(&mut m.width_fraction, self.width_fraction);
         set(&mut m.activation, self.activation);
         let t = &mut cfg.train;
         set(&mut t.epochs, self.epochs);
@@ -332,6 +359,7 @@ impl TrainArgs {
             set(&mut g.threshold, self.grow_threshold);
             set(&mut g.patience, self.grow_patience);
             set(&mut g.stats_samples, self.stats_samples);
+            set(&mut g.stats_batch_size, self.stats_batch_size);
             set(&mut g.auto_rounds, self.grow_rounds);
             set(&mut g.auto_gain, self.grow_gain);
             set(&mut g.significance, self.grow_significance);
@@ -346,6 +374,10 @@ impl TrainArgs {
                 g.line_search = parse_line_search(ls)?;
             }
             set(&mut g.new_second_moment, self.grow_new_v);
+            set(&mut g.conv_neuron, self.conv_neuron);
+            if self.grow_bn_rescale {
+                g.bn_rescale = true;
+            }
             let sn = &mut g.senn;
             set(&mut sn.tau, self.senn_tau);
             set(&mut sn.alpha, self.senn_alpha);
@@ -372,6 +404,32 @@ impl TrainArgs {
 struct Widths(Vec<i64>);
 
 /// `256,256`, or `none` / an empty string for no hidden layer.
+/// `0.25` or `1/64`, in [0, 1].
+fn parse_fraction(s: &str) -> std::result::Result<f64, String> {
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b): (f64, f64) = (
+                a.trim()
+                    .parse()
+                    .map_err(|_| format!("bad fraction '{s}'"))?,
+                b.trim()
+                    .parse()
+                    .map_err(|_| format!("bad fraction '{s}'"))?,
+            );
+            a / b
+        }
+        None => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad fraction '{s}'"))?,
+    };
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("the fraction '{s}' is not in [0, 1]"))
+    }
+}
+
 fn parse_widths(s: &str) -> Result<Widths, String> {
     let s = s.trim();
     if s.is_empty() || s.eq_ignore_ascii_case("none") {

@@ -278,4 +278,13 @@ fn shipped_bench_files_are_valid() {
         assert_eq!(b.seeds, vec![0, 1, 2], "{name}");
         assert!(b.methods.iter().any(|m| m.name == "fixed-big"), "{name}");
     }
+    for name in [
+        "cifar-vgg.toml",
+        "cifar-resnet.toml",
+        "cifar-resnet-cpu.toml",
+    ] {
+        let b = grownet::bench::BenchConfig::from_file(&dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(b.methods.iter().any(|m| m.grow.is_some()), "{name}");
+    }
 }

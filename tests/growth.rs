@@ -4,6 +4,7 @@ mod common;
 
 use common::small_config;
 use grownet::data::Dataset;
+use grownet::growth::site::{ConvNeuron, Site};
 use grownet::growth::{amplitude, apply, proposal, statistics, GrowthConfig, Method, Selection};
 use grownet::nn::{Activation, Architecture, Loss, Network};
 use grownet::optim::{Optimizer, OptimizerConfig};
@@ -44,22 +45,29 @@ fn all_idx(n: i64) -> Tensor {
     Tensor::arange(n, (Kind::Int64, Device::Cpu))
 }
 
+fn sites(net: &Network, ks: &[usize]) -> Vec<Site> {
+    ks.iter()
+        .map(|&k| Site::new(net, k, ConvNeuron::Restricted).unwrap())
+        .collect()
+}
+
 fn propose(net: &Network, d: &Dataset, site: usize, method: Method) -> proposal::Proposal {
+    let s = sites(net, &[site]);
     let c = statistics::collect(
         net,
         Loss::CrossEntropy,
         d,
         &all_idx(d.len() as i64),
         64,
-        &[site],
+        &s,
         256,
     )
     .unwrap();
     proposal::closed_form(
         net,
-        site,
+        &s[0],
         &c.stats[0],
-        &c.samples[0],
+        c.samples[0].as_ref(),
         method,
         8,
         (1e-6, 1e-3),
@@ -71,9 +79,9 @@ fn propose(net: &Network, d: &Dataset, site: usize, method: Method) -> proposal:
 fn statistics_match_brute_force_and_are_batching_invariant() {
     let n = net(&[3, 2], Activation::Tanh, 1);
     let d = data(100, 1);
-    let a = statistics::collect(&n, Loss::CrossEntropy, &d, &all_idx(100), 7, &[0, 1], 10).unwrap();
-    let b =
-        statistics::collect(&n, Loss::CrossEntropy, &d, &all_idx(100), 100, &[0, 1], 10).unwrap();
+    let s = sites(&n, &[0, 1]);
+    let a = statistics::collect(&n, Loss::CrossEntropy, &d, &all_idx(100), 7, &s, 10).unwrap();
+    let b = statistics::collect(&n, Loss::CrossEntropy, &d, &all_idx(100), 100, &s, 10).unwrap();
     for (sa, sb) in a.stats.iter().zip(&b.stats) {
         for (ma, mb) in [
             (&sa.s, &sb.s),

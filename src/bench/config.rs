@@ -300,6 +300,13 @@ impl BenchConfig {
             match cfg.model.kind {
                 ModelKind::Mlp => cfg.model.hidden = widths.to_vec(),
                 ModelKind::Cnn => cfg.model.channels = widths.to_vec(),
+                ModelKind::Resnet18 => {
+                    return Err(Error::Config(format!(
+                        "method '{}': a ResNet-18 grows to full width, compare it with \
+                         model.width_fraction = 1 instead of `from`",
+                        m.name
+                    )))
+                }
             }
             cfg.growth = None;
         }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::nn::Loss;
 
 /// Names of the built-in datasets that need no files.
-pub const SYNTHETIC_NAMES: [&str; 4] = ["spirals", "moons", "regression", "teacher"];
+pub const SYNTHETIC_NAMES: [&str; 5] = ["spirals", "moons", "regression", "teacher", "patterns"];
 
 /// What a dataset asks the network to predict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ impl Splits {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DataConfig {
-    /// `spirals`, `moons`, `regression`, `teacher`, `mnist`, `cifar-10` or any IDX folder name.
+    /// `spirals`, `moons`, `regression`, `teacher`, `patterns` (small colour images), `mnist`, `cifar-10` or any IDX folder name.
     pub name: String,
     /// Directory holding `<name>/…` files (else `GROWNET_DATA`).
     pub data_dir: Option<PathBuf>,
@@ -128,6 +128,9 @@ pub struct DataConfig {
     pub teacher_classes: usize,
     /// Only use the first `limit` training samples (quick experiments).
     pub limit: Option<usize>,
+    /// Only evaluate on the first `test_limit` test samples (reduced CPU protocols; the
+    /// report says so).
+    pub test_limit: Option<usize>,
     /// Seed of the generators and of the validation split.
     pub seed: u64,
 }
@@ -145,6 +148,7 @@ impl Default for DataConfig {
             teacher_width: 16,
             teacher_classes: 4,
             limit: None,
+            test_limit: None,
             seed: 0,
         }
     }
@@ -152,12 +156,17 @@ impl Default for DataConfig {
 
 /// Loads (or generates) the dataset named in `cfg`, normalised with training-set statistics.
 pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
-    let (mut train_x, mut train_y, test_x, test_y, task, input_shape, augmentable) =
+    let (mut train_x, mut train_y, mut test_x, mut test_y, task, input_shape, augmentable) =
         if SYNTHETIC_NAMES.contains(&cfg.name.as_str()) {
             synthetic_tensors(cfg)?
         } else {
             file_tensors(cfg)?
         };
+    if let Some(limit) = cfg.test_limit {
+        let n = (limit as i64).clamp(1, test_x.size()[0].max(1));
+        test_x = test_x.narrow(0, 0, n);
+        test_y = test_y.narrow(0, 0, n);
+    }
     if let Some(limit) = cfg.limit {
         let n = (limit as i64).min(train_x.size()[0]);
         train_x = train_x.narrow(0, 0, n);
@@ -246,6 +255,7 @@ fn synthetic_tensors(cfg: &DataConfig) -> Result<Raw> {
         "spirals" => synthetic::spirals(n, 3, noise, cfg.seed),
         "moons" => synthetic::two_moons(n, noise, cfg.seed),
         "regression" => synthetic::regression_1d(n, noise, cfg.seed),
+        "patterns" => synthetic::patterns(n, noise, cfg.seed),
         _ => synthetic::teacher(
             n,
             cfg.teacher_inputs,
@@ -278,14 +288,25 @@ fn synthetic_tensors(cfg: &DataConfig) -> Result<Raw> {
     };
     let k = cfg.synthetic_train as i64;
     let m = cfg.synthetic_test as i64;
+    // Images (patterns) keep their shape and are treated as colour images (augmentable).
+    let shape = if cfg.name == "patterns" {
+        let side = synthetic::PATTERN_SIDE as i64;
+        vec![3, side, side]
+    } else {
+        vec![dim]
+    };
+    let image = shape.len() == 3;
+    let mut full = vec![n as i64];
+    full.extend(&shape);
+    let x = x.view(full.as_slice());
     Ok((
         x.narrow(0, 0, k),
         y.narrow(0, 0, k),
         x.narrow(0, k, m),
         y.narrow(0, k, m),
         task,
-        vec![dim],
-        false,
+        shape,
+        image,
     ))
 }
 

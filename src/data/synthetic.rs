@@ -128,6 +128,52 @@ pub fn spirals(n: usize, classes: usize, noise: f32, seed: u64) -> SyntheticData
     }
 }
 
+/// Side of the square images of [`patterns`].
+pub const PATTERN_SIDE: usize = 12;
+
+/// Colour images (`3 × 12 × 12`, channel-major) of four textures, for conv tests and demos
+/// that need no download: class 0 horizontal stripes, 1 vertical stripes, 2 diagonal
+/// stripes, 3 a checkerboard. Sample `i` has class `i % 4`, a random period (2–4 pixels), a
+/// random phase, a random colour, and Gaussian pixel noise of standard deviation `noise`.
+/// Telling the classes apart needs local spatial filters.
+pub fn patterns(n: usize, noise: f32, seed: u64) -> SyntheticData {
+    let noise = sanitize_noise(noise);
+    let side = PATTERN_SIDE;
+    let dim = 3 * side * side;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut features = Vec::with_capacity(n * dim);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let class = i % 4;
+        let period = rng.random_range(2..=4usize);
+        let phase = rng.random_range(0..period);
+        let colour: [f32; 3] = [rng.random(), rng.random(), rng.random()];
+        for ch in colour {
+            for r in 0..side {
+                for c in 0..side {
+                    let on = match class {
+                        0 => (r + phase) % period < period / 2 + period % 2,
+                        1 => (c + phase) % period < period / 2 + period % 2,
+                        2 => (r + c + phase) % period < period / 2 + period % 2,
+                        _ => ((r + phase) / period + (c + phase) / period) % 2 == 0,
+                    };
+                    let v = if on { 0.5 + ch } else { -0.5 - ch };
+                    features.push(v + noise * normal(&mut rng));
+                }
+            }
+        }
+        labels.push(class as u8);
+    }
+    SyntheticData {
+        features,
+        dim,
+        targets: Targets::Classes {
+            labels,
+            num_classes: 4,
+        },
+    }
+}
+
 /// Two interleaved half circles ("moons") in the plane, as in
 /// scikit-learn's `make_moons`.
 ///
@@ -403,8 +449,9 @@ mod tests {
     #[test]
     fn deterministic_per_seed_and_different_across_seeds() {
         type Gen = fn(u64) -> SyntheticData;
-        let gens: [(&str, Gen); 4] = [
+        let gens: [(&str, Gen); 5] = [
             ("spirals", |s| spirals(200, 3, 0.1, s)),
+            ("patterns", |s| patterns(200, 0.1, s)),
             ("two_moons", |s| two_moons(200, 0.1, s)),
             ("regression_1d", |s| regression_1d(200, 0.1, s)),
             ("teacher", |s| teacher(200, 5, 8, 4, s)),
@@ -662,5 +709,20 @@ mod tests {
         assert_eq!((d.dim, d.len()), (1, 10));
         assert_eq!(labels(&d).1, 1);
         assert!(teacher(0, 3, 3, 3, 0).is_empty());
+    }
+
+    #[test]
+    fn patterns_are_images_of_four_balanced_textures() {
+        let d = patterns(40, 0.0, 3);
+        assert_eq!(d.dim, 3 * PATTERN_SIDE * PATTERN_SIDE);
+        let (labels, k) = labels(&d);
+        assert_eq!(k, 4);
+        assert_eq!(counts(labels, 4), vec![10; 4]);
+        // Without noise, horizontal stripes are constant along rows and vertical ones along
+        // columns.
+        let at = |i: usize, r: usize, c: usize| d.sample(i)[r * PATTERN_SIDE + c];
+        assert!((0..PATTERN_SIDE).all(|c| at(0, 3, c) == at(0, 3, 0)));
+        assert!((0..PATTERN_SIDE).all(|r| at(1, r, 5) == at(1, 0, 5)));
+        assert!((0..PATTERN_SIDE).any(|c| at(1, 0, c) != at(1, 0, 0)));
     }
 }

@@ -5,49 +5,135 @@ use tch::Tensor;
 
 use super::proposal::Proposal;
 use crate::data::Dataset;
-use crate::nn::{Loss, Network};
+use crate::nn::{Layer, Loss, Network};
 
 /// The network's output as if `proposal` had been applied with scale `s`: the producer also
-/// emits the new units `σ(s·(α b̃))`, and the consumer computes `W b̃ − s²δ b̃ + s·ω·ext`.
-/// Nothing is stored; the network is unchanged.
+/// emits the new units `pool(σ(BN(s·(α b̃))))`, and the consumer computes
+/// `W b̃ − s²δ b̃ + s·ω·ext`. A producer BatchNorm passes the new units through as its new
+/// channels will after growth (γ = 1, β = 0, running mean 0, variance 1: `x/√(1+ε)` in eval
+/// mode; tiny.md §3.3). Nothing is stored; the network is unchanged.
 pub fn forward_extended(net: &Network, x: &Tensor, proposal: &Proposal, s: f64) -> Tensor {
+    forward_extended_from(net, &prefix(net, x, proposal.site), proposal, s)
+}
+
+/// The inputs of stages `site` and `site − 1` (eval mode): what every scale's extended
+/// forward shares.
+fn prefix(net: &Network, x: &Tensor, site: usize) -> (Tensor, Option<Tensor>) {
+    net.forward_range(x, None, 0..site.min(net.stages.len()), false)
+}
+
+/// [`forward_extended`] from the producer's input and its block input (see [`prefix`]).
+fn forward_extended_from(
+    net: &Network,
+    (h, block_input): &(Tensor, Option<Tensor>),
+    proposal: &Proposal,
+    s: f64,
+) -> Tensor {
     let k = proposal.site;
-    let mut h = x.shallow_clone();
+    let mut h = h.shallow_clone();
+    let mut prev = block_input.as_ref().map(Tensor::shallow_clone);
     let mut ext: Option<Tensor> = None;
-    for (i, stage) in net.stages.iter().enumerate() {
-        let inp = h.flatten(1, -1);
-        if i == k {
-            let pre = inp.linear(
+    for (i, stage) in net.stages.iter().enumerate().skip(k) {
+        let inp = layer_input(&stage.layer, &h);
+        if i == k && proposal.neurons() == 0 {
+            h = stage.forward_in_chain(&inp, prev.as_ref(), false);
+        } else if i == k {
+            let mut pre = apply_weight(
+                &stage.layer,
+                &inp,
                 &(&proposal.alpha_w * s),
                 proposal.alpha_b.as_ref().map(|b| b * s).as_ref(),
             );
-            ext = Some(stage.activation.forward(&pre));
-            h = stage.forward(&inp, false);
+            if let Some(bn) = &stage.norm {
+                pre /= (1.0 + bn.eps).sqrt();
+            }
+            // `activation` of a rational stage is the identity: new rational units start
+            // there (what apply gives them).
+            ext = Some(stage.apply_pool(&stage.activation.forward(&pre)));
+            h = stage.forward_in_chain(&inp, prev.as_ref(), false);
         } else if i == k + 1 {
             let mut z = stage.layer.forward(&inp);
             if let Some(dw) = &proposal.delta_w {
-                z -= inp.linear(
+                z -= apply_weight(
+                    &stage.layer,
+                    &inp,
                     &(dw * (s * s)),
                     proposal.delta_b.as_ref().map(|b| b * (s * s)).as_ref(),
                 );
             }
-            if let Some(e) = &ext {
-                z += e.matmul(&(&proposal.omega * s).tr());
+            if let Some(e) = ext.as_ref().filter(|_| proposal.neurons() > 0) {
+                let e = layer_input(&stage.layer, e);
+                z += apply_weight(&stage.layer, &e, &(&proposal.omega * s), None);
             }
-            h = stage.post(&z);
+            if let Some(bn) = &stage.norm {
+                z = bn.forward(&z, false);
+            }
+            h = stage.post(&stage.add_skip(z, prev.as_ref(), false));
         } else {
-            h = stage.forward(&h, false);
+            h = stage.forward_in_chain(&inp, prev.as_ref(), false);
         }
+        prev = Some(inp);
     }
     h
 }
 
+/// What `layer` reads: flattened features for a linear layer, the map for a conv.
+fn layer_input(layer: &Layer, h: &Tensor) -> Tensor {
+    match layer {
+        Layer::Linear(_) => h.flatten(1, -1),
+        Layer::Conv2d(_) => h.shallow_clone(),
+    }
+}
+
+/// `x` through `layer`'s operation (same stride and padding) with other weights.
+fn apply_weight(layer: &Layer, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
+    match layer {
+        Layer::Linear(_) => x.linear(w, b),
+        Layer::Conv2d(c) => x.conv2d(
+            w,
+            b,
+            [c.stride, c.stride],
+            [c.padding, c.padding],
+            [1, 1],
+            1,
+        ),
+    }
+}
+
 /// Mean loss of the extended network at scale `s` on `data`.
 pub fn loss_at(net: &Network, loss: Loss, data: &Dataset, proposal: &Proposal, s: f64) -> f64 {
-    tch::no_grad(|| {
-        let out = forward_extended(net, &data.x, proposal, s);
-        loss.mean(&out, &data.y).double_value(&[])
-    })
+    Preview::new(net, loss, data, proposal).loss(s)
+}
+
+/// A proposal previewed on fixed data at several scales: the stages before the site run
+/// once, each scale runs the rest.
+pub struct Preview<'a> {
+    net: &'a Network,
+    loss: Loss,
+    proposal: &'a Proposal,
+    prefix: (Tensor, Option<Tensor>),
+    targets: &'a Tensor,
+}
+
+impl<'a> Preview<'a> {
+    pub fn new(net: &'a Network, loss: Loss, data: &'a Dataset, proposal: &'a Proposal) -> Self {
+        let prefix = tch::no_grad(|| prefix(net, &data.x, proposal.site));
+        Preview {
+            net,
+            loss,
+            proposal,
+            prefix,
+            targets: &data.y,
+        }
+    }
+
+    /// Mean loss of the extended network at scale `s`.
+    pub fn loss(&self, s: f64) -> f64 {
+        tch::no_grad(|| {
+            let out = forward_extended_from(self.net, &self.prefix, self.proposal, s);
+            self.loss.mean(&out, self.targets).double_value(&[])
+        })
+    }
 }
 
 /// How the amplitude is chosen.
@@ -90,11 +176,12 @@ pub fn search(
     proposal: &Proposal,
     method: &LineSearch,
 ) -> Amplitude {
-    let l0 = loss_at(net, loss, data, proposal, 0.0);
+    let preview = Preview::new(net, loss, data, proposal);
+    let l0 = preview.loss(0.0);
     let mut evals = 1;
     let mut eval = |s: f64| {
         evals += 1;
-        let l = loss_at(net, loss, data, proposal, s);
+        let l = preview.loss(s);
         if l.is_finite() {
             l
         } else {

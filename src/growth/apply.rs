@@ -83,22 +83,86 @@ fn set_tensor(net: &mut Network, name: &str, t: Tensor) {
     }
 }
 
+/// Per new unit, the factor that brings its fan-in (weights and bias) to the mean norm of the
+/// layer's existing units (or, for an empty layer, of PyTorch's default initialisation).
+fn unit_norm_factors(weight: &Tensor, new_w: &Tensor, new_b: Option<&Tensor>) -> Tensor {
+    let kind = tch::Kind::Double;
+    let norms = |w: &Tensor, b: Option<&Tensor>| {
+        let sq =
+            w.flatten(1, -1)
+                .to_kind(kind)
+                .square()
+                .sum_dim_intlist([1i64].as_slice(), false, kind);
+        match b {
+            Some(b) => sq + b.to_kind(kind).square(),
+            None => sq,
+        }
+        .sqrt()
+    };
+    let target = if weight.size()[0] > 0 {
+        norms(&weight.detach(), None).mean(kind).double_value(&[])
+    } else {
+        // Uniform(±1/√fan_in): norm √(fan_in/3)/√fan_in.
+        (1.0f64 / 3.0).sqrt()
+    };
+    let new = norms(new_w, new_b);
+    let c = (new.clamp_min(1e-30).reciprocal() * target).to_device(weight.device());
+    // Units without a usable norm (zero fan-in) keep their scale.
+    let ok = new.gt(0.0).logical_and(&c.isfinite());
+    c.where_self(&ok, &c.ones_like())
+}
+
 /// Applies `proposal` with scale `s` to the network and grows the optimiser state.
 pub fn apply(net: &mut Network, opt: &mut Optimizer, proposal: &Proposal, s: f64) -> Result<()> {
+    apply_with(net, opt, proposal, s, false)
+}
+
+/// [`apply`], optionally bringing new units behind a BatchNorm to the existing units' norm
+/// (function unchanged in eval mode).
+pub fn apply_with(
+    net: &mut Network,
+    opt: &mut Optimizer,
+    proposal: &Proposal,
+    s: f64,
+    rescale_behind_norm: bool,
+) -> Result<()> {
     let k = proposal.site;
     if k + 1 >= net.stages.len() {
         return Err(Error::Growth(format!("site {k} has no consumer layer")));
     }
     let added = proposal.neurons();
-    let alpha_w = &proposal.alpha_w * s;
-    let alpha_b = proposal.alpha_b.as_ref().map(|b| b * s);
+    let mut alpha_w = &proposal.alpha_w * s;
+    let mut alpha_b = proposal.alpha_b.as_ref().map(|b| b * s);
     let omega = &proposal.omega * s;
+    // Behind BatchNorm a unit's scale does not change what it computes in training, only how
+    // fast it learns (the effective step of a scale-invariant weight goes as 1/‖w‖²). With
+    // `rescale_behind_norm`, new units get the existing units' mean norm and their running
+    // variance absorbs the factor, so that the network computes exactly what the preview
+    // showed.
+    let bn_scale = net.stages[k]
+        .norm
+        .as_ref()
+        .filter(|_| rescale_behind_norm && added > 0)
+        .map(|_| unit_norm_factors(net.stages[k].layer.weight(), &alpha_w, alpha_b.as_ref()));
+    if let Some(c) = &bn_scale {
+        let mut shape = vec![1i64; alpha_w.dim()];
+        shape[0] = added;
+        alpha_w = &alpha_w * c.view(shape.as_slice()).to_kind(alpha_w.kind());
+        alpha_b = alpha_b.map(|b| &b * c.to_kind(b.kind()));
+    }
     match &mut net.stages[k].layer {
         Layer::Linear(l) => l.grow_outputs(&alpha_w, alpha_b.as_ref()),
-        Layer::Conv2d(_) => return Err(Error::Growth("conv sites are not supported yet".into())),
+        Layer::Conv2d(c) => c.grow_outputs(&alpha_w, alpha_b.as_ref()),
     }
     if let Some(bn) = net.stages[k].norm.as_mut() {
         bn.grow(added);
+        if let Some(c) = &bn_scale {
+            // √(var + ε) = c·√(1 + ε): eval-mode output c·z/(c·√(1 + ε)), as previewed.
+            let eps = bn.eps;
+            let var = (c.square() * (1.0 + eps) - eps).to_kind(bn.running_var.kind());
+            let n = bn.running_var.size()[0];
+            bn.running_var = Tensor::cat(&[bn.running_var.narrow(0, 0, n - added), var], 0);
+        }
     }
     if let Some(theta) = net.stages[k].rational.as_mut() {
         // New rational units take the proposal's parameters, else the identity (what the
@@ -109,19 +173,22 @@ pub fn apply(net: &mut Network, opt: &mut Optimizer, proposal: &Proposal, s: f64
         };
         *theta = crate::nn::append(theta, &new, 0);
     }
-    match &mut net.stages[k + 1].layer {
-        Layer::Linear(l) => {
-            if let Some(dw) = &proposal.delta_w {
-                tch::no_grad(|| {
-                    let _ = l.weight.f_sub_(&(dw * (s * s)));
-                    if let (Some(b), Some(db)) = (l.bias.as_mut(), &proposal.delta_b) {
-                        let _ = b.f_sub_(&(db * (s * s)));
-                    }
-                });
+    let consumer = &mut net.stages[k + 1].layer;
+    if let Some(dw) = &proposal.delta_w {
+        let (w, b) = match consumer {
+            Layer::Linear(l) => (&mut l.weight, l.bias.as_mut()),
+            Layer::Conv2d(c) => (&mut c.weight, c.bias.as_mut()),
+        };
+        tch::no_grad(|| {
+            let _ = w.f_sub_(&(dw * (s * s)));
+            if let (Some(b), Some(db)) = (b, &proposal.delta_b) {
+                let _ = b.f_sub_(&(db * (s * s)));
             }
-            l.grow_inputs(&omega);
-        }
-        Layer::Conv2d(_) => return Err(Error::Growth("conv sites are not supported yet".into())),
+        });
+    }
+    match consumer {
+        Layer::Linear(l) => l.grow_inputs(&omega),
+        Layer::Conv2d(c) => c.grow_inputs(&omega),
     }
     let p = format!("stages.{k}.");
     opt.grow(&format!("{p}layer.weight"), 0, added)?;

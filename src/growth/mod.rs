@@ -9,8 +9,10 @@
 //! * [`apply`]: the change to the layers and the optimiser state, with rollback.
 //! * [`auto`]: the automatic mode's held-out verdict on a step (neuron count, gain over the
 //!   existing weights' own update, its standard error, the acceptance rule).
-//! * [`unfold`]: convolutions as linear maps on unfolded patches, their statistics and the
-//!   restricted neuron's bordered input (groundwork for conv sites, tiny.md §3).
+//! * [`site`]: growth sites (dense, conv → conv with the restricted or full neuron, conv →
+//!   linear) and the aligned rows their statistics are built from; [`unfold`]: convolutions
+//!   as linear maps on unfolded patches (tiny.md §3).
+//! * [`depth`]: inserting an empty residual block (the identity) whose width then grows.
 //! * [`senn`]: Self-Expanding Neural Networks, which decide by themselves when and where to
 //!   add a neuron or a layer (natural expansion score, function-preserving insertions).
 //!
@@ -37,9 +39,11 @@
 pub mod amplitude;
 pub mod apply;
 pub mod auto;
+pub mod depth;
 pub mod linalg;
 pub mod proposal;
 pub mod senn;
+pub mod site;
 pub mod statistics;
 pub mod tiny;
 pub mod unfold;
@@ -59,7 +63,6 @@ pub use proposal::{Method, Proposal};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::nn::Layer;
 use crate::train::Trainer;
 
 /// Where to grow at each growth step (tiny.md §2.10).
@@ -146,6 +149,12 @@ pub struct GrowthConfig {
     pub senn: senn::SennConfig,
     /// Adam's second moment for the entries growth adds (mean of the existing ones, or zero).
     pub new_second_moment: crate::optim::NewSecondMoment,
+    /// Fan-out of new channels at conv → conv sites (tiny.md §3.2).
+    pub conv_neuron: site::ConvNeuron,
+    /// New units behind a BatchNorm start at the existing units' mean norm (their running
+    /// variance absorbs the factor: the function is unchanged in eval mode), so that they
+    /// learn at the same effective rate as the old ones.
+    pub bn_rescale: bool,
 }
 
 impl Default for GrowthConfig {
@@ -176,6 +185,8 @@ impl Default for GrowthConfig {
             statistical_threshold: 1e-3,
             senn: senn::SennConfig::default(),
             new_second_moment: crate::optim::NewSecondMoment::Mean,
+            conv_neuron: site::ConvNeuron::Restricted,
+            bn_rescale: false,
         }
     }
 }
@@ -237,7 +248,18 @@ impl GrowthConfig {
             }
             return Ok(()); // SENN decides by itself: no target needed
         }
-        if !self.auto && self.max_hidden.is_none() && self.max_parameters.is_none() {
+        Ok(())
+    }
+
+    /// Whether scheduled growth has a target: widths, a parameter budget, or (for a
+    /// ResNet, `blocks_have_targets`) each block's output width.
+    pub fn check_target(&self, blocks_have_targets: bool) -> Result<()> {
+        let scheduled = !self.auto && self.method != Method::Senn;
+        if scheduled
+            && self.max_hidden.is_none()
+            && self.max_parameters.is_none()
+            && !blocks_have_targets
+        {
             return Err(Error::Config(
                 "scheduled growth needs a target (--max-hidden or --max-params), or use --grow-auto"
                     .into(),
@@ -312,19 +334,26 @@ impl Grower {
         widths
             .iter()
             .enumerate()
-            .filter(|(k, _)| matches!(t.net.stages[*k].layer, Layer::Linear(_)))
+            .filter(|(k, _)| site::Site::new(&t.net, *k, self.config.conv_neuron).is_ok())
             .filter_map(|(k, &w)| {
                 let mut cap = usize::MAX;
                 if let Some(max) = &self.config.max_hidden {
                     cap = max.get(k).map_or(0, |&m| (m - w).max(0) as usize);
+                } else if !self.config.auto && site::Site::in_block(&t.net, k) {
+                    // A residual block's target is its output width (GroMo's
+                    // `target_hidden_channels`, tiny.md §3.4).
+                    let target = t.net.stages[k + 1].layer.spec().outputs();
+                    cap = (target - w).max(0) as usize;
                 }
                 if let Some(n) = self.config.neurons_per_step {
                     cap = cap.min(n);
                 }
                 if let Some(budget) = self.config.max_parameters {
-                    let per = t.net.stages[k].layer.weight().size()[1]
-                        + 1
-                        + t.net.stages[k + 1].layer.weight().size()[0];
+                    // One unit: its fan-in (and bias), its fan-out.
+                    let fan_in: i64 = t.net.stages[k].layer.weight().size()[1..].iter().product();
+                    let c = t.net.stages[k + 1].layer.weight().size();
+                    let fan_out = c[0] * c[2..].iter().product::<i64>();
+                    let per = fan_in + 1 + fan_out;
                     cap = cap.min(((budget - params).max(0) / per.max(1)) as usize);
                 }
                 (cap > 0).then_some((k, cap))
@@ -494,7 +523,10 @@ impl Grower {
                 .collect();
         }
         let t0 = Instant::now();
-        let ks: Vec<usize> = sites.iter().map(|s| s.0).collect();
+        let ks = sites
+            .iter()
+            .map(|s| site::Site::new(&t.net, s.0, self.config.conv_neuron))
+            .collect::<Result<Vec<_>>>()?;
         let collected = statistics::collect(
             &t.net,
             t.loss,
@@ -510,9 +542,9 @@ impl Grower {
         for (i, &(k, cap)) in sites.iter().enumerate() {
             let p = proposal::closed_form(
                 &t.net,
-                k,
+                &ks[i],
                 &collected.stats[i],
-                &collected.samples[i],
+                collected.samples[i].as_ref(),
                 self.config.method,
                 cap,
                 (
@@ -574,11 +606,12 @@ impl Grower {
             }
             None => {
                 let amp = if p.function_preserving {
-                    let l0 = amplitude::loss_at(&t.net, t.loss, &choose, &p, 0.0);
+                    let preview = amplitude::Preview::new(&t.net, t.loss, &choose, &p);
+                    let l0 = preview.loss(0.0);
                     amplitude::Amplitude {
                         scale: 1.0,
                         loss_before: l0,
-                        loss_after: amplitude::loss_at(&t.net, t.loss, &choose, &p, 1.0),
+                        loss_after: preview.loss(1.0),
                         evaluations: 2,
                     }
                 } else {
@@ -615,7 +648,13 @@ impl Grower {
         let mut measured = 0.0;
         if reason.is_none() {
             let snap = apply::snapshot(&t.net, &t.opt, p.site);
-            apply::apply(&mut t.net, &mut t.opt, &p, amp.scale)?;
+            apply::apply_with(
+                &mut t.net,
+                &mut t.opt,
+                &p,
+                amp.scale,
+                self.config.bn_rescale,
+            )?;
             let after = amplitude::plain_loss(&t.net, t.loss, &choose);
             measured = l0 - after;
             let tol = 1e-5 * l0.abs().max(1e-3);

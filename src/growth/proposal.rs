@@ -6,10 +6,11 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::statistics::from_mat;
+use super::site::{ConvNeuron, Site, SiteKind};
+use super::statistics::{from_mat, Samples};
 use super::tiny::{propose_neurons, NeuronProposal, SiteStatistics, TinyOptions};
 use crate::error::{Error, Result};
-use crate::nn::{init, Activation, Layer, Network};
+use crate::nn::{init, Activation, Network};
 
 /// How new neurons are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,12 +112,14 @@ impl ProposalInfo {
 pub struct Proposal {
     /// Producer stage index (the site).
     pub site: usize,
-    /// New producer rows `[K, d2]` and their biases `[K]`.
+    /// New producer units in the producer weight's shape (`[K, d2]` rows, or `[K, C, k, k]`
+    /// filters) and their biases `[K]`.
     pub alpha_w: Tensor,
     pub alpha_b: Option<Tensor>,
-    /// New consumer columns `[d, K]`.
+    /// New consumer inputs in the consumer weight's shape (`[d, K]` columns, or
+    /// `[C, K, k, k]` kernels: centre tap only for the restricted conv neuron).
     pub omega: Tensor,
-    /// Update of the consumer's weights `[d, d1]` and bias `[d]` (applied as −s²δ).
+    /// Update of the consumer's weights (its weight's shape) and bias `[d]` (applied as −s²δ).
     pub delta_w: Option<Tensor>,
     pub delta_b: Option<Tensor>,
     pub info: ProposalInfo,
@@ -153,22 +156,47 @@ impl Proposal {
     }
 }
 
-fn linear_weight(layer: &Layer, what: &str) -> Result<Tensor> {
-    match layer {
-        Layer::Linear(l) => Ok(l.weight.detach()),
-        Layer::Conv2d(_) => Err(Error::Growth(format!(
-            "{what}: convolutional growth sites are not supported yet"
-        ))),
+/// New consumer inputs from the closed form's `ω` (`[d·taps, K]`, rows ordered
+/// (output, tap)) in the consumer weight's shape (tiny.md §3.2: the restricted neuron's 1×1
+/// fan-out sits at the kernel centre, the full neuron's covers every tap).
+fn omega_weight(omega: &Tensor, site: &Site) -> Tensor {
+    let k = omega.size()[1];
+    match (site.kind, site.consumer) {
+        (SiteKind::ConvToConv(neuron), Some(conv2)) => {
+            let kk = conv2.kernel;
+            let d = omega.size()[0] / site.taps() as i64;
+            match neuron {
+                ConvNeuron::Full => omega
+                    .view([d, kk * kk, k])
+                    .permute([0, 2, 1])
+                    .reshape([d, k, kk, kk]),
+                ConvNeuron::Restricted => {
+                    let w = Tensor::zeros([d, k, kk, kk], (omega.kind(), omega.device()));
+                    w.narrow(2, kk / 2, 1)
+                        .narrow(3, kk / 2, 1)
+                        .copy_(&omega.view([d, k, 1, 1]));
+                    w
+                }
+            }
+        }
+        _ => omega.shallow_clone(),
     }
+}
+
+/// Norm of each input unit's weights of a `[out, in, …]` weight: `[in]`.
+fn input_norms(w: &Tensor) -> Tensor {
+    w.transpose(0, 1)
+        .flatten(1, -1)
+        .norm_scalaropt_dim(2, [1i64].as_slice(), false)
 }
 
 /// The TINY-family proposal for `site` from its statistics, capped at `max_neurons`, with the
 /// (numerical, statistical) thresholds of tiny.md §2.5 and §2.7.
 pub fn closed_form(
     net: &Network,
-    site: usize,
+    site: &Site,
     stats: &SiteStatistics,
-    samples: &(Tensor, Tensor),
+    samples: Option<&Samples>,
     method: Method,
     max_neurons: usize,
     (numerical_threshold, statistical_threshold): (f64, f64),
@@ -179,40 +207,49 @@ pub fn closed_form(
     opts.max_added_neurons = Some(max_neurons);
     opts.numerical_threshold = numerical_threshold;
     opts.statistical_threshold = statistical_threshold;
-    let producer = &net.stages[site];
-    let consumer = &net.stages[site + 1];
+    let k_site = site.index;
+    let producer = &net.stages[k_site];
+    let consumer = &net.stages[k_site + 1];
     let slope = producer.activation.slope_at_zero();
     let p: NeuronProposal = propose_neurons(stats, slope, &opts);
     let device = net.device();
     let k = p.n_neurons() as i64;
-    let d2 = linear_weight(&producer.layer, "producer")?.size()[1];
-    let alpha = from_mat(&p.alpha, Kind::Float, device);
-    let alpha_w = alpha.narrow(1, 0, d2);
+    let pw = producer.layer.weight().size();
+    let d2: i64 = pw[1..].iter().product();
+    let kind = producer.layer.weight().kind();
+    let alpha = from_mat(&p.alpha, kind, device);
+    let mut alpha_shape = pw.clone();
+    alpha_shape[0] = k;
+    let alpha_w = alpha.narrow(1, 0, d2).reshape(alpha_shape.as_slice());
     let alpha_b = producer
         .layer
         .bias()
         .map(|_| alpha.narrow(1, d2, 1).squeeze_dim(1));
-    let mut omega = from_mat(&p.omega, Kind::Float, device);
+    let omega_mat = from_mat(&p.omega, kind, device);
+    let mut omega = omega_weight(&omega_mat, site);
     if method == Method::GradMax && k > 0 {
-        // Fan-out normalised (GroMo's "gradmax_normalization"): every new column gets the
-        // mean norm of the consumer's existing columns.
-        let w = linear_weight(&consumer.layer, "consumer")?;
+        // Fan-out normalised (GroMo's "gradmax_normalization"): every new input unit gets
+        // the mean norm of the consumer's existing ones.
+        let w = consumer.layer.weight().detach();
         let target = if w.size()[1] > 0 {
-            w.norm_scalaropt_dim(2, [0i64].as_slice(), false)
-                .mean(Kind::Float)
+            input_norms(&w).mean(kind)
         } else {
-            Tensor::from(1.0f32).to_device(device)
+            Tensor::from(1.0f32).to_kind(kind).to_device(device)
         };
-        let norms = omega
-            .norm_scalaropt_dim(2, [0i64].as_slice(), true)
-            .clamp_min(1e-12);
-        omega = &omega / norms * target;
+        let norms = input_norms(&omega).clamp_min(1e-12);
+        let mut shape = vec![1i64; omega.dim()];
+        shape[1] = k;
+        omega = &omega / norms.view(shape.as_slice()) * target;
     }
     let (delta_w, delta_b) = if opts.compute_delta && p.decrease_delta > 0.0 {
-        let delta = from_mat(&p.delta, Kind::Float, device);
+        let delta = from_mat(&p.delta, kind, device);
         let d1 = delta.size()[1] - i64::from(stats.consumer_bias);
         (
-            Some(delta.narrow(1, 0, d1)),
+            Some(
+                delta
+                    .narrow(1, 0, d1)
+                    .reshape(consumer.layer.weight().size().as_slice()),
+            ),
             stats
                 .consumer_bias
                 .then(|| delta.narrow(1, d1, 1).squeeze_dim(1)),
@@ -220,16 +257,64 @@ pub fn closed_form(
     } else {
         (None, None)
     };
-    let fo_measured =
-        (producer.activation == Activation::Relu && !opts.alpha_zero && k > 0).then(|| {
-            let (b2, g) = samples;
-            let ext = b2.matmul(&alpha.tr()).clamp_min(0.0); // relu(α b̃)
-            let change = ext.matmul(&omega.tr()); // Σ ω_k relu(α_kᵀ b̃)
-            let inner = (g * change).sum(Kind::Double).double_value(&[]) / b2.size()[0] as f64;
-            p.decrease_delta - inner
-        });
+    // Measured first order (tiny.md §9) where the rows are exact for a positively
+    // homogeneous activation: dense sites, restricted conv neurons without pooling in
+    // between, and conv → linear through global pooling (the mean of the activations).
+    let exact_rows = match site.kind {
+        SiteKind::Dense | SiteKind::ConvToDense => true,
+        SiteKind::ConvToConv(ConvNeuron::Restricted) => site.pool == crate::nn::Pool::None,
+        _ => false,
+    };
+    let mut notes = p.notes.clone();
+    let fo_measured = match samples {
+        Some(sm)
+            if exact_rows
+                && producer.activation == Activation::Relu
+                && !opts.alpha_zero
+                && k > 0 =>
+        {
+            let mut ext = sm.b2.matmul(&alpha.tr()).clamp_min(0.0); // relu(α b̃)
+            if site.kind == SiteKind::Dense {
+                let change = ext.matmul(&omega_mat.tr()); // Σ ω_k relu(α_kᵀ b̃)
+                let inner = (&sm.g * change).sum(Kind::Double).double_value(&[]) / sm.images as f64;
+                Some(p.decrease_delta - inner)
+            } else {
+                if sm.pooled {
+                    ext = ext.view([sm.images, -1, k]).mean_dim(1, false, ext.kind());
+                }
+                // Each neuron's first-order decrease: −E⟨g, ω_k relu(α_kᵀ b̃)⟩.
+                let per_neuron = -(ext.tr().matmul(&sm.g) * omega_mat.tr()).sum_dim_intlist(
+                    [1i64].as_slice(),
+                    false,
+                    Kind::Double,
+                ) / sm.images as f64;
+                let mut gains = Vec::<f64>::try_from(&per_neuron).unwrap_or_default();
+                // Through ReLU the linearised sign can be wrong (a unit's output is not
+                // α's linear response, e.g. the mean of rectified patches): flipping a
+                // neuron's fan-out flips its first-order effect exactly, so every conv neuron
+                // is oriented to lower the loss.
+                let flip: Vec<f64> = gains
+                    .iter()
+                    .map(|&c| if c < 0.0 { -1.0 } else { 1.0 })
+                    .collect();
+                let flipped = flip.iter().filter(|&&f| f < 0.0).count();
+                if flipped > 0 {
+                    let f = Tensor::from_slice(&flip).to_kind(kind).to_device(device);
+                    let mut shape = vec![1i64; omega.dim()];
+                    shape[1] = k;
+                    omega = &omega * f.view(shape.as_slice());
+                    gains.iter_mut().for_each(|c| *c = c.abs());
+                    notes.push(format!(
+                        "{flipped} of {k} fan-outs flipped (ReLU first order, tiny.md §9)"
+                    ));
+                }
+                Some(p.decrease_delta + gains.iter().sum::<f64>())
+            }
+        }
+        _ => None,
+    };
     Ok(Proposal {
-        site,
+        site: k_site,
         alpha_w,
         alpha_b,
         omega,
@@ -244,7 +329,7 @@ pub fn closed_form(
             fo_gromo: p.fo_gromo,
             fo_with_cross: p.fo_with_cross,
             fo_measured,
-            notes: p.notes.clone(),
+            notes,
         },
         function_preserving: method.function_preserving(),
         rational: None,
@@ -261,19 +346,25 @@ pub fn random(
     rng: &mut impl Rng,
 ) -> Result<Proposal> {
     let device = net.device();
-    let w = linear_weight(&net.stages[site].layer, "producer")?;
-    let d2 = w.size()[1];
-    let d = net.stages[site + 1].layer.weight().size()[0];
-    let alpha_w = init::uniform(&[k, d2], init::default_bound(d2), rng, device);
+    if site + 1 >= net.stages.len() {
+        return Err(Error::Growth(format!("site {site} has no consumer layer")));
+    }
+    let pw = net.stages[site].layer.weight().size();
+    let fan_in: i64 = pw[1..].iter().product();
+    let mut alpha_shape = pw.clone();
+    alpha_shape[0] = k;
+    let alpha_w = init::uniform(&alpha_shape, init::default_bound(fan_in), rng, device);
     let alpha_b = net.stages[site]
         .layer
         .bias()
         .map(|_| Tensor::zeros([k], (Kind::Float, device)));
+    let mut omega_shape = net.stages[site + 1].layer.weight().size();
+    omega_shape[1] = k;
     let omega = if fan_out_std > 0.0 {
         // Uniform with the requested standard deviation, drawn from the run's generator.
-        init::uniform(&[d, k], fan_out_std * 3f64.sqrt(), rng, device)
+        init::uniform(&omega_shape, fan_out_std * 3f64.sqrt(), rng, device)
     } else {
-        Tensor::zeros([d, k], (Kind::Float, device))
+        Tensor::zeros(omega_shape.as_slice(), (Kind::Float, device))
     };
     Ok(Proposal::neurons_only(site, alpha_w, alpha_b, omega))
 }

@@ -9,6 +9,7 @@
 use faer::Mat;
 use tch::{Kind, Tensor};
 
+use super::site::{self, Site};
 use super::tiny::SiteStatistics;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -25,6 +26,31 @@ struct Sums {
 }
 
 impl Sums {
+    /// One batch's sums from aligned rows (tiny.md §2.2; conv sites §3.1–3.2): `b2` holds
+    /// one block of producer rows per tap. With several taps (full conv neuron) `S₂` is the
+    /// *mean* over taps of the per-tap moments, `M₂` has columns (output, tap) and `P` one
+    /// block of rows per tap.
+    fn of_rows(b2: &[Tensor], b1: &Tensor, g: &Tensor) -> Sums {
+        let taps = b2.len() as f64;
+        let s2 = b2
+            .iter()
+            .map(|b| b.tr().matmul(b))
+            .reduce(|a, b| a + b)
+            .expect("at least one tap")
+            / taps;
+        let m2 = Tensor::stack(&b2.iter().map(|b| b.tr().matmul(g)).collect::<Vec<_>>(), 2)
+            .flatten(1, 2); // [d2, (output, tap)]
+        let p = Tensor::cat(&b2.iter().map(|b| b.tr().matmul(b1)).collect::<Vec<_>>(), 0);
+        Sums {
+            s: b1.tr().matmul(b1),
+            m: b1.tr().matmul(g),
+            s2,
+            m2,
+            p,
+            e: g.tr().matmul(g),
+        }
+    }
+
     fn add(&mut self, batch: Sums) {
         self.s += batch.s;
         self.m += batch.m;
@@ -35,12 +61,26 @@ impl Sums {
     }
 }
 
+/// A few raw rows of a site, to measure a proposal's first order (tiny.md §9).
+#[derive(Debug)]
+pub struct Samples {
+    /// Producer rows `B̃₋₂` (one tap) and gradient rows `G`, in the training precision.
+    pub b2: Tensor,
+    pub g: Tensor,
+    /// Number of images (samples) the rows come from.
+    pub images: i64,
+    /// Conv → linear through global pooling: `b2` holds every position's patch (rows
+    /// image-major) and a unit's output is the mean over an image's positions of its
+    /// activation; `g` has one row per image.
+    pub pooled: bool,
+}
+
 /// Statistics of several sites, plus a few raw samples for measured first orders.
 pub struct Collected {
     /// One entry per requested site, in the order requested.
     pub stats: Vec<SiteStatistics>,
-    /// Per site: augmented producer inputs `B̃₋₂` and gradients `G` of the first batch.
-    pub samples: Vec<(Tensor, Tensor)>,
+    /// Per site: rows of the first batch's first samples (`None` for a full conv neuron).
+    pub samples: Vec<Option<Samples>>,
     /// Mean loss over the statistics sample.
     pub loss: f64,
 }
@@ -79,43 +119,53 @@ pub fn from_mat(m: &Mat<f64>, kind: Kind, device: tch::Device) -> Tensor {
         .to_device(device)
 }
 
-/// Collects the statistics of `sites` (producer stage indices) over the samples `index` of
-/// `data`, in minibatches of `batch_size`. `keep_samples` raw samples per site are kept.
+/// Collects the statistics of `sites` over the samples `index` of `data`, in minibatches of
+/// `batch_size` (only one minibatch's unfolded tensors live at a time). Raw rows of the first
+/// `keep_samples` samples are kept per site (fewer for wide conv sites).
 pub fn collect(
     net: &Network,
     loss: Loss,
     data: &Dataset,
     index: &Tensor,
     batch_size: usize,
-    sites: &[usize],
+    sites: &[Site],
     keep_samples: usize,
 ) -> Result<Collected> {
     let n = index.size()[0];
-    // Probes are created in stage order, so site k's probe (on consumer k+1) comes after
-    // those of the requested sites before it.
-    let probe_of_site: Vec<usize> = sites
-        .iter()
-        .map(|&k| sites.iter().filter(|&&j| j < k).count())
-        .collect();
+    // Raw samples are kept in the training precision.
+    let kind = net
+        .stages
+        .first()
+        .map_or(Kind::Float, |s| s.layer.weight().kind());
+    let consumers: Vec<usize> = sites.iter().map(|s| s.index + 1).collect();
+    // Stages whose features (augmented input, unfolded for a conv) some site needs.
+    let needed: Vec<usize> = {
+        let mut v: Vec<usize> = sites.iter().flat_map(|s| [s.index, s.index + 1]).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
     let mut sums: Vec<Option<Sums>> = sites.iter().map(|_| None).collect();
-    let mut samples: Vec<Option<(Tensor, Tensor)>> = sites.iter().map(|_| None).collect();
+    let mut samples: Vec<Option<Samples>> = sites.iter().map(|_| None).collect();
     let mut loss_total = 0.0;
     let mut start = 0;
     while start < n {
         let len = (batch_size as i64).min(n - start);
         let (x, y) = data.select(&index.narrow(0, start, len));
         start += len;
-        // Forward, recording every stage's input and probing the consumers' pre-activations.
-        let mut inputs = Vec::with_capacity(net.stages.len());
-        let mut probes: Vec<Tensor> = Vec::new();
+        // Forward, recording the needed stages' inputs and probing the consumers'
+        // pre-activations (probes in stage order).
+        let mut inputs: Vec<Option<Tensor>> = net.stages.iter().map(|_| None).collect();
+        let mut probes: Vec<(usize, Tensor)> = Vec::new();
         let mut h = x;
+        let mut block_input: Option<Tensor> = None;
         for (i, stage) in net.stages.iter().enumerate() {
             let inp = match stage.layer {
                 crate::nn::Layer::Linear(_) => h.flatten(1, -1),
                 crate::nn::Layer::Conv2d(_) => h,
             };
-            let mut z = stage.pre_activation(&inp, false);
-            if i > 0 && sites.contains(&(i - 1)) {
+            let mut z = stage.layer.forward(&inp);
+            if consumers.contains(&i) {
                 let probe = z.zeros_like().detach().set_requires_grad(true);
                 // Out of place on purpose: an in-place add could modify a tensor that
                 // autograd saved for the backward pass.
@@ -123,10 +173,17 @@ pub fn collect(
                 {
                     z = z + &probe;
                 }
-                probes.push(probe);
+                probes.push((i, probe));
             }
-            inputs.push(inp.detach());
+            if let Some(bn) = &stage.norm {
+                z = bn.forward(&z, false);
+            }
+            z = stage.add_skip(z, block_input.as_ref(), false);
+            if needed.contains(&i) {
+                inputs[i] = Some(inp.detach());
+            }
             h = stage.post(&z);
+            block_input = Some(inp);
         }
         let total = loss.per_sample(&h, &y).sum(Kind::Double);
         let lv = total.double_value(&[]);
@@ -136,37 +193,55 @@ pub fn collect(
             )));
         }
         loss_total += lv;
-        let grads = Tensor::f_run_backward(&[&total], &probes, false, false)?;
-        for (slot, &k) in sites.iter().enumerate() {
-            let g = grads[probe_of_site[slot]].to_kind(Kind::Double);
-            let prod_bias = net.stages[k].layer.bias().is_some();
-            let cons_bias = net.stages[k + 1].layer.bias().is_some();
-            let b2 = augment(&inputs[k].to_kind(Kind::Double), prod_bias);
-            let b1 = augment(&inputs[k + 1].to_kind(Kind::Double), cons_bias);
-            let batch = Sums {
-                s: b1.tr().matmul(&b1),
-                m: b1.tr().matmul(&g),
-                s2: b2.tr().matmul(&b2),
-                m2: b2.tr().matmul(&g),
-                p: b2.tr().matmul(&b1),
-                e: g.tr().matmul(&g),
+        let probe_tensors: Vec<&Tensor> = probes.iter().map(|(_, p)| p).collect();
+        let grads = Tensor::f_run_backward(&[&total], &probe_tensors, false, false)?;
+        // Features once per stage and batch, shared by the sites on both sides of it.
+        let feats: Vec<Option<Tensor>> = net
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, st)| inputs[i].as_ref().map(|x| site::features(st, x)))
+            .collect();
+        for (slot, s) in sites.iter().enumerate() {
+            let k = s.index;
+            let g = &grads[probes.iter().position(|(i, _)| *i == k + 1).expect("probe")];
+            let (b1, g) = site::consumer_rows(feats[k + 1].as_ref().expect("features"), g);
+            let xin = inputs[k].as_ref().expect("input");
+            let hw = match xin.dim() {
+                4 => (xin.size()[2], xin.size()[3]),
+                _ => (1, 1),
             };
+            let b2 = s.producer_rows(feats[k].as_ref().expect("features"), hw);
+            if samples[slot].is_none() && keep_samples > 0 && b2.len() == 1 {
+                // Whole images, at most ~4M producer values. Through global pooling the
+                // per-position patches are kept (the activation comes before the mean).
+                let pooled = s.kind == site::SiteKind::ConvToDense;
+                let rows = if pooled {
+                    feats[k].as_ref().expect("features").flatten(0, 1)
+                } else {
+                    b2[0].shallow_clone()
+                };
+                let rows_per = rows.size()[0] / len;
+                let budget = (4_000_000 / (rows_per * rows.size()[1]).max(1)).max(1);
+                let keep = (keep_samples as i64).min(len).min(budget);
+                let g_rows = if pooled { keep } else { keep * rows_per };
+                samples[slot] = Some(Samples {
+                    b2: rows.narrow(0, 0, keep * rows_per).to_kind(kind),
+                    g: g.narrow(0, 0, g_rows).to_kind(kind),
+                    images: keep,
+                    pooled,
+                });
+            }
+            let batch = Sums::of_rows(&b2, &b1, &g);
             match sums[slot].as_mut() {
                 None => sums[slot] = Some(batch),
                 Some(acc) => acc.add(batch),
-            }
-            if samples[slot].is_none() && keep_samples > 0 {
-                let keep = (keep_samples as i64).min(len);
-                samples[slot] = Some((
-                    b2.narrow(0, 0, keep).to_kind(Kind::Float),
-                    g.narrow(0, 0, keep).to_kind(Kind::Float),
-                ));
             }
         }
     }
     let inv = 1.0 / n.max(1) as f64;
     let mut stats = Vec::with_capacity(sites.len());
-    for (slot, &k) in sites.iter().enumerate() {
+    for (slot, s) in sites.iter().enumerate() {
         let sm = sums[slot]
             .take()
             .ok_or_else(|| Error::Growth("empty statistics sample".into()))?;
@@ -181,15 +256,13 @@ pub fn collect(
             e: Some(e),
             trace_e,
             n: n as usize,
-            consumer_bias: net.stages[k + 1].layer.bias().is_some(),
+            consumer_bias: net.stages[s.index + 1].layer.bias().is_some(),
+            taps: s.taps(),
         });
     }
     Ok(Collected {
         stats,
-        samples: samples
-            .into_iter()
-            .map(|s| s.unwrap_or_else(|| (Tensor::new(), Tensor::new())))
-            .collect(),
+        samples,
         loss: loss_total * inv,
     })
 }

@@ -67,10 +67,15 @@ pub struct SiteStatistics {
     pub m: Mat<f64>,
     /// `S₂ = B̃₋₂ᵀB̃₋₂/n`, `(d2+1)²`: input covariance of the producer layer `l-1`.
     pub s2: Mat<f64>,
-    /// `M₂ = B̃₋₂ᵀG/n`, `(d2+1)×d`.
+    /// `M₂ = B̃₋₂ᵀG/n`, `(d2+1)×(d·taps)`; with several taps the columns are ordered
+    /// (output, tap) as a conv weight `[d, k, k]` flattens.
     pub m2: Mat<f64>,
-    /// `P = B̃₋₂ᵀB̃₋₁/n`, `(d2+1)×(d1+1)`.
+    /// `P = B̃₋₂ᵀB̃₋₁/n`, `(taps·(d2+1))×(d1+1)`: one block of rows per tap.
     pub p: Mat<f64>,
+    /// Consumer kernel taps a new neuron's fan-out covers: 1 for a linear consumer and for
+    /// the restricted conv neuron (1×1 fan-out at the kernel centre), `k²` for the full conv
+    /// neuron (tiny.md §3.2, "Full": `M₂[a, (c, e)]`, `P[e, a, b]`).
+    pub taps: usize,
     /// Optional `E = GᵀG/n`, `d×d` (gradient covariance).
     pub e: Option<Mat<f64>>,
     /// `tr(GᵀG/n)`, always available; gives the bottleneck `Ψ = tr E − d` (tiny.md §2.4).
@@ -125,6 +130,7 @@ impl SiteStatistics {
             trace_e,
             n,
             consumer_bias,
+            taps: 1,
         }
     }
 
@@ -139,6 +145,7 @@ impl SiteStatistics {
             self.consumer_bias, other.consumer_bias,
             "SiteStatistics::merge: consumer_bias differs"
         );
+        assert_eq!(self.taps, other.taps, "SiteStatistics::merge: taps differ");
         let n = self.n + other.n;
         let (wa, wb) = if n == 0 {
             (0.0, 0.0)
@@ -166,6 +173,7 @@ impl SiteStatistics {
             trace_e: wa * self.trace_e + wb * other.trace_e,
             n,
             consumer_bias: self.consumer_bias,
+            taps: self.taps,
         }
     }
 
@@ -191,7 +199,11 @@ impl SiteStatistics {
         let c1 = self.s.nrows();
         let c2 = self.s2.nrows();
         let d = self.m.ncols();
+        let taps = self.taps;
         let mut errs = Vec::new();
+        if taps == 0 {
+            errs.push("taps is 0".to_string());
+        }
         if self.s.ncols() != c1 {
             errs.push(format!("S is {:?}, not square", self.s.shape()));
         }
@@ -201,11 +213,19 @@ impl SiteStatistics {
         if self.m.nrows() != c1 {
             errs.push(format!("M is {:?}, expected ({c1}, d)", self.m.shape()));
         }
-        if self.m2.shape() != (c2, d) {
-            errs.push(format!("M₂ is {:?}, expected ({c2}, {d})", self.m2.shape()));
+        if self.m2.shape() != (c2, d * taps) {
+            errs.push(format!(
+                "M₂ is {:?}, expected ({c2}, {})",
+                self.m2.shape(),
+                d * taps
+            ));
         }
-        if self.p.shape() != (c2, c1) {
-            errs.push(format!("P is {:?}, expected ({c2}, {c1})", self.p.shape()));
+        if self.p.shape() != (c2 * taps, c1) {
+            errs.push(format!(
+                "P is {:?}, expected ({}, {c1})",
+                self.p.shape(),
+                c2 * taps
+            ));
         }
         if let Some(e) = &self.e {
             if e.shape() != (d, d) {
@@ -473,10 +493,12 @@ pub fn propose_neurons(
         panic!("propose_neurons: inconsistent statistics: {e}");
     }
     let (c1, c2, d) = (stats.s.nrows(), stats.s2.nrows(), stats.output_dim());
+    // Fan-out length of one neuron: d outputs × the consumer taps it covers.
+    let fan_out = d * stats.taps;
     let mut notes = Vec::new();
     let empty = |delta: Mat<f64>, dec: f64, solver, psi: f64, notes: Vec<String>| NeuronProposal {
         alpha: Mat::zeros(0, c2),
-        omega: Mat::zeros(d, 0),
+        omega: Mat::zeros(fan_out, 0),
         lambdas: Vec::new(),
         all_lambdas: Vec::new(),
         delta,
@@ -512,8 +534,8 @@ pub fn propose_neurons(
     // Step 2: N = −M₂ + Pδᵀ (projection, tiny.md §2.4) or N = −M₂ (no projection or
     // empty hidden layer, §2.11). `p_delta = Pδᵀ` is kept for the cross term C.
     let projected = opts.use_projection && stats.hidden_width() > 0;
-    let p_delta = projected.then(|| &stats.p * full.delta.transpose());
-    let mut n_mat = Mat::from_fn(c2, d, |i, j| -stats.m2[(i, j)]);
+    let p_delta = projected.then(|| project(&stats.p, &full.delta, stats.taps));
+    let mut n_mat = Mat::from_fn(c2, fan_out, |i, j| -stats.m2[(i, j)]);
     if let Some(pd) = &p_delta {
         n_mat += pd;
     }
@@ -576,7 +598,7 @@ pub fn propose_neurons(
         None => u_scaled,
     };
     let mut alpha = alpha_cols.transpose().to_owned();
-    let omega = Mat::from_fn(d, k, |i, j| svd.v[(i, j)] * amp[j]);
+    let omega = Mat::from_fn(fan_out, k, |i, j| svd.v[(i, j)] * amp[j]);
 
     // Step 5: C = −Σ_k α_kᵀ P δᵀ ω_k and the first-order terms (tiny.md §2.6).
     let cross_term = match &p_delta {
@@ -617,6 +639,27 @@ pub fn propose_neurons(
         fo_with_cross,
         notes,
     }
+}
+
+/// The projection term `Pδᵀ` of `N` (tiny.md §2.4), `(d2+1)×(d·taps)`: with one tap the
+/// plain product; with several (full conv neuron, §3.2) column `(c, e)` is
+/// `Σ_b P[e, a, b] δ[c, b]`, tap `e`'s block of `P` times `δᵀ`.
+fn project(p: &Mat<f64>, delta: &Mat<f64>, taps: usize) -> Mat<f64> {
+    if taps == 1 {
+        return p * delta.transpose();
+    }
+    let c2 = p.nrows() / taps;
+    let d = delta.nrows();
+    let mut out = Mat::zeros(c2, d * taps);
+    for e in 0..taps {
+        let block = p.as_ref().subrows(e * c2, c2) * delta.transpose(); // (d2+1)×d
+        for c in 0..d {
+            for a in 0..c2 {
+                out[(a, c * taps + e)] = block[(a, c)];
+            }
+        }
+    }
+    out
 }
 
 /// `σ'(0)` of common activations (GroMo's table, tiny.md §1); `None` if unknown. For
@@ -1496,6 +1539,7 @@ mod tests {
             trace_e: 1e4,
             n: 10_000,
             consumer_bias: true,
+            taps: 1,
         };
         let t = std::time::Instant::now();
         let bu = best_update(&stats, &TinyOptions::tiny());

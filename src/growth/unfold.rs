@@ -35,6 +35,12 @@ impl Conv {
 /// `[C_out, C, k, k]` flattens, so `unfold(x) · W_matᵀ` is the conv's pre-activation.
 pub fn unfold(x: &Tensor, conv: Conv, bias: bool) -> Tensor {
     let k = conv.kernel;
+    let s = x.size();
+    if s[1] == 0 {
+        // No input channel (an empty block): no feature but the bias (im2col refuses it).
+        let l = conv.output_size(s[2]) * conv.output_size(s[3]);
+        return Tensor::ones([s[0], l, i64::from(bias)], (x.kind(), x.device()));
+    }
     let cols = x
         .im2col(
             [k, k],
@@ -72,20 +78,27 @@ pub fn bordered(u_prev: &Tensor, h1: i64, w1: i64, conv2: Conv) -> Tensor {
     let s = u_prev.size();
     let (n, d) = (s[0], s[2]);
     let image = u_prev.transpose(1, 2).reshape([n, d, h1, w1]);
-    // The centre tap of a k×k kernel: a strided slice of the zero-padded map.
+    let c = conv2.kernel / 2;
+    tap(&image, conv2, c, c).to_kind(Kind::Double)
+}
+
+/// What tap `(row, col)` of `conv2`'s kernel reads from `image` (`[N, D, H₁, W₁]`, one
+/// feature vector per intermediate position) at each of conv2's output positions:
+/// `[N, L₂, D]`, zero rows where the tap falls in the padding. The centre tap is the
+/// restricted neuron's input ([`bordered`]); all `k²` taps are the full neuron's `Bt`
+/// (tiny.md §3.2, the mask tensor `T` applied one tap at a time).
+pub fn tap(image: &Tensor, conv2: Conv, row: i64, col: i64) -> Tensor {
+    let s = image.size();
+    let (n, d, h1, w1) = (s[0], s[1], s[2], s[3]);
     let p = conv2.padding;
     let padded = image.constant_pad_nd([p, p, p, p]);
-    let c = conv2.kernel / 2;
     let (h2, w2) = (conv2.output_size(h1), conv2.output_size(w1));
-    let rows = padded.narrow(2, c, (h2 - 1) * conv2.stride + 1);
-    let centre = rows.narrow(3, c, (w2 - 1) * conv2.stride + 1);
-    let centre = centre
+    let rows = padded.narrow(2, row, (h2 - 1) * conv2.stride + 1);
+    let taps = rows.narrow(3, col, (w2 - 1) * conv2.stride + 1);
+    let taps = taps
         .slice(2, 0, i64::MAX, conv2.stride)
         .slice(3, 0, i64::MAX, conv2.stride);
-    centre
-        .reshape([n, d, h2 * w2])
-        .transpose(1, 2)
-        .to_kind(Kind::Double)
+    taps.reshape([n, d, h2 * w2]).transpose(1, 2)
 }
 
 #[cfg(test)]
@@ -262,6 +275,49 @@ mod tests {
             let via = via.transpose(1, 2).reshape([2, 3, h2, w2]);
             // Where the centre falls in conv2's zero padding, the direct path reads 0 while the
             // bordered row is 0 too (bias included): equal everywhere.
+            assert!(
+                (direct - via).abs().max().double_value(&[]) < 1e-12,
+                "{conv2:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn full_neuron_through_every_tap_is_the_two_convolutions() {
+        // tiny.md §7 check 16: the mask-tensor composition (here one tap at a time)
+        // reproduces conv2∘conv1 for a new channel with a full k×k fan-out.
+        let conv1 = Conv {
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let x = randn(&[2, 2, 6, 6], 70);
+        let alpha = randn(&[1, 2, 3, 3], 71);
+        let alpha_b = randn(&[1], 72);
+        let kernel = randn(&[3, 1, 3, 3], 73);
+        let a = Tensor::cat(&[alpha.reshape([1, 18]), alpha_b.view([1, 1])], 1);
+        let image = unfold(&x, conv1, true)
+            .transpose(1, 2)
+            .reshape([2, 19, 6, 6]);
+        for conv2 in GEOMETRIES {
+            let hidden = x.conv2d(&alpha, Some(&alpha_b), [1, 1], [1, 1], [1, 1], 1);
+            let direct = hidden.conv2d(
+                &kernel,
+                None::<Tensor>,
+                [conv2.stride, conv2.stride],
+                [conv2.padding, conv2.padding],
+                [1, 1],
+                1,
+            );
+            let (h2, w2) = (conv2.output_size(6), conv2.output_size(6));
+            let mut via = Tensor::zeros([2, h2 * w2, 3], (Kind::Double, Device::Cpu));
+            for r in 0..3 {
+                for c in 0..3 {
+                    let w_tap = kernel.select(3, c).select(2, r); // [3, 1]
+                    via += tap(&image, conv2, r, c).matmul(&a.tr()).matmul(&w_tap.tr());
+                }
+            }
+            let via = via.transpose(1, 2).reshape([2, 3, h2, w2]);
             assert!(
                 (direct - via).abs().max().double_value(&[]) < 1e-12,
                 "{conv2:?}"

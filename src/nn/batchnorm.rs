@@ -38,6 +38,9 @@ impl BatchNorm {
     /// Normalises with batch statistics (updating the running ones) when `train`, else with
     /// the running statistics.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        if self.num_features() == 0 {
+            return x.shallow_clone(); // nothing to normalise (libtorch refuses 0 channels)
+        }
         x.batch_norm(
             Some(&self.weight),
             Some(&self.bias),
@@ -56,7 +59,7 @@ impl BatchNorm {
 
     /// Appends `k` identity channels.
     pub fn grow(&mut self, k: i64) {
-        let opts = (Kind::Float, self.weight.device());
+        let opts = (self.weight.kind(), self.weight.device());
         self.weight = super::append(&self.weight, &Tensor::ones([k], opts), 0);
         self.bias = super::append(&self.bias, &Tensor::zeros([k], opts), 0);
         self.running_mean = Tensor::cat(&[&self.running_mean, &Tensor::zeros([k], opts)], 0);

@@ -53,8 +53,24 @@ impl Conv2d {
         }
     }
 
-    /// Applies the convolution to `x` of shape `[batch, in, h, w]`.
+    /// Applies the convolution to `x` of shape `[batch, in, h, w]`. Zero input or output
+    /// channels (an empty block before it grows) give zeros (plus the bias), which libtorch's
+    /// conv refuses to compute.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        if self.in_channels() == 0 || self.out_channels() == 0 {
+            let s = x.size();
+            let out = |n: i64| (n + 2 * self.padding - self.kernel_size()) / self.stride + 1;
+            // Multiplying by the (empty) weight's sum keeps the graph connected.
+            let zeros = Tensor::zeros(
+                [s[0], self.out_channels(), out(s[2]), out(s[3])],
+                (x.kind(), x.device()),
+            ) + x.sum(x.kind()) * 0.0
+                + self.weight.sum(x.kind()) * 0.0;
+            return match &self.bias {
+                Some(b) => zeros + b.view([1, -1, 1, 1]),
+                None => zeros,
+            };
+        }
         x.conv2d(
             &self.weight,
             self.bias.as_ref(),

@@ -8,7 +8,7 @@
 //! assert_eq!(l.size(), vec![2]);
 //! ```
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Reduction, Tensor};
+use tch::{Reduction, Tensor};
 
 /// A training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +24,7 @@ impl Loss {
     /// The loss of each sample, shape `[batch]`.
     pub fn per_sample(self, output: &Tensor, target: &Tensor) -> Tensor {
         match self {
-            Loss::CrossEntropy => output.log_softmax(-1, Kind::Float).nll_loss_nd(
+            Loss::CrossEntropy => output.log_softmax(-1, output.kind()).nll_loss_nd(
                 target,
                 None::<Tensor>,
                 Reduction::None,
@@ -32,14 +32,14 @@ impl Loss {
             ),
             Loss::Mse => {
                 let diff = output - target.view(output.size().as_slice());
-                diff.square().mean_dim(-1, false, Kind::Float)
+                diff.square().mean_dim(-1, false, output.kind())
             }
         }
     }
 
     /// The mean loss over the batch (what training minimises).
     pub fn mean(self, output: &Tensor, target: &Tensor) -> Tensor {
-        self.per_sample(output, target).mean(Kind::Float)
+        self.per_sample(output, target).mean(output.kind())
     }
 }
 
@@ -47,7 +47,7 @@ impl Loss {
 mod tests {
     use super::*;
     use crate::nn::testing::finite_difference_check;
-    use tch::Device;
+    use tch::{Device, Kind};
 
     #[test]
     fn cross_entropy_matches_formula() {

@@ -29,7 +29,10 @@ pub use batchnorm::BatchNorm;
 pub use conv::Conv2d;
 pub use linear::Linear;
 pub use loss::Loss;
-pub use network::{Architecture, Layer, LayerSpec, Network, Pool, Stage, StageSpec};
+pub use network::{
+    shifted_stage_name, Architecture, Layer, LayerSpec, Network, Pool, Skip, SkipPath, Stage,
+    StageSpec,
+};
 
 use tch::Tensor;
 

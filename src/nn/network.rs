@@ -65,6 +65,18 @@ pub enum Pool {
     GlobalAvg,
 }
 
+/// A residual connection into a stage: the *previous* stage's input, added to this stage's
+/// normalised pre-activation before the activation. The two stages form a residual block
+/// (conv → BN → ReLU → conv → BN → + skip → ReLU) whose hidden width is a growth site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Skip {
+    /// The block's input as is (same channels, no stride).
+    Identity,
+    /// A 1×1 convolution with `stride` (no bias) and BatchNorm, to the block's output width.
+    Projection { stride: i64 },
+}
+
 /// One stage of the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageSpec {
@@ -74,6 +86,8 @@ pub struct StageSpec {
     pub activation: Activation,
     #[serde(default)]
     pub pool: Pool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<Skip>,
 }
 
 /// A complete description of a network's shape: enough to rebuild it (checkpoints store it).
@@ -107,6 +121,7 @@ impl Architecture {
                     activation
                 },
                 pool: Pool::None,
+                skip: None,
             })
             .collect();
         Architecture {
@@ -124,6 +139,22 @@ impl Architecture {
         activation: Activation,
         batch_norm: bool,
     ) -> Self {
+        Self::vgg(input_shape, channels, 1, outputs, activation, batch_norm)
+    }
+
+    /// A VGG-style CNN with blocks of `convs_per_pool` 3×3 conv stages (stride 1, same
+    /// padding) and 2×2 max pooling after each block but the last, which ends with global
+    /// average pooling and a linear head. Inside a block, conv → conv sites have no pooling
+    /// between them, where the restricted neuron is exact (tiny.md §3.2).
+    pub fn vgg(
+        input_shape: [i64; 3],
+        channels: &[i64],
+        convs_per_pool: usize,
+        outputs: i64,
+        activation: Activation,
+        batch_norm: bool,
+    ) -> Self {
+        let per = convs_per_pool.max(1);
         let mut stages = Vec::new();
         let mut c_in = input_shape[0];
         for (i, &c) in channels.iter().enumerate() {
@@ -140,9 +171,12 @@ impl Architecture {
                 activation,
                 pool: if i + 1 == channels.len() {
                     Pool::GlobalAvg
-                } else {
+                } else if (i + 1) % per == 0 {
                     Pool::Max2
+                } else {
+                    Pool::None
                 },
+                skip: None,
             });
             c_in = c;
         }
@@ -155,11 +189,107 @@ impl Architecture {
             batch_norm: false,
             activation: Activation::Identity,
             pool: Pool::None,
+            skip: None,
         });
         Architecture {
             input_shape: input_shape.to_vec(),
             stages,
         }
+    }
+
+    /// The CIFAR ResNet-18 (He et al.; GroMo's `init_full_resnet_structure`, tiny.md §3.4):
+    /// a 3×3 stem to 64 channels (no max pooling), four stages of two basic blocks with
+    /// output widths 64/128/256/512, the stride on the first conv of a stage's first block,
+    /// global average pooling and a linear head. Each block is two stages (conv → BN → ReLU,
+    /// then conv → + skip → ReLU); its hidden width starts at `fraction` of its output
+    /// width (at least 1, or 0 when `fraction` is 0) and is what grows. The residual-stream
+    /// widths are fixed. As in GroMo's growing blocks (tiny.md §3.4) no BatchNorm follows the
+    /// second conv: a block of hidden width 0 is then exactly the identity (its input is a
+    /// ReLU output), and new channels reach the block's output at their own small amplitude
+    /// instead of being re-normalised to unit variance (§3.3's pitfall).
+    pub fn resnet18(input_shape: [i64; 3], outputs: i64, fraction: f64) -> Self {
+        let conv = |inputs, outputs, stride| LayerSpec::Conv2d {
+            inputs,
+            outputs,
+            kernel: 3,
+            stride,
+            padding: 1,
+            bias: false,
+        };
+        let stage = |layer, skip| StageSpec {
+            layer,
+            batch_norm: true,
+            activation: Activation::Relu,
+            pool: Pool::None,
+            skip,
+        };
+        let mut stages = vec![stage(conv(input_shape[0], 64, 1), None)];
+        let mut c_in = 64;
+        for (i, &c_out) in [64i64, 128, 256, 512].iter().enumerate() {
+            for b in 0..2 {
+                let stride = if i > 0 && b == 0 { 2 } else { 1 };
+                stages.extend(Self::basic_block(c_in, c_out, stride, fraction));
+                c_in = c_out;
+            }
+        }
+        if let Some(last) = stages.last_mut() {
+            last.pool = Pool::GlobalAvg;
+        }
+        stages.push(StageSpec {
+            layer: LayerSpec::Linear {
+                inputs: c_in,
+                outputs,
+                bias: true,
+            },
+            batch_norm: false,
+            activation: Activation::Identity,
+            pool: Pool::None,
+            skip: None,
+        });
+        Architecture {
+            input_shape: input_shape.to_vec(),
+            stages,
+        }
+    }
+
+    /// The two stages of a basic residual block `c_in → c_out` with its first conv at
+    /// `stride` and a hidden width of `fraction · c_out` (at least 1 unless `fraction` is 0):
+    /// conv → BN → ReLU, then conv → + skip (identity, or 1×1 conv + BN) → ReLU.
+    pub fn basic_block(c_in: i64, c_out: i64, stride: i64, fraction: f64) -> [StageSpec; 2] {
+        let hidden = if fraction <= 0.0 {
+            0
+        } else {
+            ((c_out as f64 * fraction).round() as i64).max(1)
+        };
+        let conv = |inputs, outputs, stride| LayerSpec::Conv2d {
+            inputs,
+            outputs,
+            kernel: 3,
+            stride,
+            padding: 1,
+            bias: false,
+        };
+        let skip = if stride == 1 && c_in == c_out {
+            Skip::Identity
+        } else {
+            Skip::Projection { stride }
+        };
+        [
+            StageSpec {
+                layer: conv(c_in, hidden, stride),
+                batch_norm: true,
+                activation: Activation::Relu,
+                pool: Pool::None,
+                skip: None,
+            },
+            StageSpec {
+                layer: conv(hidden, c_out, 1),
+                batch_norm: false,
+                activation: Activation::Relu,
+                pool: Pool::None,
+                skip: Some(skip),
+            },
+        ]
     }
 
     /// The widths of the hidden dimensions (outputs of every stage but the last).
@@ -195,6 +325,25 @@ impl Architecture {
                 )));
             }
         }
+        for (i, st) in self.stages.iter().enumerate() {
+            let Some(skip) = st.skip else { continue };
+            let ok = i >= 1
+                && matches!(st.layer, LayerSpec::Conv2d { .. })
+                && matches!(self.stages[i - 1].layer, LayerSpec::Conv2d { .. })
+                && self.stages[i - 1].pool == Pool::None
+                && (skip != Skip::Identity
+                    || (self.stages[i - 1].layer.inputs() == st.layer.outputs()
+                        && matches!(
+                            self.stages[i - 1].layer,
+                            LayerSpec::Conv2d { stride: 1, .. }
+                        )));
+            if !ok {
+                return Err(Error::Config(format!(
+                    "stage {i}: a residual connection needs a conv stage after an unpooled conv \
+                     stage (an identity skip also needs the same widths and stride 1)"
+                )));
+            }
+        }
         for (i, pair) in self.stages.windows(2).enumerate() {
             let (a, b) = (&pair[0], &pair[1]);
             let spatial_flatten = matches!(a.layer, LayerSpec::Conv2d { .. })
@@ -226,6 +375,20 @@ impl Architecture {
             }
         }
         Ok(())
+    }
+}
+
+/// A parameter name after `by` stages were inserted at `from`: `stages.{i}.…` becomes
+/// `stages.{i+by}.…` for `i ≥ from`; other names are unchanged.
+pub fn shifted_stage_name(name: &str, from: usize, by: usize) -> String {
+    let mut parts = name.splitn(3, '.');
+    match (
+        parts.next(),
+        parts.next().and_then(|i| i.parse::<usize>().ok()),
+        parts.next(),
+    ) {
+        (Some("stages"), Some(i), Some(rest)) if i >= from => format!("stages.{}.{rest}", i + by),
+        _ => name.to_string(),
     }
 }
 
@@ -299,7 +462,24 @@ impl Layer {
     }
 }
 
-/// One stage: layer, optional BatchNorm, activation, optional pooling.
+/// The residual path into a stage ([`Skip`]): the identity, or a strided 1×1 conv with
+/// BatchNorm.
+#[derive(Debug)]
+pub struct SkipPath {
+    pub projection: Option<(Conv2d, BatchNorm)>,
+}
+
+impl SkipPath {
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        match &self.projection {
+            None => x.shallow_clone(),
+            Some((conv, bn)) => bn.forward(&conv.forward(x), train),
+        }
+    }
+}
+
+/// One stage: layer, optional BatchNorm, optional residual connection, activation, optional
+/// pooling.
 #[derive(Debug)]
 pub struct Stage {
     pub layer: Layer,
@@ -308,6 +488,8 @@ pub struct Stage {
     /// Per-unit parameters `[units, 3]` of a [`Activation::Rational`] stage.
     pub rational: Option<Tensor>,
     pub pool: Pool,
+    /// Residual connection from the previous stage's input.
+    pub skip: Option<SkipPath>,
 }
 
 impl Stage {
@@ -326,15 +508,40 @@ impl Stage {
             Some(theta) => super::rational::forward(z, theta),
             None => self.activation.forward(z),
         };
+        self.apply_pool(&a)
+    }
+
+    /// The stage's pooling.
+    pub fn apply_pool(&self, a: &Tensor) -> Tensor {
         match self.pool {
-            Pool::None => a,
+            Pool::None => a.shallow_clone(),
             Pool::Max2 => a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
             Pool::GlobalAvg => a.adaptive_avg_pool2d([1, 1]).flatten(1, -1),
         }
     }
 
+    /// The stage on its own (a stage with a residual connection needs [`Stage::forward_in_chain`]).
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         self.post(&self.pre_activation(x, train))
+    }
+
+    /// Adds the residual path (from `block_input`, the previous stage's input) to a
+    /// normalised pre-activation; the identity for a stage without one.
+    pub fn add_skip(&self, z: Tensor, block_input: Option<&Tensor>, train: bool) -> Tensor {
+        match (&self.skip, block_input) {
+            (Some(path), Some(x)) => z + path.forward(x, train),
+            _ => z,
+        }
+    }
+
+    /// The stage inside the chain: `block_input` is the previous stage's input.
+    pub fn forward_in_chain(
+        &self,
+        x: &Tensor,
+        block_input: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
+        self.post(&self.add_skip(self.pre_activation(x, train), block_input, train))
     }
 }
 
@@ -350,10 +557,18 @@ impl Network {
     /// Builds a freshly initialised network, parameters drawn from `rng`.
     pub fn new(arch: &Architecture, rng: &mut impl Rng, device: Device) -> Result<Self> {
         arch.validate()?;
+        // Channels entering each stage's block (the previous stage's input).
+        let block_inputs: Vec<i64> = (0..arch.stages.len())
+            .map(|i| {
+                i.checked_sub(1)
+                    .map_or(0, |j| arch.stages[j].layer.inputs())
+            })
+            .collect();
         let stages = arch
             .stages
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 let layer = match s.layer {
                     LayerSpec::Linear {
                         inputs,
@@ -378,6 +593,24 @@ impl Network {
                         device,
                     ))
                 });
+                let skip = s.skip.map(|skip| SkipPath {
+                    projection: match skip {
+                        Skip::Identity => None,
+                        Skip::Projection { stride } => Some((
+                            Conv2d::new(
+                                block_inputs[i],
+                                s.layer.outputs(),
+                                1,
+                                stride,
+                                0,
+                                false,
+                                rng,
+                                device,
+                            ),
+                            BatchNorm::new(s.layer.outputs(), device),
+                        )),
+                    },
+                });
                 Stage {
                     norm: s
                         .batch_norm
@@ -386,6 +619,7 @@ impl Network {
                     activation: s.activation,
                     rational,
                     pool: s.pool,
+                    skip,
                 }
             })
             .collect();
@@ -408,6 +642,10 @@ impl Network {
                     batch_norm: s.norm.is_some(),
                     activation: s.activation,
                     pool: s.pool,
+                    skip: s.skip.as_ref().map(|p| match &p.projection {
+                        None => Skip::Identity,
+                        Some((c, _)) => Skip::Projection { stride: c.stride },
+                    }),
                 })
                 .collect(),
         }
@@ -415,9 +653,27 @@ impl Network {
 
     /// Forward pass; `train` selects BatchNorm's batch statistics.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.stages
-            .iter()
-            .fold(x.shallow_clone(), |h, s| s.forward(&h, train))
+        self.forward_range(x, None, 0..self.stages.len(), train).0
+    }
+
+    /// Runs stages `range` on `x` (the input of the first of them), with `block_input` the
+    /// input of the stage before (for a residual connection). Returns the output and the
+    /// last stage's input.
+    pub fn forward_range(
+        &self,
+        x: &Tensor,
+        block_input: Option<Tensor>,
+        range: std::ops::Range<usize>,
+        train: bool,
+    ) -> (Tensor, Option<Tensor>) {
+        let mut h = x.shallow_clone();
+        let mut prev = block_input;
+        for s in &self.stages[range] {
+            let out = s.forward_in_chain(&h, prev.as_ref(), train);
+            prev = Some(h);
+            h = out;
+        }
+        (h, prev)
     }
 
     pub fn device(&self) -> Device {
@@ -448,6 +704,14 @@ impl Network {
             if let Some(theta) = &s.rational {
                 out.push((format!("stages.{i}.act.theta"), theta.shallow_clone()));
             }
+            if let Some((conv, bn)) = s.skip.as_ref().and_then(|p| p.projection.as_ref()) {
+                for (n, t) in conv.named_parameters() {
+                    out.push((format!("stages.{i}.skip.conv.{n}"), t));
+                }
+                for (n, t) in bn.named_parameters() {
+                    out.push((format!("stages.{i}.skip.norm.{n}"), t));
+                }
+            }
         }
         out
     }
@@ -458,6 +722,30 @@ impl Network {
         self.stages.insert(index.min(self.stages.len()), stage);
     }
 
+    /// Converts every parameter and buffer to `kind` (e.g. `Kind::Double` for exact checks).
+    pub fn to_kind(&mut self, kind: tch::Kind) {
+        let param = |t: &Tensor| t.detach().to_kind(kind).set_requires_grad(true);
+        for s in &mut self.stages {
+            match &mut s.layer {
+                Layer::Linear(l) => {
+                    l.weight = param(&l.weight);
+                    l.bias = l.bias.as_ref().map(param);
+                }
+                Layer::Conv2d(c) => {
+                    c.weight = param(&c.weight);
+                    c.bias = c.bias.as_ref().map(param);
+                }
+            }
+            if let Some(bn) = s.norm.as_mut() {
+                bn.weight = param(&bn.weight);
+                bn.bias = param(&bn.bias);
+                bn.running_mean = bn.running_mean.to_kind(kind);
+                bn.running_var = bn.running_var.to_kind(kind);
+            }
+            s.rational = s.rational.as_ref().map(param);
+        }
+    }
+
     /// Non-trainable state (BatchNorm running statistics).
     pub fn named_buffers(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
@@ -465,6 +753,11 @@ impl Network {
             if let Some(bn) = &s.norm {
                 for (n, t) in bn.named_buffers() {
                     out.push((format!("stages.{i}.norm.{n}"), t));
+                }
+            }
+            if let Some((_, bn)) = s.skip.as_ref().and_then(|p| p.projection.as_ref()) {
+                for (n, t) in bn.named_buffers() {
+                    out.push((format!("stages.{i}.skip.norm.{n}"), t));
                 }
             }
         }
@@ -484,6 +777,11 @@ impl Network {
         let mut shape = self.input_shape.clone();
         let mut macs = 0;
         for s in &self.stages {
+            if let Some((c, _)) = s.skip.as_ref().and_then(|p| p.projection.as_ref()) {
+                // The 1×1 projection runs at the block's output resolution.
+                let (h, w) = (shape[1], shape[2]);
+                macs += c.out_channels() * c.in_channels() * h * w;
+            }
             match &s.layer {
                 Layer::Linear(l) => {
                     macs += l.in_features() * l.out_features();

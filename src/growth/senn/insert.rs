@@ -138,6 +138,7 @@ pub fn insert_layer(
         activation: Activation::Rational,
         rational: Some(param(rational::identity_parameters(d, device))),
         pool: Pool::None,
+        skip: None,
     };
     if let Layer::Linear(c) = &mut net.stages[gap].layer {
         c.weight = param(w2);
@@ -157,15 +158,7 @@ pub fn insert_layer(
 
 /// `stages.{i}.…` → `stages.{i+1}.…` for `i ≥ from`.
 fn shift_stage_name(name: &str, from: usize) -> String {
-    let mut parts = name.splitn(3, '.');
-    match (
-        parts.next(),
-        parts.next().and_then(|i| i.parse::<usize>().ok()),
-        parts.next(),
-    ) {
-        (Some("stages"), Some(i), Some(rest)) if i >= from => format!("stages.{}.{rest}", i + 1),
-        _ => name.to_string(),
-    }
+    crate::nn::shifted_stage_name(name, from, 1)
 }
 
 /// A copy of a whole network and its optimiser state, to undo an expansion.

@@ -1,0 +1,230 @@
+//! Growth sites: the hidden dimension between a producer stage (its output units or channels
+//! grow) and the next stage, the consumer (its inputs grow), and the *rows* the statistics of
+//! tiny.md §2.2 are built from.
+//!
+//! Every kind of site is reduced to the linear-layer problem: rows of the producer's
+//! augmented input `B̃₋₂`, of the consumer's augmented input `B̃₋₁` and of the gradient `G`
+//! at the consumer's pre-activation, aligned row by row (tiny.md §3.1–3.2):
+//!
+//! * **dense** (linear → linear): one row per sample;
+//! * **conv → conv**: one row per (image, consumer output position); `B̃₋₁` and `G` are the
+//!   consumer's unfolded input and its gradient there. The new channel reaches the consumer
+//!   through its kernel taps: the **restricted** neuron (1×1 fan-out at the kernel centre) has
+//!   one tap, whose `B̃₋₂` row is the producer's patch under the centre
+//!   ([`unfold::bordered`]); the **full** neuron (k×k fan-out) has `k²` taps, one block of
+//!   `B̃₋₂` rows each ([`unfold::tap`]);
+//! * **conv → linear** (through global average pooling): one row per image, `B̃₋₂` the mean
+//!   of the producer's patches (the pooled pre-activation of a linear unit is the unit
+//!   applied to the mean patch).
+//!
+//! When the producer max-pools before the consumer, the new channel's patches are average
+//! pooled the same way (a linearisation: the max of a channel that does not exist yet has no
+//! preferred position). The preview and apply paths use the real max pooling.
+//!
+//! ```
+//! use grownet::growth::site::{ConvNeuron, Site};
+//! use grownet::nn::{Activation, Architecture, Network};
+//! use rand::SeedableRng;
+//! let arch = Architecture::cnn([3, 8, 8], &[4, 4], 10, Activation::Relu, true);
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+//! let net = Network::new(&arch, &mut rng, tch::Device::Cpu).unwrap();
+//! let conv_conv = Site::new(&net, 0, ConvNeuron::Full).unwrap();
+//! assert_eq!(conv_conv.taps(), 9);
+//! let conv_linear = Site::new(&net, 1, ConvNeuron::Full).unwrap();
+//! assert_eq!(conv_linear.taps(), 1);
+//! ```
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::unfold::{self, Conv};
+use crate::error::{Error, Result};
+use crate::nn::{Layer, Network, Pool, Stage};
+
+/// How a new channel of a conv → conv site reaches the consumer (tiny.md §3.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConvNeuron {
+    /// 1×1 fan-out at the centre of the consumer's kernel (GroMo's default for VGG and
+    /// ResNet; exact when the consumer has stride 1 and "same" padding).
+    #[default]
+    Restricted,
+    /// A full k×k fan-out.
+    Full,
+}
+
+impl std::str::FromStr for ConvNeuron {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "restricted" => Ok(ConvNeuron::Restricted),
+            "full" => Ok(ConvNeuron::Full),
+            o => Err(format!(
+                "unknown conv neuron '{o}' (expected restricted or full)"
+            )),
+        }
+    }
+}
+
+/// The kind of a growth site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SiteKind {
+    /// Linear → linear.
+    Dense,
+    /// Conv → conv, with the neuron's fan-out shape.
+    ConvToConv(ConvNeuron),
+    /// Conv → (global average pooling) → linear.
+    ConvToDense,
+}
+
+/// One growth site of a network: producer stage `index`, consumer `index + 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub index: usize,
+    pub kind: SiteKind,
+    /// The producer's and the consumer's conv geometry (conv layers only).
+    pub producer: Option<Conv>,
+    pub consumer: Option<Conv>,
+    /// Pooling between producer and consumer.
+    pub pool: Pool,
+}
+
+fn geometry(layer: &Layer) -> Option<Conv> {
+    match layer {
+        Layer::Conv2d(c) => Some(Conv {
+            kernel: c.kernel_size(),
+            stride: c.stride,
+            padding: c.padding,
+        }),
+        Layer::Linear(_) => None,
+    }
+}
+
+impl Site {
+    /// The site between stages `index` and `index + 1` of `net`.
+    pub fn new(net: &Network, index: usize, neuron: ConvNeuron) -> Result<Site> {
+        let (Some(prod), Some(cons)) = (net.stages.get(index), net.stages.get(index + 1)) else {
+            return Err(Error::Growth(format!(
+                "site {index}: stage {index} has no consumer stage"
+            )));
+        };
+        // A residual stream's width is shared by every block on it: fixed (tiny.md §3.4).
+        if prod.skip.is_some() || net.stages.get(index + 2).is_some_and(|s| s.skip.is_some()) {
+            return Err(Error::Growth(format!(
+                "site {index}: the residual stream's width is fixed; blocks grow their hidden width"
+            )));
+        }
+        let (producer, consumer) = (geometry(&prod.layer), geometry(&cons.layer));
+        let kind = match (producer, consumer) {
+            (None, None) => SiteKind::Dense,
+            (Some(_), Some(_)) => SiteKind::ConvToConv(neuron),
+            (Some(_), None) if prod.pool == Pool::GlobalAvg => SiteKind::ConvToDense,
+            _ => {
+                return Err(Error::Growth(format!(
+                    "site {index}: a {} feeding a {} cannot grow",
+                    if producer.is_some() {
+                        "conv"
+                    } else {
+                        "linear layer"
+                    },
+                    if consumer.is_some() {
+                        "conv"
+                    } else {
+                        "linear layer without global pooling"
+                    },
+                )))
+            }
+        };
+        Ok(Site {
+            index,
+            kind,
+            producer,
+            consumer,
+            pool: prod.pool,
+        })
+    }
+
+    /// Whether this is the hidden width of a residual block (its consumer adds a skip).
+    pub fn in_block(net: &Network, index: usize) -> bool {
+        net.stages.get(index + 1).is_some_and(|s| s.skip.is_some())
+    }
+
+    /// Consumer kernel taps a new unit's fan-out covers (`SiteStatistics::taps`).
+    pub fn taps(&self) -> usize {
+        match (self.kind, self.consumer) {
+            (SiteKind::ConvToConv(ConvNeuron::Full), Some(c)) => (c.kernel * c.kernel) as usize,
+            _ => 1,
+        }
+    }
+
+    /// The producer's `B̃₋₂` rows, one tensor per tap (`[rows, d2(+1)]`, f64), from the
+    /// producer's features ([`features`]) computed on an input of spatial size `input_hw`
+    /// (ignored for a linear producer). Rows align with [`consumer_rows`].
+    pub fn producer_rows(&self, producer_features: &Tensor, input_hw: (i64, i64)) -> Vec<Tensor> {
+        match self.kind {
+            SiteKind::Dense => vec![producer_features.shallow_clone()],
+            SiteKind::ConvToDense => vec![producer_features.mean_dim(1, false, Kind::Double)],
+            SiteKind::ConvToConv(neuron) => {
+                let conv2 = self.consumer.expect("conv consumer");
+                let image = self.intermediate_image(producer_features, input_hw);
+                let taps: Vec<(i64, i64)> = match neuron {
+                    ConvNeuron::Restricted => vec![(conv2.kernel / 2, conv2.kernel / 2)],
+                    ConvNeuron::Full => (0..conv2.kernel)
+                        .flat_map(|r| (0..conv2.kernel).map(move |c| (r, c)))
+                        .collect(),
+                };
+                taps.into_iter()
+                    .map(|(r, c)| unfold::tap(&image, conv2, r, c).flatten(0, 1))
+                    .collect()
+            }
+        }
+    }
+
+    /// The producer's patches (`[N, L₁, D]`) as an image over the consumer's input grid
+    /// (`[N, D, H, W]`), pooled as the producer's output is.
+    fn intermediate_image(&self, producer_features: &Tensor, (h, w): (i64, i64)) -> Tensor {
+        let s = producer_features.size();
+        let (n, d) = (s[0], s[2]);
+        let conv1 = self.producer.expect("conv producer");
+        let image = producer_features.transpose(1, 2).reshape([
+            n,
+            d,
+            conv1.output_size(h),
+            conv1.output_size(w),
+        ]);
+        match self.pool {
+            Pool::Max2 => image.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>),
+            Pool::None | Pool::GlobalAvg => image,
+        }
+    }
+}
+
+/// A stage's augmented input features, f64: `[N, D(+1)]` for a linear layer, the unfolded
+/// patches `[N, L, C·k²(+1)]` for a conv (tiny.md §3.1). Computed once per batch and stage,
+/// shared by the site it produces for and the site it consumes for.
+pub fn features(stage: &Stage, x: &Tensor) -> Tensor {
+    let x = x.to_kind(Kind::Double);
+    match &stage.layer {
+        Layer::Linear(l) => super::statistics::augment(&x.flatten(1, -1), l.bias.is_some()),
+        Layer::Conv2d(c) => unfold::unfold(
+            &x,
+            Conv {
+                kernel: c.kernel_size(),
+                stride: c.stride,
+                padding: c.padding,
+            },
+            c.bias.is_some(),
+        ),
+    }
+}
+
+/// The consumer's `B̃₋₁` rows from its features, and `G` rows from the gradient at its
+/// pre-activation (`[N, d]` or `[N, C, H, W]`), f64.
+pub fn consumer_rows(consumer_features: &Tensor, grad: &Tensor) -> (Tensor, Tensor) {
+    let g = grad.to_kind(Kind::Double);
+    if g.dim() == 4 {
+        let g = g.flatten(2, 3).transpose(1, 2).flatten(0, 1);
+        (consumer_features.flatten(0, 1), g)
+    } else {
+        (consumer_features.shallow_clone(), g)
+    }
+}

@@ -1,0 +1,446 @@
+//! TINY growth at convolutional sites (tiny.md §3, checks 9, 14, 15, 17): conv → conv with the
+//! restricted and the full neuron, conv → linear through global pooling, with and without
+//! bias, BatchNorm and pooling; and a CNN that grows while it trains.
+mod common;
+
+use common::small_config;
+use grownet::data::Dataset;
+use grownet::growth::site::{ConvNeuron, Site};
+use grownet::growth::{
+    amplitude, apply, proposal, statistics, GrowthConfig, LineSearch, Method, Selection,
+};
+use grownet::nn::{Activation, Architecture, LayerSpec, Loss, Network, Pool, StageSpec};
+use grownet::optim::{Optimizer, OptimizerConfig};
+use grownet::train::Trainer;
+use rand::SeedableRng;
+use tch::{Device, Kind, Tensor};
+
+/// A conv stage `c_in → c_out`, 3×3, with the given stride, padding, pooling, BatchNorm.
+fn conv(c_in: i64, c_out: i64, stride: i64, padding: i64, pool: Pool, bn: bool) -> StageSpec {
+    StageSpec {
+        layer: LayerSpec::Conv2d {
+            inputs: c_in,
+            outputs: c_out,
+            kernel: 3,
+            stride,
+            padding,
+            bias: !bn,
+        },
+        batch_norm: bn,
+        activation: Activation::Identity,
+        pool,
+        skip: None,
+    }
+}
+
+/// conv(2→3) → conv(3→4, `stride2`, `pad2`) → global pool → linear(4→2), on 2×7×7 images.
+fn net(first_pool: Pool, stride2: i64, pad2: i64, bn: bool, act: Activation, seed: u64) -> Network {
+    let mut stages = vec![
+        conv(2, 3, 1, 1, first_pool, bn),
+        conv(3, 4, stride2, pad2, Pool::GlobalAvg, bn),
+        StageSpec {
+            layer: LayerSpec::Linear {
+                inputs: 4,
+                outputs: 2,
+                bias: true,
+            },
+            batch_norm: false,
+            activation: Activation::Identity,
+            pool: Pool::None,
+            skip: None,
+        },
+    ];
+    stages[0].activation = act;
+    stages[1].activation = act;
+    let arch = Architecture {
+        input_shape: vec![2, 7, 7],
+        stages,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let net = Network::new(&arch, &mut rng, Device::Cpu).unwrap();
+    if bn {
+        // Non-trivial running statistics, so that eval-mode BatchNorm is not the identity.
+        for (name, t) in net.named_buffers() {
+            let v = if name.ends_with("var") { 1.7 } else { 0.3 };
+            tch::no_grad(|| {
+                let _ = t.shallow_clone().fill_(v);
+            });
+        }
+    }
+    net
+}
+
+fn regression_data(n: i64, seed: i64) -> Dataset {
+    tch::manual_seed(seed);
+    let x = Tensor::randn([n, 2, 7, 7], (Kind::Float, Device::Cpu));
+    let y = Tensor::randn([n, 2], (Kind::Float, Device::Cpu));
+    Dataset { x, y }
+}
+
+/// The same network and data in f64, for first-order checks at small scales.
+fn in_f64(mut net: Network, d: &Dataset) -> (Network, Dataset) {
+    net.to_kind(Kind::Double);
+    let d = Dataset {
+        x: d.x.to_kind(Kind::Double),
+        y: d.y.to_kind(Kind::Double),
+    };
+    (net, d)
+}
+
+fn all_idx(n: i64) -> Tensor {
+    Tensor::arange(n, (Kind::Int64, Device::Cpu))
+}
+
+fn propose(
+    net: &Network,
+    d: &Dataset,
+    site: usize,
+    neuron: ConvNeuron,
+    method: Method,
+) -> proposal::Proposal {
+    let s = [Site::new(net, site, neuron).unwrap()];
+    let c = statistics::collect(net, Loss::Mse, d, &all_idx(d.len() as i64), 16, &s, 64).unwrap();
+    proposal::closed_form(
+        net,
+        &s[0],
+        &c.stats[0],
+        c.samples[0].as_ref(),
+        method,
+        3,
+        (1e-9, 1e-6),
+    )
+    .unwrap()
+}
+
+fn copy(net: &Network) -> Network {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut other = Network::new(&net.architecture(), &mut rng, Device::Cpu).unwrap();
+    let mut all = net.named_parameters();
+    all.extend(net.named_buffers());
+    other.load_tensors(&all).unwrap();
+    other
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+#[test]
+fn first_order_decrease_matches_at_every_conv_site_kind() {
+    // tiny.md §7 checks 9 and 17: with identity activations the consumer's pre-activation
+    // changes by exactly s²(B̃₋₂Θ − B̃₋₁δᵀ), so (L0 − L(s))/s² → d + Σλ² + C, for the
+    // restricted neuron (stride 1 and 2), the full neuron, and conv → linear.
+    let d = regression_data(48, 1);
+    let cases = [
+        ("restricted, stride 1", 1, 1, ConvNeuron::Restricted, 0),
+        (
+            "restricted, stride 2, no padding",
+            2,
+            0,
+            ConvNeuron::Restricted,
+            0,
+        ),
+        ("full, stride 1", 1, 1, ConvNeuron::Full, 0),
+        ("full, stride 2", 2, 1, ConvNeuron::Full, 0),
+        ("conv → linear", 1, 1, ConvNeuron::Restricted, 1),
+    ];
+    for (name, stride, pad, neuron, site) in cases {
+        let (n, d) = in_f64(
+            net(Pool::None, stride, pad, false, Activation::Identity, 2),
+            &d,
+        );
+        let p = propose(&n, &d, site, neuron, Method::Tiny);
+        assert!(p.neurons() > 0, "{name}: no neuron");
+        let predicted = p.info.fo_with_cross;
+        let s = 1e-3;
+        let l0 = amplitude::loss_at(&n, Loss::Mse, &d, &p, 0.0);
+        let ls = amplitude::loss_at(&n, Loss::Mse, &d, &p, s);
+        let measured = (l0 - ls) / (s * s);
+        println!("{name}: measured {measured:.6}, predicted {predicted:.6}");
+        assert!(
+            (measured - predicted).abs() < 1e-3 * predicted.abs(),
+            "{name}: measured {measured}, predicted {predicted}"
+        );
+    }
+}
+
+#[test]
+fn restricted_neurons_explain_what_their_lambdas_say() {
+    // tiny.md §7 check 17 (check 5 for the restricted neuron): without δ and with N = −M₂,
+    // the new channels alone lower the loss at first order by exactly Σλ² (identity σ,
+    // consumer at stride 1 with "same" padding).
+    let d = regression_data(40, 3);
+    let (n, d) = in_f64(net(Pool::None, 1, 1, false, Activation::Identity, 4), &d);
+    let p = propose(&n, &d, 0, ConvNeuron::Restricted, Method::TinyPaper);
+    let sum_sq: f64 = p.info.lambdas.iter().map(|l| l * l).sum();
+    let s = 1e-3;
+    let l0 = amplitude::loss_at(&n, Loss::Mse, &d, &p, 0.0);
+    let measured = (l0 - amplitude::loss_at(&n, Loss::Mse, &d, &p, s)) / (s * s);
+    let expected = sum_sq + p.info.cross_term;
+    assert!(
+        (measured - expected).abs() < 0.01 * expected,
+        "measured {measured}, Σλ² + C = {expected}"
+    );
+}
+
+#[test]
+fn extended_forward_equals_apply_for_conv_sites() {
+    // tiny.md §7 check 15: linear, restricted and full conv pairs, with and without bias,
+    // with BatchNorm in eval mode, with max pooling between the convs, and conv → linear.
+    let d = regression_data(12, 5);
+    for bn in [false, true] {
+        for (pool, neuron, site) in [
+            (Pool::None, ConvNeuron::Restricted, 0),
+            (Pool::None, ConvNeuron::Full, 0),
+            (Pool::Max2, ConvNeuron::Restricted, 0),
+            (Pool::Max2, ConvNeuron::Full, 0),
+            (Pool::None, ConvNeuron::Restricted, 1),
+        ] {
+            for method in [Method::Tiny, Method::GradMax] {
+                let base = net(pool, 1, 1, bn, Activation::Relu, 6);
+                let p = propose(&base, &d, site, neuron, method);
+                assert!(p.neurons() > 0);
+                for s in [0.5, 1.5] {
+                    let preview = tch::no_grad(|| amplitude::forward_extended(&base, &d.x, &p, s));
+                    let mut grown = copy(&base);
+                    let mut opt = Optimizer::new(OptimizerConfig::adamw(1e-3));
+                    // A step first, so that the optimiser has state to grow.
+                    let params = grown.named_parameters();
+                    Loss::Mse.mean(&grown.forward(&d.x, true), &d.y).backward();
+                    opt.step(&params, 0.0);
+                    // The step moved nothing (lr 0) but BatchNorm's running statistics:
+                    // restore them.
+                    let mut bufs = base.named_buffers();
+                    bufs.extend(base.named_parameters());
+                    grown.load_tensors(&bufs).unwrap();
+                    apply::apply_with(&mut grown, &mut opt, &p, s, bn).unwrap();
+                    let after = tch::no_grad(|| grown.forward(&d.x, false));
+                    let scale = preview.abs().max().double_value(&[]).max(1.0);
+                    let diff = max_diff(&preview, &after) / scale;
+                    assert!(
+                        diff < 1e-5,
+                        "bn {bn}, {pool:?}, {neuron:?}, site {site}, {method:?}, s {s}: {diff}"
+                    );
+                    // The grown network and its optimiser state still train together.
+                    let params = grown.named_parameters();
+                    Loss::Mse.mean(&grown.forward(&d.x, true), &d.y).backward();
+                    opt.step(&params, 1e-3);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn conv_statistics_are_batching_invariant() {
+    // tiny.md §7 check 14 for conv sites: one batch or several give the same averages.
+    let d = regression_data(20, 7);
+    let n = net(Pool::Max2, 1, 1, true, Activation::Relu, 8);
+    for neuron in [ConvNeuron::Restricted, ConvNeuron::Full] {
+        let s = [
+            Site::new(&n, 0, neuron).unwrap(),
+            Site::new(&n, 1, neuron).unwrap(),
+        ];
+        let a = statistics::collect(&n, Loss::Mse, &d, &all_idx(20), 3, &s, 8).unwrap();
+        let b = statistics::collect(&n, Loss::Mse, &d, &all_idx(20), 20, &s, 8).unwrap();
+        assert_eq!(
+            a.stats[0].taps,
+            if neuron == ConvNeuron::Full { 9 } else { 1 }
+        );
+        for (sa, sb) in a.stats.iter().zip(&b.stats) {
+            for (ma, mb) in [
+                (&sa.s, &sb.s),
+                (&sa.m, &sb.m),
+                (&sa.s2, &sb.s2),
+                (&sa.m2, &sb.m2),
+                (&sa.p, &sb.p),
+            ] {
+                assert_eq!(ma.shape(), mb.shape());
+                for i in 0..ma.nrows() {
+                    for j in 0..ma.ncols() {
+                        assert!((ma[(i, j)] - mb[(i, j)]).abs() < 1e-10);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_tiny_cnn_grows_its_channels_while_it_learns() {
+    // Integration: a VGG-style CNN (two blocks of two convs) from 1 channel per conv grows
+    // on the built-in texture images; the loss falls and every conv site gains channels.
+    for neuron in [ConvNeuron::Restricted, ConvNeuron::Full] {
+        let mut cfg = small_config("patterns");
+        cfg.train.epochs = 4;
+        cfg.data.synthetic_train = 400;
+        cfg.data.synthetic_test = 200;
+        cfg.data.noise = 0.5;
+        cfg.model.kind = grownet::config::ModelKind::Cnn;
+        cfg.model.channels = vec![1, 1, 1, 1];
+        cfg.model.convs_per_pool = 2;
+        cfg.train.augment = false;
+        cfg.growth = Some(GrowthConfig {
+            method: Method::Tiny,
+            selection: Selection::All,
+            max_hidden: Some(vec![6, 6, 8, 8]),
+            every_steps: Some(5),
+            neurons_per_step: Some(2),
+            stats_samples: 128,
+            stats_batch_size: 32,
+            line_search_samples: 128,
+            conv_neuron: neuron,
+            ..GrowthConfig::default()
+        });
+        let mut t = Trainer::new(cfg, None).unwrap();
+        t.quiet = true;
+        let first = t.evaluate(&t.data.test).loss;
+        let s = t.fit().unwrap();
+        let last = s.test.loss;
+        println!(
+            "{neuron:?}: widths {:?}, test loss {first:.4} → {last:.4}, accuracy {:?}",
+            s.hidden_widths, s.test.accuracy
+        );
+        assert!(last < 0.8 * first, "{neuron:?}: {first} → {last}");
+        let widths = &s.hidden_widths;
+        assert!(
+            widths.iter().all(|&w| w > 1),
+            "{neuron:?}: widths {widths:?}"
+        );
+    }
+}
+
+/// Stem conv(2→4) → block(4→4, hidden `h1`) → block(4→6, stride 2, hidden `h2`) → pool → linear.
+fn resnet_like(h1: f64, h2: f64, seed: u64) -> Network {
+    let mut stages = vec![StageSpec {
+        layer: LayerSpec::Conv2d {
+            inputs: 2,
+            outputs: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            bias: false,
+        },
+        batch_norm: true,
+        activation: Activation::Relu,
+        pool: Pool::None,
+        skip: None,
+    }];
+    stages.extend(Architecture::basic_block(4, 4, 1, h1));
+    stages.extend(Architecture::basic_block(4, 6, 2, h2));
+    stages.last_mut().unwrap().pool = Pool::GlobalAvg;
+    stages.push(StageSpec {
+        layer: LayerSpec::Linear {
+            inputs: 6,
+            outputs: 2,
+            bias: true,
+        },
+        batch_norm: false,
+        activation: Activation::Identity,
+        pool: Pool::None,
+        skip: None,
+    });
+    let arch = Architecture {
+        input_shape: vec![2, 7, 7],
+        stages,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    Network::new(&arch, &mut rng, Device::Cpu).unwrap()
+}
+
+#[test]
+fn residual_blocks_grow_their_hidden_width_only() {
+    // Sites: 1 and 3 are the blocks' hidden widths; 0, 2 and 4 are the residual stream.
+    let n = resnet_like(0.5, 0.0, 9);
+    assert_eq!(n.hidden_widths(), vec![4, 2, 4, 0, 6]);
+    for k in [0, 2, 4] {
+        assert!(
+            Site::new(&n, k, ConvNeuron::Restricted).is_err(),
+            "site {k}"
+        );
+    }
+    let d = regression_data(12, 10);
+    for (site, neuron) in [
+        (1, ConvNeuron::Restricted),
+        (1, ConvNeuron::Full),
+        (3, ConvNeuron::Restricted), // an empty block (stride 2 on its first conv)
+    ] {
+        for method in [Method::Tiny, Method::Random] {
+            let base = resnet_like(0.5, 0.0, 9);
+            let p = if method == Method::Random {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+                proposal::random(&base, site, 2, 0.1, &mut rng).unwrap()
+            } else {
+                propose(&base, &d, site, neuron, method)
+            };
+            assert!(p.neurons() > 0, "site {site}");
+            let preview = tch::no_grad(|| amplitude::forward_extended(&base, &d.x, &p, 0.7));
+            let mut grown = copy(&base);
+            let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+            apply::apply(&mut grown, &mut opt, &p, 0.7).unwrap();
+            let after = tch::no_grad(|| grown.forward(&d.x, false));
+            let diff = max_diff(&preview, &after);
+            assert!(diff < 1e-5, "site {site}, {neuron:?}, {method:?}: {diff}");
+            if method == Method::Tiny {
+                let l0 = amplitude::plain_loss(&base, Loss::Mse, &d);
+                assert!(
+                    amplitude::loss_at(&base, Loss::Mse, &d, &p, 0.05) < l0,
+                    "site {site}: a small step must lower the loss"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_growth_option_runs_on_a_cnn() {
+    // GradMax, random, the TINY paper preset, each site selection, and the automatic mode, on
+    // conv sites: each run trains, grows and stays finite.
+    let cases: Vec<(Method, Selection, bool)> = vec![
+        (Method::GradMax, Selection::Best, false),
+        (Method::Random, Selection::RoundRobin, false),
+        (Method::TinyPaper, Selection::All, false),
+        (Method::Tiny, Selection::All, true),
+    ];
+    for (method, selection, auto) in cases {
+        let mut cfg = small_config("patterns");
+        cfg.train.epochs = 2;
+        cfg.data.synthetic_train = 300;
+        cfg.data.synthetic_test = 100;
+        cfg.data.noise = 0.5;
+        cfg.model.kind = grownet::config::ModelKind::Cnn;
+        cfg.model.channels = vec![1, 1];
+        cfg.train.augment = false;
+        if auto {
+            cfg.data.synthetic_train = 800;
+            cfg.data.val_fraction = 0.3;
+        }
+        cfg.growth = Some(GrowthConfig {
+            method,
+            selection,
+            auto,
+            max_hidden: (!auto).then(|| vec![6, 6]),
+            every_steps: Some(4),
+            neurons_per_step: Some(2),
+            stats_samples: 64,
+            stats_batch_size: 32,
+            line_search_samples: 240,
+            line_search: LineSearch::Grid {
+                scales: vec![0.25, 0.5, 1.0],
+            },
+            ..GrowthConfig::default()
+        });
+        let mut t = Trainer::new(cfg, None).unwrap();
+        t.quiet = true;
+        let s = t.fit().unwrap();
+        println!(
+            "{method:?} {selection:?} auto {auto}: widths {:?}",
+            s.hidden_widths
+        );
+        assert!(s.test.loss.is_finite(), "{method:?}");
+        assert!(
+            s.hidden_widths.iter().take(2).any(|&w| w > 1),
+            "{method:?} {selection:?} auto {auto}: nothing grew"
+        );
+    }
+}
