@@ -200,15 +200,28 @@ struct TrainArgs {
     /// checks. Pair it with --val-fraction so the line search uses unseen data.
     #[arg(long)]
     grow_auto: bool,
-    /// Automatic mode: minimum relative held-out loss decrease of a growth step (0.005).
+    /// Automatic mode: least relative held-out gain of a growth step (0).
     #[arg(long)]
     grow_threshold: Option<f64>,
-    /// Automatic mode: fruitless checks before growth stops for good (2).
+    /// Automatic mode: fruitless checks before growth stops for good (3).
     #[arg(long)]
     grow_patience: Option<usize>,
     /// Automatic mode: growth steps per check at most.
     #[arg(long)]
     grow_rounds: Option<usize>,
+    /// Automatic mode: what is judged on held-out data: neurons (their gain beyond the
+    /// existing weights' own best update, default) or total (the whole growth step).
+    #[arg(long, value_name = "WHAT")]
+    grow_gain: Option<grownet::growth::AutoGain>,
+    /// Automatic mode: the held-out gain must exceed this many standard errors (2).
+    #[arg(long, value_name = "Z")]
+    grow_significance: Option<f64>,
+    /// Automatic mode: least relative held-out gain per new neuron (1.5e-4).
+    #[arg(long, value_name = "T")]
+    grow_threshold_per_neuron: Option<f64>,
+    /// Automatic mode: least relative held-out gain per added parameter (0).
+    #[arg(long, value_name = "T")]
+    grow_threshold_per_param: Option<f64>,
     /// Held-out samples for the amplitude line search.
     #[arg(long)]
     line_search_samples: Option<usize>,
@@ -348,6 +361,13 @@ impl TrainArgs {
             set(&mut g.stats_samples, self.stats_samples);
             set(&mut g.stats_batch_size, self.stats_batch_size);
             set(&mut g.auto_rounds, self.grow_rounds);
+            set(&mut g.auto_gain, self.grow_gain);
+            set(&mut g.significance, self.grow_significance);
+            set(&mut g.threshold_per_neuron, self.grow_threshold_per_neuron);
+            set(
+                &mut g.threshold_per_parameter,
+                self.grow_threshold_per_param,
+            );
             set(&mut g.line_search_samples, self.line_search_samples);
             set(&mut g.numerical_threshold, self.numerical_threshold);
             if let Some(ls) = &self.line_search {

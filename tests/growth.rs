@@ -388,6 +388,8 @@ fn grown_checkpoints_load_and_resume_identically() {
 
 #[test]
 fn automatic_mode_grows_then_stops_by_itself() {
+    // Default acceptance rule: the new neurons' held-out gain over the existing weights' own
+    // update must pay its per-neuron cost and be significant.
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = small_config("teacher");
     cfg.data.synthetic_train = 1500;
@@ -396,7 +398,6 @@ fn automatic_mode_grows_then_stops_by_itself() {
     cfg.train.epochs = 12;
     cfg.growth = Some(GrowthConfig {
         auto: true,
-        threshold: 0.02,
         stats_samples: 512,
         line_search_samples: 450,
         ..GrowthConfig::default()
@@ -406,16 +407,130 @@ fn automatic_mode_grows_then_stops_by_itself() {
     let s = t.fit().unwrap();
     assert!(s.hidden_widths[0] > 1, "{:?}", s.hidden_widths);
     let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
-    let rejected = events.iter().any(|e| {
-        e["event"] == "growth"
-            && e["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("below the threshold"))
+    let growth: Vec<_> = events.iter().filter(|e| e["event"] == "growth").collect();
+    let refused = growth.iter().any(|e| {
+        e["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("the new neurons' gain over the existing weights"))
     });
-    assert!(rejected, "no growth step was judged below the threshold");
+    assert!(refused, "no growth step was refused for its neurons' gain");
+    for e in &growth {
+        // Every step was judged on the held-out half that did not choose its scale.
+        let j = &e["judgement"];
+        assert!(
+            j["gain"].is_number() && j["standard_error"].is_number(),
+            "{e}"
+        );
+        if e["accepted"] == true {
+            assert_eq!(e["neurons_added"], j["neurons"]);
+            let z = GrowthConfig::default().significance;
+            assert!(j["gain"].as_f64().unwrap() > z * j["standard_error"].as_f64().unwrap());
+        }
+    }
+    let finished = events
+        .iter()
+        .position(|e| e["event"] == "growth_finished")
+        .unwrap_or_else(|| {
+            panic!(
+                "automatic growth did not stop (widths {:?})",
+                s.hidden_widths
+            )
+        });
     assert!(
-        events.iter().any(|e| e["event"] == "growth_finished"),
-        "automatic growth did not stop (widths {:?})",
-        s.hidden_widths
+        events[finished..].iter().all(|e| e["event"] != "growth"),
+        "growth after it finished"
     );
+}
+
+#[test]
+fn automatic_mode_can_judge_whole_steps() {
+    // `total` with no significance or costs (the rule before neurons were judged on their
+    // own): a step is kept when it lowers the held-out loss by the relative threshold,
+    // whatever part of that gain the δ step gives.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config("teacher");
+    cfg.data.synthetic_train = 1500;
+    cfg.data.val_fraction = 0.3;
+    cfg.model.hidden = vec![1];
+    cfg.train.epochs = 4;
+    cfg.growth = Some(GrowthConfig {
+        auto: true,
+        auto_gain: grownet::growth::AutoGain::Total,
+        threshold: 0.02,
+        threshold_per_neuron: 0.0,
+        significance: 0.0,
+        stats_samples: 512,
+        line_search_samples: 450,
+        ..GrowthConfig::default()
+    });
+    let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+    t.quiet = true;
+    t.fit().unwrap();
+    let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+    for e in events.iter().filter(|e| e["event"] == "growth") {
+        let j = &e["judgement"];
+        assert!(j["existing"].is_null(), "{e}");
+        assert_eq!(j["gain"], j["total"]);
+        if e["neurons_proposed"].as_i64().unwrap() > 0 && e["scale"].as_f64().unwrap() > 0.0 {
+            assert_eq!(
+                e["accepted"] == true,
+                j["gain"].as_f64().unwrap() >= 0.02,
+                "{e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn automatic_settings_do_not_distinguish_scheduled_runs() {
+    let scheduled = GrowthConfig {
+        max_hidden: Some(vec![8]),
+        ..GrowthConfig::default()
+    };
+    let old_defaults = GrowthConfig {
+        threshold: 0.005,
+        patience: 2,
+        ..scheduled.clone()
+    };
+    assert_eq!(
+        old_defaults.without_unused_auto_settings(),
+        scheduled.without_unused_auto_settings()
+    );
+    let auto = GrowthConfig {
+        auto: true,
+        ..old_defaults.clone()
+    };
+    assert_eq!(auto.without_unused_auto_settings(), auto);
+    assert_ne!(
+        auto.without_unused_auto_settings(),
+        GrowthConfig {
+            auto: true,
+            ..scheduled
+        }
+    );
+}
+
+#[test]
+fn automatic_mode_rejects_negative_or_non_finite_thresholds() {
+    let auto = GrowthConfig {
+        auto: true,
+        ..GrowthConfig::default()
+    };
+    assert!(auto.validate().is_ok());
+    for bad in [
+        GrowthConfig {
+            significance: -1.0,
+            ..auto.clone()
+        },
+        GrowthConfig {
+            threshold_per_neuron: f64::NAN,
+            ..auto.clone()
+        },
+        GrowthConfig {
+            threshold_per_parameter: f64::INFINITY,
+            ..auto.clone()
+        },
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?}");
+    }
 }

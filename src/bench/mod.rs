@@ -153,6 +153,7 @@ fn same_run(a: &RunConfig, b: &RunConfig) -> bool {
         c.threads = None;
         c.device = None;
         c.data.data_dir = None;
+        c.growth = c.growth.map(|g| g.without_unused_auto_settings());
         c
     };
     norm(a) == norm(b)

@@ -7,6 +7,8 @@
 //! * [`proposal`]: TINY / TINY-paper / GradMax (one code path, different options) and random.
 //! * [`amplitude`]: the extended forward and the line search on the scale (tiny.md §2.8–2.9).
 //! * [`apply`]: the change to the layers and the optimiser state, with rollback.
+//! * [`auto`]: the automatic mode's held-out verdict on a step (neuron count, gain over the
+//!   existing weights' own update, its standard error, the acceptance rule).
 //! * [`site`]: growth sites (dense, conv → conv with the restricted or full neuron, conv →
 //!   linear) and the aligned rows their statistics are built from; [`unfold`]: convolutions
 //!   as linear maps on unfolded patches (tiny.md §3).
@@ -36,6 +38,7 @@
 //! ```
 pub mod amplitude;
 pub mod apply;
+pub mod auto;
 pub mod depth;
 pub mod linalg;
 pub mod proposal;
@@ -55,6 +58,7 @@ use serde_json::json;
 use tch::Tensor;
 
 pub use amplitude::LineSearch;
+pub use auto::AutoGain;
 pub use proposal::{Method, Proposal};
 
 use crate::data::Dataset;
@@ -106,13 +110,29 @@ pub struct GrowthConfig {
     /// At most this many neurons per site per growth step.
     pub neurons_per_step: Option<usize>,
     /// Automatic mode (no target size). At each check, growth steps are repeated (at most
-    /// `auto_rounds`) while each lowers the held-out loss by at least `threshold`
-    /// (relative); growth stops for good after `patience` checks in a row added nothing.
-    /// Use a validation split (`val_fraction`) so that "held-out" means unseen in training.
+    /// `auto_rounds`) while some site keeps its step: a step is kept when, on held-out
+    /// samples that took no part in choosing it, the new neurons' gain over the existing
+    /// weights' own best update pays its cost (`threshold`, `threshold_per_neuron`,
+    /// `threshold_per_parameter`) and exceeds `significance` standard errors ([`auto`]).
+    /// Growth stops for good after `patience` checks in a row kept nothing. Use a
+    /// validation split (`val_fraction`) so that "held-out" means unseen in training.
     pub auto: bool,
+    /// Automatic mode: least relative held-out gain of a growth step.
     pub threshold: f64,
+    /// Automatic mode: checks in a row that add nothing before growth stops for good.
     pub patience: usize,
+    /// Automatic mode: growth steps per check at most.
     pub auto_rounds: usize,
+    /// Automatic mode: what the held-out gain measures (the new neurons beyond the existing
+    /// weights' own best update, or the whole step; see [`auto`]).
+    pub auto_gain: AutoGain,
+    /// Automatic mode: least relative held-out gain per new neuron.
+    pub threshold_per_neuron: f64,
+    /// Automatic mode: least relative held-out gain per added parameter.
+    pub threshold_per_parameter: f64,
+    /// Automatic mode: the held-out gain must also exceed this many standard errors (of the
+    /// paired per-sample loss differences on the judging half).
+    pub significance: f64,
     /// Samples in the statistics pass and its minibatch size.
     pub stats_samples: usize,
     pub stats_batch_size: usize,
@@ -149,9 +169,13 @@ impl Default for GrowthConfig {
             max_parameters: None,
             neurons_per_step: None,
             auto: false,
-            threshold: 0.005,
-            patience: 2,
+            threshold: 0.0,
+            patience: 3,
             auto_rounds: 8,
+            auto_gain: AutoGain::Neurons,
+            significance: 2.0,
+            threshold_per_neuron: 1.5e-4,
+            threshold_per_parameter: 0.0,
             stats_samples: 2048,
             stats_batch_size: 512,
             line_search_samples: 1024,
@@ -168,6 +192,26 @@ impl Default for GrowthConfig {
 }
 
 impl GrowthConfig {
+    /// The same config with the automatic mode's settings at their defaults when the
+    /// automatic mode is off, where they change nothing (runs compare equal across a
+    /// change of those defaults).
+    pub fn without_unused_auto_settings(&self) -> GrowthConfig {
+        if self.auto {
+            return self.clone();
+        }
+        let d = GrowthConfig::default();
+        GrowthConfig {
+            threshold: d.threshold,
+            patience: d.patience,
+            auto_rounds: d.auto_rounds,
+            auto_gain: d.auto_gain,
+            threshold_per_neuron: d.threshold_per_neuron,
+            threshold_per_parameter: d.threshold_per_parameter,
+            significance: d.significance,
+            ..self.clone()
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.every_epochs == 0 || self.every_steps == Some(0) {
             return Err(Error::Config("growth interval must be at least 1".into()));
@@ -175,6 +219,18 @@ impl GrowthConfig {
         if self.stats_samples == 0 || self.stats_batch_size == 0 || self.line_search_samples == 0 {
             return Err(Error::Config(
                 "growth statistics and line-search sample sizes must be at least 1".into(),
+            ));
+        }
+        let auto_numbers = [
+            self.threshold,
+            self.threshold_per_neuron,
+            self.threshold_per_parameter,
+            self.significance,
+        ];
+        if self.auto && !auto_numbers.iter().all(|v| v.is_finite() && *v >= 0.0) {
+            return Err(Error::Config(
+                "automatic growth thresholds and significance must be finite and non-negative"
+                    .into(),
             ));
         }
         if self.auto && self.method == Method::Random {
@@ -522,25 +578,51 @@ impl Grower {
         } else {
             (ls.slice(0, ls.len()), None)
         };
-        let amp = if p.function_preserving {
-            let preview = amplitude::Preview::new(&t.net, t.loss, &choose, &p);
-            let l0 = preview.loss(0.0);
-            amplitude::Amplitude {
-                scale: 1.0,
-                loss_before: l0,
-                loss_after: preview.loss(1.0),
-                evaluations: 2,
+        let proposed = p.neurons();
+        let (p, amp, judgement, refusal, tried) = match &verify {
+            Some(v) => {
+                let rule = auto::Acceptance {
+                    threshold: self.config.threshold,
+                    per_neuron: self.config.threshold_per_neuron,
+                    per_parameter: self.config.threshold_per_parameter,
+                    significance: self.config.significance,
+                };
+                let c = auto::choose(
+                    &t.net,
+                    t.loss,
+                    (&choose, v),
+                    &p,
+                    self.config.auto_gain,
+                    &self.config.line_search,
+                    rule,
+                );
+                (
+                    c.proposal,
+                    c.amplitude,
+                    Some(c.judgement),
+                    c.refusal,
+                    c.tried,
+                )
             }
-        } else {
-            amplitude::search(&t.net, t.loss, &choose, &p, &self.config.line_search)
+            None => {
+                let amp = if p.function_preserving {
+                    let preview = amplitude::Preview::new(&t.net, t.loss, &choose, &p);
+                    let l0 = preview.loss(0.0);
+                    amplitude::Amplitude {
+                        scale: 1.0,
+                        loss_before: l0,
+                        loss_after: preview.loss(1.0),
+                        evaluations: 2,
+                    }
+                } else {
+                    amplitude::search(&t.net, t.loss, &choose, &p, &self.config.line_search)
+                };
+                (p, amp, None, None, Vec::new())
+            }
         };
         let l0 = amp.loss_before;
-        let rel = match &verify {
-            Some(v) => {
-                let preview = amplitude::Preview::new(&t.net, t.loss, v, &p);
-                let (before, after) = (preview.loss(0.0), preview.loss(amp.scale));
-                (before - after) / before.abs().max(1e-12)
-            }
+        let rel = match &judgement {
+            Some(j) => j.gain,
             None => (l0 - amp.loss_after) / l0.abs().max(1e-12),
         };
         tm.line_search += t0.elapsed().as_secs_f64();
@@ -553,11 +635,15 @@ impl Grower {
             });
         } else if amp.scale == 0.0 {
             reason = Some("line search found no scale that lowers the loss".to_string());
-        } else if self.config.auto && rel < self.config.threshold {
-            reason = Some(format!(
-                "relative improvement {rel:.2e} below the threshold {:.0e}",
-                self.config.threshold
-            ));
+        } else if self.config.auto {
+            reason = match &judgement {
+                Some(_) => refusal,
+                None if rel < self.config.threshold => Some(format!(
+                    "relative improvement {rel:.2e} below the threshold {:.0e}",
+                    self.config.threshold
+                )),
+                None => None,
+            };
         }
         let mut measured = 0.0;
         if reason.is_none() {
@@ -586,7 +672,7 @@ impl Grower {
         }
         let accepted = reason.is_none();
         let gamma = amp.scale * amp.scale;
-        let event = json!({
+        let mut event = json!({
             "event": "growth",
             "epoch": t.epoch,
             "step": t.step,
@@ -594,7 +680,7 @@ impl Grower {
             "method": self.config.method,
             "site": p.site,
             "neurons_added": if accepted { p.neurons() } else { 0 },
-            "neurons_proposed": p.neurons(),
+            "neurons_proposed": proposed,
             "lambdas": p.info.lambdas,
             "bottleneck": p.info.bottleneck,
             "bottlenecks": bottlenecks,
@@ -621,6 +707,10 @@ impl Grower {
             "hidden_widths": t.net.hidden_widths(),
             "parameters": t.net.parameter_count(),
         });
+        if let Some(j) = &judgement {
+            event["judgement"] = json!(j);
+            event["neurons_tried"] = json!(tried);
+        }
         t.log(&event)?;
         if !t.quiet {
             let lam = p

@@ -1,0 +1,583 @@
+//! The automatic mode's verdict on a growth proposal (no target size).
+//!
+//! The held-out data is split in two. The first half chooses: the scale of the first k
+//! neurons of the proposal (k = K, K/4, …, 1, in TINY's order of λ) by the line search, and the
+//! count k whose gain minus its cost ([`Acceptance::cost`]) is largest. The second half, which
+//! took no part in those choices, judges: the gain is a mean of paired per-sample loss
+//! differences, so its standard error comes with it, and the step is kept only when the gain
+//! pays its cost and exceeds `significance` standard errors ([`refusal`]). Judging on the data
+//! that chose the best of several scales and counts would count noise as gain.
+//!
+//! What is judged ([`AutoGain`]): TINY's proposal moves the existing weights too (−s²δ, the
+//! best update of the consumer's weights, tiny.md §2.3). That move is a natural-gradient step
+//! that training would take anyway, and it lowers the loss for as long as the network is not
+//! converged, so a rule that judges the whole step ([`AutoGain::Total`]) keeps growing.
+//! [`AutoGain::Neurons`] judges what the *new neurons* add beyond the existing weights' own
+//! best move: the loss after the step against the loss after the δ step alone, at its own
+//! best scale (chosen on the same half). The bottleneck is exhausted when the new neurons no
+//! longer beat, by more than their cost and the noise, what the existing neurons can do.
+//!
+//! At plain linear sites the previews share everything that depends neither on the scale
+//! nor on k ([`Previews`]), so judging a step costs a few small products, not full passes.
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::amplitude::{self, Amplitude, LineSearch};
+use super::proposal::Proposal;
+use crate::data::Dataset;
+use crate::nn::{Layer, Loss, Network, Pool};
+
+/// What the automatic mode's acceptance measures on the judging half.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AutoGain {
+    /// The whole step's improvement over the unchanged network.
+    Total,
+    /// The new neurons' improvement over the best update of the existing weights alone
+    /// (the same as `Total` for proposals without such an update: GradMax, TINY-paper).
+    Neurons,
+}
+
+impl std::str::FromStr for AutoGain {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "total" => Ok(AutoGain::Total),
+            "neurons" => Ok(AutoGain::Neurons),
+            o => Err(format!(
+                "unknown automatic-growth gain '{o}' (expected total or neurons)"
+            )),
+        }
+    }
+}
+
+/// Mean and standard error of the paired differences `before − after` (per-sample losses).
+pub fn paired_gain(before: &[f64], after: &[f64]) -> (f64, f64) {
+    let n = before.len().min(after.len());
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let d: Vec<f64> = (0..n).map(|i| before[i] - after[i]).collect();
+    let mean = d.iter().sum::<f64>() / n as f64;
+    if n == 1 {
+        return (mean, 0.0);
+    }
+    let var = d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
+    (mean, (var / n as f64).sqrt())
+}
+
+/// The held-out verdict's numbers, all relative to the judging half's loss before growth.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Judgement {
+    /// New neurons judged.
+    pub neurons: i64,
+    /// Parameters they add.
+    pub parameters_added: i64,
+    /// The judged gain (see [`AutoGain`]).
+    pub gain: f64,
+    /// Its standard error (paired per-sample differences).
+    pub standard_error: f64,
+    /// The whole step's gain over the unchanged network.
+    pub total: f64,
+    /// The gain of the existing weights' update alone, at `existing_scale` (`None` when the
+    /// proposal has no such update or the whole step is judged).
+    pub existing: Option<f64>,
+    /// Scale of that update alone, chosen on the choosing half.
+    pub existing_scale: Option<f64>,
+    /// Judging half's mean loss before growth.
+    pub loss_before: f64,
+}
+
+/// Parameters that `p`'s new neurons add: fan-in (and bias) and fan-out of each.
+pub fn parameters_added(p: &Proposal) -> i64 {
+    let fan_in: i64 = p.alpha_w.size()[1..].iter().product();
+    let fan_out: i64 = p.omega.size()[0];
+    p.neurons() * (fan_in + i64::from(p.alpha_b.is_some()) + fan_out)
+}
+
+/// The automatic mode's acceptance rule. A step of k neurons adding P parameters, with
+/// relative held-out gain g and standard error σ, is kept when g ≥ `threshold`,
+/// g ≥ k·`per_neuron` + P·`per_parameter` (its net benefit is positive) and
+/// g > `significance`·σ.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Acceptance {
+    /// Least relative gain of a step.
+    pub threshold: f64,
+    /// Least relative gain per new neuron (the held-out counterpart of TINY's statistical
+    /// threshold on λ², tiny.md §2.7).
+    pub per_neuron: f64,
+    /// Least relative gain per added parameter.
+    pub per_parameter: f64,
+    /// Standard errors the gain must exceed.
+    pub significance: f64,
+}
+
+impl Acceptance {
+    /// What `neurons` new neurons adding `parameters` parameters must gain at least.
+    pub fn cost(&self, neurons: i64, parameters: i64) -> f64 {
+        self.per_neuron * neurons as f64 + self.per_parameter * parameters as f64
+    }
+}
+
+/// Why a judged step is refused, or `None` when it is kept (see [`Acceptance`]).
+pub fn refusal(j: &Judgement, rule: Acceptance) -> Option<String> {
+    let what = if j.existing.is_some() {
+        "the new neurons' gain over the existing weights' update"
+    } else {
+        "relative improvement"
+    };
+    let cost = rule.cost(j.neurons, j.parameters_added);
+    if j.gain.is_nan() {
+        Some(format!("{what} is not a number"))
+    } else if j.gain < rule.threshold {
+        Some(format!(
+            "{what} {:.2e} below the threshold {:.0e}",
+            j.gain, rule.threshold
+        ))
+    } else if j.gain < cost {
+        Some(format!(
+            "{what} {:.2e} below the cost {cost:.2e} of {} neurons ({} parameters)",
+            j.gain, j.neurons, j.parameters_added
+        ))
+    } else if j.gain <= rule.significance * j.standard_error {
+        Some(format!(
+            "{what} {:.2e} not significant ({:.1} standard errors of {:.1e}, needs {})",
+            j.gain,
+            j.gain / j.standard_error.max(1e-300),
+            j.standard_error,
+            rule.significance
+        ))
+    } else {
+        None
+    }
+}
+
+/// Previews of one proposal and of its first-k cuts (k = 0: the update of the existing
+/// weights alone) on fixed data, as [`amplitude::forward_extended`] computes them. At a plain
+/// linear site (linear producer and consumer without BatchNorm, pooling or rational units)
+/// what depends neither on the scale nor on the cut is computed once: the producer's input
+/// and output, the consumer's pre-activation, the δ step's change of it and the new units'
+/// pre-activations. A preview then costs the new units and the layers after the consumer
+/// instead of a whole forward pass. Elsewhere every preview is a full extended forward.
+pub struct Previews<'a> {
+    net: &'a Network,
+    proposal: &'a Proposal,
+    data: &'a Dataset,
+    cache: Option<Cache>,
+}
+
+/// What a plain linear site's previews share (see [`Previews`]).
+struct Cache {
+    /// Consumer pre-activation of the unchanged network `[n, d]`.
+    base: Tensor,
+    /// The δ step's change of it at scale 1, `δ b̃₋₁` `[n, d]`.
+    delta: Option<Tensor>,
+    /// The new units' pre-activations at scale 1, `α b̃₋₂` `[n, K]`.
+    pre: Tensor,
+}
+
+impl<'a> Previews<'a> {
+    pub fn new(net: &'a Network, proposal: &'a Proposal, data: &'a Dataset) -> Self {
+        let k = proposal.site;
+        let plain = |i: usize| {
+            net.stages.get(i).is_some_and(|st| {
+                matches!(st.layer, Layer::Linear(_))
+                    && st.norm.is_none()
+                    && st.rational.is_none()
+                    && st.pool == Pool::None
+            })
+        };
+        let cache = (plain(k) && plain(k + 1) && proposal.rational.is_none()).then(|| {
+            tch::no_grad(|| {
+                let mut h = data.x.shallow_clone();
+                for stage in &net.stages[..k] {
+                    h = stage.forward(&h, false);
+                }
+                let inp = h.flatten(1, -1);
+                let out = net.stages[k].forward(&inp, false);
+                Cache {
+                    base: net.stages[k + 1].layer.forward(&out),
+                    delta: proposal
+                        .delta_w
+                        .as_ref()
+                        .map(|dw| out.linear(dw, proposal.delta_b.as_ref())),
+                    pre: inp.linear(&proposal.alpha_w, proposal.alpha_b.as_ref()),
+                }
+            })
+        });
+        Previews {
+            net,
+            proposal,
+            data,
+            cache,
+        }
+    }
+
+    /// The network's output with the first `k` new neurons at scale `s`.
+    pub fn output(&self, k: i64, s: f64) -> Tensor {
+        let Some(c) = &self.cache else {
+            return amplitude::forward_extended(
+                self.net,
+                &self.data.x,
+                &prefix(self.proposal, k),
+                s,
+            );
+        };
+        tch::no_grad(|| {
+            let site = self.proposal.site;
+            let mut z = match &c.delta {
+                Some(d) => &c.base - d * (s * s),
+                None => c.base.shallow_clone(),
+            };
+            if k > 0 {
+                let act = self.net.stages[site].activation;
+                let ext = act.forward(&(c.pre.narrow(1, 0, k) * s));
+                z += ext.matmul(&(self.proposal.omega.narrow(1, 0, k) * s).tr());
+            }
+            let mut h = self.net.stages[site + 1].post(&z);
+            for stage in &self.net.stages[site + 2..] {
+                h = stage.forward(&h, false);
+            }
+            h
+        })
+    }
+
+    /// Per-sample losses `[n]` (f64) with the first `k` new neurons at scale `s`.
+    pub fn per_sample_losses(&self, loss: Loss, k: i64, s: f64) -> Tensor {
+        tch::no_grad(|| {
+            loss.per_sample(&self.output(k, s), &self.data.y)
+                .to_kind(Kind::Double)
+        })
+    }
+
+    /// Mean loss with the first `k` new neurons at scale `s`.
+    pub fn loss(&self, loss: Loss, k: i64, s: f64) -> f64 {
+        tch::no_grad(|| {
+            loss.mean(&self.output(k, s), &self.data.y)
+                .double_value(&[])
+        })
+    }
+
+    /// The scale of the first `k` new neurons: 1 for a function-preserving proposal
+    /// (previewed, not searched), else the line search on this data.
+    pub fn amplitude(&self, loss: Loss, k: i64, line_search: &LineSearch) -> Amplitude {
+        let l0 = self.loss(loss, k, 0.0);
+        if self.proposal.function_preserving {
+            return Amplitude {
+                scale: 1.0,
+                loss_before: l0,
+                loss_after: self.loss(loss, k, 1.0),
+                evaluations: 2,
+            };
+        }
+        match line_search {
+            // As amplitude::search: the best scale of the grid, 0 unless one lowers the loss.
+            LineSearch::Grid { scales } => {
+                let mut best = (0.0, l0);
+                let mut evaluations = 1;
+                for &s in scales.iter().filter(|&&s| s != 0.0) {
+                    evaluations += 1;
+                    let l = self.loss(loss, k, s);
+                    let l = if l.is_finite() { l } else { f64::INFINITY };
+                    if l < best.1 {
+                        best = (s, l);
+                    }
+                }
+                Amplitude {
+                    scale: best.0,
+                    loss_before: l0,
+                    loss_after: best.1,
+                    evaluations,
+                }
+            }
+            LineSearch::Armijo { .. } => amplitude::search(
+                self.net,
+                loss,
+                self.data,
+                &prefix(self.proposal, k),
+                line_search,
+            ),
+        }
+    }
+}
+
+/// The first `k` neurons of `p` (those with the largest λ), with the same update of the
+/// existing weights.
+pub fn prefix(p: &Proposal, k: i64) -> Proposal {
+    let k = k.clamp(0, p.neurons());
+    Proposal {
+        site: p.site,
+        alpha_w: p.alpha_w.narrow(0, 0, k),
+        alpha_b: p.alpha_b.as_ref().map(|b| b.narrow(0, 0, k)),
+        omega: p.omega.narrow(1, 0, k),
+        delta_w: p.delta_w.as_ref().map(|t| t.shallow_clone()),
+        delta_b: p.delta_b.as_ref().map(|t| t.shallow_clone()),
+        info: p.info.clone(),
+        function_preserving: p.function_preserving,
+        rational: p.rational.as_ref().map(|t| t.narrow(0, 0, k)),
+    }
+}
+
+/// The neuron counts tried for a proposal of `k` neurons: k, ⌈k/4⌉, ⌈k/16⌉, …, 1.
+pub fn prefix_sizes(k: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut n = k;
+    while n >= 1 {
+        out.push(n);
+        if n == 1 {
+            break;
+        }
+        n = (n + 3) / 4;
+    }
+    out
+}
+
+/// The automatic mode's decision on one proposal.
+pub struct Choice {
+    /// The proposal cut to the chosen neuron count.
+    pub proposal: Proposal,
+    /// Its scale, chosen on the choosing half.
+    pub amplitude: Amplitude,
+    /// Its verdict on the judging half.
+    pub judgement: Judgement,
+    /// Why it is refused (`None`: keep it).
+    pub refusal: Option<String>,
+    /// Every count tried on the choosing half: (neurons, relative gain, net benefit).
+    pub tried: Vec<(i64, f64, f64)>,
+}
+
+/// Decides on `p` with the held-out halves `choose` and `verify`. On `choose`: the scale of
+/// the first k, k/4, …, 1 neurons (line search), and the count whose gain (measured as
+/// `what` says) minus its cost under `rule` is largest. On `verify`, which took no part in
+/// those choices: that count's gain, its standard error, and the verdict of `rule`.
+pub fn choose(
+    net: &Network,
+    loss: Loss,
+    (choose, verify): (&Dataset, &Dataset),
+    p: &Proposal,
+    what: AutoGain,
+    line_search: &LineSearch,
+    rule: Acceptance,
+) -> Choice {
+    let (pc, pv) = (Previews::new(net, p, choose), Previews::new(net, p, verify));
+    // The baseline the new neurons must beat: the unchanged network, or the existing
+    // weights' update alone (no new neuron) at its own best scale.
+    let existing = (what == AutoGain::Neurons && p.delta_w.is_some())
+        .then(|| pc.amplitude(loss, 0, line_search));
+    let mut best: Option<(i64, Amplitude, f64)> = None;
+    let mut tried = Vec::new();
+    for k in prefix_sizes(p.neurons()) {
+        let amp = pc.amplitude(loss, k, line_search);
+        let l0 = amp.loss_before.abs().max(1e-12);
+        let base = existing.as_ref().map_or(amp.loss_before, |e| e.loss_after);
+        let gain = (base - amp.loss_after) / l0;
+        let benefit = gain - rule.cost(k, parameters_added(&prefix(p, k)));
+        tried.push((k, gain, benefit));
+        if best.as_ref().is_none_or(|b| benefit > b.2) {
+            best = Some((k, amp, benefit));
+        }
+    }
+    let Some((k, amp, _)) = best else {
+        return Choice {
+            proposal: prefix(p, 0),
+            amplitude: Amplitude {
+                scale: 0.0,
+                loss_before: 0.0,
+                loss_after: 0.0,
+                evaluations: 0,
+            },
+            judgement: Judgement::default(),
+            refusal: Some("no neuron proposed".into()),
+            tried,
+        };
+    };
+    let pk = prefix(p, k);
+    let to_vec = |t: Tensor| Vec::<f64>::try_from(&t).unwrap_or_default();
+    let before = to_vec(pv.per_sample_losses(loss, k, 0.0));
+    let after = to_vec(pv.per_sample_losses(loss, k, amp.scale));
+    let l0 = (before.iter().sum::<f64>() / before.len().max(1) as f64)
+        .abs()
+        .max(1e-12);
+    let (total, total_se) = paired_gain(&before, &after);
+    let mut judgement = Judgement {
+        neurons: k,
+        parameters_added: parameters_added(&pk),
+        gain: total / l0,
+        standard_error: total_se / l0,
+        total: total / l0,
+        existing: None,
+        existing_scale: None,
+        loss_before: l0,
+    };
+    if let Some(e) = &existing {
+        let base = to_vec(pv.per_sample_losses(loss, 0, e.scale));
+        let (g, se) = paired_gain(&base, &after);
+        judgement.gain = g / l0;
+        judgement.standard_error = se / l0;
+        judgement.existing = Some(paired_gain(&before, &base).0 / l0);
+        judgement.existing_scale = Some(e.scale);
+    }
+    Choice {
+        refusal: refusal(&judgement, rule),
+        proposal: pk,
+        amplitude: amp,
+        judgement,
+        tried,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_gain_is_the_mean_difference_with_its_standard_error() {
+        let before = [1.0, 2.0, 3.0, 4.0];
+        let after = [0.5, 1.0, 3.0, 3.5];
+        // differences 0.5, 1, 0, 0.5: mean 0.5, sample variance 1/6, se √(1/24)
+        let (m, se) = paired_gain(&before, &after);
+        assert!((m - 0.5).abs() < 1e-12);
+        assert!((se - (1.0f64 / 24.0).sqrt()).abs() < 1e-12);
+        assert_eq!(paired_gain(&[], &[]), (0.0, 0.0));
+        assert_eq!(paired_gain(&[2.0], &[1.5]), (0.5, 0.0));
+    }
+
+    fn setup() -> (Network, Proposal, Dataset) {
+        use crate::nn::{Activation, Architecture};
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let arch = Architecture::mlp(3, &[2], 2, Activation::Relu);
+        let net = Network::new(&arch, &mut rng, tch::Device::Cpu).unwrap();
+        tch::manual_seed(5);
+        let r = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, tch::Device::Cpu));
+        let mut p = Proposal::neurons_only(0, r(&[3, 3]), Some(r(&[3])), r(&[2, 3]));
+        p.delta_w = Some(r(&[2, 2]) * 0.1);
+        p.delta_b = Some(r(&[2]) * 0.1);
+        p.function_preserving = false;
+        let data = Dataset {
+            x: r(&[40, 3]),
+            y: Tensor::from_slice(&[0i64, 1]).repeat([20]),
+        };
+        (net, p, data)
+    }
+
+    fn preview(net: &Network, p: &Proposal, data: &Dataset, s: f64) -> Tensor {
+        amplitude::forward_extended(net, &data.x, p, s)
+    }
+
+    #[test]
+    fn cached_previews_match_the_extended_forward() {
+        let (net, p, data) = setup();
+        assert_eq!(prefix(&p, 2).neurons(), 2);
+        assert_eq!(parameters_added(&prefix(&p, 2)), 2 * (3 + 1 + 2));
+        let previews = Previews::new(&net, &p, &data);
+        assert!(previews.cache.is_some());
+        for k in 0..=3 {
+            for s in [0.0, 0.3, 1.0] {
+                let want = preview(&net, &prefix(&p, k), &data, s);
+                let got = previews.output(k, s);
+                assert!(got.allclose(&want, 1e-5, 1e-6, false), "k {k}, s {s}");
+            }
+        }
+        assert!(preview(&net, &prefix(&p, 3), &data, 0.7).equal(&preview(&net, &p, &data, 0.7)));
+        // No new neuron: the δ step alone, which changes the output.
+        assert!(!previews
+            .output(0, 0.7)
+            .allclose(&previews.output(0, 0.0), 1e-4, 1e-4, false));
+        let l = previews.per_sample_losses(Loss::CrossEntropy, 2, 0.7);
+        let m = previews.loss(Loss::CrossEntropy, 2, 0.7);
+        assert!((l.mean(Kind::Double).double_value(&[]) - m).abs() < 1e-5);
+        // The grid search picks the scale of the lowest loss, as amplitude::search does.
+        let grid = LineSearch::Grid {
+            scales: vec![0.1, 0.5, 1.0],
+        };
+        let a = previews.amplitude(Loss::CrossEntropy, 3, &grid);
+        let b = amplitude::search(&net, Loss::CrossEntropy, &data, &p, &grid);
+        assert_eq!(a.scale, b.scale);
+        assert!((a.loss_after - b.loss_after).abs() < 1e-5);
+    }
+
+    #[test]
+    fn neurons_that_add_nothing_are_refused() {
+        let (net, mut p, data) = setup();
+        p.omega = p.omega.zeros_like();
+        let grid = LineSearch::Grid {
+            scales: vec![0.5, 1.0],
+        };
+        let rule = Acceptance {
+            threshold: 0.0,
+            per_neuron: 0.0,
+            per_parameter: 0.0,
+            significance: 0.0,
+        };
+        let halves = (&data.slice(0, 20), &data.slice(20, 20));
+        let c = choose(
+            &net,
+            Loss::CrossEntropy,
+            halves,
+            &p,
+            AutoGain::Neurons,
+            &grid,
+            rule,
+        );
+        assert_eq!(c.judgement.gain, 0.0);
+        assert!(c.judgement.existing.is_some());
+        assert!(c.refusal.is_some());
+        assert_eq!(c.tried.len(), prefix_sizes(3).len());
+        // Judged as a whole, the same step counts the δ step's gain (or loss).
+        let t = choose(
+            &net,
+            Loss::CrossEntropy,
+            halves,
+            &p,
+            AutoGain::Total,
+            &grid,
+            rule,
+        );
+        assert!(t.judgement.existing.is_none());
+        assert_eq!(t.judgement.gain, t.judgement.total);
+    }
+
+    #[test]
+    fn prefix_sizes_shrink_by_four_down_to_one() {
+        assert_eq!(prefix_sizes(32), vec![32, 8, 2, 1]);
+        assert_eq!(prefix_sizes(9), vec![9, 3, 1]);
+        assert_eq!(prefix_sizes(5), vec![5, 2, 1]);
+        assert_eq!(prefix_sizes(1), vec![1]);
+        assert!(prefix_sizes(0).is_empty());
+    }
+
+    #[test]
+    fn refusal_needs_size_net_benefit_and_significance() {
+        let j = |gain, standard_error, neurons, parameters_added| Judgement {
+            gain,
+            standard_error,
+            neurons,
+            parameters_added,
+            ..Judgement::default()
+        };
+        let rule = Acceptance {
+            threshold: 0.001,
+            per_neuron: 1e-4,
+            per_parameter: 1e-7,
+            significance: 2.0,
+        };
+        // cost of 10 neurons and 10 000 parameters: 1e-3 + 1e-3
+        assert!((rule.cost(10, 10_000) - 2e-3).abs() < 1e-15);
+        assert!(refusal(&j(0.0021, 0.001, 10, 10_000), rule).is_none());
+        let r = |j| refusal(&j, rule).unwrap();
+        assert!(r(j(0.0009, 0.0001, 1, 1)).contains("below the threshold 1e-3"));
+        assert!(r(j(0.0019, 0.0001, 10, 10_000)).contains("below the cost 2.00e-3"));
+        assert!(r(j(0.0021, 0.0011, 10, 10_000)).contains("not significant"));
+        assert!(refusal(&j(f64::NAN, 0.0, 1, 1), rule).is_some());
+        // No thresholds and significance 0: any positive gain.
+        let any = Acceptance {
+            threshold: 0.0,
+            per_neuron: 0.0,
+            per_parameter: 0.0,
+            significance: 0.0,
+        };
+        assert!(refusal(&j(1e-9, 0.5, 100, 1_000_000), any).is_none());
+        assert!(refusal(&j(-1e-9, 0.5, 1, 1), any).is_some());
+    }
+}
