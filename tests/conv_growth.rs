@@ -428,6 +428,10 @@ fn every_growth_option_runs_on_a_cnn() {
             line_search: LineSearch::Grid {
                 scales: vec![0.25, 0.5, 1.0],
             },
+            // A small held-out set: accept any measured gain of the new channels.
+            threshold_per_neuron: 0.0,
+            significance: 0.0,
+            auto_rounds: 1,
             ..GrowthConfig::default()
         });
         let mut t = Trainer::new(cfg, None).unwrap();
