@@ -179,6 +179,31 @@ impl Site {
         }
     }
 
+    /// `S₂` of the full neuron without its `k²` products: the mean over taps of
+    /// `Σ_rows B̃₋₂,e B̃₋₂,eᵀ` is the sum over intermediate positions q of `u_q u_qᵀ` weighted by
+    /// how many (output position, tap) pairs read q (tiny.md §3.2's mask tensor `T` summed
+    /// over p and e), divided by the number of taps. One product instead of `k²`.
+    pub fn full_s2(&self, producer_features: &Tensor, input_hw: (i64, i64)) -> Tensor {
+        let conv2 = self.consumer.expect("conv consumer");
+        let image = self.intermediate_image(producer_features, input_hw);
+        let s = image.size();
+        let (h, w) = (s[2], s[3]);
+        let k = conv2.kernel;
+        let l2 = conv2.output_size(h) * conv2.output_size(w);
+        let reads = Tensor::ones([1, k * k, l2], (image.kind(), image.device())).col2im(
+            [h, w],
+            [k, k],
+            [1, 1],
+            [conv2.padding, conv2.padding],
+            [conv2.stride, conv2.stride],
+        ); // [1, 1, h, w]: how often each intermediate position is read
+        let rows = (image * reads.sqrt())
+            .flatten(2, 3)
+            .transpose(1, 2)
+            .flatten(0, 1);
+        rows.tr().matmul(&rows) / (k * k) as f64
+    }
+
     /// The producer's patches (`[N, L₁, D]`) as an image over the consumer's input grid
     /// (`[N, D, H, W]`), pooled as the producer's output is.
     fn intermediate_image(&self, producer_features: &Tensor, (h, w): (i64, i64)) -> Tensor {
@@ -226,5 +251,80 @@ pub fn consumer_rows(consumer_features: &Tensor, grad: &Tensor) -> (Tensor, Tens
         (consumer_features.flatten(0, 1), g)
     } else {
         (consumer_features.shallow_clone(), g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{Activation, Architecture, LayerSpec, StageSpec};
+    use rand::SeedableRng;
+    use tch::Device;
+
+    fn conv_stage(c_in: i64, c_out: i64, stride: i64, padding: i64, pool: Pool) -> StageSpec {
+        StageSpec {
+            layer: LayerSpec::Conv2d {
+                inputs: c_in,
+                outputs: c_out,
+                kernel: 3,
+                stride,
+                padding,
+                bias: true,
+            },
+            batch_norm: false,
+            activation: Activation::Relu,
+            pool,
+            skip: None,
+        }
+    }
+
+    #[test]
+    fn full_s2_from_read_counts_is_the_mean_of_the_tap_moments() {
+        for (stride, padding, pool) in [
+            (1, 1, Pool::None),
+            (2, 1, Pool::None),
+            (1, 0, Pool::None),
+            (2, 0, Pool::None),
+            (1, 1, Pool::Max2),
+        ] {
+            let arch = Architecture {
+                input_shape: vec![2, 9, 9],
+                stages: vec![
+                    conv_stage(2, 3, 1, 1, pool),
+                    conv_stage(3, 4, stride, padding, Pool::GlobalAvg),
+                    StageSpec {
+                        layer: LayerSpec::Linear {
+                            inputs: 4,
+                            outputs: 2,
+                            bias: true,
+                        },
+                        batch_norm: false,
+                        activation: Activation::Identity,
+                        pool: Pool::None,
+                        skip: None,
+                    },
+                ],
+            };
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let net = Network::new(&arch, &mut rng, Device::Cpu).unwrap();
+            let site = Site::new(&net, 0, ConvNeuron::Full).unwrap();
+            tch::manual_seed(2);
+            let x = Tensor::randn([3, 2, 9, 9], (Kind::Double, Device::Cpu));
+            let feats = features(&net.stages[0], &x);
+            let taps = site.producer_rows(&feats, (9, 9));
+            assert_eq!(taps.len(), 9);
+            let mean = taps
+                .iter()
+                .map(|b| b.tr().matmul(b))
+                .reduce(|a, b| a + b)
+                .unwrap()
+                / 9.0;
+            let fast = site.full_s2(&feats, (9, 9));
+            let diff = (fast - &mean).abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-10 * mean.abs().max().double_value(&[]),
+                "{stride} {padding} {pool:?}: {diff}"
+            );
+        }
     }
 }

@@ -28,16 +28,16 @@ struct Sums {
 impl Sums {
     /// One batch's sums from aligned rows (tiny.md §2.2; conv sites §3.1–3.2): `b2` holds
     /// one block of producer rows per tap. With several taps (full conv neuron) `S₂` is the
-    /// *mean* over taps of the per-tap moments, `M₂` has columns (output, tap) and `P` one
-    /// block of rows per tap.
-    fn of_rows(b2: &[Tensor], b1: &Tensor, g: &Tensor) -> Sums {
-        let taps = b2.len() as f64;
-        let s2 = b2
-            .iter()
-            .map(|b| b.tr().matmul(b))
-            .reduce(|a, b| a + b)
-            .expect("at least one tap")
-            / taps;
+    /// *mean* over taps of the per-tap moments (`s2` when the caller has it by a cheaper
+    /// route), `M₂` has columns (output, tap) and `P` one block of rows per tap.
+    fn of_rows(b2: &[Tensor], b1: &Tensor, g: &Tensor, s2: Option<Tensor>) -> Sums {
+        let s2 = s2.unwrap_or_else(|| {
+            b2.iter()
+                .map(|b| b.tr().matmul(b))
+                .reduce(|a, b| a + b)
+                .expect("at least one tap")
+                / b2.len() as f64
+        });
         let m2 = Tensor::stack(&b2.iter().map(|b| b.tr().matmul(g)).collect::<Vec<_>>(), 2)
             .flatten(1, 2); // [d2, (output, tap)]
         let p = Tensor::cat(&b2.iter().map(|b| b.tr().matmul(b1)).collect::<Vec<_>>(), 0);
@@ -232,7 +232,8 @@ pub fn collect(
                     pooled,
                 });
             }
-            let batch = Sums::of_rows(&b2, &b1, &g);
+            let s2 = (b2.len() > 1).then(|| s.full_s2(feats[k].as_ref().expect("features"), hw));
+            let batch = Sums::of_rows(&b2, &b1, &g, s2);
             match sums[slot].as_mut() {
                 None => sums[slot] = Some(batch),
                 Some(acc) => acc.add(batch),
