@@ -94,7 +94,7 @@ impl ProposalInfo {
     /// How much the new neurons add to what the layer can already express at first order:
     /// (FO − d_applied) / d, with d the existing weights' best decrease. Large while the
     /// architecture is the bottleneck, small once the existing neurons explain the gradient
-    /// (used by the automatic mode).
+    /// (logged with every growth event; the automatic mode judges measured held-out gains).
     pub fn neuron_gain_ratio(&self) -> f64 {
         let neurons = self.fo_with_cross - self.decrease_delta;
         neurons / self.decrease_existing.max(1e-12)
