@@ -1,8 +1,8 @@
-//! Convolutions as linear maps on unfolded patches (tiny.md §3.1–3.2), the groundwork for conv
-//! growth sites: the im2col view of a conv's input with the bias feature, its statistics
-//! summed over output positions and divided by the number of images, and the "bordered" input
-//! of a restricted conv→conv neuron (the producer's patches read at the consumer's kernel
-//! centre).
+//! Convolutions as linear maps on unfolded patches (tiny.md §3.1–3.2), what conv growth sites
+//! ([`super::site`]) are built from: the im2col view of a conv's input with the bias feature,
+//! its statistics summed over output positions and divided by the number of images, and what
+//! a consumer's kernel tap reads of the producer's patches ([`tap`]; the centre tap is the
+//! restricted neuron's "bordered" input, all taps the full neuron's).
 //!
 //! ```
 //! use grownet::growth::unfold::{unfold, Conv};
