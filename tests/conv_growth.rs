@@ -3,7 +3,7 @@
 //! bias, BatchNorm and pooling; and a CNN that grows while it trains.
 mod common;
 
-use common::small_config;
+use common::{all_idx, copy, small_config};
 use grownet::data::Dataset;
 use grownet::growth::site::{ConvNeuron, Site};
 use grownet::growth::{
@@ -38,17 +38,7 @@ fn net(first_pool: Pool, stride2: i64, pad2: i64, bn: bool, act: Activation, see
     let mut stages = vec![
         conv(2, 3, 1, 1, first_pool, bn),
         conv(3, 4, stride2, pad2, Pool::GlobalAvg, bn),
-        StageSpec {
-            layer: LayerSpec::Linear {
-                inputs: 4,
-                outputs: 2,
-                bias: true,
-            },
-            batch_norm: false,
-            activation: Activation::Identity,
-            pool: Pool::None,
-            skip: None,
-        },
+        StageSpec::linear_head(4, 2),
     ];
     stages[0].activation = act;
     stages[1].activation = act;
@@ -87,10 +77,6 @@ fn in_f64(mut net: Network, d: &Dataset) -> (Network, Dataset) {
     (net, d)
 }
 
-fn all_idx(n: i64) -> Tensor {
-    Tensor::arange(n, (Kind::Int64, Device::Cpu))
-}
-
 fn propose(
     net: &Network,
     d: &Dataset,
@@ -110,15 +96,6 @@ fn propose(
         (1e-9, 1e-6),
     )
     .unwrap()
-}
-
-fn copy(net: &Network) -> Network {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let mut other = Network::new(&net.architecture(), &mut rng, Device::Cpu).unwrap();
-    let mut all = net.named_parameters();
-    all.extend(net.named_buffers());
-    other.load_tensors(&all).unwrap();
-    other
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
@@ -329,17 +306,7 @@ fn resnet_like(h1: f64, h2: f64, seed: u64) -> Network {
     stages.extend(Architecture::basic_block(4, 4, 1, h1));
     stages.extend(Architecture::basic_block(4, 6, 2, h2));
     stages.last_mut().unwrap().pool = Pool::GlobalAvg;
-    stages.push(StageSpec {
-        layer: LayerSpec::Linear {
-            inputs: 6,
-            outputs: 2,
-            bias: true,
-        },
-        batch_norm: false,
-        activation: Activation::Identity,
-        pool: Pool::None,
-        skip: None,
-    });
+    stages.push(StageSpec::linear_head(6, 2));
     let arch = Architecture {
         input_shape: vec![2, 7, 7],
         stages,

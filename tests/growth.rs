@@ -2,7 +2,7 @@
 //! rollback, and whole runs that grow.
 mod common;
 
-use common::small_config;
+use common::{all_idx, copy, small_config};
 use grownet::data::Dataset;
 use grownet::growth::site::{ConvNeuron, Site};
 use grownet::growth::{amplitude, apply, proposal, statistics, GrowthConfig, Method, Selection};
@@ -18,15 +18,6 @@ fn net(hidden: &[i64], act: Activation, seed: u64) -> Network {
     Network::new(&arch, &mut rng, Device::Cpu).unwrap()
 }
 
-fn copy(net: &Network) -> Network {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let mut other = Network::new(&net.architecture(), &mut rng, Device::Cpu).unwrap();
-    let mut all = net.named_parameters();
-    all.extend(net.named_buffers());
-    other.load_tensors(&all).unwrap();
-    other
-}
-
 fn data(n: i64, seed: i64) -> Dataset {
     tch::manual_seed(seed);
     let x = Tensor::randn([n, 4], (Kind::Float, Device::Cpu));
@@ -39,10 +30,6 @@ fn data(n: i64, seed: i64) -> Dataset {
             .gt(1.0)
             .to_kind(Kind::Int64);
     Dataset { x, y }
-}
-
-fn all_idx(n: i64) -> Tensor {
-    Tensor::arange(n, (Kind::Int64, Device::Cpu))
 }
 
 fn sites(net: &Network, ks: &[usize]) -> Vec<Site> {

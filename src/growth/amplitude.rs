@@ -89,14 +89,7 @@ fn layer_input(layer: &Layer, h: &Tensor) -> Tensor {
 fn apply_weight(layer: &Layer, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
     match layer {
         Layer::Linear(_) => x.linear(w, b),
-        Layer::Conv2d(c) => x.conv2d(
-            w,
-            b,
-            [c.stride, c.stride],
-            [c.padding, c.padding],
-            [1, 1],
-            1,
-        ),
+        Layer::Conv2d(c) => c.forward_with(x, w, b),
     }
 }
 

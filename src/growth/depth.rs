@@ -103,27 +103,38 @@ mod tests {
     use rand::SeedableRng;
     use tch::{Device, Kind, Tensor};
 
+    fn resnet(seed: u64) -> Network {
+        let arch = Architecture::resnet18([3, 8, 8], 10, 1.0 / 32.0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        Network::new(&arch, &mut rng, Device::Cpu).unwrap()
+    }
+
+    /// One SGD step on `(x, y)`.
+    fn train_step(net: &Network, opt: &mut Optimizer, x: &Tensor, y: &Tensor) {
+        let params = net.named_parameters();
+        Loss::CrossEntropy.mean(&net.forward(x, true), y).backward();
+        opt.step(&params, 0.01);
+    }
+
+    /// The optimiser state of the linear head's weight.
+    fn head_state(net: &Network, opt: &Optimizer) -> Tensor {
+        let head = format!("stages.{}.layer.weight", net.stages.len() - 1);
+        opt.state_tensors()
+            .into_iter()
+            .find(|(n, _)| n.starts_with(&head))
+            .unwrap()
+            .1
+    }
+
     #[test]
     fn an_empty_block_leaves_outputs_bit_identical_in_both_modes() {
-        let arch = Architecture::resnet18([3, 8, 8], 10, 1.0 / 32.0);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let mut net = Network::new(&arch, &mut rng, Device::Cpu).unwrap();
+        let mut net = resnet(3);
         let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
         let y = Tensor::from_slice(&[1i64, 2, 3, 4]);
         // One training step first, so the optimiser has state to rename.
         let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
-        let params = net.named_parameters();
-        Loss::CrossEntropy
-            .mean(&net.forward(&x, true), &y)
-            .backward();
-        opt.step(&params, 0.01);
-        let head = format!("stages.{}.layer.weight", net.stages.len() - 1);
-        let head_state = opt
-            .state_tensors()
-            .into_iter()
-            .find(|(n, _)| n.starts_with(&head))
-            .unwrap()
-            .1;
+        train_step(&net, &mut opt, &x, &y);
+        let before = head_state(&net, &opt);
         let stages = net.stages.len();
         // After the stem, inside the network, and after the last block (which pools).
         for after in [0, 6, stages - 2 + 4] {
@@ -139,27 +150,14 @@ mod tests {
         }
         assert_eq!(net.stages.len(), stages + 6);
         // The head's optimiser state moved with it, untouched.
-        let head = format!("stages.{}.layer.weight", net.stages.len() - 1);
-        let moved = opt
-            .state_tensors()
-            .into_iter()
-            .find(|(n, _)| n.starts_with(&head))
-            .unwrap()
-            .1;
-        assert!(moved.equal(&head_state));
+        assert!(head_state(&net, &opt).equal(&before));
         // And the grown network still trains.
-        let params = net.named_parameters();
-        Loss::CrossEntropy
-            .mean(&net.forward(&x, true), &y)
-            .backward();
-        opt.step(&params, 0.01);
+        train_step(&net, &mut opt, &x, &y);
     }
 
     #[test]
     fn blocks_go_only_where_they_are_the_identity() {
-        let arch = Architecture::resnet18([3, 8, 8], 10, 1.0 / 32.0);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-        let mut net = Network::new(&arch, &mut rng, Device::Cpu).unwrap();
+        let mut net = resnet(4);
         let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
         let last = net.stages.len() - 1;
         assert!(insert_block(&mut net, &mut opt, 1).is_err()); // inside a block

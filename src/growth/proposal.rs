@@ -275,6 +275,8 @@ pub fn closed_form(
         {
             let mut ext = sm.b2.matmul(&alpha.tr()).clamp_min(0.0); // relu(α b̃)
             if site.kind == SiteKind::Dense {
+                // The whole first order at once (no per-neuron orientation for dense sites):
+                // the summation order of the measured MLP results, kept bit for bit.
                 let change = ext.matmul(&omega_mat.tr()); // Σ ω_k relu(α_kᵀ b̃)
                 let inner = (&sm.g * change).sum(Kind::Double).double_value(&[]) / sm.images as f64;
                 Some(p.decrease_delta - inner)

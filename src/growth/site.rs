@@ -65,6 +65,13 @@ impl std::str::FromStr for ConvNeuron {
     }
 }
 
+/// A site's producer rows ([`Site::producer_rows`]): one block per tap, and for the full
+/// neuron its `S₂` (the mean over taps of the blocks' moments) computed by a cheaper route.
+pub struct ProducerRows {
+    pub taps: Vec<Tensor>,
+    pub s2: Option<Tensor>,
+}
+
 /// The kind of a growth site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SiteKind {
@@ -90,11 +97,7 @@ pub struct Site {
 
 fn geometry(layer: &Layer) -> Option<Conv> {
     match layer {
-        Layer::Conv2d(c) => Some(Conv {
-            kernel: c.kernel_size(),
-            stride: c.stride,
-            padding: c.padding,
-        }),
+        Layer::Conv2d(c) => Some(c.geometry()),
         Layer::Linear(_) => None,
     }
 }
@@ -159,49 +162,30 @@ impl Site {
     /// The producer's `B̃₋₂` rows, one tensor per tap (`[rows, d2(+1)]`, f64), from the
     /// producer's features ([`features`]) computed on an input of spatial size `input_hw`
     /// (ignored for a linear producer). Rows align with [`consumer_rows`].
-    pub fn producer_rows(&self, producer_features: &Tensor, input_hw: (i64, i64)) -> Vec<Tensor> {
+    pub fn producer_rows(&self, producer_features: &Tensor, input_hw: (i64, i64)) -> ProducerRows {
+        let single = |t: Tensor| ProducerRows {
+            taps: vec![t],
+            s2: None,
+        };
         match self.kind {
-            SiteKind::Dense => vec![producer_features.shallow_clone()],
-            SiteKind::ConvToDense => vec![producer_features.mean_dim(1, false, Kind::Double)],
+            SiteKind::Dense => single(producer_features.shallow_clone()),
+            SiteKind::ConvToDense => single(producer_features.mean_dim(1, false, Kind::Double)),
             SiteKind::ConvToConv(neuron) => {
                 let conv2 = self.consumer.expect("conv consumer");
                 let image = self.intermediate_image(producer_features, input_hw);
-                let taps: Vec<(i64, i64)> = match neuron {
-                    ConvNeuron::Restricted => vec![(conv2.kernel / 2, conv2.kernel / 2)],
-                    ConvNeuron::Full => (0..conv2.kernel)
-                        .flat_map(|r| (0..conv2.kernel).map(move |c| (r, c)))
-                        .collect(),
-                };
-                taps.into_iter()
-                    .map(|(r, c)| unfold::tap(&image, conv2, r, c).flatten(0, 1))
-                    .collect()
+                let tap_rows = |r: i64, c: i64| unfold::tap(&image, conv2, r, c).flatten(0, 1);
+                match neuron {
+                    ConvNeuron::Restricted => single(tap_rows(conv2.kernel / 2, conv2.kernel / 2)),
+                    ConvNeuron::Full => ProducerRows {
+                        taps: (0..conv2.kernel)
+                            .flat_map(|r| (0..conv2.kernel).map(move |c| (r, c)))
+                            .map(|(r, c)| tap_rows(r, c))
+                            .collect(),
+                        s2: Some(full_s2(&image, conv2)),
+                    },
+                }
             }
         }
-    }
-
-    /// `S₂` of the full neuron without its `k²` products: the mean over taps of
-    /// `Σ_rows B̃₋₂,e B̃₋₂,eᵀ` is the sum over intermediate positions q of `u_q u_qᵀ` weighted by
-    /// how many (output position, tap) pairs read q (tiny.md §3.2's mask tensor `T` summed
-    /// over p and e), divided by the number of taps. One product instead of `k²`.
-    pub fn full_s2(&self, producer_features: &Tensor, input_hw: (i64, i64)) -> Tensor {
-        let conv2 = self.consumer.expect("conv consumer");
-        let image = self.intermediate_image(producer_features, input_hw);
-        let s = image.size();
-        let (h, w) = (s[2], s[3]);
-        let k = conv2.kernel;
-        let l2 = conv2.output_size(h) * conv2.output_size(w);
-        let reads = Tensor::ones([1, k * k, l2], (image.kind(), image.device())).col2im(
-            [h, w],
-            [k, k],
-            [1, 1],
-            [conv2.padding, conv2.padding],
-            [conv2.stride, conv2.stride],
-        ); // [1, 1, h, w]: how often each intermediate position is read
-        let rows = (image * reads.sqrt())
-            .flatten(2, 3)
-            .transpose(1, 2)
-            .flatten(0, 1);
-        rows.tr().matmul(&rows) / (k * k) as f64
     }
 
     /// The producer's patches (`[N, L₁, D]`) as an image over the consumer's input grid
@@ -223,6 +207,30 @@ impl Site {
     }
 }
 
+/// `S₂` of the full neuron without its `k²` products: the mean over taps of
+/// `Σ_rows B̃₋₂,e B̃₋₂,eᵀ` is the sum over intermediate positions q of `u_q u_qᵀ` weighted by
+/// how many (output position, tap) pairs read q (tiny.md §3.2's mask tensor `T` summed over p
+/// and e), divided by the number of taps. One product instead of `k²`; `image` is
+/// `[N, D, H, W]`, one feature vector per intermediate position.
+fn full_s2(image: &Tensor, conv2: Conv) -> Tensor {
+    let s = image.size();
+    let (h, w) = (s[2], s[3]);
+    let k = conv2.kernel;
+    let l2 = conv2.output_size(h) * conv2.output_size(w);
+    let reads = Tensor::ones([1, k * k, l2], (image.kind(), image.device())).col2im(
+        [h, w],
+        [k, k],
+        [1, 1],
+        [conv2.padding, conv2.padding],
+        [conv2.stride, conv2.stride],
+    ); // [1, 1, h, w]: how often each intermediate position is read
+    let rows = (image * reads.sqrt())
+        .flatten(2, 3)
+        .transpose(1, 2)
+        .flatten(0, 1);
+    rows.tr().matmul(&rows) / (k * k) as f64
+}
+
 /// A stage's augmented input features, f64: `[N, D(+1)]` for a linear layer, the unfolded
 /// patches `[N, L, C·k²(+1)]` for a conv (tiny.md §3.1). Computed once per batch and stage,
 /// shared by the site it produces for and the site it consumes for.
@@ -230,15 +238,7 @@ pub fn features(stage: &Stage, x: &Tensor) -> Tensor {
     let x = x.to_kind(Kind::Double);
     match &stage.layer {
         Layer::Linear(l) => super::statistics::augment(&x.flatten(1, -1), l.bias.is_some()),
-        Layer::Conv2d(c) => unfold::unfold(
-            &x,
-            Conv {
-                kernel: c.kernel_size(),
-                stride: c.stride,
-                padding: c.padding,
-            },
-            c.bias.is_some(),
-        ),
+        Layer::Conv2d(c) => unfold::unfold(&x, c.geometry(), c.bias.is_some()),
     }
 }
 
@@ -292,17 +292,7 @@ mod tests {
                 stages: vec![
                     conv_stage(2, 3, 1, 1, pool),
                     conv_stage(3, 4, stride, padding, Pool::GlobalAvg),
-                    StageSpec {
-                        layer: LayerSpec::Linear {
-                            inputs: 4,
-                            outputs: 2,
-                            bias: true,
-                        },
-                        batch_norm: false,
-                        activation: Activation::Identity,
-                        pool: Pool::None,
-                        skip: None,
-                    },
+                    StageSpec::linear_head(4, 2),
                 ],
             };
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
@@ -311,15 +301,16 @@ mod tests {
             tch::manual_seed(2);
             let x = Tensor::randn([3, 2, 9, 9], (Kind::Double, Device::Cpu));
             let feats = features(&net.stages[0], &x);
-            let taps = site.producer_rows(&feats, (9, 9));
-            assert_eq!(taps.len(), 9);
-            let mean = taps
+            let rows = site.producer_rows(&feats, (9, 9));
+            assert_eq!(rows.taps.len(), 9);
+            let mean = rows
+                .taps
                 .iter()
                 .map(|b| b.tr().matmul(b))
                 .reduce(|a, b| a + b)
                 .unwrap()
                 / 9.0;
-            let fast = site.full_s2(&feats, (9, 9));
+            let fast = rows.s2.unwrap();
             let diff = (fast - &mean).abs().max().double_value(&[]);
             assert!(
                 diff < 1e-10 * mean.abs().max().double_value(&[]),

@@ -211,7 +211,8 @@ pub fn collect(
                 4 => (xin.size()[2], xin.size()[3]),
                 _ => (1, 1),
             };
-            let b2 = s.producer_rows(feats[k].as_ref().expect("features"), hw);
+            let site::ProducerRows { taps: b2, s2 } =
+                s.producer_rows(feats[k].as_ref().expect("features"), hw);
             if samples[slot].is_none() && keep_samples > 0 && b2.len() == 1 {
                 // Whole images, at most ~4M producer values. Through global pooling the
                 // per-position patches are kept (the activation comes before the mean).
@@ -232,7 +233,6 @@ pub fn collect(
                     pooled,
                 });
             }
-            let s2 = (b2.len() > 1).then(|| s.full_s2(feats[k].as_ref().expect("features"), hw));
             let batch = Sums::of_rows(&b2, &b1, &g, s2);
             match sums[slot].as_mut() {
                 None => sums[slot] = Some(batch),

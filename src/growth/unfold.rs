@@ -111,6 +111,18 @@ mod tests {
         Tensor::randn(shape, (Kind::Double, Device::Cpu))
     }
 
+    /// `x` convolved with `kernel` (and `bias`) at `conv`'s stride and padding.
+    fn conv_with(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, conv: Conv) -> Tensor {
+        x.conv2d(
+            kernel,
+            bias,
+            [conv.stride, conv.stride],
+            [conv.padding, conv.padding],
+            [1, 1],
+            1,
+        )
+    }
+
     const GEOMETRIES: [Conv; 4] = [
         Conv {
             kernel: 3,
@@ -140,14 +152,7 @@ mod tests {
             let x = randn(&[2, 3, 7, 6], 1 + i as i64);
             let w = randn(&[4, 3, 3, 3], 10 + i as i64);
             let b = randn(&[4], 20 + i as i64);
-            let direct = x.conv2d(
-                &w,
-                Some(&b),
-                [conv.stride, conv.stride],
-                [conv.padding, conv.padding],
-                [1, 1],
-                1,
-            );
+            let direct = conv_with(&x, &w, Some(&b), conv);
             let wmat = Tensor::cat(&[w.reshape([4, 27]), b.unsqueeze(1)], 1);
             let via = unfold(&x, conv, true).matmul(&wmat.tr()); // [N, L, 4]
             let (h2, w2) = (conv.output_size(7), conv.output_size(6));
@@ -259,14 +264,7 @@ mod tests {
                 .narrow(2, 1, 1)
                 .narrow(3, 1, 1)
                 .copy_(&omega.view([3, 1, 1, 1]));
-            let direct = hidden.conv2d(
-                &kernel,
-                None::<Tensor>,
-                [conv2.stride, conv2.stride],
-                [conv2.padding, conv2.padding],
-                [1, 1],
-                1,
-            );
+            let direct = conv_with(&hidden, &kernel, None, conv2);
             let a = Tensor::cat(&[alpha.reshape([1, 18]), alpha_b.view([1, 1])], 1);
             let via = bordered(&unfold(&x, conv1, true), 6, 6, conv2)
                 .matmul(&a.tr())
@@ -301,14 +299,7 @@ mod tests {
             .reshape([2, 19, 6, 6]);
         for conv2 in GEOMETRIES {
             let hidden = x.conv2d(&alpha, Some(&alpha_b), [1, 1], [1, 1], [1, 1], 1);
-            let direct = hidden.conv2d(
-                &kernel,
-                None::<Tensor>,
-                [conv2.stride, conv2.stride],
-                [conv2.padding, conv2.padding],
-                [1, 1],
-                1,
-            );
+            let direct = conv_with(&hidden, &kernel, None, conv2);
             let (h2, w2) = (conv2.output_size(6), conv2.output_size(6));
             let mut via = Tensor::zeros([2, h2 * w2, 3], (Kind::Double, Device::Cpu));
             for r in 0..3 {

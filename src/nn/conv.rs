@@ -71,9 +71,15 @@ impl Conv2d {
                 None => zeros,
             };
         }
+        self.forward_with(x, &self.weight, self.bias.as_ref())
+    }
+
+    /// `x` through this convolution's geometry (stride, padding) with other weights, e.g. a
+    /// growth proposal's new filters.
+    pub fn forward_with(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         x.conv2d(
-            &self.weight,
-            self.bias.as_ref(),
+            weight,
+            bias,
             [self.stride, self.stride],
             [self.padding, self.padding],
             [1, 1],
@@ -91,6 +97,15 @@ impl Conv2d {
 
     pub fn kernel_size(&self) -> i64 {
         self.weight.size()[2]
+    }
+
+    /// Kernel size, stride and padding (what growth's unfolding needs).
+    pub fn geometry(&self) -> crate::growth::unfold::Conv {
+        crate::growth::unfold::Conv {
+            kernel: self.kernel_size(),
+            stride: self.stride,
+            padding: self.padding,
+        }
     }
 
     /// Appends output channels: `filters` `[k, in, kh, kw]` and their biases `[k]`.

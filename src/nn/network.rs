@@ -90,6 +90,35 @@ pub struct StageSpec {
     pub skip: Option<Skip>,
 }
 
+impl StageSpec {
+    /// A linear output layer: no normalisation, identity activation, no pooling.
+    pub fn linear_head(inputs: i64, outputs: i64) -> Self {
+        StageSpec {
+            layer: LayerSpec::Linear {
+                inputs,
+                outputs,
+                bias: true,
+            },
+            batch_norm: false,
+            activation: Activation::Identity,
+            pool: Pool::None,
+            skip: None,
+        }
+    }
+}
+
+/// A 3×3 convolution with "same" padding.
+fn conv3x3(inputs: i64, outputs: i64, stride: i64, bias: bool) -> LayerSpec {
+    LayerSpec::Conv2d {
+        inputs,
+        outputs,
+        kernel: 3,
+        stride,
+        padding: 1,
+        bias,
+    }
+}
+
 /// A complete description of a network's shape: enough to rebuild it (checkpoints store it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Architecture {
@@ -159,14 +188,7 @@ impl Architecture {
         let mut c_in = input_shape[0];
         for (i, &c) in channels.iter().enumerate() {
             stages.push(StageSpec {
-                layer: LayerSpec::Conv2d {
-                    inputs: c_in,
-                    outputs: c,
-                    kernel: 3,
-                    stride: 1,
-                    padding: 1,
-                    bias: !batch_norm,
-                },
+                layer: conv3x3(c_in, c, 1, !batch_norm),
                 batch_norm,
                 activation,
                 pool: if i + 1 == channels.len() {
@@ -180,17 +202,7 @@ impl Architecture {
             });
             c_in = c;
         }
-        stages.push(StageSpec {
-            layer: LayerSpec::Linear {
-                inputs: c_in,
-                outputs,
-                bias: true,
-            },
-            batch_norm: false,
-            activation: Activation::Identity,
-            pool: Pool::None,
-            skip: None,
-        });
+        stages.push(StageSpec::linear_head(c_in, outputs));
         Architecture {
             input_shape: input_shape.to_vec(),
             stages,
@@ -208,22 +220,13 @@ impl Architecture {
     /// ReLU output), and new channels reach the block's output at their own small amplitude
     /// instead of being re-normalised to unit variance (§3.3's pitfall).
     pub fn resnet18(input_shape: [i64; 3], outputs: i64, fraction: f64) -> Self {
-        let conv = |inputs, outputs, stride| LayerSpec::Conv2d {
-            inputs,
-            outputs,
-            kernel: 3,
-            stride,
-            padding: 1,
-            bias: false,
-        };
-        let stage = |layer, skip| StageSpec {
-            layer,
+        let mut stages = vec![StageSpec {
+            layer: conv3x3(input_shape[0], 64, 1, false),
             batch_norm: true,
             activation: Activation::Relu,
             pool: Pool::None,
-            skip,
-        };
-        let mut stages = vec![stage(conv(input_shape[0], 64, 1), None)];
+            skip: None,
+        }];
         let mut c_in = 64;
         for (i, &c_out) in [64i64, 128, 256, 512].iter().enumerate() {
             for b in 0..2 {
@@ -235,17 +238,7 @@ impl Architecture {
         if let Some(last) = stages.last_mut() {
             last.pool = Pool::GlobalAvg;
         }
-        stages.push(StageSpec {
-            layer: LayerSpec::Linear {
-                inputs: c_in,
-                outputs,
-                bias: true,
-            },
-            batch_norm: false,
-            activation: Activation::Identity,
-            pool: Pool::None,
-            skip: None,
-        });
+        stages.push(StageSpec::linear_head(c_in, outputs));
         Architecture {
             input_shape: input_shape.to_vec(),
             stages,
@@ -261,14 +254,6 @@ impl Architecture {
         } else {
             ((c_out as f64 * fraction).round() as i64).max(1)
         };
-        let conv = |inputs, outputs, stride| LayerSpec::Conv2d {
-            inputs,
-            outputs,
-            kernel: 3,
-            stride,
-            padding: 1,
-            bias: false,
-        };
         let skip = if stride == 1 && c_in == c_out {
             Skip::Identity
         } else {
@@ -276,14 +261,14 @@ impl Architecture {
         };
         [
             StageSpec {
-                layer: conv(c_in, hidden, stride),
+                layer: conv3x3(c_in, hidden, stride, false),
                 batch_norm: true,
                 activation: Activation::Relu,
                 pool: Pool::None,
                 skip: None,
             },
             StageSpec {
-                layer: conv(hidden, c_out, 1),
+                layer: conv3x3(hidden, c_out, 1, false),
                 batch_norm: false,
                 activation: Activation::Relu,
                 pool: Pool::None,

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use grownet::config::RunConfig;
+use grownet::nn::Network;
+use rand::SeedableRng;
+use tch::{Device, Kind, Tensor};
 
 /// A small, fast CPU config on a synthetic dataset.
 pub fn small_config(dataset: &str) -> RunConfig {
@@ -57,4 +60,19 @@ pub fn assert_fail_with_messages(cases: &[(Vec<&str>, &str)]) {
             "{args:?}: expected '{expected}' in: {t}"
         );
     }
+}
+
+/// An independent copy of `net` (same architecture, parameters and buffers), on the CPU.
+pub fn copy(net: &Network) -> Network {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut other = Network::new(&net.architecture(), &mut rng, Device::Cpu).unwrap();
+    let mut all = net.named_parameters();
+    all.extend(net.named_buffers());
+    other.load_tensors(&all).unwrap();
+    other
+}
+
+/// The indices `0..n` of a dataset, as a statistics sample.
+pub fn all_idx(n: i64) -> Tensor {
+    Tensor::arange(n, (Kind::Int64, Device::Cpu))
 }
