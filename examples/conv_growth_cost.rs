@@ -17,8 +17,8 @@ use std::time::Instant;
 use faer::Mat;
 use grownet::data::Dataset;
 use grownet::growth::site::{ConvNeuron, Site};
-use grownet::growth::statistics;
 use grownet::growth::tiny::{best_update, propose_neurons, SiteStatistics, TinyOptions};
+use grownet::growth::{linalg, statistics};
 use grownet::nn::{Activation, Architecture, Loss, Network};
 use grownet::optim::{Optimizer, OptimizerConfig};
 use rand::{Rng, SeedableRng};
@@ -163,7 +163,7 @@ fn main() {
         p.n_neurons()
     );
     if device.is_cuda() || std::env::args().any(|a| a == "--torch-linalg") {
-        let to_t = |m: &Mat<f64>| statistics::from_mat(m, Kind::Double, device);
+        let to_t = |m: &Mat<f64>| linalg::from_mat(m, Kind::Double, device);
         let (s_t, m_t) = (to_t(&stats.s), to_t(&stats.m));
         let gpu = time(repeats, || {
             // δ by a Cholesky solve and the eigendecomposition of S₂, then the SVD of the

@@ -28,6 +28,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
+use crate::growth::GrowthState;
 use crate::nn::{Architecture, Network};
 use crate::optim::Optimizer;
 
@@ -49,17 +50,11 @@ pub struct CheckpointMeta {
     pub optimizer_steps: u64,
     /// Training wall time so far, seconds.
     pub elapsed: f64,
-    /// Growth steps applied so far.
-    #[serde(default)]
-    pub growth_steps: usize,
-    /// The rest of the grower's state, so that a resumed run grows as the uninterrupted one:
-    /// fruitless checks in a row, whether growth has finished, SENN's depth cooldown.
-    #[serde(default)]
-    pub growth_idle_checks: usize,
-    #[serde(default)]
-    pub growth_finished: bool,
-    #[serde(default)]
-    pub senn_depth_cooldown: usize,
+    /// The grower's state (growth checks done, fruitless checks in a row, whether growth has
+    /// finished, SENN's depth cooldown, seconds in growth), so that a resumed run grows as
+    /// the uninterrupted one; written as top-level keys of the metadata.
+    #[serde(flatten)]
+    pub growth: GrowthState,
 }
 
 impl CheckpointMeta {
@@ -80,10 +75,7 @@ impl CheckpointMeta {
             step,
             optimizer_steps,
             elapsed,
-            growth_steps: 0,
-            growth_idle_checks: 0,
-            growth_finished: false,
-            senn_depth_cooldown: 0,
+            growth: GrowthState::default(),
         }
     }
 }

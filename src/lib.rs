@@ -28,11 +28,13 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod events;
 pub mod growth;
 pub mod nn;
 pub mod optim;
 pub mod report;
 pub mod runtime;
+pub mod surgery;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -597,7 +597,7 @@ fn info(path: PathBuf) -> anyhow::Result<()> {
     println!("dataset      {}", meta.config.data.name);
     println!(
         "trained      {} epochs, {} steps, {:.1}s, {} growth steps",
-        meta.epoch, meta.step, meta.elapsed, meta.growth_steps
+        meta.epoch, meta.step, meta.elapsed, meta.growth.steps_done
     );
     println!("input shape  {:?}", net.input_shape());
     for (i, s) in meta.architecture.stages.iter().enumerate() {

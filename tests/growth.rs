@@ -189,7 +189,7 @@ fn optimizer_state_migrates_and_rollback_restores_everything() {
     let out_before = tch::no_grad(|| n.forward(&d.x, false));
     let p = propose(&n, &d, 0, Method::Tiny);
     let k = p.neurons();
-    let snap = apply::snapshot(&n, &opt, 0);
+    let snap = grownet::surgery::Snapshot::of_site(&n, &opt, 0);
     apply::apply(&mut n, &mut opt, &p, 0.5).unwrap();
     let after: std::collections::HashMap<String, Tensor> =
         opt.state_tensors().into_iter().collect();
@@ -215,7 +215,7 @@ fn optimizer_state_migrates_and_rollback_restores_everything() {
         }
     }
     // Rolling back to the snapshot taken before growth restores shapes and values.
-    apply::rollback(&mut n, &mut opt, snap);
+    snap.restore(&mut n, &mut opt);
     assert_eq!(n.hidden_widths(), vec![3, 2]);
     assert!(tch::no_grad(|| n.forward(&d.x, false)).equal(&out_before));
 }
@@ -369,7 +369,7 @@ fn grown_checkpoints_load_and_resume_identically() {
     )
     .unwrap();
     assert_eq!(netw.hidden_widths(), full.hidden_widths);
-    assert_eq!(meta.growth_steps, 3);
+    assert_eq!(meta.growth.steps_done, 3);
     let _ = run;
 }
 

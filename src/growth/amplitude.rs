@@ -5,7 +5,7 @@ use tch::Tensor;
 
 use super::proposal::Proposal;
 use crate::data::Dataset;
-use crate::nn::{Layer, Loss, Network};
+use crate::nn::{Hooks, Layer, Loss, Network, Stage};
 
 /// The network's output as if `proposal` had been applied with scale `s`: the producer also
 /// emits the new units `pool(σ(BN(s·(α b̃))))`, and the consumer computes
@@ -29,59 +29,64 @@ fn forward_extended_from(
     proposal: &Proposal,
     s: f64,
 ) -> Tensor {
-    let k = proposal.site;
-    let mut h = h.shallow_clone();
-    let mut prev = block_input.as_ref().map(Tensor::shallow_clone);
-    let mut ext: Option<Tensor> = None;
-    for (i, stage) in net.stages.iter().enumerate().skip(k) {
-        let inp = layer_input(&stage.layer, &h);
-        if i == k && proposal.neurons() == 0 {
-            h = stage.forward_in_chain(&inp, prev.as_ref(), false);
-        } else if i == k {
-            let mut pre = apply_weight(
-                &stage.layer,
-                &inp,
-                &(&proposal.alpha_w * s),
-                proposal.alpha_b.as_ref().map(|b| b * s).as_ref(),
-            );
-            if let Some(bn) = &stage.norm {
-                pre /= (1.0 + bn.eps).sqrt();
-            }
-            // `activation` of a rational stage is the identity: new rational units start
-            // there (what apply gives them).
-            ext = Some(stage.apply_pool(&stage.activation.forward(&pre)));
-            h = stage.forward_in_chain(&inp, prev.as_ref(), false);
-        } else if i == k + 1 {
-            let mut z = stage.layer.forward(&inp);
-            if let Some(dw) = &proposal.delta_w {
-                z -= apply_weight(
-                    &stage.layer,
-                    &inp,
-                    &(dw * (s * s)),
-                    proposal.delta_b.as_ref().map(|b| b * (s * s)).as_ref(),
-                );
-            }
-            if let Some(e) = ext.as_ref().filter(|_| proposal.neurons() > 0) {
-                let e = layer_input(&stage.layer, e);
-                z += apply_weight(&stage.layer, &e, &(&proposal.omega * s), None);
-            }
-            if let Some(bn) = &stage.norm {
-                z = bn.forward(&z, false);
-            }
-            h = stage.post(&stage.add_skip(z, prev.as_ref(), false));
-        } else {
-            h = stage.forward_in_chain(&inp, prev.as_ref(), false);
-        }
-        prev = Some(inp);
-    }
-    h
+    let block_input = block_input.as_ref().map(Tensor::shallow_clone);
+    let mut hooks = Extension {
+        proposal,
+        s,
+        ext: None,
+    };
+    let range = proposal.site..net.stages.len();
+    net.run(h, block_input, range, false, &mut hooks).0
 }
 
-/// What `layer` reads: flattened features for a linear layer, the map for a conv.
-fn layer_input(layer: &Layer, h: &Tensor) -> Tensor {
-    match layer {
-        Layer::Linear(_) => h.flatten(1, -1),
-        Layer::Conv2d(_) => h.shallow_clone(),
+/// The preview's hooks on the one traversal: the producer also emits the new units, the
+/// consumer adds `−s²δ b̃` and `s·ω` on them to its layer output.
+struct Extension<'a> {
+    proposal: &'a Proposal,
+    s: f64,
+    /// The new units' output after the producer's activation and pooling.
+    ext: Option<Tensor>,
+}
+
+impl Hooks for Extension<'_> {
+    fn input(&mut self, i: usize, stage: &Stage, input: &Tensor) {
+        let (p, s) = (self.proposal, self.s);
+        if i != p.site || p.neurons() == 0 {
+            return;
+        }
+        let mut pre = apply_weight(
+            &stage.layer,
+            input,
+            &(&p.alpha_w * s),
+            p.alpha_b.as_ref().map(|b| b * s).as_ref(),
+        );
+        if let Some(bn) = &stage.norm {
+            pre /= (1.0 + bn.eps).sqrt();
+        }
+        // `activation` of a rational stage is the identity: new rational units start there
+        // (what apply gives them).
+        self.ext = Some(stage.apply_pool(&stage.activation.forward(&pre)));
+    }
+
+    fn layer_output(&mut self, i: usize, stage: &Stage, input: &Tensor) -> Tensor {
+        let mut z = stage.layer.forward(input);
+        let (p, s) = (self.proposal, self.s);
+        if i != p.site + 1 {
+            return z;
+        }
+        if let Some(dw) = &p.delta_w {
+            z -= apply_weight(
+                &stage.layer,
+                input,
+                &(dw * (s * s)),
+                p.delta_b.as_ref().map(|b| b * (s * s)).as_ref(),
+            );
+        }
+        if let Some(e) = self.ext.as_ref().filter(|_| p.neurons() > 0) {
+            let e = stage.layer.input(e);
+            z += apply_weight(&stage.layer, &e, &(&p.omega * s), None);
+        }
+        z
     }
 }
 

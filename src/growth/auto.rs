@@ -25,7 +25,8 @@ use tch::{Kind, Tensor};
 use super::amplitude::{self, Amplitude, LineSearch};
 use super::proposal::Proposal;
 use crate::data::Dataset;
-use crate::nn::{Layer, Loss, Network, Pool};
+pub use crate::events::Judgement;
+use crate::nn::{Hooks, Layer, Loss, Network, Pool, Stage};
 
 /// What the automatic mode's acceptance measures on the judging half.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,28 +65,6 @@ pub fn paired_gain(before: &[f64], after: &[f64]) -> (f64, f64) {
     }
     let var = d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
     (mean, (var / n as f64).sqrt())
-}
-
-/// The held-out verdict's numbers, all relative to the judging half's loss before growth.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Judgement {
-    /// New neurons judged.
-    pub neurons: i64,
-    /// Parameters they add.
-    pub parameters_added: i64,
-    /// The judged gain (see [`AutoGain`]).
-    pub gain: f64,
-    /// Its standard error (paired per-sample differences).
-    pub standard_error: f64,
-    /// The whole step's gain over the unchanged network.
-    pub total: f64,
-    /// The gain of the existing weights' update alone, at `existing_scale` (`None` when the
-    /// proposal has no such update or the whole step is judged).
-    pub existing: Option<f64>,
-    /// Scale of that update alone, chosen on the choosing half.
-    pub existing_scale: Option<f64>,
-    /// Judging half's mean loss before growth.
-    pub loss_before: f64,
 }
 
 /// Parameters that `p`'s new neurons add: fan-in (and bias) and fan-out of each.
@@ -174,6 +153,24 @@ struct Cache {
     delta: Option<Tensor>,
     /// The new units' pre-activations at scale 1, `α b̃₋₂` `[n, K]`.
     pre: Tensor,
+    /// The producer's input and output (the consumer's input) in the unchanged network.
+    producer_input: Tensor,
+    producer_output: Tensor,
+}
+
+/// Hooks that supply one stage's layer output (the preview's consumer pre-activation).
+struct Supplied {
+    stage: usize,
+    z: Option<Tensor>,
+}
+
+impl Hooks for Supplied {
+    fn layer_output(&mut self, i: usize, stage: &Stage, input: &Tensor) -> Tensor {
+        match self.z.take_if(|_| i == self.stage) {
+            Some(z) => z,
+            None => stage.layer.forward(input),
+        }
+    }
 }
 
 impl<'a> Previews<'a> {
@@ -189,12 +186,9 @@ impl<'a> Previews<'a> {
         };
         let cache = (plain(k) && plain(k + 1) && proposal.rational.is_none()).then(|| {
             tch::no_grad(|| {
-                let mut h = data.x.shallow_clone();
-                for stage in &net.stages[..k] {
-                    h = stage.forward(&h, false);
-                }
-                let inp = h.flatten(1, -1);
-                let out = net.stages[k].forward(&inp, false);
+                let (h, prev) = net.forward_range(&data.x, None, 0..k, false);
+                let inp = net.stages[k].layer.input(&h);
+                let out = net.stages[k].forward_in_chain(&inp, prev.as_ref(), false);
                 Cache {
                     base: net.stages[k + 1].layer.forward(&out),
                     delta: proposal
@@ -202,6 +196,8 @@ impl<'a> Previews<'a> {
                         .as_ref()
                         .map(|dw| out.linear(dw, proposal.delta_b.as_ref())),
                     pre: inp.linear(&proposal.alpha_w, proposal.alpha_b.as_ref()),
+                    producer_input: inp,
+                    producer_output: out,
                 }
             })
         });
@@ -234,11 +230,18 @@ impl<'a> Previews<'a> {
                 let ext = act.forward(&(c.pre.narrow(1, 0, k) * s));
                 z += ext.matmul(&(self.proposal.omega.narrow(1, 0, k) * s).tr());
             }
-            let mut h = self.net.stages[site + 1].post(&z);
-            for stage in &self.net.stages[site + 2..] {
-                h = stage.forward(&h, false);
-            }
-            h
+            // The rest of the chain through the one traversal (residual connections after
+            // the site included), the consumer's layer output supplied.
+            let mut hooks = Supplied {
+                stage: site + 1,
+                z: Some(z),
+            };
+            let block_input = Some(c.producer_input.shallow_clone());
+            let range = site + 1..self.net.stages.len();
+            let (out, _) = self
+                .net
+                .run(&c.producer_output, block_input, range, false, &mut hooks);
+            out
         })
     }
 

@@ -20,10 +20,10 @@
 //! ```
 use crate::error::{Error, Result};
 use crate::nn::{
-    shifted_stage_name, Activation, Architecture, BatchNorm, Conv2d, Layer, Network, Pool, Skip,
-    SkipPath, Stage,
+    Activation, Architecture, BatchNorm, Conv2d, Layer, Network, Pool, Skip, SkipPath, Stage,
 };
 use crate::optim::Optimizer;
+use crate::surgery::insert_stages;
 
 /// Inserts an empty residual block (conv C→0 → BN → ReLU, then conv 0→C → + identity →
 /// ReLU) right after stage `after`, whose output it takes (C channels, after a ReLU, so the
@@ -83,9 +83,7 @@ pub fn insert_block(net: &mut Network, opt: &mut Optimizer, after: usize) -> Res
         pool,
         skip: Some(SkipPath { projection: None }),
     };
-    opt.rename(|name| shifted_stage_name(name, after + 1, 2));
-    net.insert_stage(after + 1, second);
-    net.insert_stage(after + 1, first);
+    insert_stages(net, opt, after + 1, vec![first, second]);
     debug_assert!(net
         .architecture()
         .stages

@@ -15,6 +15,9 @@
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, MatRef, Side};
+use tch::{Kind, Tensor};
+
+use crate::error::{Error, Result};
 
 /// Resolution of `f64` used for the `eps·I` retry of a failed eigendecomposition (the
 /// float64 counterpart of GroMo's `finfo(dtype).resolution`, tiny.md §2.5 step 1, PR #192).
@@ -342,6 +345,30 @@ pub fn thin_svd(a: MatRef<'_, f64>) -> Option<ThinSvd> {
         s,
         v: svd.V().to_owned(),
     })
+}
+
+/// Converts a 2-D f64 tensor to a faer matrix.
+pub fn to_mat(t: &Tensor) -> Result<Mat<f64>> {
+    let (r, c) = t.size2().map_err(Error::Torch)?;
+    let v = Vec::<f64>::try_from(&t.to_device(tch::Device::Cpu).contiguous().flatten(0, -1))?;
+    Ok(Mat::from_fn(r as usize, c as usize, |i, j| {
+        v[i * c as usize + j]
+    }))
+}
+
+/// Converts a faer matrix to a tensor of `kind` on `device`.
+pub fn from_mat(m: &Mat<f64>, kind: Kind, device: tch::Device) -> Tensor {
+    let (r, c) = (m.nrows(), m.ncols());
+    let mut v = Vec::with_capacity(r * c);
+    for i in 0..r {
+        for j in 0..c {
+            v.push(m[(i, j)]);
+        }
+    }
+    Tensor::from_slice(&v)
+        .view([r as i64, c as i64])
+        .to_kind(kind)
+        .to_device(device)
 }
 
 #[cfg(test)]

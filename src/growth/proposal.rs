@@ -6,8 +6,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+use super::linalg::from_mat;
 use super::site::{ConvNeuron, Site, SiteKind};
-use super::statistics::{from_mat, Samples};
+use super::statistics::Samples;
 use super::tiny::{propose_neurons, NeuronProposal, SiteStatistics, TinyOptions};
 use crate::error::{Error, Result};
 use crate::nn::{init, Activation, Network};
@@ -46,6 +47,14 @@ impl std::str::FromStr for Method {
 }
 
 impl Method {
+    /// The method's name as configs and metrics write it.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
     /// The TINY options of this method (None for random growth).
     pub fn tiny_options(self) -> Option<TinyOptions> {
         match self {

@@ -237,7 +237,7 @@ fn full_s2(image: &Tensor, conv2: Conv) -> Tensor {
 pub fn features(stage: &Stage, x: &Tensor) -> Tensor {
     let x = x.to_kind(Kind::Double);
     match &stage.layer {
-        Layer::Linear(l) => super::statistics::augment(&x.flatten(1, -1), l.bias.is_some()),
+        Layer::Linear(l) => super::unfold::augment(&x.flatten(1, -1), l.bias.is_some()),
         Layer::Conv2d(c) => unfold::unfold(&x, c.geometry(), c.bias.is_some()),
     }
 }

@@ -6,14 +6,14 @@
 //! `torch.autograd.grad`): the parameters' `.grad` fields, and so the training graph, are
 //! left untouched. The loss is summed over the batch, so each row of `G` is one sample's
 //! gradient and the averages do not depend on how the sample is split into batches.
-use faer::Mat;
 use tch::{Kind, Tensor};
 
+use super::linalg::to_mat;
 use super::site::{self, Site};
 use super::tiny::SiteStatistics;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::nn::{Loss, Network};
+use crate::nn::{Hooks, Loss, Network, Stage};
 
 /// Running sums of one site's statistics (f64 tensors on the device).
 struct Sums {
@@ -85,38 +85,155 @@ pub struct Collected {
     pub loss: f64,
 }
 
-/// Appends a column of ones when `bias` (augmented vectors, tiny.md §1).
-pub fn augment(x: &Tensor, bias: bool) -> Tensor {
-    if bias {
-        let ones = Tensor::ones([x.size()[0], 1], (x.kind(), x.device()));
-        Tensor::cat(&[x, &ones], 1)
-    } else {
-        x.shallow_clone()
-    }
+/// The statistics pass's hooks on the one traversal ([`Network::run`]): record the inputs of
+/// the stages some site needs, and probe the consumers' pre-activations before BatchNorm.
+struct Probes<'a> {
+    needed: &'a [usize],
+    consumers: &'a [usize],
+    inputs: Vec<Option<Tensor>>,
+    /// (consumer stage, probe), in stage order.
+    probes: Vec<(usize, Tensor)>,
 }
 
-/// Converts a 2-D f64 tensor to a faer matrix.
-pub fn to_mat(t: &Tensor) -> Result<Mat<f64>> {
-    let (r, c) = t.size2().map_err(Error::Torch)?;
-    let v = Vec::<f64>::try_from(&t.to_device(tch::Device::Cpu).contiguous().flatten(0, -1))?;
-    Ok(Mat::from_fn(r as usize, c as usize, |i, j| {
-        v[i * c as usize + j]
-    }))
-}
-
-/// Converts a faer matrix to a tensor of `kind` on `device`.
-pub fn from_mat(m: &Mat<f64>, kind: Kind, device: tch::Device) -> Tensor {
-    let (r, c) = (m.nrows(), m.ncols());
-    let mut v = Vec::with_capacity(r * c);
-    for i in 0..r {
-        for j in 0..c {
-            v.push(m[(i, j)]);
+impl Hooks for Probes<'_> {
+    fn input(&mut self, i: usize, _: &Stage, input: &Tensor) {
+        if self.needed.contains(&i) {
+            self.inputs[i] = Some(input.detach());
         }
     }
-    Tensor::from_slice(&v)
-        .view([r as i64, c as i64])
-        .to_kind(kind)
-        .to_device(device)
+
+    fn layer_output(&mut self, i: usize, stage: &Stage, input: &Tensor) -> Tensor {
+        let z = stage.layer.forward(input);
+        if !self.consumers.contains(&i) {
+            return z;
+        }
+        let probe = z.zeros_like().detach().set_requires_grad(true);
+        // Out of place on purpose: an in-place add could modify a tensor that autograd saved
+        // for the backward pass.
+        let z = z + &probe;
+        self.probes.push((i, probe));
+        z
+    }
+}
+
+/// One statistics minibatch through the network: the summed loss, the per-sample gradients
+/// at every probe (in the order of `Probes::probes`) and the recorded stage inputs.
+fn probe_batch(
+    net: &Network,
+    loss: Loss,
+    (x, y): (&Tensor, &Tensor),
+    hooks: &mut Probes,
+) -> Result<(f64, Vec<Tensor>)> {
+    let (out, _) = net.run(x, None, 0..net.stages.len(), false, hooks);
+    let total = loss.per_sample(&out, y).sum(Kind::Double);
+    let lv = total.double_value(&[]);
+    if !lv.is_finite() {
+        return Err(Error::Growth(format!(
+            "non-finite loss ({lv}) while collecting growth statistics"
+        )));
+    }
+    let probe_tensors: Vec<&Tensor> = hooks.probes.iter().map(|(_, p)| p).collect();
+    let grads = Tensor::f_run_backward(&[&total], &probe_tensors, false, false)?;
+    Ok((lv, grads))
+}
+
+/// The first samples' raw rows of a site (whole images, at most ~4M producer values; through
+/// global pooling the per-position patches, the activation coming before the mean).
+fn raw_rows(
+    site: &Site,
+    producer_features: &Tensor,
+    b2: &Tensor,
+    g: &Tensor,
+    (images, keep_samples, kind): (i64, usize, Kind),
+) -> Samples {
+    let pooled = site.kind == site::SiteKind::ConvToDense;
+    let rows = if pooled {
+        producer_features.flatten(0, 1)
+    } else {
+        b2.shallow_clone()
+    };
+    let rows_per = rows.size()[0] / images;
+    let budget = (4_000_000 / (rows_per * rows.size()[1]).max(1)).max(1);
+    let keep = (keep_samples as i64).min(images).min(budget);
+    let g_rows = if pooled { keep } else { keep * rows_per };
+    Samples {
+        b2: rows.narrow(0, 0, keep * rows_per).to_kind(kind),
+        g: g.narrow(0, 0, g_rows).to_kind(kind),
+        images: keep,
+        pooled,
+    }
+}
+
+/// Running sums and raw rows of every requested site.
+struct Accumulator {
+    sums: Vec<Option<Sums>>,
+    samples: Vec<Option<Samples>>,
+}
+
+impl Accumulator {
+    /// Adds one minibatch's rows of every site (features once per stage and batch, shared by
+    /// the sites on both sides of it).
+    fn add_batch(
+        &mut self,
+        net: &Network,
+        sites: &[Site],
+        hooks: &Probes,
+        grads: &[Tensor],
+        (images, keep_samples, kind): (i64, usize, Kind),
+    ) {
+        let feats: Vec<Option<Tensor>> = net
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, st)| hooks.inputs[i].as_ref().map(|x| site::features(st, x)))
+            .collect();
+        for (slot, s) in sites.iter().enumerate() {
+            let k = s.index;
+            let probe = hooks.probes.iter().position(|(i, _)| *i == k + 1);
+            let g = &grads[probe.expect("a probe at every consumer")];
+            let (b1, g) = site::consumer_rows(feats[k + 1].as_ref().expect("features"), g);
+            let xin = hooks.inputs[k].as_ref().expect("input");
+            let hw = match xin.dim() {
+                4 => (xin.size()[2], xin.size()[3]),
+                _ => (1, 1),
+            };
+            let producer = feats[k].as_ref().expect("features");
+            let site::ProducerRows { taps: b2, s2 } = s.producer_rows(producer, hw);
+            if self.samples[slot].is_none() && keep_samples > 0 && b2.len() == 1 {
+                let rows = raw_rows(s, producer, &b2[0], &g, (images, keep_samples, kind));
+                self.samples[slot] = Some(rows);
+            }
+            let batch = Sums::of_rows(&b2, &b1, &g, s2);
+            match self.sums[slot].as_mut() {
+                None => self.sums[slot] = Some(batch),
+                Some(acc) => acc.add(batch),
+            }
+        }
+    }
+
+    /// The averages over `n` samples, as f64 matrices.
+    fn finish(self, net: &Network, sites: &[Site], n: i64) -> Result<Vec<SiteStatistics>> {
+        let inv = 1.0 / n.max(1) as f64;
+        let mut stats = Vec::with_capacity(sites.len());
+        for (s, sm) in sites.iter().zip(self.sums) {
+            let sm = sm.ok_or_else(|| Error::Growth("empty statistics sample".into()))?;
+            let e = to_mat(&(&sm.e * inv))?;
+            let trace_e = (0..e.nrows()).map(|i| e[(i, i)]).sum();
+            stats.push(SiteStatistics {
+                s: to_mat(&(&sm.s * inv))?,
+                m: to_mat(&(&sm.m * inv))?,
+                s2: to_mat(&(&sm.s2 * inv))?,
+                m2: to_mat(&(&sm.m2 * inv))?,
+                p: to_mat(&(&sm.p * inv))?,
+                e: Some(e),
+                trace_e,
+                n: n as usize,
+                consumer_bias: net.stages[s.index + 1].layer.bias().is_some(),
+                taps: s.taps(),
+            });
+        }
+        Ok(stats)
+    }
 }
 
 /// Collects the statistics of `sites` over the samples `index` of `data`, in minibatches of
@@ -139,131 +256,33 @@ pub fn collect(
         .map_or(Kind::Float, |s| s.layer.weight().kind());
     let consumers: Vec<usize> = sites.iter().map(|s| s.index + 1).collect();
     // Stages whose features (augmented input, unfolded for a conv) some site needs.
-    let needed: Vec<usize> = {
-        let mut v: Vec<usize> = sites.iter().flat_map(|s| [s.index, s.index + 1]).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
+    let mut needed: Vec<usize> = sites.iter().flat_map(|s| [s.index, s.index + 1]).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let mut acc = Accumulator {
+        sums: sites.iter().map(|_| None).collect(),
+        samples: sites.iter().map(|_| None).collect(),
     };
-    let mut sums: Vec<Option<Sums>> = sites.iter().map(|_| None).collect();
-    let mut samples: Vec<Option<Samples>> = sites.iter().map(|_| None).collect();
     let mut loss_total = 0.0;
     let mut start = 0;
     while start < n {
         let len = (batch_size as i64).min(n - start);
         let (x, y) = data.select(&index.narrow(0, start, len));
         start += len;
-        // Forward, recording the needed stages' inputs and probing the consumers'
-        // pre-activations (probes in stage order).
-        let mut inputs: Vec<Option<Tensor>> = net.stages.iter().map(|_| None).collect();
-        let mut probes: Vec<(usize, Tensor)> = Vec::new();
-        let mut h = x;
-        let mut block_input: Option<Tensor> = None;
-        for (i, stage) in net.stages.iter().enumerate() {
-            let inp = match stage.layer {
-                crate::nn::Layer::Linear(_) => h.flatten(1, -1),
-                crate::nn::Layer::Conv2d(_) => h,
-            };
-            let mut z = stage.layer.forward(&inp);
-            if consumers.contains(&i) {
-                let probe = z.zeros_like().detach().set_requires_grad(true);
-                // Out of place on purpose: an in-place add could modify a tensor that
-                // autograd saved for the backward pass.
-                #[allow(clippy::assign_op_pattern)]
-                {
-                    z = z + &probe;
-                }
-                probes.push((i, probe));
-            }
-            if let Some(bn) = &stage.norm {
-                z = bn.forward(&z, false);
-            }
-            z = stage.add_skip(z, block_input.as_ref(), false);
-            if needed.contains(&i) {
-                inputs[i] = Some(inp.detach());
-            }
-            h = stage.post(&z);
-            block_input = Some(inp);
-        }
-        let total = loss.per_sample(&h, &y).sum(Kind::Double);
-        let lv = total.double_value(&[]);
-        if !lv.is_finite() {
-            return Err(Error::Growth(format!(
-                "non-finite loss ({lv}) while collecting growth statistics"
-            )));
-        }
+        let mut hooks = Probes {
+            needed: &needed,
+            consumers: &consumers,
+            inputs: net.stages.iter().map(|_| None).collect(),
+            probes: Vec::new(),
+        };
+        let (lv, grads) = probe_batch(net, loss, (&x, &y), &mut hooks)?;
         loss_total += lv;
-        let probe_tensors: Vec<&Tensor> = probes.iter().map(|(_, p)| p).collect();
-        let grads = Tensor::f_run_backward(&[&total], &probe_tensors, false, false)?;
-        // Features once per stage and batch, shared by the sites on both sides of it.
-        let feats: Vec<Option<Tensor>> = net
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, st)| inputs[i].as_ref().map(|x| site::features(st, x)))
-            .collect();
-        for (slot, s) in sites.iter().enumerate() {
-            let k = s.index;
-            let g = &grads[probes.iter().position(|(i, _)| *i == k + 1).expect("probe")];
-            let (b1, g) = site::consumer_rows(feats[k + 1].as_ref().expect("features"), g);
-            let xin = inputs[k].as_ref().expect("input");
-            let hw = match xin.dim() {
-                4 => (xin.size()[2], xin.size()[3]),
-                _ => (1, 1),
-            };
-            let site::ProducerRows { taps: b2, s2 } =
-                s.producer_rows(feats[k].as_ref().expect("features"), hw);
-            if samples[slot].is_none() && keep_samples > 0 && b2.len() == 1 {
-                // Whole images, at most ~4M producer values. Through global pooling the
-                // per-position patches are kept (the activation comes before the mean).
-                let pooled = s.kind == site::SiteKind::ConvToDense;
-                let rows = if pooled {
-                    feats[k].as_ref().expect("features").flatten(0, 1)
-                } else {
-                    b2[0].shallow_clone()
-                };
-                let rows_per = rows.size()[0] / len;
-                let budget = (4_000_000 / (rows_per * rows.size()[1]).max(1)).max(1);
-                let keep = (keep_samples as i64).min(len).min(budget);
-                let g_rows = if pooled { keep } else { keep * rows_per };
-                samples[slot] = Some(Samples {
-                    b2: rows.narrow(0, 0, keep * rows_per).to_kind(kind),
-                    g: g.narrow(0, 0, g_rows).to_kind(kind),
-                    images: keep,
-                    pooled,
-                });
-            }
-            let batch = Sums::of_rows(&b2, &b1, &g, s2);
-            match sums[slot].as_mut() {
-                None => sums[slot] = Some(batch),
-                Some(acc) => acc.add(batch),
-            }
-        }
+        acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));
     }
-    let inv = 1.0 / n.max(1) as f64;
-    let mut stats = Vec::with_capacity(sites.len());
-    for (slot, s) in sites.iter().enumerate() {
-        let sm = sums[slot]
-            .take()
-            .ok_or_else(|| Error::Growth("empty statistics sample".into()))?;
-        let e = to_mat(&(&sm.e * inv))?;
-        let trace_e = (0..e.nrows()).map(|i| e[(i, i)]).sum();
-        stats.push(SiteStatistics {
-            s: to_mat(&(&sm.s * inv))?,
-            m: to_mat(&(&sm.m * inv))?,
-            s2: to_mat(&(&sm.s2 * inv))?,
-            m2: to_mat(&(&sm.m2 * inv))?,
-            p: to_mat(&(&sm.p * inv))?,
-            e: Some(e),
-            trace_e,
-            n: n as usize,
-            consumer_bias: net.stages[s.index + 1].layer.bias().is_some(),
-            taps: s.taps(),
-        });
-    }
+    let samples = std::mem::take(&mut acc.samples);
     Ok(Collected {
-        stats,
+        stats: acc.finish(net, sites, n)?,
         samples,
-        loss: loss_total * inv,
+        loss: loss_total * (1.0 / n.max(1) as f64),
     })
 }

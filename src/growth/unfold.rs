@@ -14,20 +14,8 @@
 //! ```
 use tch::{Kind, Tensor};
 
-/// The geometry of a square convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv {
-    pub kernel: i64,
-    pub stride: i64,
-    pub padding: i64,
-}
-
-impl Conv {
-    /// Output size along one spatial dimension of size `n`.
-    pub fn output_size(self, n: i64) -> i64 {
-        (n + 2 * self.padding - self.kernel) / self.stride + 1
-    }
-}
+/// A convolution's geometry (square kernel, equal stride and padding on both axes).
+pub use crate::nn::ConvGeometry as Conv;
 
 /// The patches of `x` (`[N, C, H, W]`) that a conv reads, one row per output position:
 /// `[N, L, C·k²]`, or `[N, L, C·k² + 1]` with a trailing 1 (one bias feature, tiny.md §3.1)
@@ -99,6 +87,16 @@ pub fn tap(image: &Tensor, conv2: Conv, row: i64, col: i64) -> Tensor {
         .slice(2, 0, i64::MAX, conv2.stride)
         .slice(3, 0, i64::MAX, conv2.stride);
     taps.reshape([n, d, h2 * w2]).transpose(1, 2)
+}
+
+/// Appends a column of ones when `bias` (augmented vectors, tiny.md §1).
+pub fn augment(x: &Tensor, bias: bool) -> Tensor {
+    if bias {
+        let ones = Tensor::ones([x.size()[0], 1], (x.kind(), x.device()));
+        Tensor::cat(&[x, &ones], 1)
+    } else {
+        x.shallow_clone()
+    }
 }
 
 #[cfg(test)]

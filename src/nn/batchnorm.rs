@@ -57,6 +57,19 @@ impl BatchNorm {
         self.weight.size()[0]
     }
 
+    /// Replaces one tensor by name (`weight`, `bias`: trainable; `running_mean`,
+    /// `running_var`: buffers). Returns false for an unknown name.
+    pub fn set_tensor(&mut self, name: &str, t: Tensor) -> bool {
+        match name {
+            "weight" => self.weight = t.set_requires_grad(true),
+            "bias" => self.bias = t.set_requires_grad(true),
+            "running_mean" => self.running_mean = t,
+            "running_var" => self.running_var = t,
+            _ => return false,
+        }
+        true
+    }
+
     /// Appends `k` identity channels.
     pub fn grow(&mut self, k: i64) {
         let opts = (self.weight.kind(), self.weight.device());

@@ -13,6 +13,21 @@ use tch::{Device, Tensor};
 
 use super::init;
 
+/// The geometry of a square convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+}
+
+impl ConvGeometry {
+    /// Output size along one spatial dimension of size `n`.
+    pub fn output_size(self, n: i64) -> i64 {
+        (n + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+}
+
 /// A square-kernel convolution owning its parameters as plain tensors.
 #[derive(Debug)]
 pub struct Conv2d {
@@ -100,8 +115,8 @@ impl Conv2d {
     }
 
     /// Kernel size, stride and padding (what growth's unfolding needs).
-    pub fn geometry(&self) -> crate::growth::unfold::Conv {
-        crate::growth::unfold::Conv {
+    pub fn geometry(&self) -> ConvGeometry {
+        ConvGeometry {
             kernel: self.kernel_size(),
             stride: self.stride,
             padding: self.padding,

@@ -20,19 +20,22 @@ pub mod init;
 mod linear;
 mod loss;
 mod network;
+mod path;
 pub mod rational;
+mod spec;
+mod stage;
 #[cfg(test)]
 pub(crate) mod testing;
 
 pub use activation::Activation;
 pub use batchnorm::BatchNorm;
-pub use conv::Conv2d;
+pub use conv::{Conv2d, ConvGeometry};
 pub use linear::Linear;
 pub use loss::Loss;
-pub use network::{
-    shifted_stage_name, Architecture, Layer, LayerSpec, Network, Pool, Skip, SkipPath, Stage,
-    StageSpec,
-};
+pub use network::{Hooks, Network, NoHooks};
+pub use path::{shifted_key, ParamPath, Part};
+pub use spec::{Architecture, LayerSpec, Pool, Skip, StageSpec};
+pub use stage::{Layer, SkipPath, Stage};
 
 use tch::Tensor;
 

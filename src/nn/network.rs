@@ -15,520 +15,13 @@
 //! assert_eq!(net.architecture(), arch);
 //! ```
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use super::{init, Activation, BatchNorm, Conv2d, Linear};
+use super::{
+    init, Activation, Architecture, BatchNorm, Conv2d, Layer, LayerSpec, Linear, ParamPath, Part,
+    Pool, Skip, SkipPath, Stage, StageSpec,
+};
 use crate::error::{Error, Result};
-
-/// The shape of one layer, as stored in configs and checkpoints.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum LayerSpec {
-    Linear {
-        inputs: i64,
-        outputs: i64,
-        bias: bool,
-    },
-    Conv2d {
-        inputs: i64,
-        outputs: i64,
-        kernel: i64,
-        stride: i64,
-        padding: i64,
-        bias: bool,
-    },
-}
-
-impl LayerSpec {
-    pub fn inputs(&self) -> i64 {
-        match self {
-            LayerSpec::Linear { inputs, .. } | LayerSpec::Conv2d { inputs, .. } => *inputs,
-        }
-    }
-    pub fn outputs(&self) -> i64 {
-        match self {
-            LayerSpec::Linear { outputs, .. } | LayerSpec::Conv2d { outputs, .. } => *outputs,
-        }
-    }
-}
-
-/// Pooling after a stage's activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Pool {
-    #[default]
-    None,
-    /// 2×2 max pooling, stride 2.
-    Max2,
-    /// Global average pooling to `[batch, channels]`.
-    GlobalAvg,
-}
-
-/// A residual connection into a stage: the *previous* stage's input, added to this stage's
-/// normalised pre-activation before the activation. The two stages form a residual block
-/// (conv → BN → ReLU → conv → BN → + skip → ReLU) whose hidden width is a growth site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Skip {
-    /// The block's input as is (same channels, no stride).
-    Identity,
-    /// A 1×1 convolution with `stride` (no bias) and BatchNorm, to the block's output width.
-    Projection { stride: i64 },
-}
-
-/// One stage of the chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageSpec {
-    pub layer: LayerSpec,
-    #[serde(default)]
-    pub batch_norm: bool,
-    pub activation: Activation,
-    #[serde(default)]
-    pub pool: Pool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skip: Option<Skip>,
-}
-
-impl StageSpec {
-    /// A linear output layer: no normalisation, identity activation, no pooling.
-    pub fn linear_head(inputs: i64, outputs: i64) -> Self {
-        StageSpec {
-            layer: LayerSpec::Linear {
-                inputs,
-                outputs,
-                bias: true,
-            },
-            batch_norm: false,
-            activation: Activation::Identity,
-            pool: Pool::None,
-            skip: None,
-        }
-    }
-}
-
-/// A 3×3 convolution with "same" padding.
-fn conv3x3(inputs: i64, outputs: i64, stride: i64, bias: bool) -> LayerSpec {
-    LayerSpec::Conv2d {
-        inputs,
-        outputs,
-        kernel: 3,
-        stride,
-        padding: 1,
-        bias,
-    }
-}
-
-/// A complete description of a network's shape: enough to rebuild it (checkpoints store it).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Architecture {
-    /// Shape of one input sample, e.g. `[784]` or `[3, 32, 32]`.
-    pub input_shape: Vec<i64>,
-    pub stages: Vec<StageSpec>,
-}
-
-impl Architecture {
-    /// An MLP `inputs → hidden… → outputs` with `activation` after every hidden layer.
-    pub fn mlp(inputs: i64, hidden: &[i64], outputs: i64, activation: Activation) -> Self {
-        let mut dims = vec![inputs];
-        dims.extend_from_slice(hidden);
-        dims.push(outputs);
-        let last = dims.len() - 2;
-        let stages = dims
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| StageSpec {
-                layer: LayerSpec::Linear {
-                    inputs: w[0],
-                    outputs: w[1],
-                    bias: true,
-                },
-                batch_norm: false,
-                activation: if i == last {
-                    Activation::Identity
-                } else {
-                    activation
-                },
-                pool: Pool::None,
-                skip: None,
-            })
-            .collect();
-        Architecture {
-            input_shape: vec![inputs],
-            stages,
-        }
-    }
-
-    /// A VGG-style CNN: one 3×3 conv stage per entry of `channels` (BatchNorm optional), 2×2
-    /// max pooling after each but the last, global average pooling, then a linear head.
-    pub fn cnn(
-        input_shape: [i64; 3],
-        channels: &[i64],
-        outputs: i64,
-        activation: Activation,
-        batch_norm: bool,
-    ) -> Self {
-        Self::vgg(input_shape, channels, 1, outputs, activation, batch_norm)
-    }
-
-    /// A VGG-style CNN with blocks of `convs_per_pool` 3×3 conv stages (stride 1, same
-    /// padding) and 2×2 max pooling after each block but the last, which ends with global
-    /// average pooling and a linear head. Inside a block, conv → conv sites have no pooling
-    /// between them, where the restricted neuron is exact (tiny.md §3.2).
-    pub fn vgg(
-        input_shape: [i64; 3],
-        channels: &[i64],
-        convs_per_pool: usize,
-        outputs: i64,
-        activation: Activation,
-        batch_norm: bool,
-    ) -> Self {
-        let per = convs_per_pool.max(1);
-        let mut stages = Vec::new();
-        let mut c_in = input_shape[0];
-        for (i, &c) in channels.iter().enumerate() {
-            stages.push(StageSpec {
-                layer: conv3x3(c_in, c, 1, !batch_norm),
-                batch_norm,
-                activation,
-                pool: if i + 1 == channels.len() {
-                    Pool::GlobalAvg
-                } else if (i + 1) % per == 0 {
-                    Pool::Max2
-                } else {
-                    Pool::None
-                },
-                skip: None,
-            });
-            c_in = c;
-        }
-        stages.push(StageSpec::linear_head(c_in, outputs));
-        Architecture {
-            input_shape: input_shape.to_vec(),
-            stages,
-        }
-    }
-
-    /// The CIFAR ResNet-18 (He et al.; GroMo's `init_full_resnet_structure`, tiny.md §3.4):
-    /// a 3×3 stem to 64 channels (no max pooling), four stages of two basic blocks with
-    /// output widths 64/128/256/512, the stride on the first conv of a stage's first block,
-    /// global average pooling and a linear head. Each block is two stages (conv → BN → ReLU,
-    /// then conv → + skip → ReLU); its hidden width starts at `fraction` of its output
-    /// width (at least 1, or 0 when `fraction` is 0) and is what grows. The residual-stream
-    /// widths are fixed. As in GroMo's growing blocks (tiny.md §3.4) no BatchNorm follows the
-    /// second conv: a block of hidden width 0 is then exactly the identity (its input is a
-    /// ReLU output), and new channels reach the block's output at their own small amplitude
-    /// instead of being re-normalised to unit variance (§3.3's pitfall).
-    pub fn resnet18(input_shape: [i64; 3], outputs: i64, fraction: f64) -> Self {
-        let mut stages = vec![StageSpec {
-            layer: conv3x3(input_shape[0], 64, 1, false),
-            batch_norm: true,
-            activation: Activation::Relu,
-            pool: Pool::None,
-            skip: None,
-        }];
-        let mut c_in = 64;
-        for (i, &c_out) in [64i64, 128, 256, 512].iter().enumerate() {
-            for b in 0..2 {
-                let stride = if i > 0 && b == 0 { 2 } else { 1 };
-                stages.extend(Self::basic_block(c_in, c_out, stride, fraction));
-                c_in = c_out;
-            }
-        }
-        if let Some(last) = stages.last_mut() {
-            last.pool = Pool::GlobalAvg;
-        }
-        stages.push(StageSpec::linear_head(c_in, outputs));
-        Architecture {
-            input_shape: input_shape.to_vec(),
-            stages,
-        }
-    }
-
-    /// The two stages of a basic residual block `c_in → c_out` with its first conv at
-    /// `stride` and a hidden width of `fraction · c_out` (at least 1 unless `fraction` is 0):
-    /// conv → BN → ReLU, then conv → + skip (identity, or 1×1 conv + BN) → ReLU.
-    pub fn basic_block(c_in: i64, c_out: i64, stride: i64, fraction: f64) -> [StageSpec; 2] {
-        let hidden = if fraction <= 0.0 {
-            0
-        } else {
-            ((c_out as f64 * fraction).round() as i64).max(1)
-        };
-        let skip = if stride == 1 && c_in == c_out {
-            Skip::Identity
-        } else {
-            Skip::Projection { stride }
-        };
-        [
-            StageSpec {
-                layer: conv3x3(c_in, hidden, stride, false),
-                batch_norm: true,
-                activation: Activation::Relu,
-                pool: Pool::None,
-                skip: None,
-            },
-            StageSpec {
-                layer: conv3x3(hidden, c_out, 1, false),
-                batch_norm: false,
-                activation: Activation::Relu,
-                pool: Pool::None,
-                skip: Some(skip),
-            },
-        ]
-    }
-
-    /// The widths of the hidden dimensions (outputs of every stage but the last).
-    pub fn hidden_widths(&self) -> Vec<i64> {
-        let n = self.stages.len().saturating_sub(1);
-        self.stages[..n].iter().map(|s| s.layer.outputs()).collect()
-    }
-
-    /// Checks that consecutive stages fit together.
-    pub fn validate(&self) -> Result<()> {
-        if self.stages.is_empty() {
-            return Err(Error::Config("a network needs at least one layer".into()));
-        }
-        let first_in = match self.stages[0].layer {
-            LayerSpec::Linear { .. } => self.input_shape.iter().product(),
-            LayerSpec::Conv2d { .. } => self.input_shape[0],
-        };
-        if self.stages[0].layer.inputs() != first_in {
-            return Err(Error::Shape {
-                context: "stage 0".into(),
-                detail: format!(
-                    "expects {} inputs but samples have shape {:?}",
-                    self.stages[0].layer.inputs(),
-                    self.input_shape
-                ),
-            });
-        }
-        for (i, s) in self.stages.iter().enumerate() {
-            if s.activation == Activation::Rational && !matches!(s.layer, LayerSpec::Linear { .. })
-            {
-                return Err(Error::Config(format!(
-                    "stage {i}: the rational activation is only available after linear layers"
-                )));
-            }
-        }
-        for (i, st) in self.stages.iter().enumerate() {
-            let Some(skip) = st.skip else { continue };
-            let ok = i >= 1
-                && matches!(st.layer, LayerSpec::Conv2d { .. })
-                && matches!(self.stages[i - 1].layer, LayerSpec::Conv2d { .. })
-                && self.stages[i - 1].pool == Pool::None
-                && (skip != Skip::Identity
-                    || (self.stages[i - 1].layer.inputs() == st.layer.outputs()
-                        && matches!(
-                            self.stages[i - 1].layer,
-                            LayerSpec::Conv2d { stride: 1, .. }
-                        )));
-            if !ok {
-                return Err(Error::Config(format!(
-                    "stage {i}: a residual connection needs a conv stage after an unpooled conv \
-                     stage (an identity skip also needs the same widths and stride 1)"
-                )));
-            }
-        }
-        for (i, pair) in self.stages.windows(2).enumerate() {
-            let (a, b) = (&pair[0], &pair[1]);
-            let spatial_flatten = matches!(a.layer, LayerSpec::Conv2d { .. })
-                && matches!(b.layer, LayerSpec::Linear { .. })
-                && a.pool != Pool::GlobalAvg;
-            if spatial_flatten {
-                return Err(Error::Config(format!(
-                    "stage {i} is a conv feeding a linear layer: it needs global average pooling"
-                )));
-            }
-            if a.layer.outputs() != b.layer.inputs() {
-                return Err(Error::Shape {
-                    context: format!("stages {i}→{}", i + 1),
-                    detail: format!(
-                        "stage {i} has {} outputs but stage {} has {} inputs",
-                        a.layer.outputs(),
-                        i + 1,
-                        b.layer.inputs()
-                    ),
-                });
-            }
-            if matches!(a.layer, LayerSpec::Linear { .. })
-                && matches!(b.layer, LayerSpec::Conv2d { .. })
-            {
-                return Err(Error::Config(format!(
-                    "stage {i} is linear but stage {} is a convolution",
-                    i + 1
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A parameter name after `by` stages were inserted at `from`: `stages.{i}.…` becomes
-/// `stages.{i+by}.…` for `i ≥ from`; other names are unchanged.
-pub fn shifted_stage_name(name: &str, from: usize, by: usize) -> String {
-    let mut parts = name.splitn(3, '.');
-    match (
-        parts.next(),
-        parts.next().and_then(|i| i.parse::<usize>().ok()),
-        parts.next(),
-    ) {
-        (Some("stages"), Some(i), Some(rest)) if i >= from => format!("stages.{}.{rest}", i + by),
-        _ => name.to_string(),
-    }
-}
-
-/// A layer with its parameters.
-#[derive(Debug)]
-pub enum Layer {
-    Linear(Linear),
-    Conv2d(Conv2d),
-}
-
-impl Layer {
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        match self {
-            Layer::Linear(l) => l.forward(&x.flatten(1, -1)),
-            Layer::Conv2d(c) => c.forward(x),
-        }
-    }
-
-    pub fn named_parameters(&self) -> Vec<(&'static str, Tensor)> {
-        match self {
-            Layer::Linear(l) => l.named_parameters(),
-            Layer::Conv2d(c) => c.named_parameters(),
-        }
-    }
-
-    pub fn spec(&self) -> LayerSpec {
-        match self {
-            Layer::Linear(l) => LayerSpec::Linear {
-                inputs: l.in_features(),
-                outputs: l.out_features(),
-                bias: l.bias.is_some(),
-            },
-            Layer::Conv2d(c) => LayerSpec::Conv2d {
-                inputs: c.in_channels(),
-                outputs: c.out_channels(),
-                kernel: c.kernel_size(),
-                stride: c.stride,
-                padding: c.padding,
-                bias: c.bias.is_some(),
-            },
-        }
-    }
-
-    /// The weight tensor (`[out, in]` or `[out, in, k, k]`).
-    pub fn weight(&self) -> &Tensor {
-        match self {
-            Layer::Linear(l) => &l.weight,
-            Layer::Conv2d(c) => &c.weight,
-        }
-    }
-
-    pub fn bias(&self) -> Option<&Tensor> {
-        match self {
-            Layer::Linear(l) => l.bias.as_ref(),
-            Layer::Conv2d(c) => c.bias.as_ref(),
-        }
-    }
-
-    /// The weight as a detached f64 matrix `[out, in]`, with the bias as a last column when
-    /// the layer has one: the map on augmented inputs `[x, 1]` (growth's convention).
-    pub fn augmented_weight(&self) -> Tensor {
-        let w = self
-            .weight()
-            .detach()
-            .flatten(1, -1)
-            .to_kind(tch::Kind::Double);
-        match self.bias() {
-            Some(b) => Tensor::cat(&[w, b.detach().to_kind(tch::Kind::Double).unsqueeze(1)], 1),
-            None => w,
-        }
-    }
-}
-
-/// The residual path into a stage ([`Skip`]): the identity, or a strided 1×1 conv with
-/// BatchNorm.
-#[derive(Debug)]
-pub struct SkipPath {
-    pub projection: Option<(Conv2d, BatchNorm)>,
-}
-
-impl SkipPath {
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        match &self.projection {
-            None => x.shallow_clone(),
-            Some((conv, bn)) => bn.forward(&conv.forward(x), train),
-        }
-    }
-}
-
-/// One stage: layer, optional BatchNorm, optional residual connection, activation, optional
-/// pooling.
-#[derive(Debug)]
-pub struct Stage {
-    pub layer: Layer,
-    pub norm: Option<BatchNorm>,
-    pub activation: Activation,
-    /// Per-unit parameters `[units, 3]` of a [`Activation::Rational`] stage.
-    pub rational: Option<Tensor>,
-    pub pool: Pool,
-    /// Residual connection from the previous stage's input.
-    pub skip: Option<SkipPath>,
-}
-
-impl Stage {
-    /// The stage's pre-activation: layer output, normalised when the stage has BatchNorm.
-    pub fn pre_activation(&self, x: &Tensor, train: bool) -> Tensor {
-        let z = self.layer.forward(x);
-        match &self.norm {
-            Some(bn) => bn.forward(&z, train),
-            None => z,
-        }
-    }
-
-    /// Activation and pooling applied to a pre-activation.
-    pub fn post(&self, z: &Tensor) -> Tensor {
-        let a = match &self.rational {
-            Some(theta) => super::rational::forward(z, theta),
-            None => self.activation.forward(z),
-        };
-        self.apply_pool(&a)
-    }
-
-    /// The stage's pooling.
-    pub fn apply_pool(&self, a: &Tensor) -> Tensor {
-        match self.pool {
-            Pool::None => a.shallow_clone(),
-            Pool::Max2 => a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
-            Pool::GlobalAvg => a.adaptive_avg_pool2d([1, 1]).flatten(1, -1),
-        }
-    }
-
-    /// The stage on its own (a stage with a residual connection needs [`Stage::forward_in_chain`]).
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.post(&self.pre_activation(x, train))
-    }
-
-    /// Adds the residual path (from `block_input`, the previous stage's input) to a
-    /// normalised pre-activation; the identity for a stage without one.
-    pub fn add_skip(&self, z: Tensor, block_input: Option<&Tensor>, train: bool) -> Tensor {
-        match (&self.skip, block_input) {
-            (Some(path), Some(x)) => z + path.forward(x, train),
-            _ => z,
-        }
-    }
-
-    /// The stage inside the chain: `block_input` is the previous stage's input.
-    pub fn forward_in_chain(
-        &self,
-        x: &Tensor,
-        block_input: Option<&Tensor>,
-        train: bool,
-    ) -> Tensor {
-        self.post(&self.add_skip(self.pre_activation(x, train), block_input, train))
-    }
-}
 
 /// A chain of stages whose widths can grow.
 #[derive(Debug)]
@@ -638,7 +131,8 @@ impl Network {
 
     /// Forward pass; `train` selects BatchNorm's batch statistics.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.forward_range(x, None, 0..self.stages.len(), train).0
+        self.run(x, None, 0..self.stages.len(), train, &mut NoHooks)
+            .0
     }
 
     /// Runs stages `range` on `x` (the input of the first of them), with `block_input` the
@@ -651,12 +145,37 @@ impl Network {
         range: std::ops::Range<usize>,
         train: bool,
     ) -> (Tensor, Option<Tensor>) {
+        self.run(x, block_input, range, train, &mut NoHooks)
+    }
+
+    /// The one traversal of the chain that every pass uses (training, evaluation, growth
+    /// statistics, previews of new units, SENN's statistics, the automatic mode's judging):
+    /// for each stage of `range`, `input → layer → BatchNorm → + residual → activation →
+    /// pooling`, with `hooks` called at each point (see [`Hooks`]). Residual connections,
+    /// BatchNorm, pooling and flattening are handled here and nowhere else. `block_input`
+    /// is the input of the stage before `range` (for a residual connection into its first
+    /// stage). Returns the output and the last stage's input.
+    pub fn run(
+        &self,
+        x: &Tensor,
+        block_input: Option<Tensor>,
+        range: std::ops::Range<usize>,
+        train: bool,
+        hooks: &mut impl Hooks,
+    ) -> (Tensor, Option<Tensor>) {
         let mut h = x.shallow_clone();
         let mut prev = block_input;
-        for s in &self.stages[range] {
-            let out = s.forward_in_chain(&h, prev.as_ref(), train);
-            prev = Some(h);
-            h = out;
+        for i in range {
+            let stage = &self.stages[i];
+            let input = stage.layer.input(&h);
+            hooks.input(i, stage, &input);
+            let mut z = hooks.layer_output(i, stage, &input);
+            if let Some(bn) = &stage.norm {
+                z = bn.forward(&z, train);
+            }
+            let z = hooks.normalised(i, z);
+            h = stage.post(&stage.add_skip(z, prev.as_ref(), train));
+            prev = Some(input);
         }
         (h, prev)
     }
@@ -674,28 +193,33 @@ impl Network {
         self.architecture().hidden_widths()
     }
 
-    /// Trainable parameters with stable names (`stages.{i}.layer.weight`, …).
+    /// Trainable parameters with stable names (`stages.{i}.layer.weight`, …; [`ParamPath`]).
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.parameter_paths()
+            .into_iter()
+            .map(|(p, t)| (p.to_string(), t))
+            .collect()
+    }
+
+    /// Trainable parameters with their typed paths.
+    pub fn parameter_paths(&self) -> Vec<(ParamPath, Tensor)> {
         let mut out = Vec::new();
-        for (i, s) in self.stages.iter().enumerate() {
-            for (n, t) in s.layer.named_parameters() {
-                out.push((format!("stages.{i}.layer.{n}"), t));
+        let mut push = |i: usize, part: Part, named: Vec<(&'static str, Tensor)>| {
+            for (n, t) in named {
+                out.push((ParamPath::new(i, part, n), t));
             }
+        };
+        for (i, s) in self.stages.iter().enumerate() {
+            push(i, Part::Layer, s.layer.named_parameters());
             if let Some(bn) = &s.norm {
-                for (n, t) in bn.named_parameters() {
-                    out.push((format!("stages.{i}.norm.{n}"), t));
-                }
+                push(i, Part::Norm, bn.named_parameters());
             }
             if let Some(theta) = &s.rational {
-                out.push((format!("stages.{i}.act.theta"), theta.shallow_clone()));
+                push(i, Part::Act, vec![("theta", theta.shallow_clone())]);
             }
             if let Some((conv, bn)) = s.skip.as_ref().and_then(|p| p.projection.as_ref()) {
-                for (n, t) in conv.named_parameters() {
-                    out.push((format!("stages.{i}.skip.conv.{n}"), t));
-                }
-                for (n, t) in bn.named_parameters() {
-                    out.push((format!("stages.{i}.skip.norm.{n}"), t));
-                }
+                push(i, Part::SkipConv, conv.named_parameters());
+                push(i, Part::SkipNorm, bn.named_parameters());
             }
         }
         out
@@ -737,16 +261,40 @@ impl Network {
         for (i, s) in self.stages.iter().enumerate() {
             if let Some(bn) = &s.norm {
                 for (n, t) in bn.named_buffers() {
-                    out.push((format!("stages.{i}.norm.{n}"), t));
+                    out.push((ParamPath::new(i, Part::Norm, n).to_string(), t));
                 }
             }
             if let Some((_, bn)) = s.skip.as_ref().and_then(|p| p.projection.as_ref()) {
                 for (n, t) in bn.named_buffers() {
-                    out.push((format!("stages.{i}.skip.norm.{n}"), t));
+                    out.push((ParamPath::new(i, Part::SkipNorm, n).to_string(), t));
                 }
             }
         }
         out
+    }
+
+    /// Replaces the parameter or buffer at `path` (any shape; parameters become trainable
+    /// leaves). Returns false when the network has no such tensor.
+    pub fn set_tensor(&mut self, path: &ParamPath, t: Tensor) -> bool {
+        let Some(stage) = self.stages.get_mut(path.stage) else {
+            return false;
+        };
+        let param = |t: Tensor| t.set_requires_grad(true);
+        let (weight, bias) = match &mut stage.layer {
+            Layer::Linear(l) => (&mut l.weight, &mut l.bias),
+            Layer::Conv2d(c) => (&mut c.weight, &mut c.bias),
+        };
+        match (path.part, path.tensor) {
+            (Part::Layer, "weight") => *weight = param(t),
+            (Part::Layer, "bias") => *bias = Some(param(t)),
+            (Part::Act, "theta") => stage.rational = Some(param(t)),
+            (Part::Norm, name) => match stage.norm.as_mut() {
+                Some(bn) => return bn.set_tensor(name, t),
+                None => return false,
+            },
+            _ => return false,
+        }
+        true
     }
 
     /// Number of trainable scalars.
@@ -818,6 +366,27 @@ impl Network {
         Ok(())
     }
 }
+
+/// What a pass can do at each stage of [`Network::run`]; every method's default is the plain
+/// forward pass, so `impl Hooks for T {}` gives a pass that changes nothing ([`NoHooks`]).
+pub trait Hooks {
+    /// Stage `i` is about to run on `input` (what its layer reads: flattened for a linear
+    /// layer): capture it, or compute something from it.
+    fn input(&mut self, _i: usize, _stage: &Stage, _input: &Tensor) {}
+    /// The stage's layer output before BatchNorm: add a probe, extra terms, or supply it.
+    fn layer_output(&mut self, _i: usize, stage: &Stage, input: &Tensor) -> Tensor {
+        stage.layer.forward(input)
+    }
+    /// The normalised pre-activation, before the residual connection and the activation.
+    fn normalised(&mut self, _i: usize, z: Tensor) -> Tensor {
+        z
+    }
+}
+
+/// The plain forward pass.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
 
 #[cfg(test)]
 mod tests {

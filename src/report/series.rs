@@ -3,19 +3,16 @@
 //!
 //! ```
 //! use grownet::report::RunSeries;
-//! let text = r#"{"event":"start","epoch":0,"parameters":7,"hidden_widths":[1]}
-//! {"event":"epoch","epoch":1,"step":10,"test_accuracy":0.8,"test_loss":0.5,"train_loss":0.6,"wall_time":1.5,"parameters":7,"hidden_widths":[1]}
-//! {"event":"end","epoch":1,"summary":{"epochs":1,"hidden_widths":[1],"parameters":7,"seconds":1.5,"seconds_in_growth":0.0,"growth_steps":0,"test":{"accuracy":0.8,"loss":0.5},"train":{"accuracy":0.7,"loss":0.6}}}"#;
-//! let run = RunSeries::parse(text).unwrap();
-//! assert_eq!(run.epochs.len(), 1);
-//! assert_eq!(run.end.as_ref().unwrap().test_accuracy, Some(0.8));
+//! let run = RunSeries::load(std::path::Path::new("tests/fixtures/metrics/senn.jsonl")).unwrap();
+//! assert_eq!(run.epochs.len(), 6);
+//! assert!(run.is_complete());
+//! assert!(run.growth.iter().any(|g| g.accepted));
 //! ```
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::Value;
-
 use crate::error::{Error, Result};
+use crate::events::{self, Event, Growth};
 use crate::train::METRICS_FILE;
 
 /// The metrics logged after one epoch.
@@ -78,28 +75,39 @@ pub struct RunSeries {
     pub end: Option<EndSummary>,
 }
 
-fn f64_of(v: &Value, key: &str) -> Option<f64> {
-    v.get(key).and_then(Value::as_f64)
-}
-
-fn usize_of(v: &Value, key: &str) -> Option<usize> {
-    v.get(key).and_then(Value::as_u64).map(|x| x as usize)
-}
-
-fn widths_of(v: &Value) -> Vec<i64> {
-    v.get("hidden_widths")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_i64).collect())
-        .unwrap_or_default()
-}
-
-fn required(v: &Value, key: &str, line: usize) -> Result<f64> {
-    f64_of(v, key).ok_or_else(|| {
-        Error::Config(format!(
-            "metrics line {line}: '{}' event without a numeric '{key}'",
-            v.get("event").and_then(Value::as_str).unwrap_or("?")
-        ))
-    })
+/// A growth event as a point of the series.
+fn growth_point(g: &Growth) -> GrowthPoint {
+    let (_, step) = g.clock();
+    let known = |b: &BTreeMap<usize, Option<f64>>| -> BTreeMap<usize, f64> {
+        b.iter().filter_map(|(k, v)| Some((*k, (*v)?))).collect()
+    };
+    let (site, neurons_added, accepted, bottlenecks, parameters) = match g {
+        Growth::Step(e) => (
+            Some(e.site),
+            e.neurons_added.max(0) as usize,
+            e.accepted,
+            known(&e.bottlenecks),
+            Some(e.parameters),
+        ),
+        Growth::NoSite(e) => (None, 0, e.accepted, known(&e.bottlenecks), None),
+        Growth::SennRound(e) => (None, 0, e.accepted, BTreeMap::new(), Some(e.parameters)),
+        Growth::SennExpansion(e) => (
+            Some(e.site),
+            e.neurons_added.max(0) as usize,
+            e.accepted,
+            BTreeMap::new(),
+            Some(e.parameters),
+        ),
+    };
+    GrowthPoint {
+        epoch: g.clock().0 as f64,
+        step,
+        site,
+        neurons_added,
+        accepted,
+        bottlenecks,
+        parameters,
+    }
 }
 
 impl RunSeries {
@@ -112,61 +120,50 @@ impl RunSeries {
         };
         let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
         Self::parse(&text).map_err(|e| match e {
-            Error::Config(m) => Error::Config(format!("{}: {m}", file.display())),
+            Error::Metrics(m) => Error::Metrics(format!("{}: {m}", file.display())),
             e => e,
         })
     }
 
-    /// Parses the text of a metrics file (one JSON object per line; unknown events ignored).
+    /// Parses the text of a metrics file (one [`Event`] per line; a malformed line is an error
+    /// that names it).
     pub fn parse(text: &str) -> Result<Self> {
         let mut run = RunSeries::default();
-        let mut raw_growth = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line_no = i + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let v: Value = serde_json::from_str(line).map_err(|e| {
-                Error::Config(format!("metrics line {line_no}: invalid JSON ({e})"))
-            })?;
-            match v.get("event").and_then(Value::as_str) {
-                Some("start") => {
-                    run.start_parameters = v.get("parameters").and_then(Value::as_i64);
-                    run.start_widths = widths_of(&v);
+        for event in events::parse(text)? {
+            match event {
+                Event::Start(e) => {
+                    run.start_parameters = Some(e.parameters);
+                    run.start_widths = e.hidden_widths;
                 }
-                Some("epoch") => run.epochs.push(EpochPoint {
-                    epoch: usize_of(&v, "epoch").unwrap_or(run.epochs.len() + 1),
-                    step: usize_of(&v, "step").unwrap_or(0),
-                    wall_time: required(&v, "wall_time", line_no)?,
-                    train_loss: required(&v, "train_loss", line_no)?,
-                    train_accuracy: f64_of(&v, "train_accuracy"),
-                    test_loss: required(&v, "test_loss", line_no)?,
-                    test_accuracy: f64_of(&v, "test_accuracy"),
-                    parameters: v.get("parameters").and_then(Value::as_i64).unwrap_or(0),
-                    hidden_widths: widths_of(&v),
-                    growth_seconds: f64_of(&v, "growth_seconds").unwrap_or(0.0),
+                Event::Epoch(e) => run.epochs.push(EpochPoint {
+                    epoch: e.epoch,
+                    step: e.step,
+                    wall_time: e.wall_time,
+                    train_loss: e.train_loss,
+                    train_accuracy: e.train_accuracy,
+                    test_loss: e.test_loss,
+                    test_accuracy: e.test_accuracy,
+                    parameters: e.parameters,
+                    hidden_widths: e.hidden_widths,
+                    growth_seconds: e.growth_seconds,
                 }),
-                Some("growth") => raw_growth.push(v),
-                Some("end") => {
-                    let s = v.get("summary").ok_or_else(|| {
-                        Error::Config(format!("metrics line {line_no}: 'end' without a summary"))
-                    })?;
-                    let eval = |k: &str| s.get(k).cloned().unwrap_or(Value::Null);
-                    let (train, test) = (eval("train"), eval("test"));
+                Event::Growth(g) => run.growth.push(growth_point(&g)),
+                Event::End(e) => {
+                    let s = e.summary;
                     run.end = Some(EndSummary {
-                        epochs: usize_of(s, "epochs").unwrap_or(0),
-                        train_loss: required(&train, "loss", line_no)?,
-                        train_accuracy: f64_of(&train, "accuracy"),
-                        test_loss: required(&test, "loss", line_no)?,
-                        test_accuracy: f64_of(&test, "accuracy"),
-                        parameters: s.get("parameters").and_then(Value::as_i64).unwrap_or(0),
-                        hidden_widths: widths_of(s),
-                        seconds: f64_of(s, "seconds").unwrap_or(0.0),
-                        seconds_in_growth: f64_of(s, "seconds_in_growth").unwrap_or(0.0),
-                        growth_steps: usize_of(s, "growth_steps").unwrap_or(0),
+                        epochs: s.epochs,
+                        train_loss: s.train.loss,
+                        train_accuracy: s.train.accuracy,
+                        test_loss: s.test.loss,
+                        test_accuracy: s.test.accuracy,
+                        parameters: s.parameters,
+                        hidden_widths: s.hidden_widths,
+                        seconds: s.seconds,
+                        seconds_in_growth: s.seconds_in_growth,
+                        growth_steps: s.growth_steps,
                     });
                 }
-                _ => {}
+                Event::GrowthFinished(_) => {}
             }
         }
         // Steps per epoch from the first epoch event, to place growth between steps.
@@ -175,34 +172,11 @@ impl RunSeries {
             .first()
             .map(|e| e.step / e.epoch.max(1))
             .filter(|&s| s > 0);
-        run.growth = raw_growth
-            .iter()
-            .map(|v| {
-                let step = usize_of(v, "step").unwrap_or(0);
-                let epoch = match spe {
-                    Some(spe) => step as f64 / spe as f64,
-                    None => usize_of(v, "epoch").unwrap_or(0) as f64,
-                };
-                let bottlenecks = v
-                    .get("bottlenecks")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, x)| Some((k.parse().ok()?, x.as_f64()?)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                GrowthPoint {
-                    epoch,
-                    step,
-                    site: usize_of(v, "site"),
-                    neurons_added: usize_of(v, "neurons_added").unwrap_or(0),
-                    accepted: v.get("accepted").and_then(Value::as_bool).unwrap_or(false),
-                    bottlenecks,
-                    parameters: v.get("parameters").and_then(Value::as_i64),
-                }
-            })
-            .collect();
+        if let Some(spe) = spe {
+            for g in &mut run.growth {
+                g.epoch = g.step as f64 / spe as f64;
+            }
+        }
         Ok(run)
     }
 
@@ -250,18 +224,51 @@ impl RunSeries {
 mod tests {
     use super::*;
 
+    use serde_json::Value;
+
     const LOG: &str = r#"{"event":"start","epoch":0,"parameters":7,"hidden_widths":[1]}
 {"event":"growth","epoch":0,"step":5,"site":0,"neurons_added":2,"accepted":true,"bottlenecks":{"0":0.5},"parameters":17}
 {"event":"growth","epoch":0,"step":5,"site":1,"neurons_added":0,"accepted":false,"bottlenecks":{"0":0.5}}
 {"event":"epoch","epoch":1,"step":10,"train_loss":0.6,"train_accuracy":0.7,"test_accuracy":0.8,"test_loss":0.5,"wall_time":1.5,"parameters":17,"hidden_widths":[3],"growth_seconds":0.25}
 
 {"event":"growth","epoch":1,"step":15,"site":0,"neurons_added":1,"accepted":true,"bottlenecks":{"0":0.25},"parameters":22}
-{"event":"epoch","epoch":2,"step":20,"train_loss":0.4,"test_accuracy":0.9,"test_loss":0.3,"wall_time":3.0,"parameters":22,"hidden_widths":[4]}
+{"event":"epoch","epoch":2,"step":20,"train_loss":0.4,"train_accuracy":null,"test_accuracy":0.9,"test_loss":0.3,"wall_time":3.0,"parameters":22,"hidden_widths":[4]}
 "#;
+
+    /// `LOG`'s lines completed with the fields they leave out, from a committed run's event
+    /// of the same kind.
+    fn complete(log: &str) -> String {
+        let fixture = include_str!("../../tests/fixtures/metrics/cnn-auto-full.jsonl");
+        let templates: Vec<Value> = fixture
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        log.lines()
+            .map(|line| {
+                if line.trim().is_empty() {
+                    return String::new();
+                }
+                let v: Value = serde_json::from_str(line).unwrap();
+                let mut t = templates
+                    .iter()
+                    .find(|t| {
+                        t["event"] == v["event"]
+                            && t.get("site").is_some() == v.get("site").is_some()
+                    })
+                    .unwrap()
+                    .clone();
+                for (k, x) in v.as_object().unwrap() {
+                    t[k] = x.clone();
+                }
+                t.to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 
     #[test]
     fn parses_epochs_growth_and_positions() {
-        let r = RunSeries::parse(LOG).unwrap();
+        let r = RunSeries::parse(&complete(LOG)).unwrap();
         assert_eq!(r.start_parameters, Some(7));
         assert_eq!(r.epochs.len(), 2);
         assert_eq!(r.epochs[0].growth_seconds, 0.25);
@@ -280,8 +287,14 @@ mod tests {
     #[test]
     fn bad_lines_are_errors_not_panics() {
         assert!(RunSeries::parse("{not json").is_err());
-        let e = RunSeries::parse(r#"{"event":"epoch","epoch":1}"#).unwrap_err();
-        assert!(e.to_string().contains("wall_time"), "{e}");
+        let line = complete(r#"{"event":"epoch","epoch":1,"step":3}"#);
+        let mut v: Value = serde_json::from_str(&line).unwrap();
+        v.as_object_mut().unwrap().remove("wall_time");
+        let e = RunSeries::parse(&v.to_string()).unwrap_err();
+        assert!(
+            e.to_string().contains("line 1: missing field `wall_time`"),
+            "{e}"
+        );
         assert!(RunSeries::parse(r#"{"event":"end"}"#).is_err());
         assert_eq!(RunSeries::parse("").unwrap(), RunSeries::default());
     }

@@ -24,41 +24,19 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
-use serde::Serialize;
-use serde_json::json;
 use tch::{Device, Kind};
 
-pub use log::{read_events, RunDir, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
+pub use crate::events::{Eval, Summary};
+pub use log::{read_events, Reporter, RunDir, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
 
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::{parse_device, RunConfig};
 use crate::data::{self, Dataset, Splits, Task};
 use crate::error::{Error, Result};
-use crate::growth::Grower;
+use crate::events::{End, EpochEnd, Event, Start};
+use crate::growth::{Clock, Context, Grower};
 use crate::nn::{Loss, Network};
 use crate::optim::Optimizer;
-
-/// Loss and accuracy on a dataset.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
-pub struct Eval {
-    pub loss: f64,
-    /// Fraction correct (classification only).
-    pub accuracy: Option<f64>,
-}
-
-/// The result of a finished run.
-#[derive(Clone, Debug, Serialize)]
-pub struct Summary {
-    pub epochs: usize,
-    pub train: Eval,
-    pub val: Option<Eval>,
-    pub test: Eval,
-    pub parameters: i64,
-    pub hidden_widths: Vec<i64>,
-    pub seconds: f64,
-    pub seconds_in_growth: f64,
-    pub growth_steps: usize,
-}
 
 /// A training run in progress.
 pub struct Trainer {
@@ -116,18 +94,17 @@ impl Trainer {
             device,
         };
         if t.run.is_some() {
-            let event = json!({
-                "event": "start",
-                "epoch": 0,
-                "dataset": t.data.name,
-                "train_samples": t.data.train.len(),
-                "test_samples": t.data.test.len(),
-                "device": format!("{device:?}"),
-                "parameters": t.net.parameter_count(),
-                "hidden_widths": t.net.hidden_widths(),
-                "architecture": t.net.architecture(),
+            let event = Event::Start(Start {
+                epoch: 0,
+                dataset: t.data.name.clone(),
+                train_samples: t.data.train.len(),
+                test_samples: t.data.test.len(),
+                device: format!("{device:?}"),
+                parameters: t.net.parameter_count(),
+                hidden_widths: t.net.hidden_widths(),
+                architecture: t.net.architecture(),
             });
-            t.log(&event)?;
+            t.emit(event)?;
             t.save_checkpoint()?;
         }
         Ok(t)
@@ -152,10 +129,7 @@ impl Trainer {
         let data = data::load(&config.data, device)?;
         let mut grower = config.growth.clone().map(Grower::new).transpose()?;
         if let Some(g) = grower.as_mut() {
-            g.steps_done = loaded.meta.growth_steps;
-            g.idle_steps = loaded.meta.growth_idle_checks;
-            g.finished = loaded.meta.growth_finished;
-            g.senn_depth_cooldown = loaded.meta.senn_depth_cooldown;
+            g.state = loaded.meta.growth.clone();
         }
         let run = RunDir::reopen_at(dir, loaded.meta.epoch)?;
         run.write_config(&config.to_toml())?;
@@ -181,11 +155,41 @@ impl Trainer {
     }
 
     /// Appends an event to `metrics.jsonl` (no-op without a run directory).
-    pub fn log(&mut self, event: &serde_json::Value) -> Result<()> {
+    pub fn emit(&mut self, event: Event) -> Result<()> {
         match self.run.as_mut() {
-            Some(r) => r.log(event),
+            Some(r) => r.log(&event),
             None => Ok(()),
         }
+    }
+
+    /// One growth check, through the narrow context growth works on.
+    fn grow(&mut self) -> Result<()> {
+        let Some(grower) = self.grower.as_mut() else {
+            return Ok(());
+        };
+        let mut sink = Reporter {
+            run: self.run.as_mut(),
+            quiet: self.quiet,
+        };
+        let mut ctx = Context {
+            net: &mut self.net,
+            opt: &mut self.opt,
+            train: &self.data.train,
+            val: self.data.val.as_ref(),
+            loss: self.loss,
+            seed: self.config.train.seed,
+            clock: Clock {
+                epoch: self.epoch,
+                step: self.step,
+            },
+            events: &mut sink,
+        };
+        grower.check(&mut ctx)
+    }
+
+    /// Seconds spent in growth so far.
+    fn growth_seconds(&self) -> f64 {
+        self.grower.as_ref().map_or(0.0, |g| g.state.seconds)
     }
 
     /// Writes the checkpoint of the current state (atomically).
@@ -200,10 +204,7 @@ impl Trainer {
             self.elapsed,
         );
         if let Some(g) = &self.grower {
-            meta.growth_steps = g.steps_done;
-            meta.growth_idle_checks = g.idle_steps;
-            meta.growth_finished = g.finished;
-            meta.senn_depth_cooldown = g.senn_depth_cooldown;
+            meta.growth = g.state.clone();
         }
         checkpoint::save(&run.checkpoint_path(), &self.net, &self.opt, &meta)
     }
@@ -217,8 +218,11 @@ impl Trainer {
     pub fn fit(&mut self) -> Result<Summary> {
         self.fit_until(self.config.train.epochs)?;
         let summary = self.summary();
-        let event = json!({"event": "end", "epoch": self.epoch, "summary": summary});
-        self.log(&event)?;
+        let event = Event::End(End {
+            epoch: self.epoch,
+            summary: summary.clone(),
+        });
+        self.emit(event)?;
         Ok(summary)
     }
 
@@ -228,38 +232,40 @@ impl Trainer {
         let show = !self.quiet && std::io::stdout().is_terminal();
         while self.epoch < epoch.min(self.config.train.epochs) {
             let start = Instant::now();
-            let growth_before = self.grower.as_ref().map_or(0.0, |g| g.seconds);
+            let growth_before = self.growth_seconds();
             let (train_loss, train_acc) = self.train_epoch(show)?;
             self.epoch += 1;
-            if let Some(mut grower) = self.grower.take() {
-                let result = grower.after_epoch(self);
-                self.grower = Some(grower);
-                result?;
+            let epochs = self.config.train.epochs;
+            if self
+                .grower
+                .as_ref()
+                .is_some_and(|g| g.due_after_epoch(self.epoch, epochs))
+            {
+                self.grow()?;
             }
-            let growth_seconds = self.grower.as_ref().map_or(0.0, |g| g.seconds) - growth_before;
+            let growth_seconds = self.growth_seconds() - growth_before;
             let seconds = start.elapsed().as_secs_f64();
             self.elapsed += seconds;
             let val = self.data.val.as_ref().map(|v| self.evaluate(v));
             let test = self.evaluate(&self.data.test);
             let lr = self.current_lr();
-            let event = json!({
-                "event": "epoch",
-                "epoch": self.epoch,
-                "step": self.step,
-                "train_loss": train_loss,
-                "train_accuracy": train_acc,
-                "val_loss": val.map(|v| v.loss),
-                "val_accuracy": val.and_then(|v| v.accuracy),
-                "test_loss": test.loss,
-                "test_accuracy": test.accuracy,
-                "lr": lr,
-                "epoch_seconds": seconds,
-                "growth_seconds": growth_seconds,
-                "wall_time": self.elapsed,
-                "parameters": self.net.parameter_count(),
-                "hidden_widths": self.net.hidden_widths(),
+            let event = Event::Epoch(EpochEnd {
+                epoch: self.epoch,
+                step: self.step,
+                train_loss,
+                train_accuracy: train_acc,
+                val_loss: val.map(|v| v.loss),
+                val_accuracy: val.and_then(|v| v.accuracy),
+                test_loss: test.loss,
+                test_accuracy: test.accuracy,
+                lr,
+                epoch_seconds: seconds,
+                growth_seconds,
+                wall_time: self.elapsed,
+                parameters: self.net.parameter_count(),
+                hidden_widths: self.net.hidden_widths(),
             });
-            self.log(&event)?;
+            self.emit(event)?;
             self.save_checkpoint()?;
             if !self.quiet {
                 println!(
@@ -289,8 +295,8 @@ impl Trainer {
             parameters: self.net.parameter_count(),
             hidden_widths: self.net.hidden_widths(),
             seconds: self.elapsed,
-            seconds_in_growth: self.grower.as_ref().map_or(0.0, |g| g.seconds),
-            growth_steps: self.grower.as_ref().map_or(0, |g| g.steps_done),
+            seconds_in_growth: self.growth_seconds(),
+            growth_steps: self.grower.as_ref().map_or(0, |g| g.state.steps_done),
         }
     }
 
@@ -352,11 +358,8 @@ impl Trainer {
                 .as_ref()
                 .is_some_and(|g| g.due_after_step(self.step, self.epoch))
             {
-                if let Some(mut grower) = self.grower.take() {
-                    bar.suspend(|| grower.grow(self))?;
-                    self.grower = Some(grower);
-                    params = self.net.named_parameters();
-                }
+                bar.suspend(|| self.grow())?;
+                params = self.net.named_parameters();
             }
             let n = idx.size()[0] as usize;
             loss_sum += value * n as f64;

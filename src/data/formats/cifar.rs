@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
-use super::error::DataError;
 use super::{read_maybe_gz, Images};
+use crate::error::DataError;
 
 /// Number of classes of CIFAR-10.
 pub const CIFAR10_CLASSES: usize = 10;

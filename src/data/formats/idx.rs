@@ -15,8 +15,8 @@
 
 use std::path::Path;
 
-use super::error::DataError;
 use super::{read_maybe_gz, Images};
+use crate::error::DataError;
 
 /// IDX type code for unsigned bytes.
 const TYPE_U8: u8 = 0x08;

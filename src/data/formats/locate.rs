@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use std::thread::ScopedJoinHandle;
 
 use super::cifar::{parse_cifar10_meta, read_cifar10_batch, CIFAR10_CLASSES};
-use super::error::DataError;
 use super::idx::{check_labels, read_idx_images, read_idx_labels_unchecked};
 use super::Images;
+use crate::error::DataError;
 
 /// The environment variable naming the data directory when `--data-dir` is
 /// not given.

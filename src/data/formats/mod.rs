@@ -29,15 +29,14 @@
 //! ```
 
 pub mod cifar;
-pub mod error;
 pub mod idx;
 pub mod locate;
 
 use std::io::Read;
 use std::path::Path;
 
+pub use crate::error::DataError;
 pub use cifar::{parse_cifar10, read_cifar10_batch};
-pub use error::DataError;
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
 pub use locate::{data_dir, load_image_dataset, LoadedSplit, DATA_DIR_ENV};
 

@@ -21,8 +21,8 @@
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::growth::statistics::augment;
-use crate::nn::{Layer, Loss, Network};
+use crate::growth::unfold::augment;
+use crate::nn::{Hooks, Layer, Loss, Network, Stage};
 
 /// What one stage, as a consumer, contributes to the scores.
 pub struct StageData {
@@ -86,6 +86,88 @@ impl SennStatistics {
     }
 }
 
+/// SENN's hooks on the one traversal: record every stage's augmented input (f64) and probe
+/// its pre-activation after BatchNorm.
+struct Probes {
+    inputs: Vec<Tensor>,
+    probes: Vec<Tensor>,
+}
+
+impl Hooks for Probes {
+    fn input(&mut self, _: usize, stage: &Stage, input: &Tensor) {
+        let bias = stage.layer.bias().is_some();
+        self.inputs
+            .push(augment(&input.detach().to_kind(Kind::Double), bias));
+    }
+
+    fn normalised(&mut self, _: usize, z: Tensor) -> Tensor {
+        let probe = Tensor::zeros(z.size(), (z.kind(), z.device())).set_requires_grad(true);
+        // Out of place: autograd may have saved the pre-activation.
+        let z = z + &probe;
+        self.probes.push(probe);
+        z
+    }
+}
+
+/// Running sums over the statistics sample.
+struct Sums {
+    inputs: Vec<Vec<Tensor>>,
+    grads: Vec<Vec<Tensor>>,
+    s: Vec<Option<Tensor>>,
+    lambda: f64,
+    loss: f64,
+}
+
+impl Sums {
+    /// One minibatch: per-sample gradients at every probe, λ, and `S = Σ_o E[ǧ_o ǧ_oᵀ]` with
+    /// `ǧ_o = J_zᵀ e_o` (the exact Euclidean-metric GGN factor), one backward pass per output.
+    fn add_batch(&mut self, net: &Network, loss: Loss, xb: &Tensor, yb: &Tensor) -> Result<()> {
+        let stages = net.stages.len();
+        let mut hooks = Probes {
+            inputs: Vec::with_capacity(stages),
+            probes: Vec::with_capacity(stages),
+        };
+        let (h, _) = net.run(xb, None, 0..stages, false, &mut hooks);
+        let out_probe = h.zeros_like().detach().set_requires_grad(true);
+        let out = &h + &out_probe;
+        let total = loss.per_sample(&out, yb).sum(Kind::Double);
+        let lv = total.double_value(&[]);
+        if !lv.is_finite() {
+            return Err(Error::Growth(format!(
+                "non-finite loss ({lv}) while collecting SENN statistics"
+            )));
+        }
+        self.loss += lv;
+        let mut wrt: Vec<&Tensor> = hooks.probes.iter().collect();
+        wrt.push(&out_probe);
+        let g = Tensor::f_run_backward(&[&total], &wrt, true, false)?;
+        self.lambda += g[stages]
+            .to_kind(Kind::Double)
+            .square()
+            .sum(Kind::Double)
+            .double_value(&[]);
+        for (i, input) in hooks.inputs.into_iter().enumerate() {
+            self.inputs[i].push(input);
+            self.grads[i].push(g[i].to_kind(Kind::Double));
+        }
+        let outputs = out.size()[1];
+        for o in 0..outputs {
+            let keep = o + 1 < outputs;
+            let unit = out.select(1, o).sum(Kind::Double);
+            let gs = Tensor::f_run_backward(&[&unit], &hooks.probes, keep, false)?;
+            for (i, gi) in gs.iter().enumerate() {
+                let gi = gi.to_kind(Kind::Double);
+                let outer = gi.tr().matmul(&gi);
+                self.s[i] = Some(match self.s[i].take() {
+                    Some(acc) => acc + outer,
+                    None => outer,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Collects [`SennStatistics`] of `net` on inputs `x` and targets `y`, in minibatches of
 /// `batch_size`.
 pub fn collect(
@@ -109,76 +191,26 @@ pub fn collect(
         return Err(Error::Growth("empty statistics sample".into()));
     }
     let stages = net.stages.len();
-    let mut inputs: Vec<Vec<Tensor>> = (0..stages).map(|_| Vec::new()).collect();
-    let mut grads: Vec<Vec<Tensor>> = (0..stages).map(|_| Vec::new()).collect();
-    let mut s_sum: Vec<Option<Tensor>> = (0..stages).map(|_| None).collect();
-    let (mut lambda, mut loss_total) = (0.0, 0.0);
+    let mut sums = Sums {
+        inputs: (0..stages).map(|_| Vec::new()).collect(),
+        grads: (0..stages).map(|_| Vec::new()).collect(),
+        s: (0..stages).map(|_| None).collect(),
+        lambda: 0.0,
+        loss: 0.0,
+    };
     let mut start = 0;
     while start < n {
         let len = batch_size.max(1).min(n - start);
-        let xb = x.narrow(0, start, len);
-        let yb = y.narrow(0, start, len);
+        let (xb, yb) = (x.narrow(0, start, len), y.narrow(0, start, len));
         start += len;
-        let mut probes = Vec::with_capacity(stages);
-        let mut h = xb;
-        for (i, stage) in net.stages.iter().enumerate() {
-            let inp = h.flatten(1, -1);
-            let probe = Tensor::zeros(
-                [len, stage.layer.weight().size()[0]],
-                (inp.kind(), inp.device()),
-            )
-            .set_requires_grad(true);
-            // Out of place: autograd may have saved the pre-activation.
-            let z = stage.pre_activation(&inp, false) + &probe;
-            inputs[i].push(augment(
-                &inp.detach().to_kind(Kind::Double),
-                stage.layer.bias().is_some(),
-            ));
-            probes.push(probe);
-            h = stage.post(&z);
-        }
-        let out_probe = h.zeros_like().detach().set_requires_grad(true);
-        let out = &h + &out_probe;
-        let total = loss.per_sample(&out, &yb).sum(Kind::Double);
-        let lv = total.double_value(&[]);
-        if !lv.is_finite() {
-            return Err(Error::Growth(format!(
-                "non-finite loss ({lv}) while collecting SENN statistics"
-            )));
-        }
-        loss_total += lv;
-        let mut wrt: Vec<&Tensor> = probes.iter().collect();
-        wrt.push(&out_probe);
-        let g = Tensor::f_run_backward(&[&total], &wrt, true, false)?;
-        lambda += g[stages]
-            .to_kind(Kind::Double)
-            .square()
-            .sum(Kind::Double)
-            .double_value(&[]);
-        for i in 0..stages {
-            grads[i].push(g[i].to_kind(Kind::Double));
-        }
-        // S = Σ_o E[ǧ_o ǧ_oᵀ], ǧ_o = J_zᵀ e_o (exact Euclidean-metric GGN factor).
-        let outputs = out.size()[1];
-        for o in 0..outputs {
-            let keep = o + 1 < outputs;
-            let unit = out.select(1, o).sum(Kind::Double);
-            let gs = Tensor::f_run_backward(&[&unit], &probes, keep, false)?;
-            for (i, gi) in gs.iter().enumerate() {
-                let gi = gi.to_kind(Kind::Double);
-                let outer = gi.tr().matmul(&gi);
-                s_sum[i] = Some(match s_sum[i].take() {
-                    Some(acc) => acc + outer,
-                    None => outer,
-                });
-            }
-        }
+        sums.add_batch(net, loss, &xb, &yb)?;
     }
     let inv = 1.0 / n as f64;
-    let stages = inputs
+    let stages = sums
+        .inputs
         .into_iter()
-        .zip(grads)
-        .zip(s_sum)
+        .zip(sums.grads)
+        .zip(sums.s)
         .map(|((a, g), s)| StageData {
             inputs: Tensor::cat(&a, 0),
             grads: Tensor::cat(&g, 0),
@@ -187,8 +219,8 @@ pub fn collect(
         .collect();
     Ok(SennStatistics {
         stages,
-        lambda: lambda * inv,
-        loss: loss_total * inv,
+        lambda: sums.lambda * inv,
+        loss: sums.loss * inv,
         samples: n,
     })
 }

@@ -1,4 +1,4 @@
-//! Function-preserving expansions (senn.md §1.6–1.7) and whole-network snapshots.
+//! Function-preserving expansions (senn.md §1.6–1.7).
 //!
 //! * Width: a new unit with the chosen fan-in (and rational parameters) and **zero fan-out**:
 //!   the output is unchanged bit for bit, old gradients too, the new fan-in's gradient is 0 and
@@ -28,8 +28,9 @@ use tch::{Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::growth::apply;
 use crate::growth::proposal::Proposal;
-use crate::nn::{rational, Activation, Architecture, Layer, Linear, Network, Pool, Stage};
+use crate::nn::{rational, Activation, Layer, Linear, Network, Pool, Stage};
 use crate::optim::Optimizer;
+use crate::surgery::insert_stages;
 
 /// Adds one unit to hidden site `site` with fan-in `fan_in` (over the producer's augmented
 /// inputs, f64) and zero fan-out; `theta` sets its rational parameters.
@@ -146,62 +147,19 @@ pub fn insert_layer(
             c.bias = Some(param(b2));
         }
     }
-    net.insert_stage(gap, new_stage);
-    opt.rename(|name| shift_stage_name(name, gap));
-    for (name, t) in net.named_parameters() {
-        if name.starts_with(&format!("stages.{gap}.")) {
-            opt.init_state(&name, &t);
+    insert_stages(net, opt, gap, vec![new_stage]);
+    for (path, t) in net.parameter_paths() {
+        if path.in_stage(gap) {
+            opt.init_state(&path.to_string(), &t);
         }
     }
     Ok(())
 }
 
-/// `stages.{i}.…` → `stages.{i+1}.…` for `i ≥ from`.
-fn shift_stage_name(name: &str, from: usize) -> String {
-    crate::nn::shifted_stage_name(name, from, 1)
-}
-
-/// A copy of a whole network and its optimiser state, to undo an expansion.
-pub struct NetSnapshot {
-    architecture: Architecture,
-    tensors: Vec<(String, Tensor)>,
-    optimizer: Vec<(String, Tensor)>,
-    steps: u64,
-}
-
-impl NetSnapshot {
-    pub fn take(net: &Network, opt: &Optimizer) -> Self {
-        let mut tensors = net.named_parameters();
-        tensors.extend(net.named_buffers());
-        NetSnapshot {
-            architecture: net.architecture(),
-            tensors: tensors
-                .into_iter()
-                .map(|(n, t)| (n, t.detach().copy()))
-                .collect(),
-            optimizer: opt
-                .state_tensors()
-                .into_iter()
-                .map(|(n, t)| (n, t.copy()))
-                .collect(),
-            steps: opt.steps,
-        }
-    }
-
-    /// Rebuilds the network and optimiser state as they were.
-    pub fn restore(self, net: &mut Network, opt: &mut Optimizer) -> Result<()> {
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-        let mut fresh = Network::new(&self.architecture, &mut rng, net.device())?;
-        fresh.load_tensors(&self.tensors)?;
-        *net = fresh;
-        opt.load_state(self.optimizer, self.steps)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::Loss;
+    use crate::nn::{Architecture, Loss};
     use crate::optim::OptimizerConfig;
     use rand::SeedableRng;
     use tch::Device;
@@ -340,17 +298,17 @@ mod tests {
         assert!(moved.1.equal(&v_out));
         assert!(state.iter().any(|(k, _)| k == "stages.1.layer.weight/0"));
         // Training continues (all names resolve) and a snapshot restores the old network.
-        let snap = NetSnapshot::take(&n, &opt);
+        let snap = crate::surgery::NetSnapshot::take(&n, &opt);
         grads(&n, &x, &y);
         opt.step(&n.named_parameters(), 0.01);
         snap.restore(&mut n, &mut opt).unwrap();
         assert!(n.forward(&x, false).equal(&after));
         assert_eq!(
-            shift_stage_name("stages.10.act.theta", 3),
+            crate::nn::shifted_key("stages.10.act.theta", 3, 1),
             "stages.11.act.theta"
         );
         assert_eq!(
-            shift_stage_name("stages.1.layer.weight", 3),
+            crate::nn::shifted_key("stages.1.layer.weight", 3, 1),
             "stages.1.layer.weight"
         );
     }

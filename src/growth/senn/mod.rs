@@ -1,7 +1,7 @@
 //! SENN, Self-Expanding Neural Networks (Mitchell et al.; senn.md §1): the network decides
 //! by itself when and where to add a neuron or a layer, from the natural expansion score.
 //!
-//! At each check ([`check`]): collect per-layer statistics ([`collect`]), compute every
+//! At each check ([`Senn`]): collect per-layer statistics ([`collect`]), compute every
 //! layer's K-FAC score `η_l` and the lower bound `Δη'` of the best width proposal of each
 //! hidden site and of the best layer insertion at each gap ([`proposals`], [`score`]),
 //! divided by a depth cost for layers. A candidate passes when `Δη'/η_l > τ` and
@@ -9,95 +9,59 @@
 //! then everything is re-scored, until none passes. No target size is needed.
 //!
 //! ```
-//! use grownet::config::RunConfig;
-//! use grownet::growth::{GrowthConfig, Method};
-//! use grownet::train::Trainer;
-//! let mut cfg = RunConfig::default();
-//! cfg.data.name = "regression".into();
-//! cfg.model.hidden = vec![1];
-//! cfg.train.epochs = 4;
-//! cfg.device = Some("cpu".into());
-//! cfg.threads = Some(1);
-//! cfg.growth = Some(GrowthConfig { method: Method::Senn, ..GrowthConfig::default() });
-//! let mut t = Trainer::new(cfg, None).unwrap();
-//! t.quiet = true;
-//! let s = t.fit().unwrap();
-//! assert!(s.hidden_widths[0] >= 1);
+//! use grownet::data::Dataset;
+//! use grownet::events::{Event, Growth};
+//! use grownet::growth::{Clock, Context, GrowthConfig, Grower, Method};
+//! use grownet::nn::{Activation, Architecture, Loss, Network};
+//! use grownet::optim::{Optimizer, OptimizerConfig};
+//! use rand::SeedableRng;
+//! use tch::{Device, Kind, Tensor};
+//! tch::manual_seed(0);
+//! // Two ReLU features to fit, and one hidden neuron: the first check adds width.
+//! let x = Tensor::randn([512, 2], (Kind::Float, Device::Cpu));
+//! let y = (x.select(1, 0).relu() - x.select(1, 1).relu()).unsqueeze(1);
+//! let train = Dataset { x, y };
+//! let arch = Architecture::mlp(2, &[1], 1, Activation::Relu);
+//! let mut net = Network::new(&arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0), Device::Cpu).unwrap();
+//! let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+//! let mut grower = Grower::new(GrowthConfig { method: Method::Senn, ..GrowthConfig::default() }).unwrap();
+//! let mut events: Vec<Event> = Vec::new();
+//! let mut ctx = Context {
+//!     net: &mut net, opt: &mut opt, train: &train, val: None, loss: Loss::Mse, seed: 0,
+//!     clock: Clock { epoch: 1, step: 10 }, events: &mut events,
+//! };
+//! grower.check(&mut ctx).unwrap();
+//! let added: i64 = events.iter().map(|e| match e {
+//!     Event::Growth(Growth::SennExpansion(x)) => x.neurons_added,
+//!     _ => 0,
+//! }).sum();
+//! assert!(added >= 1, "{events:?}");
+//! assert_eq!(net.hidden_widths()[0], 1 + added);
 //! ```
 pub mod collect;
 pub mod insert;
 pub mod proposals;
 pub mod score;
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use tch::Tensor;
 
-use super::Grower;
+use super::amplitude::plain_loss;
+use super::config::GrowthConfig;
+pub use super::config::SennConfig;
+use super::context::{Context, GrowthState};
+use super::GrowthMethod;
+use crate::data::Dataset;
 use crate::error::Result;
-use crate::nn::Layer;
-use crate::train::Trainer;
+use crate::events::{Event, Growth, SennCandidate, SennExpansion, SennRound, SennScores};
+use crate::nn::{Layer, Network};
+use crate::surgery::NetSnapshot;
 use proposals::{RefineOptions, UnitActivation};
 use score::Factors;
-
-/// SENN's hyper-parameters (defaults: the official MNIST-subset config, senn.md §1.5 table).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SennConfig {
-    /// Relative threshold τ: accept when `Δη'/η_l > τ`.
-    pub tau: f64,
-    /// Absolute threshold α relative to λ = E‖∂ℓ/∂y‖²: accept when `Δη'/λ > α`.
-    pub alpha: f64,
-    /// Depth candidates' `Δη'` is divided by this.
-    pub depth_cost: f64,
-    /// Most hidden layers depth growth may create (0: no depth growth).
-    pub max_layers: usize,
-    /// Checks to wait after inserting a layer before inserting another.
-    pub depth_cooldown: usize,
-    /// Width cap per hidden layer when `max_hidden` is not given.
-    pub max_width: i64,
-    /// Layers are only inserted where the hidden dimension is at most this wide.
-    pub max_depth_width: i64,
-    /// Most expansions in one check.
-    pub max_additions: usize,
-    /// Build proposals on one half of the statistics sample and judge them (thresholds and
-    /// choice) on the other, so that chance correlations do not count as gains.
-    pub held_out: bool,
-    /// Damping of the output-side factor relative to its mean diagonal.
-    pub damping: f64,
-    /// Width proposals per site, depth proposals per gap, ascent steps and step size.
-    pub proposals: usize,
-    pub depth_proposals: usize,
-    pub refine_steps: usize,
-    pub step_size: f64,
-    /// Samples the ascent runs on (from the half that builds proposals).
-    pub refine_samples: usize,
-}
-
-impl Default for SennConfig {
-    fn default() -> Self {
-        SennConfig {
-            tau: 0.03,
-            alpha: 2.5e-3,
-            depth_cost: 20.0,
-            max_layers: 3,
-            depth_cooldown: 3,
-            max_width: 256,
-            max_depth_width: 64,
-            max_additions: 32,
-            held_out: true,
-            damping: score::DEFAULT_DAMPING,
-            proposals: 32,
-            depth_proposals: 4,
-            refine_steps: 60,
-            step_size: 0.05,
-            refine_samples: 1024,
-        }
-    }
-}
 
 /// One scored expansion.
 struct Candidate {
@@ -112,232 +76,326 @@ struct Candidate {
     depth: Option<proposals::DepthCandidate>,
 }
 
-/// One SENN check: expand while a candidate passes the thresholds (at most `max_additions`).
-pub fn check(g: &mut Grower, t: &mut Trainer) -> Result<()> {
-    let start = Instant::now();
-    let cfg = g.config.senn.clone();
-    let mut rng = ChaCha8Rng::seed_from_u64(t.config.train.seed ^ 0x5e22_0000);
-    rng.set_stream(g.steps_done as u64 + 1);
-    let (stats_idx, ls) = g.samples(t, &mut rng);
-    let (x, y) = t.data.train.select(&stats_idx);
-    let refine = RefineOptions {
-        proposals: cfg.proposals,
-        depth_proposals: cfg.depth_proposals,
-        steps: cfg.refine_steps,
-        step_size: cfg.step_size,
-        refine_samples: cfg.refine_samples,
-        ..RefineOptions::default()
-    };
-    let mut depth_done = false;
-    let mut pools: std::collections::HashMap<usize, proposals::Pool> = Default::default();
-    // One pass per check; a width addition updates the statistics in place (zero fan-out
-    // changes nothing else), a layer insertion needs a new pass.
-    // `held_out`: None when proposals are judged on the rows that built them.
-    let mut stats: Option<(collect::SennStatistics, Part, Option<Part>)> = None;
-    for round in 0..cfg.max_additions.max(1) {
-        let t0 = Instant::now();
-        let (st, fit, held_out) = match stats.take() {
-            Some(kept) => kept,
-            None => {
-                let st =
-                    collect::collect(&t.net, t.loss, &x, &y, g.config.stats_batch_size as i64)?;
-                // Proposals are built on one part of the sample and judged on the other, each
-                // part with its own least-squares residual: a unit orthogonal to what the
-                // consumer already sees must score 0 on the judging part too.
-                let n = st.samples;
-                let split = cfg.held_out && n >= 4;
-                let fit_rows = if split { n / 2 } else { n };
-                let fit = Part::new(&st, 0, fit_rows, cfg.damping);
-                let held_out = split.then(|| Part::new(&st, fit_rows, n - fit_rows, cfg.damping));
-                (st, fit, held_out)
-            }
-        };
-        let judge = held_out.as_ref().unwrap_or(&fit);
-        let etas = judge.etas();
-        let eta_global: f64 = etas.iter().sum();
-        let seconds_statistics = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        let mut cands = Vec::new();
-        let widths = t.net.hidden_widths();
-        for (k, &w) in widths.iter().enumerate() {
-            if w >= width_cap(g, k) {
-                continue;
-            }
-            let j = k + 1;
-            let act = UnitActivation::of(t.net.stages[k].activation);
-            let (mut c, pool) = proposals::width(
-                fit.samples(k, j),
-                judge.samples(k, j),
-                &judge.stages[j].s_inv,
-                act,
-                &refine,
-                pools.remove(&k),
-                &mut rng,
-            );
-            pools.insert(k, pool);
-            if act.homogeneous() {
-                // Δη' ignores the norm: give the unit the pre-activation scale of its layer.
-                c.fan_in = rescale_like_layer(&t.net, k, &st.stages[k].inputs, &c.fan_in);
-            }
-            cands.push(Candidate {
-                kind: "width",
-                position: k,
-                score: c.score,
-                eta_layer: etas[j],
-                passes: false,
-                width: Some(c),
-                depth: None,
-            });
-        }
-        let may_deepen = cfg.max_layers > widths.len()
-            && round == 0
-            && g.senn_depth_cooldown == 0
-            && cfg.depth_cost > 0.0;
-        if may_deepen {
-            for (j, stage) in t.net.stages.iter().enumerate() {
-                let Layer::Linear(l) = &stage.layer else {
-                    continue;
-                };
-                if l.in_features() > cfg.max_depth_width {
-                    continue;
-                }
-                if let Some(c) = proposals::depth(
-                    fit.samples(j, j),
-                    judge.samples(j, j),
-                    l.bias.is_some(),
-                    &judge.stages[j].s_inv,
-                    &refine,
-                    &mut rng,
-                ) {
-                    cands.push(Candidate {
-                        kind: "depth",
-                        position: j,
-                        score: c.score / cfg.depth_cost,
-                        eta_layer: etas[j],
-                        passes: false,
-                        width: None,
-                        depth: Some(c),
-                    });
-                }
-            }
-        }
-        for c in &mut cands {
-            c.passes = c.score > cfg.tau * c.eta_layer && c.score > cfg.alpha * st.lambda;
-        }
-        let seconds_proposals = t1.elapsed().as_secs_f64();
-        let listed: Vec<_> = cands
-            .iter()
-            .map(|c| {
-                json!({"kind": c.kind, "position": c.position, "delta_eta_bound": c.score,
-                       "eta_layer": c.eta_layer, "ratio_layer": c.score / c.eta_layer.max(1e-300),
-                       "ratio_lambda": c.score / st.lambda.max(1e-300), "passes": c.passes})
-            })
-            .collect();
-        let best = cands
-            .into_iter()
-            .filter(|c| c.passes)
-            .max_by(|a, b| a.score.total_cmp(&b.score));
-        let base = json!({
-            "event": "growth", "method": "senn", "epoch": t.epoch, "step": t.step,
-            "growth_step": g.steps_done + 1, "round": round,
-            "eta_global": eta_global, "eta_layers": etas, "lambda": st.lambda,
-            "stats_loss": st.loss, "candidates": listed,
-            "seconds_statistics": seconds_statistics, "seconds_decomposition": seconds_proposals,
-        });
-        let Some(best) = best else {
-            let mut ev = base;
-            ev["accepted"] = json!(false);
-            ev["neurons_added"] = json!(0);
-            ev["reason"] = json!("no candidate passes Δη'/η_l > τ and Δη'/λ > α");
-            ev["hidden_widths"] = json!(t.net.hidden_widths());
-            ev["parameters"] = json!(t.net.parameter_count());
-            t.log(&ev)?;
-            break;
-        };
-        let t2 = Instant::now();
-        let loss_before = super::amplitude::plain_loss(&t.net, t.loss, &ls);
-        let snapshot = insert::NetSnapshot::take(&t.net, &t.opt);
-        let added = match (&best.width, &best.depth) {
-            (Some(w), _) => {
-                insert::add_unit(
-                    &mut t.net,
-                    &mut t.opt,
-                    best.position,
-                    &w.fan_in.copy(),
-                    w.theta.as_ref(),
-                )?;
-                1
-            }
-            (_, Some(d)) => {
-                insert::insert_layer(&mut t.net, &mut t.opt, best.position, &d.layer)?;
-                depth_done = true;
-                pools.clear(); // stage indices moved
-                g.senn_depth_cooldown = cfg.depth_cooldown;
-                t.net.stages[best.position].layer.weight().size()[0]
-            }
-            _ => 0,
-        };
-        let loss_after = super::amplitude::plain_loss(&t.net, t.loss, &ls);
-        // Width is exact; a layer is preserved up to f32 rounding of W B⁻¹.
-        let tol = 1e-4 * loss_before.abs().max(1e-3);
-        let mut reason = None;
-        if !loss_after.is_finite() || loss_after > loss_before + tol {
-            snapshot.restore(&mut t.net, &mut t.opt)?;
-            reason = Some(format!(
-                "rolled back: loss {loss_after:.6} after the {} expansion (was {loss_before:.6})",
-                best.kind
-            ));
-        }
-        let accepted = reason.is_none();
-        let mut ev = base;
-        ev["kind"] = json!(best.kind);
-        ev["site"] = json!(best.position);
-        ev["delta_eta_bound"] = json!(best.score);
-        ev["eta_layer"] = json!(best.eta_layer);
-        ev["closed_form_bound"] = json!(best.width.as_ref().map(|w| w.closed_form_score));
-        ev["accepted"] = json!(accepted);
-        ev["neurons_added"] = json!(if accepted { added } else { 0 });
-        ev["reason"] = json!(reason);
-        ev["loss_before"] = json!(loss_before);
-        ev["loss_after"] = json!(loss_after);
-        ev["seconds_line_search"] = json!(t2.elapsed().as_secs_f64());
-        ev["hidden_widths"] = json!(t.net.hidden_widths());
-        ev["parameters"] = json!(t.net.parameter_count());
-        t.log(&ev)?;
-        if !t.quiet {
-            match &reason {
-                None => println!(
-                    "  senn {}: {} at {} (Δη'={:.3e}, η_l={:.3e}, λ={:.3e}) widths {:?}",
-                    g.steps_done + 1,
-                    best.kind,
-                    best.position,
-                    best.score,
-                    best.eta_layer,
-                    st.lambda,
-                    t.net.hidden_widths()
-                ),
-                Some(r) => println!("  senn {}: {r}", g.steps_done + 1),
-            }
-        }
-        if !accepted {
-            break;
-        }
-        if best.width.is_some() {
-            let (mut st, mut fit, mut held_out) = (st, fit, held_out);
-            st.add_zero_fan_out_unit(&t.net, best.position)?;
-            fit.add_unit(&st, best.position);
-            if let Some(h) = held_out.as_mut() {
-                h.add_unit(&st, best.position);
-            }
-            stats = Some((st, fit, held_out));
+impl Candidate {
+    fn width(site: usize, c: proposals::WidthCandidate, eta_layer: f64) -> Self {
+        Candidate {
+            kind: "width",
+            position: site,
+            score: c.score,
+            eta_layer,
+            passes: false,
+            width: Some(c),
+            depth: None,
         }
     }
-    g.senn_depth_cooldown = g
-        .senn_depth_cooldown
-        .saturating_sub(usize::from(!depth_done));
-    g.steps_done += 1;
-    g.seconds += start.elapsed().as_secs_f64();
-    Ok(())
+
+    /// Depth candidates' `Δη'` is divided by the depth cost.
+    fn depth(gap: usize, c: proposals::DepthCandidate, cost: f64, eta_layer: f64) -> Self {
+        Candidate {
+            kind: "depth",
+            position: gap,
+            score: c.score / cost,
+            eta_layer,
+            passes: false,
+            width: None,
+            depth: Some(c),
+        }
+    }
+}
+
+/// SENN as a [`GrowthMethod`]: each check expands while a candidate passes the thresholds
+/// (at most `max_additions` expansions).
+#[derive(Debug)]
+pub struct Senn;
+
+/// The statistics of one pass and the two parts of the sample (`held_out`: `None` when
+/// proposals are judged on the rows that built them).
+struct Scored {
+    st: collect::SennStatistics,
+    fit: Part,
+    held_out: Option<Part>,
+}
+
+impl Scored {
+    /// A statistics pass over `(x, y)`. Proposals are built on one part of the sample and
+    /// judged on the other, each part with its own least-squares residual: a unit orthogonal
+    /// to what the consumer already sees must score 0 on the judging part too.
+    fn collect(ctx: &Context, (x, y): (&Tensor, &Tensor), cfg: &GrowthConfig) -> Result<Self> {
+        let batch = cfg.stats_batch_size as i64;
+        let st = collect::collect(ctx.net, ctx.loss, x, y, batch)?;
+        let n = st.samples;
+        let split = cfg.senn.held_out && n >= 4;
+        let fit_rows = if split { n / 2 } else { n };
+        let fit = Part::new(&st, 0, fit_rows, cfg.senn.damping);
+        let held_out = split.then(|| Part::new(&st, fit_rows, n - fit_rows, cfg.senn.damping));
+        Ok(Scored { st, fit, held_out })
+    }
+
+    fn judge(&self) -> &Part {
+        self.held_out.as_ref().unwrap_or(&self.fit)
+    }
+
+    /// After a zero-fan-out unit at site `k`: the statistics move in place (no new pass).
+    fn add_unit(&mut self, net: &Network, k: usize) -> Result<()> {
+        self.st.add_zero_fan_out_unit(net, k)?;
+        self.fit.add_unit(&self.st, k);
+        if let Some(h) = self.held_out.as_mut() {
+            h.add_unit(&self.st, k);
+        }
+        Ok(())
+    }
+}
+
+/// What a check carries from round to round.
+struct Check {
+    refine: RefineOptions,
+    pools: HashMap<usize, proposals::Pool>,
+    rng: ChaCha8Rng,
+    depth_done: bool,
+}
+
+impl GrowthMethod for Senn {
+    fn check(&self, cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> Result<()> {
+        let sc = &cfg.senn;
+        let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed ^ 0x5e22_0000);
+        rng.set_stream(state.steps_done as u64 + 1);
+        let (stats_idx, ls) = ctx.samples(cfg.stats_samples, cfg.line_search_samples, &mut rng);
+        let (x, y) = ctx.train.select(&stats_idx);
+        let mut check = Check {
+            refine: RefineOptions {
+                proposals: sc.proposals,
+                depth_proposals: sc.depth_proposals,
+                steps: sc.refine_steps,
+                step_size: sc.step_size,
+                refine_samples: sc.refine_samples,
+                ..RefineOptions::default()
+            },
+            pools: HashMap::new(),
+            rng,
+            depth_done: false,
+        };
+        // One pass per check; a width addition updates the statistics in place (zero fan-out
+        // changes nothing else), a layer insertion needs a new pass.
+        let mut kept: Option<Scored> = None;
+        for round in 0..sc.max_additions.max(1) {
+            let t0 = Instant::now();
+            let scored = match kept.take() {
+                Some(k) => k,
+                None => Scored::collect(ctx, (&x, &y), cfg)?,
+            };
+            let etas = scored.judge().etas();
+            let seconds_statistics = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            let cands = candidates(cfg, state, ctx.net, &scored, round, &mut check);
+            let scores = scores_event(state, ctx, &scored, etas, &cands, round);
+            let scores = SennScores {
+                seconds_statistics,
+                seconds_decomposition: t1.elapsed().as_secs_f64(),
+                ..scores
+            };
+            let best = cands
+                .into_iter()
+                .filter(|c| c.passes)
+                .max_by(|a, b| a.score.total_cmp(&b.score));
+            let Some(best) = best else {
+                ctx.emit(Event::Growth(Growth::SennRound(Box::new(SennRound {
+                    scores,
+                    accepted: false,
+                    neurons_added: 0,
+                    reason: "no candidate passes Δη'/η_l > τ and Δη'/λ > α".into(),
+                    hidden_widths: ctx.net.hidden_widths(),
+                    parameters: ctx.net.parameter_count(),
+                }))))?;
+                break;
+            };
+            let accepted = expand(cfg, state, ctx, &ls, &best, scores, &mut check)?;
+            if !accepted {
+                break;
+            }
+            if best.width.is_some() {
+                let mut scored = scored;
+                scored.add_unit(ctx.net, best.position)?;
+                kept = Some(scored);
+            }
+        }
+        let keep_cooling = usize::from(!check.depth_done);
+        state.senn_depth_cooldown = state.senn_depth_cooldown.saturating_sub(keep_cooling);
+        state.steps_done += 1;
+        Ok(())
+    }
+}
+
+/// Every width candidate (one per hidden site below its cap) and, in a check's first round
+/// when depth may grow, every depth candidate, each marked whether it passes
+/// `Δη'/η_l > τ` and `Δη'/λ > α` (senn.md §1.5).
+fn candidates(
+    cfg: &GrowthConfig,
+    state: &GrowthState,
+    net: &Network,
+    scored: &Scored,
+    round: usize,
+    check: &mut Check,
+) -> Vec<Candidate> {
+    let (sc, judge, fit) = (&cfg.senn, scored.judge(), &scored.fit);
+    let etas = judge.etas();
+    let mut cands = Vec::new();
+    let widths = net.hidden_widths();
+    for (k, &w) in widths.iter().enumerate() {
+        if w >= width_cap(cfg, k) {
+            continue;
+        }
+        let j = k + 1;
+        let act = UnitActivation::of(net.stages[k].activation);
+        let pool = check.pools.remove(&k);
+        let s_inv = &judge.stages[j].s_inv;
+        let (fit_rows, judge_rows) = (fit.samples(k, j), judge.samples(k, j));
+        let (mut c, pool) = proposals::width(
+            fit_rows,
+            judge_rows,
+            s_inv,
+            act,
+            &check.refine,
+            pool,
+            &mut check.rng,
+        );
+        check.pools.insert(k, pool);
+        if act.homogeneous() {
+            // Δη' ignores the norm: give the unit the pre-activation scale of its layer.
+            c.fan_in = rescale_like_layer(net, k, &scored.st.stages[k].inputs, &c.fan_in);
+        }
+        cands.push(Candidate::width(k, c, etas[j]));
+    }
+    let may_deepen = sc.max_layers > widths.len()
+        && round == 0
+        && state.senn_depth_cooldown == 0
+        && sc.depth_cost > 0.0;
+    if may_deepen {
+        for (j, stage) in net.stages.iter().enumerate() {
+            let Layer::Linear(l) = &stage.layer else {
+                continue;
+            };
+            if l.in_features() > sc.max_depth_width {
+                continue;
+            }
+            let (fit_rows, judge_rows) = (fit.samples(j, j), judge.samples(j, j));
+            let bias = l.bias.is_some();
+            let s_inv = &judge.stages[j].s_inv;
+            let found = proposals::depth(
+                fit_rows,
+                judge_rows,
+                bias,
+                s_inv,
+                &check.refine,
+                &mut check.rng,
+            );
+            if let Some(c) = found {
+                cands.push(Candidate::depth(j, c, sc.depth_cost, etas[j]));
+            }
+        }
+    }
+    for c in &mut cands {
+        c.passes = c.score > sc.tau * c.eta_layer && c.score > sc.alpha * scored.st.lambda;
+    }
+    cands
+}
+
+/// The scores of a round, for its event (timings filled in by the caller).
+fn scores_event(
+    state: &GrowthState,
+    ctx: &Context,
+    scored: &Scored,
+    etas: Vec<f64>,
+    cands: &[Candidate],
+    round: usize,
+) -> SennScores {
+    let lambda = scored.st.lambda;
+    let candidates = cands
+        .iter()
+        .map(|c| SennCandidate {
+            kind: c.kind.to_string(),
+            position: c.position,
+            delta_eta_bound: c.score,
+            eta_layer: c.eta_layer,
+            ratio_layer: c.score / c.eta_layer.max(1e-300),
+            ratio_lambda: c.score / lambda.max(1e-300),
+            passes: c.passes,
+        })
+        .collect();
+    SennScores {
+        method: "senn".into(),
+        epoch: ctx.clock.epoch,
+        step: ctx.clock.step,
+        growth_step: state.steps_done + 1,
+        round,
+        eta_global: etas.iter().sum(),
+        eta_layers: etas,
+        lambda,
+        stats_loss: scored.st.loss,
+        candidates,
+        seconds_statistics: 0.0,
+        seconds_decomposition: 0.0,
+    }
+}
+
+/// Applies the best passing candidate function-preservingly, checks the held-out loss (rolls
+/// back a rise or a non-finite loss), and logs the expansion. Returns whether it was kept.
+fn expand(
+    cfg: &GrowthConfig,
+    state: &mut GrowthState,
+    ctx: &mut Context,
+    ls: &Dataset,
+    best: &Candidate,
+    scores: SennScores,
+    check: &mut Check,
+) -> Result<bool> {
+    let t2 = Instant::now();
+    let loss_before = plain_loss(ctx.net, ctx.loss, ls);
+    let snapshot = NetSnapshot::take(ctx.net, ctx.opt);
+    let added = match (&best.width, &best.depth) {
+        (Some(w), _) => {
+            let fan_in = w.fan_in.copy();
+            insert::add_unit(ctx.net, ctx.opt, best.position, &fan_in, w.theta.as_ref())?;
+            1
+        }
+        (_, Some(d)) => {
+            insert::insert_layer(ctx.net, ctx.opt, best.position, &d.layer)?;
+            check.depth_done = true;
+            check.pools.clear(); // stage indices moved
+            state.senn_depth_cooldown = cfg.senn.depth_cooldown;
+            ctx.net.stages[best.position].layer.weight().size()[0]
+        }
+        _ => 0,
+    };
+    let loss_after = plain_loss(ctx.net, ctx.loss, ls);
+    // Width is exact; a layer is preserved up to f32 rounding of W B⁻¹.
+    let tol = 1e-4 * loss_before.abs().max(1e-3);
+    let mut reason = None;
+    if !loss_after.is_finite() || loss_after > loss_before + tol {
+        snapshot.restore(ctx.net, ctx.opt)?;
+        reason = Some(format!(
+            "rolled back: loss {loss_after:.6} after the {} expansion (was {loss_before:.6})",
+            best.kind
+        ));
+    }
+    let accepted = reason.is_none();
+    let event = SennExpansion {
+        scores,
+        kind: best.kind.to_string(),
+        site: best.position,
+        delta_eta_bound: best.score,
+        eta_layer: best.eta_layer,
+        closed_form_bound: best.width.as_ref().map(|w| w.closed_form_score),
+        accepted,
+        neurons_added: if accepted { added } else { 0 },
+        reason,
+        loss_before,
+        loss_after,
+        seconds_line_search: t2.elapsed().as_secs_f64(),
+        hidden_widths: ctx.net.hidden_widths(),
+        parameters: ctx.net.parameter_count(),
+    };
+    ctx.emit(Event::Growth(Growth::SennExpansion(Box::new(event))))?;
+    Ok(accepted)
 }
 
 /// One stage's factors on the rows of a [`Part`].
@@ -455,9 +513,9 @@ fn rescale_like_layer(
 
 /// The width cap of hidden layer `k`: `max_hidden[k]` (its last entry for layers added
 /// later), else `senn.max_width`.
-fn width_cap(g: &Grower, k: usize) -> i64 {
-    match &g.config.max_hidden {
+fn width_cap(cfg: &GrowthConfig, k: usize) -> i64 {
+    match &cfg.max_hidden {
         Some(m) if !m.is_empty() => *m.get(k).unwrap_or(&m[m.len() - 1]),
-        _ => g.config.senn.max_width,
+        _ => cfg.senn.max_width,
     }
 }

@@ -33,8 +33,9 @@ use tch::{Kind, Tensor};
 /// Relative eigenvalue cut-off of the pseudo-inverses.
 pub const PINV_RTOL: f64 = 1e-10;
 
-/// Damping of `S` relative to its mean diagonal (the official code's 0.1).
-pub const DEFAULT_DAMPING: f64 = 0.1;
+/// Damping of `S` relative to its mean diagonal (the official code's 0.1; defined with the
+/// other defaults in [`crate::growth::config`]).
+pub use crate::growth::config::DEFAULT_DAMPING;
 
 /// `(X + Xᵀ)/2`.
 fn sym(x: &Tensor) -> Tensor {

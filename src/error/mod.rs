@@ -1,7 +1,9 @@
 //! The library's error type: every failure says what went wrong and where.
 use std::path::PathBuf;
 
-use crate::data::formats::error::DataError;
+mod data;
+
+pub use data::DataError;
 
 /// Errors returned by grownet's library functions.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,12 @@ pub enum Error {
     /// A chart could not be drawn or written.
     #[error("plot {path}: {detail}")]
     Plot { path: PathBuf, detail: String },
+    /// A metrics file (`metrics.jsonl`) line is not a valid event.
+    #[error("{0}")]
+    Metrics(String),
+    /// A value could not be written as JSON.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
     /// A benchmark run failed.
     #[error("bench: {0}")]
     Bench(String),

@@ -1,0 +1,284 @@
+//! How, when and where the network grows: [`GrowthConfig`], the `[growth]` table of a run's
+//! configuration.
+//!
+//! ```
+//! use grownet::growth::{GrowthConfig, Method, Selection};
+//! let g: GrowthConfig = toml::from_str(r#"
+//!     method = "tiny-paper"
+//!     selection = "round-robin"
+//!     max_hidden = [64, 64]
+//! "#).unwrap();
+//! assert_eq!((g.method, g.selection), (Method::TinyPaper, Selection::RoundRobin));
+//! assert!(g.validate().is_ok());
+//! ```
+use serde::{Deserialize, Serialize};
+
+use super::amplitude::LineSearch;
+use super::auto::AutoGain;
+use super::proposal::Method;
+use super::site;
+use crate::error::{Error, Result};
+
+/// Where to grow at each growth step (tiny.md §2.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// The site with the largest first-order improvement.
+    Best,
+    /// Sites in turn.
+    RoundRobin,
+    /// Every site, one after the other, statistics recomputed between them.
+    All,
+}
+
+impl std::str::FromStr for Selection {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "best" => Ok(Selection::Best),
+            "round-robin" | "roundrobin" => Ok(Selection::RoundRobin),
+            "all" => Ok(Selection::All),
+            o => Err(format!(
+                "unknown site selection '{o}' (expected best, round-robin or all)"
+            )),
+        }
+    }
+}
+
+/// How, when and where the network grows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrowthConfig {
+    pub method: Method,
+    pub selection: Selection,
+    /// Grow after every `every_epochs` epochs (ignored when `every_steps` is set).
+    pub every_epochs: usize,
+    /// Grow every `every_steps` optimisation steps.
+    pub every_steps: Option<usize>,
+    /// No growth after this epoch.
+    pub stop_epoch: Option<usize>,
+    /// Target width of each hidden layer (schedule mode); growth stops there.
+    pub max_hidden: Option<Vec<i64>>,
+    /// Parameter budget.
+    pub max_parameters: Option<i64>,
+    /// At most this many neurons per site per growth step.
+    pub neurons_per_step: Option<usize>,
+    /// Automatic mode (no target size). At each check, growth steps are repeated (at most
+    /// `auto_rounds`) while some site keeps its step: a step is kept when, on held-out
+    /// samples that took no part in choosing it, the new neurons' gain over the existing
+    /// weights' own best update pays its cost (`threshold`, `threshold_per_neuron`,
+    /// `threshold_per_parameter`) and exceeds `significance` standard errors ([`auto`]).
+    /// Growth stops for good after `patience` checks in a row kept nothing. Use a
+    /// validation split (`val_fraction`) so that "held-out" means unseen in training.
+    pub auto: bool,
+    /// Automatic mode: least relative held-out gain of a growth step.
+    pub threshold: f64,
+    /// Automatic mode: checks in a row that add nothing before growth stops for good.
+    pub patience: usize,
+    /// Automatic mode: growth steps per check at most.
+    pub auto_rounds: usize,
+    /// Automatic mode: what the held-out gain measures (the new neurons beyond the existing
+    /// weights' own best update, or the whole step; see [`auto`]).
+    pub auto_gain: AutoGain,
+    /// Automatic mode: least relative held-out gain per new neuron.
+    pub threshold_per_neuron: f64,
+    /// Automatic mode: least relative held-out gain per added parameter.
+    pub threshold_per_parameter: f64,
+    /// Automatic mode: the held-out gain must also exceed this many standard errors (of the
+    /// paired per-sample loss differences on the judging half).
+    pub significance: f64,
+    /// Samples in the statistics pass and its minibatch size.
+    pub stats_samples: usize,
+    pub stats_batch_size: usize,
+    /// Held-out samples for the line search (the validation split when there is one).
+    pub line_search_samples: usize,
+    pub line_search: LineSearch,
+    /// Random growth: standard deviation of the new fan-out (0: function-preserving).
+    pub random_fan_out_std: f64,
+    /// Eigenvalues of S and S₂ at or below this are dropped (tiny.md §2.5; GroMo: 1e-6).
+    pub numerical_threshold: f64,
+    /// Keep λ_k ≥ min(statistical_threshold, λ_max) (tiny.md §2.7; GroMo: 1e-3).
+    pub statistical_threshold: f64,
+    /// SENN's thresholds and proposal settings (method `senn`).
+    pub senn: SennConfig,
+    /// Adam's second moment for the entries growth adds (mean of the existing ones, or zero).
+    pub new_second_moment: crate::optim::NewSecondMoment,
+    /// Fan-out of new channels at conv → conv sites (tiny.md §3.2).
+    pub conv_neuron: site::ConvNeuron,
+    /// New units behind a BatchNorm start at the existing units' mean norm (their running
+    /// variance absorbs the factor: the function is unchanged in eval mode), so that they
+    /// learn at the same effective rate as the old ones.
+    pub bn_rescale: bool,
+}
+
+impl Default for GrowthConfig {
+    fn default() -> Self {
+        GrowthConfig {
+            method: Method::Tiny,
+            selection: Selection::Best,
+            every_epochs: 1,
+            every_steps: None,
+            stop_epoch: None,
+            max_hidden: None,
+            max_parameters: None,
+            neurons_per_step: None,
+            auto: false,
+            threshold: 0.0,
+            patience: 3,
+            auto_rounds: 8,
+            auto_gain: AutoGain::Neurons,
+            significance: 2.0,
+            threshold_per_neuron: 1.5e-4,
+            threshold_per_parameter: 0.0,
+            stats_samples: 2048,
+            stats_batch_size: 512,
+            line_search_samples: 1024,
+            line_search: LineSearch::default(),
+            random_fan_out_std: 0.0,
+            numerical_threshold: 1e-6,
+            statistical_threshold: 1e-3,
+            senn: SennConfig::default(),
+            new_second_moment: crate::optim::NewSecondMoment::Mean,
+            conv_neuron: site::ConvNeuron::Restricted,
+            bn_rescale: false,
+        }
+    }
+}
+
+impl GrowthConfig {
+    /// The same config with the automatic mode's settings at their defaults when the
+    /// automatic mode is off, where they change nothing (runs compare equal across a
+    /// change of those defaults).
+    pub fn without_unused_auto_settings(&self) -> GrowthConfig {
+        if self.auto {
+            return self.clone();
+        }
+        let d = GrowthConfig::default();
+        GrowthConfig {
+            threshold: d.threshold,
+            patience: d.patience,
+            auto_rounds: d.auto_rounds,
+            auto_gain: d.auto_gain,
+            threshold_per_neuron: d.threshold_per_neuron,
+            threshold_per_parameter: d.threshold_per_parameter,
+            significance: d.significance,
+            ..self.clone()
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.every_epochs == 0 || self.every_steps == Some(0) {
+            return Err(Error::Config("growth interval must be at least 1".into()));
+        }
+        if self.stats_samples == 0 || self.stats_batch_size == 0 || self.line_search_samples == 0 {
+            return Err(Error::Config(
+                "growth statistics and line-search sample sizes must be at least 1".into(),
+            ));
+        }
+        let auto_numbers = [
+            self.threshold,
+            self.threshold_per_neuron,
+            self.threshold_per_parameter,
+            self.significance,
+        ];
+        if self.auto && !auto_numbers.iter().all(|v| v.is_finite() && *v >= 0.0) {
+            return Err(Error::Config(
+                "automatic growth thresholds and significance must be finite and non-negative"
+                    .into(),
+            ));
+        }
+        if self.auto && self.method == Method::Random {
+            return Err(Error::Config(
+                "automatic growth needs a method with a growth signal (tiny, tiny-paper, gradmax)"
+                    .into(),
+            ));
+        }
+        if self.method == Method::Senn {
+            let s = &self.senn;
+            if !(s.tau >= 0.0 && s.alpha >= 0.0 && s.depth_cost >= 0.0 && s.damping >= 0.0) {
+                return Err(Error::Config(
+                    "SENN thresholds, depth cost and damping must be non-negative".into(),
+                ));
+            }
+            return Ok(()); // SENN decides by itself: no target needed
+        }
+        Ok(())
+    }
+
+    /// Whether scheduled growth has a target: widths, a parameter budget, or (for a
+    /// ResNet, `blocks_have_targets`) each block's output width.
+    pub fn check_target(&self, blocks_have_targets: bool) -> Result<()> {
+        let scheduled = !self.auto && self.method != Method::Senn;
+        if scheduled
+            && self.max_hidden.is_none()
+            && self.max_parameters.is_none()
+            && !blocks_have_targets
+        {
+            return Err(Error::Config(
+                "scheduled growth needs a target (--max-hidden or --max-params), or use --grow-auto"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Damping of SENN's output-side factor `S` relative to its mean diagonal (the official
+/// code's 0.1; senn.md §1.3).
+pub const DEFAULT_DAMPING: f64 = 0.1;
+
+/// SENN's hyper-parameters (defaults: the official MNIST-subset config, senn.md §1.5 table).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SennConfig {
+    /// Relative threshold τ: accept when `Δη'/η_l > τ`.
+    pub tau: f64,
+    /// Absolute threshold α relative to λ = E‖∂ℓ/∂y‖²: accept when `Δη'/λ > α`.
+    pub alpha: f64,
+    /// Depth candidates' `Δη'` is divided by this.
+    pub depth_cost: f64,
+    /// Most hidden layers depth growth may create (0: no depth growth).
+    pub max_layers: usize,
+    /// Checks to wait after inserting a layer before inserting another.
+    pub depth_cooldown: usize,
+    /// Width cap per hidden layer when `max_hidden` is not given.
+    pub max_width: i64,
+    /// Layers are only inserted where the hidden dimension is at most this wide.
+    pub max_depth_width: i64,
+    /// Most expansions in one check.
+    pub max_additions: usize,
+    /// Build proposals on one half of the statistics sample and judge them (thresholds and
+    /// choice) on the other, so that chance correlations do not count as gains.
+    pub held_out: bool,
+    /// Damping of the output-side factor relative to its mean diagonal.
+    pub damping: f64,
+    /// Width proposals per site, depth proposals per gap, ascent steps and step size.
+    pub proposals: usize,
+    pub depth_proposals: usize,
+    pub refine_steps: usize,
+    pub step_size: f64,
+    /// Samples the ascent runs on (from the half that builds proposals).
+    pub refine_samples: usize,
+}
+
+impl Default for SennConfig {
+    fn default() -> Self {
+        SennConfig {
+            tau: 0.03,
+            alpha: 2.5e-3,
+            depth_cost: 20.0,
+            max_layers: 3,
+            depth_cooldown: 3,
+            max_width: 256,
+            max_depth_width: 64,
+            max_additions: 32,
+            held_out: true,
+            damping: DEFAULT_DAMPING,
+            proposals: 32,
+            depth_proposals: 4,
+            refine_steps: 60,
+            step_size: 0.05,
+            refine_samples: 1024,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! What a growth check works on: the narrow [`Context`] a caller lends it (the network, the
+//! optimiser state, the samples, the loss, a seed, the position in training and an event
+//! sink), and the [`GrowthState`] it keeps between checks (saved in checkpoints).
+//!
+//! Growth never sees the training loop: anything that owns a network and its optimiser can
+//! grow it.
+//!
+//! ```
+//! use grownet::data::Dataset;
+//! use grownet::events::Event;
+//! use grownet::growth::{Clock, Context, GrowthConfig, Grower, Method, Selection};
+//! use grownet::nn::{Activation, Architecture, Loss, Network};
+//! use grownet::optim::{Optimizer, OptimizerConfig};
+//! use rand::SeedableRng;
+//! use tch::{Device, Kind, Tensor};
+//! tch::manual_seed(0);
+//! let x = Tensor::randn([256, 2], (Kind::Float, Device::Cpu));
+//! let y = x.select(1, 0).gt(0.0).to_kind(Kind::Int64); // a task one neuron can learn
+//! let train = Dataset { x, y };
+//! let arch = Architecture::mlp(2, &[1], 2, Activation::Relu);
+//! let mut net = Network::new(&arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0), Device::Cpu).unwrap();
+//! let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+//! let config = GrowthConfig {
+//!     method: Method::Tiny,
+//!     selection: Selection::All,
+//!     max_hidden: Some(vec![4]),
+//!     ..GrowthConfig::default()
+//! };
+//! let mut grower = Grower::new(config).unwrap();
+//! let mut events: Vec<Event> = Vec::new();
+//! let mut ctx = Context {
+//!     net: &mut net,
+//!     opt: &mut opt,
+//!     train: &train,
+//!     val: None,
+//!     loss: Loss::CrossEntropy,
+//!     seed: 0,
+//!     clock: Clock { epoch: 1, step: 8 },
+//!     events: &mut events,
+//! };
+//! grower.check(&mut ctx).unwrap();
+//! assert_eq!(grower.state.steps_done, 1);
+//! assert!(matches!(events[0], Event::Growth(_))); // one event per site tried
+//! ```
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::events::{Event, EventSink};
+use crate::nn::{Loss, Network};
+use crate::optim::Optimizer;
+
+/// Where training stands when a growth check runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Completed optimisation steps.
+    pub step: usize,
+}
+
+/// Everything a growth check may use and change.
+pub struct Context<'a> {
+    pub net: &'a mut Network,
+    pub opt: &'a mut Optimizer,
+    /// The training split (statistics samples) and the validation split, when there is one
+    /// (held-out line-search and judging samples; else a disjoint part of `train`).
+    pub train: &'a Dataset,
+    pub val: Option<&'a Dataset>,
+    pub loss: Loss,
+    /// The run's seed: every growth check draws its samples from it (reproducible runs).
+    pub seed: u64,
+    pub clock: Clock,
+    pub events: &'a mut dyn EventSink,
+}
+
+impl Context<'_> {
+    pub fn emit(&mut self, event: Event) -> Result<()> {
+        self.events.emit(event)
+    }
+
+    /// A statistics sample of `stats` training samples and `held_out` line-search samples:
+    /// the validation split's first samples when there is one, else training samples
+    /// disjoint from the statistics sample when the training set is large enough.
+    pub fn samples(
+        &self,
+        stats: usize,
+        held_out: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> (Tensor, Dataset) {
+        let device = self.net.device();
+        let n = self.train.len();
+        let mut perm: Vec<i64> = (0..n as i64).collect();
+        perm.shuffle(rng);
+        let n_stats = stats.min(n);
+        let stats_idx = Tensor::from_slice(&perm[..n_stats]).to_device(device);
+        let ls = match self.val {
+            Some(v) if !v.is_empty() => v.head(held_out),
+            _ => {
+                let from = if n > n_stats { n_stats } else { 0 };
+                let len = held_out.min(n - from);
+                let idx = Tensor::from_slice(&perm[from..from + len]).to_device(device);
+                let (x, y) = self.train.select(&idx);
+                Dataset { x, y }
+            }
+        };
+        (stats_idx, ls)
+    }
+}
+
+/// What a grower keeps between checks; saved in checkpoints (under the key names of the
+/// checkpoint's metadata) so that a resumed run grows as the uninterrupted one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GrowthState {
+    /// Growth checks performed (scheduled attempts).
+    #[serde(rename = "growth_steps", default)]
+    pub steps_done: usize,
+    /// Automatic mode: consecutive checks that added nothing.
+    #[serde(rename = "growth_idle_checks", default)]
+    pub idle_checks: usize,
+    /// No more growth (targets reached or bottlenecks exhausted).
+    #[serde(rename = "growth_finished", default)]
+    pub finished: bool,
+    /// SENN: checks left before another layer may be inserted.
+    #[serde(default)]
+    pub senn_depth_cooldown: usize,
+    /// Seconds spent in growth so far (across resumptions).
+    #[serde(rename = "growth_seconds", default)]
+    pub seconds: f64,
+}

@@ -1,0 +1,231 @@
+//! The TINY family's growth check (`tiny`, `tiny-paper`, `gradmax`, `random`): which sites
+//! may grow and by how much, where to grow (best first-order site, round-robin or all,
+//! tiny.md §2.10), the statistics and proposals, then each proposal's amplitude, verdict and
+//! application ([`super::verdict`]). In automatic mode a check repeats steps while some site
+//! keeps its step and ends growth after `patience` fruitless checks.
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+
+use super::config::{GrowthConfig, Selection};
+use super::context::{Context, GrowthState};
+use super::proposal::{self, Method, Proposal};
+use super::site::Site;
+use super::verdict::{self, Bottlenecks, Timings};
+use super::{statistics, GrowthMethod};
+use crate::error::Result;
+use crate::events::{Event, Growth, GrowthFinished, NoSite};
+use crate::nn::Network;
+
+/// The TINY family of growth methods.
+#[derive(Debug)]
+pub struct TinyFamily;
+
+impl GrowthMethod for TinyFamily {
+    /// One growth step, or in automatic mode as many as keep finding useful neurons (at most
+    /// `auto_rounds`).
+    fn check(&self, cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> Result<()> {
+        let rounds = if cfg.auto { cfg.auto_rounds.max(1) } else { 1 };
+        let mut added_any = false;
+        for _ in 0..rounds {
+            let added = grow_step(cfg, state, ctx)?;
+            added_any |= added;
+            if !added || state.finished {
+                break;
+            }
+        }
+        if added_any {
+            state.idle_checks = 0;
+            return Ok(());
+        }
+        state.idle_checks += 1;
+        if cfg.auto && state.idle_checks >= cfg.patience && !state.finished {
+            state.finished = true;
+            ctx.emit(Event::GrowthFinished(GrowthFinished {
+                epoch: ctx.clock.epoch,
+                step: ctx.clock.step,
+                reason: format!(
+                    "{} growth checks in a row found no useful neuron",
+                    state.idle_checks
+                ),
+            }))?;
+        }
+        Ok(())
+    }
+}
+
+/// Sites that may still grow, with how many neurons each may take now: up to the target
+/// width, a residual block's output width (GroMo's `target_hidden_channels`, tiny.md §3.4),
+/// `neurons_per_step` and the parameter budget.
+pub fn capacities(cfg: &GrowthConfig, net: &Network) -> Vec<(usize, usize)> {
+    let widths = net.hidden_widths();
+    let params = net.parameter_count();
+    widths
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| Site::new(net, *k, cfg.conv_neuron).is_ok())
+        .filter_map(|(k, &w)| {
+            let mut cap = usize::MAX;
+            if let Some(max) = &cfg.max_hidden {
+                cap = max.get(k).map_or(0, |&m| (m - w).max(0) as usize);
+            } else if !cfg.auto && Site::in_block(net, k) {
+                let target = net.stages[k + 1].layer.spec().outputs();
+                cap = (target - w).max(0) as usize;
+            }
+            if let Some(n) = cfg.neurons_per_step {
+                cap = cap.min(n);
+            }
+            if let Some(budget) = cfg.max_parameters {
+                // One unit: its fan-in (and bias), its fan-out.
+                let fan_in: i64 = net.stages[k].layer.weight().size()[1..].iter().product();
+                let c = net.stages[k + 1].layer.weight().size();
+                let fan_out = c[0] * c[2..].iter().product::<i64>();
+                let per = fan_in + 1 + fan_out;
+                cap = cap.min(((budget - params).max(0) / per.max(1)) as usize);
+            }
+            (cap > 0).then_some((k, cap))
+        })
+        .collect()
+}
+
+/// One growth step: statistics, proposals, line search, apply (or roll back), log.
+/// Returns whether any neuron was added.
+fn grow_step(cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> Result<bool> {
+    let caps = capacities(cfg, ctx.net);
+    if caps.is_empty() {
+        state.finished = true;
+        return Ok(false);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed ^ 0x6a09_e667);
+    rng.set_stream(state.steps_done as u64 + 1);
+    let (stats_idx, ls_data) = ctx.samples(cfg.stats_samples, cfg.line_search_samples, &mut rng);
+    let step = state.steps_done + 1;
+    let mut added_any = false;
+    let mut bottlenecks = Bottlenecks::new();
+    if cfg.selection == Selection::All {
+        // Every site in turn, statistics recomputed after each.
+        for &(k, cap) in &caps {
+            // Re-read the capacity: a parameter budget shrinks as earlier sites grow.
+            let cap = capacities(cfg, ctx.net)
+                .iter()
+                .find(|c| c.0 == k)
+                .map_or(0, |c| c.1.min(cap));
+            if cap == 0 {
+                continue;
+            }
+            let mut tm = Timings::default();
+            let p = propose(
+                cfg,
+                ctx,
+                &[(k, cap)],
+                &stats_idx,
+                &mut rng,
+                &mut tm,
+                &mut bottlenecks,
+            )?;
+            if let Some(p) = p.into_iter().next() {
+                let judged = verdict::Judged {
+                    step,
+                    tm,
+                    bottlenecks: &bottlenecks,
+                };
+                added_any |= verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged)?;
+            }
+        }
+    } else {
+        // Best narrows the candidates after the proposals; round-robin takes one site.
+        let sites = match cfg.selection {
+            Selection::RoundRobin => vec![caps[state.steps_done % caps.len()]],
+            _ => caps,
+        };
+        let mut tm = Timings::default();
+        let proposals = propose(
+            cfg,
+            ctx,
+            &sites,
+            &stats_idx,
+            &mut rng,
+            &mut tm,
+            &mut bottlenecks,
+        )?;
+        match pick(cfg.method, proposals, &mut rng) {
+            Some(p) => {
+                let judged = verdict::Judged {
+                    step,
+                    tm,
+                    bottlenecks: &bottlenecks,
+                };
+                added_any = verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged)?;
+            }
+            None => ctx.emit(Event::Growth(Growth::NoSite(NoSite {
+                epoch: ctx.clock.epoch,
+                step: ctx.clock.step,
+                growth_step: step,
+                accepted: false,
+                reason: "no site has a non-zero bottleneck direction".into(),
+                bottlenecks: bottlenecks.clone(),
+            })))?,
+        }
+    }
+    state.steps_done += 1;
+    Ok(added_any)
+}
+
+/// The proposal to try among several sites': a random one for random growth, else the one
+/// with the largest first-order improvement (tiny.md §2.10).
+fn pick(method: Method, proposals: Vec<Proposal>, rng: &mut ChaCha8Rng) -> Option<Proposal> {
+    if method == Method::Random && proposals.len() > 1 {
+        let i = rand::Rng::random_range(rng, 0..proposals.len());
+        return proposals.into_iter().nth(i);
+    }
+    proposals
+        .into_iter()
+        .filter(|p| p.neurons() > 0)
+        .max_by(|a, b| a.info.first_order().total_cmp(&b.info.first_order()))
+}
+
+/// Proposals for `sites` (with their neuron caps); the statistics pass is shared by all.
+fn propose(
+    cfg: &GrowthConfig,
+    ctx: &Context,
+    sites: &[(usize, usize)],
+    stats_idx: &Tensor,
+    rng: &mut ChaCha8Rng,
+    tm: &mut Timings,
+    bottlenecks: &mut Bottlenecks,
+) -> Result<Vec<Proposal>> {
+    let net = &*ctx.net;
+    if !cfg.method.needs_statistics() {
+        let per_step = cfg.neurons_per_step.unwrap_or(8);
+        return sites
+            .iter()
+            .map(|&(k, cap)| {
+                let n = cap.min(per_step) as i64;
+                proposal::random(net, k, n, cfg.random_fan_out_std, rng)
+            })
+            .collect();
+    }
+    let t0 = Instant::now();
+    let ks = sites
+        .iter()
+        .map(|s| Site::new(net, s.0, cfg.conv_neuron))
+        .collect::<Result<Vec<_>>>()?;
+    let batch = cfg.stats_batch_size;
+    let collected = statistics::collect(net, ctx.loss, ctx.train, stats_idx, batch, &ks, 1024)?;
+    tm.statistics += t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let thresholds = (cfg.numerical_threshold, cfg.statistical_threshold);
+    let mut out = Vec::new();
+    for (i, &(k, cap)) in sites.iter().enumerate() {
+        let samples = collected.samples[i].as_ref();
+        let stats = &collected.stats[i];
+        let p = proposal::closed_form(net, &ks[i], stats, samples, cfg.method, cap, thresholds)?;
+        let psi = p.info.bottleneck;
+        bottlenecks.insert(k, Some(psi).filter(|v| v.is_finite()));
+        out.push(p);
+    }
+    tm.decomposition += t1.elapsed().as_secs_f64();
+    Ok(out)
+}

@@ -1,0 +1,242 @@
+//! A proposal's fate: its amplitude (line search, or the automatic mode's held-out choice and
+//! verdict, [`super::auto`]), whether it is kept, its application with a rollback when the
+//! loss on the choosing samples rises or is not finite, and the growth event that records it.
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::amplitude::{self, Amplitude, Preview};
+use super::apply;
+use super::auto::{self, Acceptance};
+use super::config::GrowthConfig;
+use super::context::Context;
+use super::proposal::Proposal;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::events::{Event, Growth, GrowthStep, Judgement};
+use crate::surgery::Snapshot;
+
+/// Ψ of every site measured in a step (site → Ψ; `None` when not finite).
+pub type Bottlenecks = BTreeMap<usize, Option<f64>>;
+
+/// Timings of one growth step (seconds).
+#[derive(Default, Clone, Copy)]
+pub struct Timings {
+    pub statistics: f64,
+    pub decomposition: f64,
+    pub line_search: f64,
+}
+
+/// What the step has measured before the verdict.
+pub struct Judged<'a> {
+    /// The growth step's number (from 1).
+    pub step: usize,
+    pub tm: Timings,
+    pub bottlenecks: &'a Bottlenecks,
+}
+
+/// The amplitude and, in automatic mode, the held-out verdict of a proposal.
+struct Chosen {
+    proposal: Proposal,
+    amplitude: Amplitude,
+    judgement: Option<Judgement>,
+    refusal: Option<String>,
+    tried: Vec<(i64, f64, f64)>,
+}
+
+/// The scale of `p` on the held-out samples `ls`. In automatic mode one half of them chooses
+/// the scale and the neuron count and the other half judges the improvement: judging on the
+/// data that chose the best of several scales would count noise as gain, and growth would
+/// never stop. Returns the choice and the choosing samples.
+fn choose(cfg: &GrowthConfig, ctx: &Context, p: Proposal, ls: &Dataset) -> (Chosen, Dataset) {
+    let (net, loss) = (&*ctx.net, ctx.loss);
+    if cfg.auto && ls.len() >= 2 {
+        let half = ls.len() / 2;
+        let (choose, verify) = (ls.slice(0, half), ls.slice(half, ls.len() - half));
+        let rule = Acceptance {
+            threshold: cfg.threshold,
+            per_neuron: cfg.threshold_per_neuron,
+            per_parameter: cfg.threshold_per_parameter,
+            significance: cfg.significance,
+        };
+        let c = auto::choose(
+            net,
+            loss,
+            (&choose, &verify),
+            &p,
+            cfg.auto_gain,
+            &cfg.line_search,
+            rule,
+        );
+        let chosen = Chosen {
+            proposal: c.proposal,
+            amplitude: c.amplitude,
+            judgement: Some(c.judgement),
+            refusal: c.refusal,
+            tried: c.tried,
+        };
+        return (chosen, choose);
+    }
+    let choose = ls.slice(0, ls.len());
+    let amp = if p.function_preserving {
+        let preview = Preview::new(net, loss, &choose, &p);
+        let l0 = preview.loss(0.0);
+        Amplitude {
+            scale: 1.0,
+            loss_before: l0,
+            loss_after: preview.loss(1.0),
+            evaluations: 2,
+        }
+    } else {
+        amplitude::search(net, loss, &choose, &p, &cfg.line_search)
+    };
+    let chosen = Chosen {
+        proposal: p,
+        amplitude: amp,
+        judgement: None,
+        refusal: None,
+        tried: Vec::new(),
+    };
+    (chosen, choose)
+}
+
+/// Why the chosen step is not applied (`None`: apply it). `rel` is its relative gain.
+fn refusal(cfg: &GrowthConfig, c: &Chosen, rel: f64) -> Option<String> {
+    let p = &c.proposal;
+    if p.neurons() == 0 {
+        return Some(if p.info.notes.is_empty() {
+            "no neuron proposed".to_string()
+        } else {
+            format!("no neuron proposed: {}", p.info.notes.join("; "))
+        });
+    }
+    if c.amplitude.scale == 0.0 {
+        return Some("line search found no scale that lowers the loss".to_string());
+    }
+    if !cfg.auto {
+        return None;
+    }
+    match &c.judgement {
+        Some(_) => c.refusal.clone(),
+        None if rel < cfg.threshold => Some(format!(
+            "relative improvement {rel:.2e} below the threshold {:.0e}",
+            cfg.threshold
+        )),
+        None => None,
+    }
+}
+
+/// Applies the chosen step and checks the loss on `choose`: a loss that is not finite or
+/// that rose is rolled back. Returns the measured decrease and, after a rollback, why.
+fn apply_checked(
+    cfg: &GrowthConfig,
+    ctx: &mut Context,
+    c: &Chosen,
+    choose: &Dataset,
+) -> Result<(f64, Option<String>)> {
+    let (p, l0) = (&c.proposal, c.amplitude.loss_before);
+    let snap = Snapshot::of_site(ctx.net, ctx.opt, p.site);
+    apply::apply_with(ctx.net, ctx.opt, p, c.amplitude.scale, cfg.bn_rescale)?;
+    let after = amplitude::plain_loss(ctx.net, ctx.loss, choose);
+    let tol = 1e-5 * l0.abs().max(1e-3);
+    if after.is_finite() && after <= l0 + tol {
+        return Ok((l0 - after, None));
+    }
+    snap.restore(ctx.net, ctx.opt);
+    let shown = if after.is_finite() {
+        format!("{after:.6}")
+    } else {
+        "not finite".into()
+    };
+    let why = format!("rolled back: loss {shown} after applying (was {l0:.6})");
+    Ok((l0 - after, Some(why)))
+}
+
+/// Line search (or fixed scale), apply, verify, log. Returns whether neurons were kept.
+pub fn amplitude_and_apply(
+    cfg: &GrowthConfig,
+    ctx: &mut Context,
+    p: Proposal,
+    ls: &Dataset,
+    judged: Judged,
+) -> Result<bool> {
+    let t0 = Instant::now();
+    let proposed = p.neurons();
+    let (chosen, choose) = choose(cfg, ctx, p, ls);
+    let l0 = chosen.amplitude.loss_before;
+    let rel = match &chosen.judgement {
+        Some(j) => j.gain,
+        None => (l0 - chosen.amplitude.loss_after) / l0.abs().max(1e-12),
+    };
+    let mut tm = judged.tm;
+    tm.line_search += t0.elapsed().as_secs_f64();
+    let mut reason = refusal(cfg, &chosen, rel);
+    let mut measured = 0.0;
+    if reason.is_none() {
+        // A rolled-back step logs the decrease it measured (negative or not finite).
+        (measured, reason) = apply_checked(cfg, ctx, &chosen, &choose)?;
+    }
+    let event = step_event(
+        cfg,
+        ctx,
+        chosen,
+        (proposed, rel, measured),
+        reason,
+        &judged,
+        tm,
+    );
+    let accepted = event.accepted;
+    ctx.emit(Event::Growth(Growth::Step(Box::new(event))))?;
+    Ok(accepted)
+}
+
+/// The growth event of a TINY-family step.
+fn step_event(
+    cfg: &GrowthConfig,
+    ctx: &Context,
+    c: Chosen,
+    (proposed, rel, measured): (i64, f64, f64),
+    reason: Option<String>,
+    judged: &Judged,
+    tm: Timings,
+) -> GrowthStep {
+    let (p, amp) = (c.proposal, c.amplitude);
+    let accepted = reason.is_none();
+    let gamma = amp.scale * amp.scale;
+    let info = &p.info;
+    GrowthStep {
+        epoch: ctx.clock.epoch,
+        step: ctx.clock.step,
+        growth_step: judged.step,
+        method: cfg.method.name(),
+        site: p.site,
+        neurons_added: if accepted { p.neurons() } else { 0 },
+        neurons_proposed: proposed,
+        lambdas: info.lambdas.clone(),
+        bottleneck: info.bottleneck,
+        bottlenecks: judged.bottlenecks.clone(),
+        fo_gromo: info.fo_gromo,
+        fo_with_cross: info.fo_with_cross,
+        fo_measured: info.fo_measured.filter(|v| v.is_finite()),
+        cross_term: info.cross_term,
+        decrease_delta: info.decrease_delta,
+        decrease_existing: info.decrease_existing,
+        neuron_gain_ratio: info.neuron_gain_ratio(),
+        relative_improvement: rel,
+        scale: amp.scale,
+        loss_before: amp.loss_before,
+        loss_preview: amp.loss_after,
+        predicted_decrease: gamma * info.first_order(),
+        measured_decrease: measured,
+        line_search_evaluations: amp.evaluations,
+        accepted,
+        reason,
+        notes: info.notes.clone(),
+        seconds_statistics: tm.statistics,
+        seconds_decomposition: tm.decomposition,
+        seconds_line_search: tm.line_search,
+        hidden_widths: ctx.net.hidden_widths(),
+        parameters: ctx.net.parameter_count(),
+        neurons_tried: c.judgement.as_ref().map(|_| c.tried.clone()),
+        judgement: c.judgement,
+    }
+}
