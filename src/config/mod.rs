@@ -14,6 +14,8 @@
 //! assert_eq!(cfg.model.hidden, vec![8, 8]);
 //! assert_eq!(cfg.train.epochs, 3);
 //! ```
+mod enums;
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -24,28 +26,18 @@ use crate::error::{Error, Result};
 use crate::nn::{Activation, Architecture};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule};
 
+pub use enums::{enum_names, parse_enum};
+
 /// Which family of model to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     Mlp,
+    #[serde(alias = "vgg")]
     Cnn,
     /// The CIFAR ResNet-18 with growable block widths.
+    #[serde(alias = "resnet-18")]
     Resnet18,
-}
-
-impl std::str::FromStr for ModelKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "mlp" => Ok(ModelKind::Mlp),
-            "cnn" | "vgg" => Ok(ModelKind::Cnn),
-            "resnet18" | "resnet-18" => Ok(ModelKind::Resnet18),
-            o => Err(format!(
-                "unknown model '{o}' (expected mlp, cnn or resnet18)"
-            )),
-        }
-    }
 }
 
 /// The model's shape.
