@@ -646,16 +646,16 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}", args.config.display()))?;
     }
     if let Some(e) = args.epochs {
-        b.set_base("train.epochs", toml::Value::Integer(e as i64));
+        b.set_base("train.epochs", toml::Value::Integer(e as i64))?;
     }
     if let Some(d) = &args.data_dir {
         b.set_base(
             "data.data_dir",
             toml::Value::String(d.to_string_lossy().into_owned()),
-        );
+        )?;
     }
     if let Some(d) = args.device {
-        b.set_base("device", toml::Value::String(d));
+        b.set_base("device", toml::Value::String(d))?;
     }
     b.validate()
         .with_context(|| format!("{}", args.config.display()))?;

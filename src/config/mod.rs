@@ -1,5 +1,7 @@
 //! Run configuration: everything that defines a run, readable from TOML and written back
-//! (resolved) into the run directory.
+//! (resolved) into the run directory. The command line (`--set` and the flags) and bench files
+//! change it key by key ([`overrides`]); enum values read from text parse by their serde names
+//! ([`parse_enum`]).
 //!
 //! ```
 //! use grownet::config::RunConfig;
@@ -15,6 +17,7 @@
 //! assert_eq!(cfg.train.epochs, 3);
 //! ```
 mod enums;
+pub mod overrides;
 
 use std::path::Path;
 
@@ -27,6 +30,7 @@ use crate::nn::{Activation, Architecture};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule};
 
 pub use enums::{enum_names, parse_enum};
+pub use overrides::Override;
 
 /// Which family of model to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
