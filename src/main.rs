@@ -3,12 +3,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde::Serialize;
 
 use grownet::checkpoint;
-use grownet::config::{parse_device, ModelKind, RunConfig};
+use grownet::config::{parse_device, ModelKind, Override, RunConfig};
+use grownet::growth::site::ConvNeuron;
+use grownet::growth::{AutoGain, LineSearch, Method, Selection};
 use grownet::nn::{Activation, LayerSpec};
-use grownet::optim::{OptimizerKind, Schedule};
+use grownet::optim::{NewSecondMoment, OptimizerKind, Schedule};
 use grownet::train::{self, Trainer, CHECKPOINT_FILE};
 
 #[derive(Parser)]
@@ -95,21 +98,99 @@ struct BenchArgs {
     quiet: bool,
 }
 
+/// `grownet train`'s flags. Each flag that stands for a config key is turned into a
+/// (key, value) [`Override`] by [`TrainArgs::overrides`], which also lists, in one place, the
+/// few flags that are not a single key; `--set KEY=VALUE` reaches every other key.
 #[derive(Args, Default)]
 struct TrainArgs {
-    /// TOML config file; flags override its values.
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    training: TrainingArgs,
+    #[command(flatten)]
+    growth: GrowthArgs,
+    #[command(flatten)]
+    auto: AutoArgs,
+    #[command(flatten)]
+    senn: SennArgs,
+    /// Set any key of the run's config, e.g. growth.senn.tau=0.05, train.nesterov=true,
+    /// model.hidden=[64,64], growth.line_search={kind="grid",scales=[0.5,1]} (repeatable).
+    /// The value is TOML, or else a plain string (data.name=mnist); the keys and types are
+    /// those of config.toml. Applied after --config, --resume and the other flags; a key
+    /// under growth turns growth on.
+    #[arg(
+        long = "set",
+        value_name = "KEY=VALUE",
+        value_parser = Override::parse_assignment,
+        help_heading = "Overrides"
+    )]
+    set: Vec<Override>,
+}
+
+#[derive(Args, Default)]
+#[command(next_help_heading = "Run")]
+struct RunArgs {
+    /// TOML config file (the layout of a run's config.toml); flags override its values.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Continue the run in this directory from its checkpoint.
-    #[arg(long)]
+    /// Continue the run in this directory from its checkpoint (flags and --set change its
+    /// config).
+    #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
-    /// spirals, moons, regression, teacher, mnist, cifar-10, or any IDX folder name.
+    /// Run directory (default runs/<name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run name (default: dataset-model-timestamp).
+    #[arg(long)]
+    name: Option<String>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// CPU threads for libtorch (default: 1 for small models, all cores otherwise).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No per-epoch lines or progress bars.
+    #[arg(long)]
+    quiet: bool,
+    /// Print the resolved config (TOML, what config.toml would hold) and exit without
+    /// training.
+    #[arg(long)]
+    print_config: bool,
+}
+
+#[derive(Args, Default)]
+#[command(next_help_heading = "Data")]
+struct DataArgs {
+    /// spirals, moons, regression, teacher, patterns, mnist, cifar-10, or any IDX folder name
+    /// [key: data.name].
     #[arg(long)]
     dataset: Option<String>,
     /// Directory holding the datasets (default: $GROWNET_DATA).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// mlp, cnn (VGG-style) or resnet18.
+    /// Fraction of the training set held out for validation.
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// Use only the first N training samples.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Evaluate on the first N test samples only (reduced CPU protocols).
+    #[arg(long, value_name = "N")]
+    test_limit: Option<usize>,
+    /// Seed of initialisation, data generation, shuffling, augmentation and growth
+    /// [keys: train.seed and data.seed].
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Args, Default)]
+#[command(next_help_heading = "Model")]
+struct ModelArgs {
+    /// mlp, cnn (VGG-style) or resnet18 [key: model.kind].
     #[arg(long)]
     model: Option<ModelKind>,
     /// MLP hidden widths, e.g. 256,256 (`none`: no hidden layer).
@@ -124,11 +205,16 @@ struct TrainArgs {
     width_fraction: Option<f64>,
     /// CNN: conv stages per 2×2 max pooling (default 1; 2 gives VGG-style blocks whose
     /// conv → conv sites have no pooling in between).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     convs_per_pool: Option<usize>,
     /// relu, selu, tanh, gelu, identity or rational.
     #[arg(long)]
     activation: Option<Activation>,
+}
+
+#[derive(Args, Default)]
+#[command(next_help_heading = "Training")]
+struct TrainingArgs {
     /// Total training epochs.
     #[arg(long)]
     epochs: Option<usize>,
@@ -153,257 +239,282 @@ struct TrainArgs {
     /// constant, step:EVERY:GAMMA, or cosine[:WARMUP_EPOCHS].
     #[arg(long)]
     schedule: Option<Schedule>,
-    /// Seed of initialisation, data generation, shuffling, augmentation and growth.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Fraction of the training set held out for validation.
-    #[arg(long)]
-    val_fraction: Option<f64>,
-    /// Use only the first N training samples.
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Evaluate on the first N test samples only (reduced CPU protocols).
-    #[arg(long)]
-    test_limit: Option<usize>,
-    /// Disable crop/flip augmentation of colour images.
+    /// Disable crop/flip augmentation of colour images [key: train.augment].
     #[arg(long)]
     no_augment: bool,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long)]
-    device: Option<String>,
-    /// Grow the network: tiny, tiny-paper, gradmax, random or senn.
+}
+
+#[derive(Args, Default)]
+#[command(next_help_heading = "Growth")]
+struct GrowthArgs {
+    /// Grow the network: tiny, tiny-paper, gradmax, random or senn [key: growth.method].
     #[arg(long, value_name = "METHOD")]
-    grow: Option<grownet::growth::Method>,
+    grow: Option<Method>,
     /// Grow after every N epochs.
-    #[arg(long, value_name = "N")]
-    grow_every: Option<usize>,
+    #[arg(long, visible_alias = "grow-every", value_name = "N")]
+    every_epochs: Option<usize>,
     /// Grow every N optimisation steps instead.
-    #[arg(long, value_name = "N")]
-    grow_every_steps: Option<usize>,
+    #[arg(long, visible_alias = "grow-every-steps", value_name = "N")]
+    every_steps: Option<usize>,
     /// Stop growing after this epoch.
-    #[arg(long, value_name = "EPOCH")]
-    grow_until: Option<usize>,
+    #[arg(long, visible_alias = "grow-until", value_name = "EPOCH")]
+    stop_epoch: Option<usize>,
     /// Target hidden widths (schedule mode), e.g. 256,256.
     #[arg(long, value_delimiter = ',')]
     max_hidden: Option<Vec<i64>>,
     /// Parameter budget for growth.
-    #[arg(long)]
-    max_params: Option<i64>,
+    #[arg(long, visible_alias = "max-params", value_name = "N")]
+    max_parameters: Option<i64>,
     /// At most N neurons per site per growth step.
     #[arg(long, value_name = "N")]
     neurons_per_step: Option<usize>,
     /// Where to grow: best, round-robin or all.
-    #[arg(long, value_name = "WHERE")]
-    grow_select: Option<grownet::growth::Selection>,
-    /// Automatic mode: no target size; at each check grow while a step lowers the held-out
-    /// loss by at least --grow-threshold (relative), stop after --grow-patience fruitless
-    /// checks. Pair it with --val-fraction so the line search uses unseen data.
-    #[arg(long)]
-    grow_auto: bool,
-    /// Automatic mode: least relative held-out gain of a growth step (0).
-    #[arg(long)]
-    grow_threshold: Option<f64>,
-    /// Automatic mode: fruitless checks before growth stops for good (3).
-    #[arg(long)]
-    grow_patience: Option<usize>,
-    /// Automatic mode: growth steps per check at most.
-    #[arg(long)]
-    grow_rounds: Option<usize>,
-    /// Automatic mode: what is judged on held-out data: neurons (their gain beyond the
-    /// existing weights' own best update, default) or total (the whole growth step).
-    #[arg(long, value_name = "WHAT")]
-    grow_gain: Option<grownet::growth::AutoGain>,
-    /// Automatic mode: the held-out gain must exceed this many standard errors (2).
-    #[arg(long, value_name = "Z")]
-    grow_significance: Option<f64>,
-    /// Automatic mode: least relative held-out gain per new neuron (1.5e-4).
-    #[arg(long, value_name = "T")]
-    grow_threshold_per_neuron: Option<f64>,
-    /// Automatic mode: least relative held-out gain per added parameter (0).
-    #[arg(long, value_name = "T")]
-    grow_threshold_per_param: Option<f64>,
-    /// Held-out samples for the amplitude line search.
-    #[arg(long)]
-    line_search_samples: Option<usize>,
+    #[arg(long, visible_alias = "grow-select", value_name = "WHERE")]
+    selection: Option<Selection>,
     /// Samples used for the growth statistics.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     stats_samples: Option<usize>,
     /// Minibatch size of the statistics pass (bounds the memory of unfolded conv inputs).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     stats_batch_size: Option<usize>,
+    /// Held-out samples for the amplitude line search.
+    #[arg(long, value_name = "N")]
+    line_search_samples: Option<usize>,
+    /// Amplitude search: armijo, or grid:S1,S2,… (scales).
+    #[arg(long, value_name = "SEARCH", value_parser = parse_line_search)]
+    line_search: Option<LineSearch>,
     /// Eigenvalue cut of S and S₂ in the TINY solves (default 1e-6).
     #[arg(long)]
     numerical_threshold: Option<f64>,
-    /// Amplitude search: armijo, or grid:S1,S2,… (scales).
-    #[arg(long, value_name = "SEARCH")]
-    line_search: Option<String>,
     /// Adam's second moment for entries added by growth: mean (of the parameter's existing
     /// ones, default) or zero (larger first steps; helps SENN's zero-fan-out neurons).
-    #[arg(long, value_name = "FILL")]
-    grow_new_v: Option<grownet::optim::NewSecondMoment>,
+    #[arg(long, visible_alias = "grow-new-v", value_name = "FILL")]
+    new_second_moment: Option<NewSecondMoment>,
     /// Conv → conv sites: restricted (1×1 fan-out at the kernel centre, default) or full
     /// (k×k fan-out) new channels.
     #[arg(long, value_name = "KIND")]
-    conv_neuron: Option<grownet::growth::site::ConvNeuron>,
+    conv_neuron: Option<ConvNeuron>,
     /// New units behind a BatchNorm start at the existing units' mean norm (same effective
     /// learning rate; the function is unchanged in eval mode).
+    #[arg(long, visible_alias = "grow-bn-rescale")]
+    bn_rescale: bool,
+}
+
+#[derive(Args, Default)]
+#[command(next_help_heading = "Automatic growth")]
+struct AutoArgs {
+    /// Automatic mode: no target size; at each check grow while a step lowers the held-out
+    /// loss by at least --grow-threshold (relative), stop after --grow-patience fruitless
+    /// checks. Pair it with --val-fraction so the line search uses unseen data
+    /// [key: growth.auto].
     #[arg(long)]
-    grow_bn_rescale: bool,
-    /// SENN: relative threshold τ (accept when Δη'/η_layer > τ; default 0.03).
-    #[arg(long)]
+    grow_auto: bool,
+    /// Least relative held-out gain of a growth step (0) [key: growth.threshold].
+    #[arg(long, value_name = "T")]
+    grow_threshold: Option<f64>,
+    /// Fruitless checks before growth stops for good (3) [key: growth.patience].
+    #[arg(long, value_name = "N")]
+    grow_patience: Option<usize>,
+    /// Growth steps per check at most (8).
+    #[arg(long, visible_alias = "grow-rounds", value_name = "N")]
+    auto_rounds: Option<usize>,
+    /// What is judged on held-out data: neurons (their gain beyond the existing weights' own
+    /// best update, default) or total (the whole growth step).
+    #[arg(long, visible_alias = "grow-gain", value_name = "WHAT")]
+    auto_gain: Option<AutoGain>,
+    /// The held-out gain must exceed this many standard errors (2)
+    /// [key: growth.significance].
+    #[arg(long, value_name = "Z")]
+    grow_significance: Option<f64>,
+    /// Least relative held-out gain per new neuron (1.5e-4)
+    /// [key: growth.threshold_per_neuron].
+    #[arg(long, value_name = "T")]
+    grow_threshold_per_neuron: Option<f64>,
+    /// Least relative held-out gain per added parameter (0)
+    /// [key: growth.threshold_per_parameter].
+    #[arg(long, visible_alias = "grow-threshold-per-param", value_name = "T")]
+    grow_threshold_per_parameter: Option<f64>,
+}
+
+/// SENN's settings: `--senn-X` is the key growth.senn.X.
+#[derive(Args, Default)]
+#[command(next_help_heading = "SENN (--grow senn)")]
+struct SennArgs {
+    /// Relative threshold τ (accept when Δη'/η_layer > τ; default 0.03).
+    #[arg(long, value_name = "T")]
     senn_tau: Option<f64>,
-    /// SENN: absolute threshold α relative to λ = E‖∂ℓ/∂y‖² (default 2.5e-3).
-    #[arg(long)]
+    /// Absolute threshold α relative to λ = E‖∂ℓ/∂y‖² (default 2.5e-3).
+    #[arg(long, value_name = "A")]
     senn_alpha: Option<f64>,
-    /// SENN: a layer's Δη' is divided by this (default 20).
-    #[arg(long)]
+    /// A layer's Δη' is divided by this (default 20).
+    #[arg(long, value_name = "C")]
     senn_depth_cost: Option<f64>,
-    /// SENN: most hidden layers depth growth may create (default 3; 0 disables depth).
-    #[arg(long)]
+    /// Most hidden layers depth growth may create (default 3; 0 disables depth).
+    #[arg(long, value_name = "N")]
     senn_max_layers: Option<usize>,
-    /// SENN: width cap per layer when --max-hidden is not given (default 256).
-    #[arg(long)]
+    /// Width cap per layer when --max-hidden is not given (default 256).
+    #[arg(long, value_name = "N")]
     senn_max_width: Option<i64>,
-    /// SENN: most expansions per check (default 32).
-    #[arg(long)]
+    /// Most expansions per check (default 32).
+    #[arg(long, value_name = "N")]
     senn_max_additions: Option<usize>,
-    /// SENN: width proposals per site (default 32).
-    #[arg(long)]
+    /// Width proposals per site (default 32).
+    #[arg(long, value_name = "N")]
     senn_proposals: Option<usize>,
-    /// SENN: ascent steps refining the proposals (default 60).
-    #[arg(long)]
+    /// Ascent steps refining the proposals (default 60).
+    #[arg(long, value_name = "N")]
     senn_refine_steps: Option<usize>,
-    /// SENN: samples the proposal ascent runs on (default 1024).
-    #[arg(long)]
+    /// Samples the proposal ascent runs on (default 1024).
+    #[arg(long, value_name = "N")]
     senn_refine_samples: Option<usize>,
-    /// CPU threads for libtorch (default: 1 for small models, all cores otherwise).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Run directory (default runs/<name>).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Run name (default: dataset-model-timestamp).
-    #[arg(long)]
-    name: Option<String>,
-    /// No per-epoch lines or progress bars.
-    #[arg(long)]
-    quiet: bool,
+}
+
+/// The flag → key table's rows: `field => "key"` pushes an [`Override`] of `key` with the
+/// flag's value when the flag was given, `field => "key" = value` (boolean flags) pushes
+/// `value` when the flag is present. The flag's name is the field's (`stop_epoch`:
+/// `--stop-epoch`); an `Option` flag's value is written as the config writes the key's.
+macro_rules! keys {
+    ($args:expr, $out:expr; $($field:ident => $key:literal $(= $value:expr)?),* $(,)?) => {$(
+        keys!(@row $args, $out, $field, $key $(, $value)?);
+    )*};
+    (@row $args:expr, $out:expr, $field:ident, $key:literal) => {
+        if let Some(value) = &$args.$field {
+            keys!(@push $out, $field, $key, value);
+        }
+    };
+    (@row $args:expr, $out:expr, $field:ident, $key:literal, $value:expr) => {
+        if $args.$field {
+            keys!(@push $out, $field, $key, &$value);
+        }
+    };
+    (@push $out:expr, $field:ident, $key:literal, $value:expr) => {
+        let flag = concat!("--", stringify!($field)).replace('_', "-");
+        $out.push(Override::typed(&flag, $key, $value).map_err(anyhow::Error::msg)?);
+    };
 }
 
 impl TrainArgs {
-    /// Applies the flags that were given on top of `cfg`.
-    fn apply(&self, cfg: &mut RunConfig) -> anyhow::Result<()> {
-        let d = &mut cfg.data;
-        set(&mut d.name, self.dataset.clone());
-        if self.data_dir.is_some() {
-            d.data_dir = self.data_dir.clone();
-        }
-        set(&mut d.val_fraction, self.val_fraction);
-        if self.limit.is_some() {
-            d.limit = self.limit;
-        }
-        if self.test_limit.is_some() {
-            d.test_limit = self.test_limit;
-        }
-        let m = &mut cfg.model;
-        set(&mut m.kind, self.model);
-        set(&mut m.hidden, self.hidden.clone().map(|w| w.0));
-        set(&mut m.channels, self.channels.clone());
-        set(&mut m.convs_per_pool, self.convs_per_pool);
-        set(&mut m.width_fraction, self.width_fraction);
-        set(&mut m.activation, self.activation);
-        let t = &mut cfg.train;
-        set(&mut t.epochs, self.epochs);
-        set(&mut t.batch_size, self.batch_size);
-        set(&mut t.lr, self.lr);
-        set(&mut t.optimizer, self.optimizer);
-        set(&mut t.momentum, self.momentum);
-        set(&mut t.weight_decay, self.weight_decay);
-        set(&mut t.schedule, self.schedule.clone());
-        set(&mut t.seed, self.seed);
-        if let Some(seed) = self.seed {
-            cfg.data.seed = seed;
-        }
-        t.nesterov |= self.nesterov;
-        t.augment &= !self.no_augment;
-        if self.device.is_some() {
-            cfg.device = self.device.clone();
-        }
-        let growth_flag = self.grow.is_some()
-            || self.grow_every.is_some()
-            || self.grow_every_steps.is_some()
-            || self.max_hidden.is_some()
-            || self.max_params.is_some()
-            || self.grow_auto;
-        if growth_flag || cfg.growth.is_some() {
-            let g = cfg.growth.get_or_insert_with(Default::default);
-            set(&mut g.method, self.grow);
-            set(&mut g.every_epochs, self.grow_every);
-            if self.grow_every_steps.is_some() {
-                g.every_steps = self.grow_every_steps;
-            }
-            if self.grow_until.is_some() {
-                g.stop_epoch = self.grow_until;
-            }
-            if self.max_hidden.is_some() {
-                g.max_hidden = self.max_hidden.clone();
-            }
-            if self.max_params.is_some() {
-                g.max_parameters = self.max_params;
-            }
-            if self.neurons_per_step.is_some() {
-                g.neurons_per_step = self.neurons_per_step;
-            }
-            set(&mut g.selection, self.grow_select);
-            g.auto |= self.grow_auto;
-            set(&mut g.threshold, self.grow_threshold);
-            set(&mut g.patience, self.grow_patience);
-            set(&mut g.stats_samples, self.stats_samples);
-            set(&mut g.stats_batch_size, self.stats_batch_size);
-            set(&mut g.auto_rounds, self.grow_rounds);
-            set(&mut g.auto_gain, self.grow_gain);
-            set(&mut g.significance, self.grow_significance);
-            set(&mut g.threshold_per_neuron, self.grow_threshold_per_neuron);
-            set(
-                &mut g.threshold_per_parameter,
-                self.grow_threshold_per_param,
+    /// Whether a flag turns growth on: --grow, --every-epochs, --every-steps, --max-hidden,
+    /// --max-parameters, --grow-auto, or `--set growth…`. The other growth flags change a
+    /// run that grows (by its --config, its checkpoint or these) and are ignored otherwise.
+    fn turns_growth_on(&self) -> bool {
+        let g = &self.growth;
+        g.grow.is_some()
+            || g.every_epochs.is_some()
+            || g.every_steps.is_some()
+            || g.max_hidden.is_some()
+            || g.max_parameters.is_some()
+            || self.auto.grow_auto
+            || self.set.iter().any(|o| o.touches("growth"))
+    }
+
+    /// The flags as config changes, in the order they apply: the flags that stand for a key,
+    /// then `--set`. Not a single key: `--seed` sets train.seed and data.seed; `--nesterov`,
+    /// `--bn-rescale` and `--grow-auto` set their key to true and `--no-augment` sets
+    /// train.augment to false (absent, they change nothing); `--hidden none` is
+    /// model.hidden = []; `--schedule` and `--line-search` read a short form of their table
+    /// (step:10:0.1, grid:0.5,1). `growing`: whether the run grows (see
+    /// [`Self::turns_growth_on`]).
+    fn overrides(&self, growing: bool) -> anyhow::Result<Vec<Override>> {
+        let mut out = Vec::new();
+        let (r, d, m, t) = (&self.run, &self.data, &self.model, &self.training);
+        keys!(r, out; device => "device", threads => "threads", name => "name");
+        keys!(d, out;
+            dataset => "data.name",
+            data_dir => "data.data_dir",
+            val_fraction => "data.val_fraction",
+            limit => "data.limit",
+            test_limit => "data.test_limit",
+            seed => "train.seed",
+            seed => "data.seed",
+        );
+        keys!(m, out;
+            model => "model.kind",
+            hidden => "model.hidden",
+            channels => "model.channels",
+            width_fraction => "model.width_fraction",
+            convs_per_pool => "model.convs_per_pool",
+            activation => "model.activation",
+        );
+        keys!(t, out;
+            epochs => "train.epochs",
+            batch_size => "train.batch_size",
+            lr => "train.lr",
+            optimizer => "train.optimizer",
+            momentum => "train.momentum",
+            weight_decay => "train.weight_decay",
+            schedule => "train.schedule",
+            nesterov => "train.nesterov" = true,
+            no_augment => "train.augment" = false,
+        );
+        let (g, a, s) = (&self.growth, &self.auto, &self.senn);
+        keys!(g, out;
+            grow => "growth.method",
+            every_epochs => "growth.every_epochs",
+            every_steps => "growth.every_steps",
+            max_hidden => "growth.max_hidden",
+            max_parameters => "growth.max_parameters",
+        );
+        keys!(a, out; grow_auto => "growth.auto" = true);
+        let mut when_growing = Vec::new();
+        keys!(g, when_growing;
+            stop_epoch => "growth.stop_epoch",
+            neurons_per_step => "growth.neurons_per_step",
+            selection => "growth.selection",
+            stats_samples => "growth.stats_samples",
+            stats_batch_size => "growth.stats_batch_size",
+            line_search_samples => "growth.line_search_samples",
+            line_search => "growth.line_search",
+            numerical_threshold => "growth.numerical_threshold",
+            new_second_moment => "growth.new_second_moment",
+            conv_neuron => "growth.conv_neuron",
+            bn_rescale => "growth.bn_rescale" = true,
+        );
+        keys!(a, when_growing;
+            grow_threshold => "growth.threshold",
+            grow_patience => "growth.patience",
+            auto_rounds => "growth.auto_rounds",
+            auto_gain => "growth.auto_gain",
+            grow_significance => "growth.significance",
+            grow_threshold_per_neuron => "growth.threshold_per_neuron",
+            grow_threshold_per_parameter => "growth.threshold_per_parameter",
+        );
+        keys!(s, when_growing;
+            senn_tau => "growth.senn.tau",
+            senn_alpha => "growth.senn.alpha",
+            senn_depth_cost => "growth.senn.depth_cost",
+            senn_max_layers => "growth.senn.max_layers",
+            senn_max_width => "growth.senn.max_width",
+            senn_max_additions => "growth.senn.max_additions",
+            senn_proposals => "growth.senn.proposals",
+            senn_refine_steps => "growth.senn.refine_steps",
+            senn_refine_samples => "growth.senn.refine_samples",
+        );
+        if growing {
+            out.append(&mut when_growing);
+        } else if !when_growing.is_empty() {
+            let flags: Vec<&str> = when_growing.iter().map(|o| o.source.as_str()).collect();
+            eprintln!(
+                "warning: {} ignored: this run does not grow (turn growth on with --grow METHOD)",
+                flags.join(", ")
             );
-            set(&mut g.line_search_samples, self.line_search_samples);
-            set(&mut g.numerical_threshold, self.numerical_threshold);
-            if let Some(ls) = &self.line_search {
-                g.line_search = parse_line_search(ls)?;
-            }
-            set(&mut g.new_second_moment, self.grow_new_v);
-            set(&mut g.conv_neuron, self.conv_neuron);
-            if self.grow_bn_rescale {
-                g.bn_rescale = true;
-            }
-            let sn = &mut g.senn;
-            set(&mut sn.tau, self.senn_tau);
-            set(&mut sn.alpha, self.senn_alpha);
-            set(&mut sn.depth_cost, self.senn_depth_cost);
-            set(&mut sn.max_layers, self.senn_max_layers);
-            set(&mut sn.max_width, self.senn_max_width);
-            set(&mut sn.max_additions, self.senn_max_additions);
-            set(&mut sn.proposals, self.senn_proposals);
-            set(&mut sn.refine_steps, self.senn_refine_steps);
-            set(&mut sn.refine_samples, self.senn_refine_samples);
         }
-        if self.threads.is_some() {
-            cfg.threads = self.threads;
-        }
-        if self.name.is_some() {
-            cfg.name = self.name.clone();
-        }
-        Ok(())
+        out.extend(self.set.iter().cloned());
+        Ok(out)
+    }
+
+    /// `cfg` (from --config, the demo, the defaults or a checkpoint) changed by the flags.
+    fn resolve(&self, cfg: &RunConfig) -> anyhow::Result<RunConfig> {
+        let growing = cfg.growth.is_some() || self.turns_growth_on();
+        Ok(cfg.with_overrides(&self.overrides(growing)?)?)
     }
 }
 
 /// Hidden widths from the command line.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
 struct Widths(Vec<i64>);
 
-/// `256,256`, or `none` / an empty string for no hidden layer.
 /// `0.25` or `1/64`, in [0, 1].
 fn parse_fraction(s: &str) -> std::result::Result<f64, String> {
     let v = match s.split_once('/') {
@@ -430,6 +541,7 @@ fn parse_fraction(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
+/// `256,256`, or `none` / an empty string for no hidden layer.
 fn parse_widths(s: &str) -> Result<Widths, String> {
     let s = s.trim();
     if s.is_empty() || s.eq_ignore_ascii_case("none") {
@@ -447,25 +559,19 @@ fn parse_widths(s: &str) -> Result<Widths, String> {
 }
 
 /// `armijo` or `grid:S1,S2,…`.
-fn parse_line_search(s: &str) -> anyhow::Result<grownet::growth::LineSearch> {
+fn parse_line_search(s: &str) -> Result<LineSearch, String> {
     if s == "armijo" {
-        return Ok(grownet::growth::LineSearch::default());
+        return Ok(LineSearch::default());
     }
     let Some(list) = s.strip_prefix("grid:") else {
-        bail!("--line-search: expected 'armijo' or 'grid:S1,S2,…', got '{s}'");
+        return Err(format!("expected 'armijo' or 'grid:S1,S2,…', got '{s}'"));
     };
     let scales = list
         .split(',')
         .map(|v| v.trim().parse::<f64>())
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("--line-search: bad scale list '{list}'"))?;
-    Ok(grownet::growth::LineSearch::Grid { scales })
-}
-
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *slot = v;
-    }
+        .map_err(|e| format!("bad scale list '{list}': {e}"))?;
+    Ok(LineSearch::Grid { scales })
 }
 
 fn checkpoint_path(p: PathBuf) -> PathBuf {
@@ -477,17 +583,19 @@ fn checkpoint_path(p: PathBuf) -> PathBuf {
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let mut trainer = if let Some(dir) = &args.resume {
-        let mut adjust_error = None;
-        let t = Trainer::resume(dir, |cfg| {
-            if let Err(e) = args.apply(cfg) {
-                adjust_error = Some(e);
-            }
-        })
-        .with_context(|| format!("cannot resume the run in {}", dir.display()))?;
-        if let Some(e) = adjust_error {
-            return Err(e);
+    let mut trainer = if let Some(dir) = &args.run.resume {
+        let cannot = || format!("cannot resume the run in {}", dir.display());
+        let stored = checkpoint::load(&dir.join(CHECKPOINT_FILE), tch::Device::Cpu)
+            .with_context(cannot)?
+            .meta
+            .config;
+        let cfg = args.resolve(&stored).with_context(cannot)?;
+        if args.run.print_config {
+            cfg.validate().with_context(cannot)?;
+            print!("{}", cfg.to_toml());
+            return Ok(());
         }
+        let t = Trainer::resume(dir, |c| *c = cfg).with_context(cannot)?;
         println!(
             "resuming {} at epoch {}/{}",
             dir.display(),
@@ -496,13 +604,17 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         );
         t
     } else {
-        let no_arguments = std::env::args_os().len() <= 2; // `grownet` or `grownet train`
-        let mut cfg = match &args.config {
+        // `grownet` or `grownet train` (and `--print-config`) run the demo.
+        let no_arguments = std::env::args_os()
+            .filter(|a| a != "--print-config")
+            .count()
+            <= 2;
+        let base = match &args.run.config {
             Some(p) => RunConfig::from_file(p)?,
             None if no_arguments => RunConfig::demo(),
             None => RunConfig::default(),
         };
-        args.apply(&mut cfg)?;
+        let mut cfg = args.resolve(&base)?;
         let name = cfg.name.clone().unwrap_or_else(|| {
             let secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -510,17 +622,22 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
                 .unwrap_or(0);
             format!("{}-{:?}-{secs}", cfg.data.name, cfg.model.kind).to_lowercase()
         });
-        let out = args
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+        cfg.name = Some(name);
+        if args.run.print_config {
+            cfg.validate()?;
+            print!("{}", cfg.to_toml());
+            return Ok(());
+        }
+        let out =
+            args.run.out.clone().unwrap_or_else(|| {
+                PathBuf::from("runs").join(cfg.name.as_deref().unwrap_or("run"))
+            });
         if out.join(CHECKPOINT_FILE).exists() {
             bail!(
                 "{} already holds a run: continue it with --resume {0} or choose another --out",
                 out.display()
             );
         }
-        cfg.name = Some(name);
         let t = Trainer::new(cfg, Some(out.clone()))?;
         println!(
             "training on {} ({} train / {} test samples) on {:?}; run directory {}",
@@ -532,7 +649,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         );
         t
     };
-    trainer.quiet = args.quiet;
+    trainer.quiet = args.run.quiet;
     let s = trainer.fit()?;
     println!("\nresult after {} epochs ({:.1}s):", s.epochs, s.seconds);
     let acc = |a: Option<f64>| {
@@ -646,16 +763,16 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}", args.config.display()))?;
     }
     if let Some(e) = args.epochs {
-        b.set_base("train.epochs", toml::Value::Integer(e as i64));
+        b.set_base("train.epochs", toml::Value::Integer(e as i64))?;
     }
     if let Some(d) = &args.data_dir {
         b.set_base(
             "data.data_dir",
             toml::Value::String(d.to_string_lossy().into_owned()),
-        );
+        )?;
     }
     if let Some(d) = args.device {
-        b.set_base("device", toml::Value::String(d));
+        b.set_base("device", toml::Value::String(d))?;
     }
     b.validate()
         .with_context(|| format!("{}", args.config.display()))?;
@@ -739,6 +856,18 @@ fn report(run: PathBuf, out: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The parsed command line. Values that look like negative numbers (`--lr -0.1`) are taken as
+/// values, so that the value's own check answers.
+fn cli() -> Cli {
+    let command = Cli::command().mut_subcommands(|sub| {
+        sub.mut_args(|arg| {
+            let takes_value = arg.get_action().takes_values();
+            arg.allow_negative_numbers(takes_value)
+        })
+    });
+    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
     grownet::runtime::tune_allocator();
     tracing_subscriber::fmt()
@@ -747,7 +876,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = cli();
     let result = match cli.command.unwrap_or(Command::Train(TrainArgs::default())) {
         Command::Train(args) => train(args),
         Command::Eval {

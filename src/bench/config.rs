@@ -5,6 +5,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+pub use crate::config::overrides::merge;
+use crate::config::overrides::{remove_path, set_path};
 use crate::config::{ModelKind, RunConfig};
 use crate::error::{Error, Result};
 
@@ -91,31 +93,6 @@ pub struct BenchConfig {
     pub methods: Vec<MethodSpec>,
 }
 
-/// Merges `over` into `base`, tables recursively, other values replaced.
-pub fn merge(base: &mut Table, over: &Table) {
-    for (k, v) in over {
-        match (base.get_mut(k), v) {
-            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
-            _ => {
-                base.insert(k.clone(), v.clone());
-            }
-        }
-    }
-}
-
-fn remove_dotted(t: &mut Table, key: &str) {
-    match key.split_once('.') {
-        Some((head, rest)) => {
-            if let Some(Value::Table(sub)) = t.get_mut(head) {
-                remove_dotted(sub, rest);
-            }
-        }
-        None => {
-            t.remove(key);
-        }
-    }
-}
-
 impl BenchConfig {
     /// Reads and checks a bench file.
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -132,23 +109,8 @@ impl BenchConfig {
     }
 
     /// Sets `value` at the dotted `key` of the base run (e.g. `train.epochs`).
-    pub fn set_base(&mut self, key: &str, value: Value) {
-        let mut t = &mut self.base;
-        let mut parts = key.split('.').peekable();
-        while let Some(k) = parts.next() {
-            if parts.peek().is_none() {
-                t.insert(k.to_string(), value);
-                return;
-            }
-            let entry = t
-                .entry(k.to_string())
-                .or_insert_with(|| Value::Table(Table::new()));
-            if !entry.is_table() {
-                *entry = Value::Table(Table::new());
-            }
-            let Value::Table(sub) = entry else { return };
-            t = sub;
-        }
+    pub fn set_base(&mut self, key: &str, value: Value) -> Result<()> {
+        set_path(&mut self.base, key, value).map_err(|e| Error::Config(format!("[base]: {e}")))
     }
 
     /// Parses and checks bench TOML.
@@ -285,11 +247,9 @@ impl BenchConfig {
         }
         merge(&mut t, &m.set);
         for key in &m.unset {
-            remove_dotted(&mut t, key);
+            remove_path(&mut t, key);
         }
-        let mut cfg: RunConfig = Value::Table(t)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Config(e.to_string().trim().to_string()))?;
+        let mut cfg = RunConfig::from_table(t)?;
         if m.from.is_some() {
             let widths = final_widths.ok_or_else(|| {
                 Error::Config(format!(

@@ -39,19 +39,6 @@ pub enum AutoGain {
     Neurons,
 }
 
-impl std::str::FromStr for AutoGain {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "total" => Ok(AutoGain::Total),
-            "neurons" => Ok(AutoGain::Neurons),
-            o => Err(format!(
-                "unknown automatic-growth gain '{o}' (expected total or neurons)"
-            )),
-        }
-    }
-}
-
 /// Mean and standard error of the paired differences `before − after` (per-sample losses).
 pub fn paired_gain(before: &[f64], after: &[f64]) -> (f64, f64) {
     let n = before.len().min(after.len());

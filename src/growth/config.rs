@@ -26,23 +26,10 @@ pub enum Selection {
     /// The site with the largest first-order improvement.
     Best,
     /// Sites in turn.
+    #[serde(alias = "roundrobin")]
     RoundRobin,
     /// Every site, one after the other, statistics recomputed between them.
     All,
-}
-
-impl std::str::FromStr for Selection {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "best" => Ok(Selection::Best),
-            "round-robin" | "roundrobin" => Ok(Selection::RoundRobin),
-            "all" => Ok(Selection::All),
-            o => Err(format!(
-                "unknown site selection '{o}' (expected best, round-robin or all)"
-            )),
-        }
-    }
 }
 
 /// How, when and where the network grows.

@@ -20,30 +20,16 @@ pub enum Method {
     /// TINY with the best update δ of the existing weights (GroMo's default).
     Tiny,
     /// TINY as in the paper: δ used for the projection only, not applied.
+    #[serde(alias = "tiny_paper")]
     TinyPaper,
     /// GradMax: zero fan-in, fan-out from the SVD of the gradient cross-moment, normalised.
+    #[serde(alias = "gradmax")]
     GradMax,
     /// Control: random fan-in, zero fan-out.
     Random,
     /// SENN: natural expansion score, width and depth, decides when by itself
     /// ([`super::senn`]).
     Senn,
-}
-
-impl std::str::FromStr for Method {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "tiny" => Ok(Method::Tiny),
-            "tiny-paper" | "tiny_paper" => Ok(Method::TinyPaper),
-            "gradmax" | "grad-max" => Ok(Method::GradMax),
-            "random" => Ok(Method::Random),
-            "senn" => Ok(Method::Senn),
-            o => Err(format!(
-                "unknown growth method '{o}' (expected tiny, tiny-paper, gradmax, random or senn)"
-            )),
-        }
-    }
 }
 
 impl Method {

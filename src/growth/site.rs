@@ -52,19 +52,6 @@ pub enum ConvNeuron {
     Full,
 }
 
-impl std::str::FromStr for ConvNeuron {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "restricted" => Ok(ConvNeuron::Restricted),
-            "full" => Ok(ConvNeuron::Full),
-            o => Err(format!(
-                "unknown conv neuron '{o}' (expected restricted or full)"
-            )),
-        }
-    }
-}
-
 /// A site's producer rows ([`Site::producer_rows`]): one block per tap, and for the full
 /// neuron its `S₂` (the mean over taps of the blocks' moments) computed by a cheaper route.
 pub struct ProducerRows {

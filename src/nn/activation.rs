@@ -8,7 +8,6 @@
 //! assert_eq!("gelu".parse::<Activation>().unwrap(), Activation::Gelu);
 //! ```
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -21,6 +20,7 @@ pub enum Activation {
     Selu,
     Tanh,
     Gelu,
+    #[serde(alias = "linear", alias = "none")]
     Identity,
     /// SENN's rational activation (senn.md §1.7); its per-unit parameters live in the
     /// [`Stage`](super::Stage). Without parameters (e.g. previewing new units) it is the
@@ -80,23 +80,6 @@ impl Activation {
 impl fmt::Display for Activation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-impl FromStr for Activation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "relu" => Ok(Activation::Relu),
-            "selu" => Ok(Activation::Selu),
-            "tanh" => Ok(Activation::Tanh),
-            "gelu" => Ok(Activation::Gelu),
-            "identity" | "linear" | "none" => Ok(Activation::Identity),
-            "rational" => Ok(Activation::Rational),
-            other => Err(format!(
-                "unknown activation '{other}' (expected relu, selu, tanh, gelu, identity or rational)"
-            )),
-        }
     }
 }
 

@@ -32,18 +32,8 @@ use crate::error::{Error, Result};
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     Sgd,
+    #[serde(alias = "adam")]
     AdamW,
-}
-
-impl std::str::FromStr for OptimizerKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "sgd" => Ok(OptimizerKind::Sgd),
-            "adamw" | "adam" => Ok(OptimizerKind::AdamW),
-            o => Err(format!("unknown optimizer '{o}' (expected sgd or adamw)")),
-        }
-    }
 }
 
 /// Hyper-parameters of the optimiser (the learning rate comes from the schedule).
@@ -95,20 +85,8 @@ pub enum NewSecondMoment {
     /// Zero, as GradMax's reference code pads it: with the global bias correction new entries
     /// take larger steps (up to a few × lr) for their first few hundred steps, which lets
     /// zero-fan-out neurons (SENN) catch up faster.
+    #[serde(alias = "0")]
     Zero,
-}
-
-impl std::str::FromStr for NewSecondMoment {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "mean" => Ok(NewSecondMoment::Mean),
-            "zero" | "0" => Ok(NewSecondMoment::Zero),
-            o => Err(format!(
-                "unknown second-moment fill '{o}' (expected mean or zero)"
-            )),
-        }
-    }
 }
 
 /// An optimiser with named, growable state.

@@ -1,5 +1,7 @@
 //! Run configuration: everything that defines a run, readable from TOML and written back
-//! (resolved) into the run directory.
+//! (resolved) into the run directory. The command line (`--set` and the flags) and bench files
+//! change it key by key ([`overrides`]); enum values read from text parse by their serde names
+//! ([`parse_enum`]).
 //!
 //! ```
 //! use grownet::config::RunConfig;
@@ -14,6 +16,9 @@
 //! assert_eq!(cfg.model.hidden, vec![8, 8]);
 //! assert_eq!(cfg.train.epochs, 3);
 //! ```
+mod enums;
+pub mod overrides;
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -24,28 +29,19 @@ use crate::error::{Error, Result};
 use crate::nn::{Activation, Architecture};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule};
 
+pub use enums::{enum_names, parse_enum};
+pub use overrides::Override;
+
 /// Which family of model to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     Mlp,
+    #[serde(alias = "vgg")]
     Cnn,
     /// The CIFAR ResNet-18 with growable block widths.
+    #[serde(alias = "resnet-18")]
     Resnet18,
-}
-
-impl std::str::FromStr for ModelKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "mlp" => Ok(ModelKind::Mlp),
-            "cnn" | "vgg" => Ok(ModelKind::Cnn),
-            "resnet18" | "resnet-18" => Ok(ModelKind::Resnet18),
-            o => Err(format!(
-                "unknown model '{o}' (expected mlp, cnn or resnet18)"
-            )),
-        }
-    }
 }
 
 /// The model's shape.
