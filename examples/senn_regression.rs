@@ -1,4 +1,4 @@
-//! SENN on 1-D regression (senn.md §2, experiment 1): one hidden layer of rational units that
+//! SENN on 1-D regression (docs/senn.md §2, experiment 1): one hidden layer of rational units that
 //! starts with a single neuron and grows where the fit is poor. Trains the grown network, the
 //! same recipe at one neuron and at the grown width from scratch, and writes `fit.svg/png`
 //! (target, training points, fits, and where each neuron was added: the centre `−b/w` of its

@@ -1,4 +1,4 @@
-//! TINY growth at convolutional sites (tiny.md §3, checks 9, 14, 15, 17): conv → conv with the
+//! TINY growth at convolutional sites (docs/tiny.md §3, checks 9, 14, 15, 17): conv → conv with the
 //! restricted and the full neuron, conv → linear through global pooling, with and without
 //! bias, BatchNorm and pooling; and a CNN that grows while it trains.
 mod common;
@@ -104,7 +104,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn first_order_decrease_matches_at_every_conv_site_kind() {
-    // tiny.md §7 checks 9 and 17: with identity activations the consumer's pre-activation
+    // docs/tiny.md §7 checks 9 and 17: with identity activations the consumer's pre-activation
     // changes by exactly s²(B̃₋₂Θ − B̃₋₁δᵀ), so (L0 − L(s))/s² → d + Σλ² + C, for the
     // restricted neuron (stride 1 and 2), the full neuron, and conv → linear.
     let d = regression_data(48, 1);
@@ -143,7 +143,7 @@ fn first_order_decrease_matches_at_every_conv_site_kind() {
 
 #[test]
 fn restricted_neurons_explain_what_their_lambdas_say() {
-    // tiny.md §7 check 17 (check 5 for the restricted neuron): without δ and with N = −M₂,
+    // docs/tiny.md §7 check 17 (check 5 for the restricted neuron): without δ and with N = −M₂,
     // the new channels alone lower the loss at first order by exactly Σλ² (identity σ,
     // consumer at stride 1 with "same" padding).
     let d = regression_data(40, 3);
@@ -162,7 +162,7 @@ fn restricted_neurons_explain_what_their_lambdas_say() {
 
 #[test]
 fn extended_forward_equals_apply_for_conv_sites() {
-    // tiny.md §7 check 15: linear, restricted and full conv pairs, with and without bias,
+    // docs/tiny.md §7 check 15: linear, restricted and full conv pairs, with and without bias,
     // with BatchNorm in eval mode, with max pooling between the convs, and conv → linear.
     let d = regression_data(12, 5);
     for bn in [false, true] {
@@ -210,7 +210,7 @@ fn extended_forward_equals_apply_for_conv_sites() {
 
 #[test]
 fn conv_statistics_are_batching_invariant() {
-    // tiny.md §7 check 14 for conv sites: one batch or several give the same averages.
+    // docs/tiny.md §7 check 14 for conv sites: one batch or several give the same averages.
     let d = regression_data(20, 7);
     let n = net(Pool::Max2, 1, 1, true, Activation::Relu, 8);
     for neuron in [ConvNeuron::Restricted, ConvNeuron::Full] {

@@ -1,5 +1,5 @@
 //! Amplitude of a proposal: the extended forward that previews it at scale `s` without
-//! changing the network (tiny.md §2.8), and the line search that picks `s` (§2.9).
+//! changing the network (docs/tiny.md §2.8), and the line search that picks `s` (§2.9).
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -11,7 +11,7 @@ use crate::nn::{Hooks, Layer, Loss, Network, Stage};
 /// emits the new units `pool(σ(BN(s·(α b̃))))`, and the consumer computes
 /// `W b̃ − s²δ b̃ + s·ω·ext`. A producer BatchNorm passes the new units through as its new
 /// channels will after growth (γ = 1, β = 0, running mean 0, variance 1: `x/√(1+ε)` in eval
-/// mode; tiny.md §3.3). Nothing is stored; the network is unchanged.
+/// mode; docs/tiny.md §3.3). Nothing is stored; the network is unchanged.
 pub fn forward_extended(net: &Network, x: &Tensor, proposal: &Proposal, s: f64) -> Tensor {
     forward_extended_from(net, &prefix(net, x, proposal.site), proposal, s)
 }
@@ -138,7 +138,7 @@ impl<'a> Preview<'a> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum LineSearch {
-    /// Armijo backtracking on γ = s² (tiny.md §2.9): start at 2·L0/FO, accept when
+    /// Armijo backtracking on γ = s² (docs/tiny.md §2.9): start at 2·L0/FO, accept when
     /// L(γ) < L0 − c·γ·FO, extend by doubling while the loss drops, else halve.
     Armijo { c: f64, max_iterations: usize },
     /// The best of a fixed grid of scales `s` (0 is always a candidate).
@@ -214,7 +214,7 @@ pub fn search(
     }
 }
 
-/// Armijo backtracking on γ (tiny.md §2.9); returns (s = √γ, loss), or (0, L0) when no γ ≥ 1e-7
+/// Armijo backtracking on γ (docs/tiny.md §2.9); returns (s = √γ, loss), or (0, L0) when no γ ≥ 1e-7
 /// satisfies the condition. `loss_of(γ)` evaluates the loss at amplitude γ = s².
 fn armijo(
     l0: f64,

@@ -1,4 +1,4 @@
-//! Applying a proposal (tiny.md §2.8): append `s·α` rows (and biases) to the producer, `s·ω`
+//! Applying a proposal (docs/tiny.md §2.8): append `s·α` rows (and biases) to the producer, `s·ω`
 //! columns to the consumer, add `−s²δ` to the consumer, and grow the optimiser state to match
 //! (old entries untouched, new ones fresh), through [`crate::surgery`]. A
 //! [`crate::surgery::Snapshot`] taken before allows a rollback.

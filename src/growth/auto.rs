@@ -9,7 +9,7 @@
 //! that chose the best of several scales and counts would count noise as gain.
 //!
 //! What is judged ([`AutoGain`]): TINY's proposal moves the existing weights too (−s²δ, the
-//! best update of the consumer's weights, tiny.md §2.3). That move is a natural-gradient step
+//! best update of the consumer's weights, docs/tiny.md §2.3). That move is a natural-gradient step
 //! that training would take anyway, and it lowers the loss for as long as the network is not
 //! converged, so a rule that judges the whole step ([`AutoGain::Total`]) keeps growing.
 //! [`AutoGain::Neurons`] judges what the *new neurons* add beyond the existing weights' own
@@ -70,7 +70,7 @@ pub struct Acceptance {
     /// Least relative gain of a step.
     pub threshold: f64,
     /// Least relative gain per new neuron (the held-out counterpart of TINY's statistical
-    /// threshold on λ², tiny.md §2.7).
+    /// threshold on λ², docs/tiny.md §2.7).
     pub per_neuron: f64,
     /// Least relative gain per added parameter.
     pub per_parameter: f64,
@@ -208,9 +208,12 @@ impl<'a> Previews<'a> {
         };
         tch::no_grad(|| {
             let site = self.proposal.site;
+            // A new tensor in both cases: `z` is changed in place below, and the cached
+            // pre-activation must not be (an earlier version added every preview's new units
+            // into the cache when the proposal had no δ: GradMax, TINY-paper).
             let mut z = match &c.delta {
                 Some(d) => &c.base - d * (s * s),
-                None => c.base.shallow_clone(),
+                None => c.base.copy(),
             };
             if k > 0 {
                 let act = self.net.stages[site].activation;

@@ -19,7 +19,7 @@ use super::proposal::Method;
 use super::site;
 use crate::error::{Error, Result};
 
-/// Where to grow at each growth step (tiny.md §2.10).
+/// Where to grow at each growth step (docs/tiny.md §2.10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Selection {
@@ -82,15 +82,15 @@ pub struct GrowthConfig {
     pub line_search: LineSearch,
     /// Random growth: standard deviation of the new fan-out (0: function-preserving).
     pub random_fan_out_std: f64,
-    /// Eigenvalues of S and S₂ at or below this are dropped (tiny.md §2.5; GroMo: 1e-6).
+    /// Eigenvalues of S and S₂ at or below this are dropped (docs/tiny.md §2.5; GroMo: 1e-6).
     pub numerical_threshold: f64,
-    /// Keep λ_k ≥ min(statistical_threshold, λ_max) (tiny.md §2.7; GroMo: 1e-3).
+    /// Keep λ_k ≥ min(statistical_threshold, λ_max) (docs/tiny.md §2.7; GroMo: 1e-3).
     pub statistical_threshold: f64,
     /// SENN's thresholds and proposal settings (method `senn`).
     pub senn: SennConfig,
     /// Adam's second moment for the entries growth adds (mean of the existing ones, or zero).
     pub new_second_moment: crate::optim::NewSecondMoment,
-    /// Fan-out of new channels at conv → conv sites (tiny.md §3.2).
+    /// Fan-out of new channels at conv → conv sites (docs/tiny.md §3.2).
     pub conv_neuron: site::ConvNeuron,
     /// New units behind a BatchNorm start at the existing units' mean norm (their running
     /// variance absorbs the factor: the function is unchanged in eval mode), so that they
@@ -211,10 +211,10 @@ impl GrowthConfig {
 }
 
 /// Damping of SENN's output-side factor `S` relative to its mean diagonal (the official
-/// code's 0.1; senn.md §1.3).
+/// code's 0.1; docs/senn.md §1.3).
 pub const DEFAULT_DAMPING: f64 = 0.1;
 
-/// SENN's hyper-parameters (defaults: the official MNIST-subset config, senn.md §1.5 table).
+/// SENN's hyper-parameters (defaults: the official MNIST-subset config, docs/senn.md §1.5 table).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SennConfig {

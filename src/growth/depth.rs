@@ -1,4 +1,4 @@
-//! Depth growth of residual networks (tiny.md §3.4, GroMo's `append_block(…,
+//! Depth growth of residual networks (docs/tiny.md §3.4, GroMo's `append_block(…,
 //! hidden_channels=0)`): a residual block of hidden width 0 is exactly the identity, so it can
 //! be inserted at any time without changing the network's function; its hidden width is then
 //! an ordinary growth site that TINY grows from nothing (no projection, d = 0).

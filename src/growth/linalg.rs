@@ -5,7 +5,7 @@
 //! `S X = M` with a pseudo-inverse fallback (§2.3), a pseudo-inverse square root
 //! `S₂^{-1/2}` built from a symmetric eigendecomposition with a numerical threshold
 //! (§2.5 step 1) and a thin SVD (§2.5 step 2). Everything is `faer::Mat<f64>` and runs in
-//! float64 (tiny.md §8). The decompositions themselves are faer's; this module only adds
+//! float64 (docs/tiny.md §8). The decompositions themselves are faer's; this module only adds
 //! symmetrisation, eigenvalue truncation, retry and fallback logic, and it never panics
 //! on degenerate input (empty, singular or non-finite matrices): failures are reported
 //! as `None`.
@@ -20,13 +20,13 @@ use tch::{Kind, Tensor};
 use crate::error::{Error, Result};
 
 /// Resolution of `f64` used for the `eps·I` retry of a failed eigendecomposition (the
-/// float64 counterpart of GroMo's `finfo(dtype).resolution`, tiny.md §2.5 step 1, PR #192).
+/// float64 counterpart of GroMo's `finfo(dtype).resolution`, docs/tiny.md §2.5 step 1, PR #192).
 pub const F64_RESOLUTION: f64 = 1e-15;
 
 /// How many times [`sym_eigen`] adds a (growing) multiple of the identity and retries.
 const EIGEN_RETRIES: usize = 4;
 
-/// `(A + Aᵀ)/2`: symmetrise a matrix before `eigh` or Cholesky (tiny.md §8).
+/// `(A + Aᵀ)/2`: symmetrise a matrix before `eigh` or Cholesky (docs/tiny.md §8).
 ///
 /// # Panics
 /// If `a` is not square.
@@ -37,7 +37,7 @@ pub fn symmetrize(a: MatRef<'_, f64>) -> Mat<f64> {
 }
 
 /// Frobenius inner product `⟨A, B⟩ = tr(Aᵀ B) = Σ_ij A_ij B_ij` (used for
-/// `d = tr(Mᵀ S⁻¹ M)`, tiny.md §2.3), without forming `Aᵀ B`.
+/// `d = tr(Mᵀ S⁻¹ M)`, docs/tiny.md §2.3), without forming `Aᵀ B`.
 ///
 /// # Panics
 /// If the shapes differ.
@@ -71,7 +71,7 @@ pub struct SymEigen {
     pub vectors: Mat<f64>,
 }
 
-/// Symmetric eigendecomposition of `(A + Aᵀ)/2` (tiny.md §2.5 step 1, §8).
+/// Symmetric eigendecomposition of `(A + Aᵀ)/2` (docs/tiny.md §2.5 step 1, §8).
 ///
 /// If faer's `self_adjoint_eigen` does not converge, `ε·I` is added and the
 /// decomposition retried (PR #192 in GroMo), with `ε = F64_RESOLUTION · scale` growing by
@@ -120,7 +120,7 @@ pub fn sym_eigen(a: MatRef<'_, f64>) -> Option<SymEigen> {
 /// Eigenvalue cut used to decide which directions of a PSD matrix are numerically
 /// present: `max(threshold, λ_max · n · f64::EPSILON)`.
 ///
-/// The absolute `threshold` is GroMo's `numerical_threshold` (tiny.md §2.5 step 1,
+/// The absolute `threshold` is GroMo's `numerical_threshold` (docs/tiny.md §2.5 step 1,
 /// default 1e-6); the relative term only matters for matrices with very large entries,
 /// where round-off alone exceeds the absolute threshold.
 pub fn eigen_cut(max_eigenvalue: f64, n: usize, threshold: f64) -> f64 {
@@ -130,7 +130,7 @@ pub fn eigen_cut(max_eigenvalue: f64, n: usize, threshold: f64) -> f64 {
 
 /// The numerically present part of a symmetric PSD matrix: `A ≈ Q_r Λ_r Q_rᵀ` keeping
 /// the eigenvalues `> cut` (see [`eigen_cut`]). It gives the pseudo-inverse and the
-/// pseudo-inverse square root used by TINY (tiny.md §2.3 fallback, §2.5 step 1).
+/// pseudo-inverse square root used by TINY (docs/tiny.md §2.3 fallback, §2.5 step 1).
 #[derive(Clone, Debug)]
 pub struct PsdFactor {
     /// `n × r` orthonormal eigenvectors of the kept eigenvalues.
@@ -156,7 +156,7 @@ impl PsdFactor {
 
     /// Whitened right-hand side `Λ_r^{-1/2} Q_rᵀ B` (`r × k`). Note
     /// `A^{+1/2} B = Q_r · (Λ_r^{-1/2} Q_rᵀ B)`, and since `Q_r` has orthonormal columns the
-    /// SVD of `A^{+1/2} B` is obtained from the SVD of this smaller matrix (tiny.md §2.5).
+    /// SVD of `A^{+1/2} B` is obtained from the SVD of this smaller matrix (docs/tiny.md §2.5).
     ///
     /// # Panics
     /// If `b.nrows() != self.dim()`.
@@ -189,13 +189,13 @@ impl PsdFactor {
         &self.basis * &scaled
     }
 
-    /// Pseudo-inverse square root `A^{+1/2} = Q_r Λ_r^{-1/2} Q_rᵀ` (tiny.md §2.5 step 1).
+    /// Pseudo-inverse square root `A^{+1/2} = Q_r Λ_r^{-1/2} Q_rᵀ` (docs/tiny.md §2.5 step 1).
     /// Dense `n × n`: prefer [`PsdFactor::whiten`] when only `A^{+1/2} B` is needed.
     pub fn inv_sqrt(&self) -> Mat<f64> {
         self.unwhiten_pow(self.basis.transpose(), -0.5)
     }
 
-    /// Pseudo-inverse applied to `B`: `A⁺ B = Q_r Λ_r^{-1} Q_rᵀ B` (tiny.md §2.3 fallback).
+    /// Pseudo-inverse applied to `B`: `A⁺ B = Q_r Λ_r^{-1} Q_rᵀ B` (docs/tiny.md §2.3 fallback).
     ///
     /// # Panics
     /// If `b.nrows() != self.dim()`.
@@ -215,7 +215,7 @@ impl PsdFactor {
     }
 }
 
-/// Truncated eigen-factor of the symmetric PSD matrix `A` (tiny.md §2.5 step 1): keeps the
+/// Truncated eigen-factor of the symmetric PSD matrix `A` (docs/tiny.md §2.5 step 1): keeps the
 /// eigenvalues `> eigen_cut(λ_max, n, threshold)`. Returns `None` if the
 /// eigendecomposition fails (non-finite input, no convergence after the `ε·I` retries).
 ///
@@ -236,7 +236,7 @@ pub fn psd_factor(a: MatRef<'_, f64>, threshold: f64) -> Option<PsdFactor> {
 }
 
 /// Pseudo-inverse square root `A^{+1/2}` of a symmetric PSD matrix with eigenvalues
-/// `≤ threshold` dropped (tiny.md §2.5 step 1). `None` if the eigendecomposition fails.
+/// `≤ threshold` dropped (docs/tiny.md §2.5 step 1). `None` if the eigendecomposition fails.
 ///
 /// # Panics
 /// If `a` is not square.
@@ -253,7 +253,7 @@ pub enum SolveMethod {
     PseudoInverse,
 }
 
-/// Solve `S X = M` for a symmetric PSD `S` (tiny.md §2.3 "ordinary linear solve, on
+/// Solve `S X = M` for a symmetric PSD `S` (docs/tiny.md §2.3 "ordinary linear solve, on
 /// failure the pseudo-inverse").
 ///
 /// First a Cholesky solve of `(S + Sᵀ)/2`; it is accepted when the factorisation
@@ -303,7 +303,7 @@ pub fn solve_cholesky(s: MatRef<'_, f64>, m: MatRef<'_, f64>, threshold: f64) ->
 }
 
 /// Pseudo-inverse solve `X = S⁺ M`, eigenvalues of `S` `≤ eigen_cut(λ_max, n, threshold)`
-/// dropped (tiny.md §2.3 fallback).
+/// dropped (docs/tiny.md §2.3 fallback).
 pub fn solve_pinv(s: MatRef<'_, f64>, m: MatRef<'_, f64>, threshold: f64) -> Option<Mat<f64>> {
     let f = psd_factor(s, threshold)?;
     let x = f.pinv_apply(m);
@@ -321,7 +321,7 @@ pub struct ThinSvd {
     pub v: Mat<f64>,
 }
 
-/// Thin SVD through faer (tiny.md §2.5 step 2). Zero-sized input gives an empty
+/// Thin SVD through faer (docs/tiny.md §2.5 step 2). Zero-sized input gives an empty
 /// decomposition; non-finite input or non-convergence gives `None`.
 pub fn thin_svd(a: MatRef<'_, f64>) -> Option<ThinSvd> {
     let (m, n) = a.shape();

@@ -4,19 +4,19 @@
 //!   loss, seed, clock, event sink) and what it keeps ([`GrowthState`]). Growth never sees
 //!   the training loop.
 //! * [`statistics`]: one pass over a statistics sample, per-sample pre-activation gradients,
-//!   S, M, S₂, M₂, P, E accumulated in f64 (tiny.md §2.2).
+//!   S, M, S₂, M₂, P, E accumulated in f64 (docs/tiny.md §2.2).
 //! * [`tiny`] (with [`linalg`]): the closed forms in f64 — best update δ, bottleneck Ψ,
-//!   optimal neurons α, ω, λ (tiny.md §2.3–2.7) — next to their tests.
+//!   optimal neurons α, ω, λ (docs/tiny.md §2.3–2.7) — next to their tests.
 //! * [`proposal`]: TINY / TINY-paper / GradMax (one code path, different options) and random.
-//! * [`amplitude`]: the extended forward and the line search on the scale (tiny.md §2.8–2.9).
+//! * [`amplitude`]: the extended forward and the line search on the scale (docs/tiny.md §2.8–2.9).
 //! * [`verdict`]: a proposal's amplitude, its acceptance, apply and rollback, its event;
-//!   [`auto`]: the automatic mode's held-out verdict (tiny.md §10).
+//!   [`auto`]: the automatic mode's held-out verdict (docs/tiny.md §10).
 //! * [`apply`]: the change to the layers and the optimiser state (through [`crate::surgery`]).
 //! * [`step`]: the TINY family's growth check: where (capacities, selection), statistics,
 //!   proposals, then [`verdict`] per site.
 //! * [`site`]: growth sites (dense, conv → conv with the restricted or full neuron, conv →
 //!   linear) and the aligned rows their statistics are built from; [`unfold`]: convolutions
-//!   as linear maps on unfolded patches (tiny.md §3).
+//!   as linear maps on unfolded patches (docs/tiny.md §3).
 //! * [`depth`]: inserting an empty residual block (the identity) whose width then grows.
 //! * [`senn`]: Self-Expanding Neural Networks, which decide by themselves when and where to
 //!   add a neuron or a layer (natural expansion score, function-preserving insertions).

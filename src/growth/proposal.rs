@@ -1,7 +1,7 @@
 //! From statistics to a concrete proposal for one site: new fan-in rows α, fan-out columns ω
 //! and the update δ of the consumer's weights, as tensors ready to preview or apply.
 //! TINY, its paper preset and GradMax go through the same closed form ([`super::tiny`]) with
-//! different options (tiny.md §2.11); random growth is the control.
+//! different options (docs/tiny.md §2.11); random growth is the control.
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -66,21 +66,21 @@ impl Method {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ProposalInfo {
     pub lambdas: Vec<f64>,
-    /// Expressivity bottleneck Ψ = tr(E) − d of the site (tiny.md §2.4).
+    /// Expressivity bottleneck Ψ = tr(E) − d of the site (docs/tiny.md §2.4).
     pub bottleneck: f64,
     /// First-order decrease of the δ step alone.
     pub decrease_delta: f64,
-    /// Cross term C (tiny.md §2.6).
+    /// Cross term C (docs/tiny.md §2.6).
     pub cross_term: f64,
     /// GroMo's estimate d + σ'(0)Σλ².
     pub fo_gromo: f64,
     /// With the cross term: d + σ'(0)(Σλ² + C).
     pub fo_with_cross: f64,
-    /// First order of the existing weights' best update, d = tr(E) − Ψ (tiny.md §2.3–2.4),
+    /// First order of the existing weights' best update, d = tr(E) − Ψ (docs/tiny.md §2.3–2.4),
     /// whether or not δ is applied.
     pub decrease_existing: f64,
     /// Exact first order for a positively homogeneous activation (ReLU), measured on the
-    /// statistics samples: d − E⟨g, Σ ω_k relu(α_kᵀb̃)⟩ (tiny.md §9).
+    /// statistics samples: d − E⟨g, Σ ω_k relu(α_kᵀb̃)⟩ (docs/tiny.md §9).
     pub fo_measured: Option<f64>,
     pub notes: Vec<String>,
 }
@@ -152,7 +152,7 @@ impl Proposal {
 }
 
 /// New consumer inputs from the closed form's `ω` (`[d·taps, K]`, rows ordered
-/// (output, tap)) in the consumer weight's shape (tiny.md §3.2: the restricted neuron's 1×1
+/// (output, tap)) in the consumer weight's shape (docs/tiny.md §3.2: the restricted neuron's 1×1
 /// fan-out sits at the kernel centre, the full neuron's covers every tap).
 fn omega_weight(omega: &Tensor, site: &Site) -> Tensor {
     let k = omega.size()[1];
@@ -186,7 +186,7 @@ fn input_norms(w: &Tensor) -> Tensor {
 }
 
 /// The TINY-family proposal for `site` from its statistics, capped at `max_neurons`, with the
-/// (numerical, statistical) thresholds of tiny.md §2.5 and §2.7.
+/// (numerical, statistical) thresholds of docs/tiny.md §2.5 and §2.7.
 pub fn closed_form(
     net: &Network,
     site: &Site,
@@ -202,16 +202,13 @@ pub fn closed_form(
     opts.max_added_neurons = Some(max_neurons);
     opts.numerical_threshold = numerical_threshold;
     opts.statistical_threshold = statistical_threshold;
-    let k_site = site.index;
-    let producer = &net.stages[k_site];
-    let consumer = &net.stages[k_site + 1];
-    let slope = producer.activation.slope_at_zero();
-    let p: NeuronProposal = propose_neurons(stats, slope, &opts);
-    let device = net.device();
+    let producer = &net.stages[site.index];
+    let consumer = &net.stages[site.index + 1];
+    let p: NeuronProposal = propose_neurons(stats, producer.activation.slope_at_zero(), &opts);
+    let (device, kind) = (net.device(), producer.layer.weight().kind());
     let k = p.n_neurons() as i64;
     let pw = producer.layer.weight().size();
     let d2: i64 = pw[1..].iter().product();
-    let kind = producer.layer.weight().kind();
     let alpha = from_mat(&p.alpha, kind, device);
     let mut alpha_shape = pw.clone();
     alpha_shape[0] = k;
@@ -223,95 +220,37 @@ pub fn closed_form(
     let omega_mat = from_mat(&p.omega, kind, device);
     let mut omega = omega_weight(&omega_mat, site);
     if method == Method::GradMax && k > 0 {
-        // Fan-out normalised (GroMo's "gradmax_normalization"): every new input unit gets
-        // the mean norm of the consumer's existing ones.
-        let w = consumer.layer.weight().detach();
-        let target = if w.size()[1] > 0 {
-            input_norms(&w).mean(kind)
-        } else {
-            Tensor::from(1.0f32).to_kind(kind).to_device(device)
-        };
-        let norms = input_norms(&omega).clamp_min(1e-12);
-        let mut shape = vec![1i64; omega.dim()];
-        shape[1] = k;
-        omega = &omega / norms.view(shape.as_slice()) * target;
+        omega = gradmax_normalised(&omega, consumer.layer.weight(), k);
     }
     let (delta_w, delta_b) = if opts.compute_delta && p.decrease_delta > 0.0 {
-        let delta = from_mat(&p.delta, kind, device);
-        let d1 = delta.size()[1] - i64::from(stats.consumer_bias);
-        (
-            Some(
-                delta
-                    .narrow(1, 0, d1)
-                    .reshape(consumer.layer.weight().size().as_slice()),
-            ),
-            stats
-                .consumer_bias
-                .then(|| delta.narrow(1, d1, 1).squeeze_dim(1)),
+        delta_tensors(
+            &from_mat(&p.delta, kind, device),
+            stats,
+            consumer.layer.weight(),
         )
     } else {
         (None, None)
     };
-    // Measured first order (tiny.md §9) where the rows are exact for a positively
-    // homogeneous activation: dense sites, restricted conv neurons without pooling in
-    // between, and conv → linear through global pooling (the mean of the activations).
-    let exact_rows = match site.kind {
-        SiteKind::Dense | SiteKind::ConvToDense => true,
-        SiteKind::ConvToConv(ConvNeuron::Restricted) => site.pool == crate::nn::Pool::None,
-        _ => false,
-    };
     let mut notes = p.notes.clone();
     let fo_measured = match samples {
         Some(sm)
-            if exact_rows
+            if measured_rows_exact(site)
                 && producer.activation == Activation::Relu
                 && !opts.alpha_zero
                 && k > 0 =>
         {
-            let mut ext = sm.b2.matmul(&alpha.tr()).clamp_min(0.0); // relu(α b̃)
-            if site.kind == SiteKind::Dense {
-                // The whole first order at once (no per-neuron orientation for dense sites):
-                // the summation order of the measured MLP results, kept bit for bit.
-                let change = ext.matmul(&omega_mat.tr()); // Σ ω_k relu(α_kᵀ b̃)
-                let inner = (&sm.g * change).sum(Kind::Double).double_value(&[]) / sm.images as f64;
-                Some(p.decrease_delta - inner)
-            } else {
-                if sm.pooled {
-                    ext = ext.view([sm.images, -1, k]).mean_dim(1, false, ext.kind());
-                }
-                // Each neuron's first-order decrease: −E⟨g, ω_k relu(α_kᵀ b̃)⟩.
-                let per_neuron = -(ext.tr().matmul(&sm.g) * omega_mat.tr()).sum_dim_intlist(
-                    [1i64].as_slice(),
-                    false,
-                    Kind::Double,
-                ) / sm.images as f64;
-                let mut gains = Vec::<f64>::try_from(&per_neuron).unwrap_or_default();
-                // Through ReLU the linearised sign can be wrong (a unit's output is not
-                // α's linear response, e.g. the mean of rectified patches): flipping a
-                // neuron's fan-out flips its first-order effect exactly, so every conv neuron
-                // is oriented to lower the loss.
-                let flip: Vec<f64> = gains
-                    .iter()
-                    .map(|&c| if c < 0.0 { -1.0 } else { 1.0 })
-                    .collect();
-                let flipped = flip.iter().filter(|&&f| f < 0.0).count();
-                if flipped > 0 {
-                    let f = Tensor::from_slice(&flip).to_kind(kind).to_device(device);
-                    let mut shape = vec![1i64; omega.dim()];
-                    shape[1] = k;
-                    omega = &omega * f.view(shape.as_slice());
-                    gains.iter_mut().for_each(|c| *c = c.abs());
-                    notes.push(format!(
-                        "{flipped} of {k} fan-outs flipped (ReLU first order, tiny.md §9)"
-                    ));
-                }
-                Some(p.decrease_delta + gains.iter().sum::<f64>())
-            }
+            let m = Measured {
+                samples: sm,
+                alpha: &alpha,
+                omega_mat: &omega_mat,
+                decrease_delta: p.decrease_delta,
+            };
+            Some(m.first_order(site, &mut omega, &mut notes))
         }
         _ => None,
     };
     Ok(Proposal {
-        site: k_site,
+        site: site.index,
         alpha_w,
         alpha_b,
         omega,
@@ -331,6 +270,111 @@ pub fn closed_form(
         function_preserving: method.function_preserving(),
         rational: None,
     })
+}
+
+/// GradMax's fan-out normalisation (GroMo's "gradmax_normalization"): every one of the `k`
+/// new input units of the consumer gets the mean norm of its existing ones.
+fn gradmax_normalised(omega: &Tensor, consumer_weight: &Tensor, k: i64) -> Tensor {
+    let (kind, device) = (omega.kind(), omega.device());
+    let w = consumer_weight.detach();
+    let target = if w.size()[1] > 0 {
+        input_norms(&w).mean(kind)
+    } else {
+        Tensor::from(1.0f32).to_kind(kind).to_device(device)
+    };
+    let norms = input_norms(omega).clamp_min(1e-12);
+    let mut shape = vec![1i64; omega.dim()];
+    shape[1] = k;
+    omega / norms.view(shape.as_slice()) * target
+}
+
+/// δ (`d×(d1+1)`, last column the bias when the consumer has one) as the consumer weight's
+/// shape and its bias.
+fn delta_tensors(
+    delta: &Tensor,
+    stats: &SiteStatistics,
+    consumer_weight: &Tensor,
+) -> (Option<Tensor>, Option<Tensor>) {
+    let d1 = delta.size()[1] - i64::from(stats.consumer_bias);
+    (
+        Some(
+            delta
+                .narrow(1, 0, d1)
+                .reshape(consumer_weight.size().as_slice()),
+        ),
+        stats
+            .consumer_bias
+            .then(|| delta.narrow(1, d1, 1).squeeze_dim(1)),
+    )
+}
+
+/// Whether a site's rows give the exact first order for a positively homogeneous activation
+/// (docs/tiny.md §9): dense sites, restricted conv neurons without pooling in between, and conv →
+/// linear through global pooling (the mean of the activations).
+fn measured_rows_exact(site: &Site) -> bool {
+    match site.kind {
+        SiteKind::Dense | SiteKind::ConvToDense => true,
+        SiteKind::ConvToConv(ConvNeuron::Restricted) => site.pool == crate::nn::Pool::None,
+        _ => false,
+    }
+}
+
+/// What the measured first order of ReLU neurons needs (docs/tiny.md §9).
+struct Measured<'a> {
+    samples: &'a Samples,
+    /// Fan-in rows `[K, d2(+1)]` and fan-out `[d·taps, K]` as from the closed form.
+    alpha: &'a Tensor,
+    omega_mat: &'a Tensor,
+    decrease_delta: f64,
+}
+
+impl Measured<'_> {
+    /// The exact first order `d − E⟨g, Σ ω_k relu(α_kᵀb̃)⟩` measured on the statistics
+    /// samples. At conv sites each neuron's fan-out in `omega` is flipped where its own
+    /// first-order effect is negative (through ReLU the linearised sign can be wrong), with a
+    /// note.
+    fn first_order(&self, site: &Site, omega: &mut Tensor, notes: &mut Vec<String>) -> f64 {
+        let sm = self.samples;
+        let mut ext = sm.b2.matmul(&self.alpha.tr()).clamp_min(0.0); // relu(α b̃)
+        if site.kind == SiteKind::Dense {
+            // The whole first order at once (no per-neuron orientation for dense sites):
+            // the summation order of the measured MLP results, kept bit for bit.
+            let change = ext.matmul(&self.omega_mat.tr()); // Σ ω_k relu(α_kᵀ b̃)
+            let inner = (&sm.g * change).sum(Kind::Double).double_value(&[]) / sm.images as f64;
+            return self.decrease_delta - inner;
+        }
+        let k = self.alpha.size()[0];
+        if sm.pooled {
+            ext = ext.view([sm.images, -1, k]).mean_dim(1, false, ext.kind());
+        }
+        // Each neuron's first-order decrease: −E⟨g, ω_k relu(α_kᵀ b̃)⟩.
+        let per_neuron = -(ext.tr().matmul(&sm.g) * self.omega_mat.tr()).sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Double,
+        ) / sm.images as f64;
+        let mut gains = Vec::<f64>::try_from(&per_neuron).unwrap_or_default();
+        // Flipping a neuron's fan-out flips its first-order effect exactly, so every conv
+        // neuron is oriented to lower the loss.
+        let flip: Vec<f64> = gains
+            .iter()
+            .map(|&c| if c < 0.0 { -1.0 } else { 1.0 })
+            .collect();
+        let flipped = flip.iter().filter(|&&f| f < 0.0).count();
+        if flipped > 0 {
+            let f = Tensor::from_slice(&flip)
+                .to_kind(omega.kind())
+                .to_device(omega.device());
+            let mut shape = vec![1i64; omega.dim()];
+            shape[1] = k;
+            *omega = &*omega * f.view(shape.as_slice());
+            gains.iter_mut().for_each(|c| *c = c.abs());
+            notes.push(format!(
+                "{flipped} of {k} fan-outs flipped (ReLU first order, docs/tiny.md §9)"
+            ));
+        }
+        self.decrease_delta + gains.iter().sum::<f64>()
+    }
 }
 
 /// Random growth (the control): `k` neurons with uniform fan-in (PyTorch's default bound),

@@ -1,10 +1,10 @@
 //! Growth sites: the hidden dimension between a producer stage (its output units or channels
 //! grow) and the next stage, the consumer (its inputs grow), and the *rows* the statistics of
-//! tiny.md §2.2 are built from.
+//! docs/tiny.md §2.2 are built from.
 //!
 //! Every kind of site is reduced to the linear-layer problem: rows of the producer's
 //! augmented input `B̃₋₂`, of the consumer's augmented input `B̃₋₁` and of the gradient `G`
-//! at the consumer's pre-activation, aligned row by row (tiny.md §3.1–3.2):
+//! at the consumer's pre-activation, aligned row by row (docs/tiny.md §3.1–3.2):
 //!
 //! * **dense** (linear → linear): one row per sample;
 //! * **conv → conv**: one row per (image, consumer output position); `B̃₋₁` and `G` are the
@@ -40,7 +40,7 @@ use super::unfold::{self, Conv};
 use crate::error::{Error, Result};
 use crate::nn::{Layer, Network, Pool, Stage};
 
-/// How a new channel of a conv → conv site reaches the consumer (tiny.md §3.2).
+/// How a new channel of a conv → conv site reaches the consumer (docs/tiny.md §3.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConvNeuron {
@@ -97,7 +97,7 @@ impl Site {
                 "site {index}: stage {index} has no consumer stage"
             )));
         };
-        // A residual stream's width is shared by every block on it: fixed (tiny.md §3.4).
+        // A residual stream's width is shared by every block on it: fixed (docs/tiny.md §3.4).
         if prod.skip.is_some() || net.stages.get(index + 2).is_some_and(|s| s.skip.is_some()) {
             return Err(Error::Growth(format!(
                 "site {index}: the residual stream's width is fixed; blocks grow their hidden width"
@@ -196,7 +196,7 @@ impl Site {
 
 /// `S₂` of the full neuron without its `k²` products: the mean over taps of
 /// `Σ_rows B̃₋₂,e B̃₋₂,eᵀ` is the sum over intermediate positions q of `u_q u_qᵀ` weighted by
-/// how many (output position, tap) pairs read q (tiny.md §3.2's mask tensor `T` summed over p
+/// how many (output position, tap) pairs read q (docs/tiny.md §3.2's mask tensor `T` summed over p
 /// and e), divided by the number of taps. One product instead of `k²`; `image` is
 /// `[N, D, H, W]`, one feature vector per intermediate position.
 fn full_s2(image: &Tensor, conv2: Conv) -> Tensor {
@@ -219,7 +219,7 @@ fn full_s2(image: &Tensor, conv2: Conv) -> Tensor {
 }
 
 /// A stage's augmented input features, f64: `[N, D(+1)]` for a linear layer, the unfolded
-/// patches `[N, L, C·k²(+1)]` for a conv (tiny.md §3.1). Computed once per batch and stage,
+/// patches `[N, L, C·k²(+1)]` for a conv (docs/tiny.md §3.1). Computed once per batch and stage,
 /// shared by the site it produces for and the site it consumes for.
 pub fn features(stage: &Stage, x: &Tensor) -> Tensor {
     let x = x.to_kind(Kind::Double);

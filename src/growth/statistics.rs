@@ -1,4 +1,4 @@
-//! Growth statistics (tiny.md §2.2): one pass over a statistics sample with per-sample
+//! Growth statistics (docs/tiny.md §2.2): one pass over a statistics sample with per-sample
 //! gradients of the pre-activations, accumulated in f64 on the training device.
 //!
 //! The per-sample gradients `G` come from zero "probe" tensors added to the consumers'
@@ -26,7 +26,7 @@ struct Sums {
 }
 
 impl Sums {
-    /// One batch's sums from aligned rows (tiny.md §2.2; conv sites §3.1–3.2): `b2` holds
+    /// One batch's sums from aligned rows (docs/tiny.md §2.2; conv sites §3.1–3.2): `b2` holds
     /// one block of producer rows per tap. With several taps (full conv neuron) `S₂` is the
     /// *mean* over taps of the per-tap moments (`s2` when the caller has it by a cheaper
     /// route), `M₂` has columns (output, tap) and `P` one block of rows per tap.
@@ -61,7 +61,7 @@ impl Sums {
     }
 }
 
-/// A few raw rows of a site, to measure a proposal's first order (tiny.md §9).
+/// A few raw rows of a site, to measure a proposal's first order (docs/tiny.md §9).
 #[derive(Debug)]
 pub struct Samples {
     /// Producer rows `B̃₋₂` (one tap) and gradient rows `G`, in the training precision.

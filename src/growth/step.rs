@@ -1,6 +1,6 @@
 //! The TINY family's growth check (`tiny`, `tiny-paper`, `gradmax`, `random`): which sites
 //! may grow and by how much, where to grow (best first-order site, round-robin or all,
-//! tiny.md §2.10), the statistics and proposals, then each proposal's amplitude, verdict and
+//! docs/tiny.md §2.10), the statistics and proposals, then each proposal's amplitude, verdict and
 //! application ([`super::verdict`]). In automatic mode a check repeats steps while some site
 //! keeps its step and ends growth after `patience` fruitless checks.
 use std::time::Instant;
@@ -57,7 +57,7 @@ impl GrowthMethod for TinyFamily {
 }
 
 /// Sites that may still grow, with how many neurons each may take now: up to the target
-/// width, a residual block's output width (GroMo's `target_hidden_channels`, tiny.md §3.4),
+/// width, a residual block's output width (GroMo's `target_hidden_channels`, docs/tiny.md §3.4),
 /// `neurons_per_step` and the parameter budget.
 pub fn capacities(cfg: &GrowthConfig, net: &Network) -> Vec<(usize, usize)> {
     let widths = net.hidden_widths();
@@ -174,7 +174,7 @@ fn grow_step(cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> 
 }
 
 /// The proposal to try among several sites': a random one for random growth, else the one
-/// with the largest first-order improvement (tiny.md §2.10).
+/// with the largest first-order improvement (docs/tiny.md §2.10).
 fn pick(method: Method, proposals: Vec<Proposal>, rng: &mut ChaCha8Rng) -> Option<Proposal> {
     if method == Method::Random && proposals.len() > 1 {
         let i = rand::Rng::random_range(rng, 0..proposals.len());

@@ -3,28 +3,28 @@
 //! This module turns the second-order statistics of one *growth site* into
 //!
 //! * the best update `δ` of the existing weights of the consumer layer `l`
-//!   ([`best_update`], tiny.md §2.3), and
+//!   ([`best_update`], docs/tiny.md §2.3), and
 //! * the optimal new neurons of the hidden layer between the producer layer `l-1` and
 //!   the consumer layer `l`, with their first-order loss decrease
-//!   ([`propose_neurons`], tiny.md §2.4–2.7).
+//!   ([`propose_neurons`], docs/tiny.md §2.4–2.7).
 //!
 //! It knows nothing about tensors: the caller accumulates the statistics
-//! ([`SiteStatistics`], tiny.md §2.2) with whatever backend it trains with, converts the
+//! ([`SiteStatistics`], docs/tiny.md §2.2) with whatever backend it trains with, converts the
 //! averages to `faer::Mat<f64>`, and applies the returned proposal to its layers.
 //!
-//! # Conventions (tiny.md §1)
+//! # Conventions (docs/tiny.md §1)
 //! * `G` stacks the per-sample gradients `g_i = ∂ℓ_i/∂a(x_i)` of the **per-sample** loss
 //!   (back-propagate the summed loss) w.r.t. the pre-activation `a` of the consumer layer;
 //!   the desired move is `v_goal = −g`. All statistics are averages (sum / n).
 //! * Augmented inputs `b̃ = [b; 1]` when the layer has a bias; the last coordinate of
 //!   `S`, `M`, `P` (consumer side) and of `S₂`, `M₂`, `P` (producer side) is then the bias.
-//! * Applying a proposal with amplitude `s` (tiny.md §2.8): the producer `W_{l-1}` gets the
+//! * Applying a proposal with amplitude `s` (docs/tiny.md §2.8): the producer `W_{l-1}` gets the
 //!   new output rows `s·α` (last column = their bias), the consumer `W_l` gets the new input
 //!   columns `s·ω`, and `W_l ← W_l − s²·δ` (`δ` has the bias in its last column). The loss
 //!   then changes by `−s²·fo_with_cross + o(s²)` for an activation with `σ(0) = 0`.
 //!
 //! # Example
-//! Learning the identity in one growth step (tiny.md §7 check 12): two indicator inputs,
+//! Learning the identity in one growth step (docs/tiny.md §7 check 12): two indicator inputs,
 //! an empty hidden layer without bias, a zero output and the target `y = x`, so
 //! `G = out − y = −x` for the loss `½‖out − y‖²`.
 //! ```
@@ -49,12 +49,12 @@ use super::linalg::{self, PsdFactor, SolveMethod};
 
 /// A λ is treated as exactly zero (no neuron proposed for it) when
 /// `λ ≤ ZERO_LAMBDA_REL · λ_scale`, where `λ_scale` bounds every possible λ:
-/// `√tr(E)` with the S₂ metric (Σλ² ≤ Ψ ≤ tr E, tiny.md §2.6) and `√(tr S₂ · tr E)` without
+/// `√tr(E)` with the S₂ metric (Σλ² ≤ Ψ ≤ tr E, docs/tiny.md §2.6) and `√(tr S₂ · tr E)` without
 /// it (Cauchy–Schwarz on `M₂`). Such a λ explains at most a `1e-14` fraction of the
 /// gradient energy: it only comes from dead neurons, a zero bottleneck or round-off.
 pub const ZERO_LAMBDA_REL: f64 = 1e-7;
 
-/// Second-order statistics of one growth site, already averaged (sum / n) — tiny.md §2.2.
+/// Second-order statistics of one growth site, already averaged (sum / n) — docs/tiny.md §2.2.
 ///
 /// Shapes: `d1` = hidden width (inputs of the consumer layer `l`), `d2` = inputs of the
 /// producer layer `l-1`, `d` = outputs of the consumer layer. The `+1` is present only when
@@ -74,23 +74,23 @@ pub struct SiteStatistics {
     pub p: Mat<f64>,
     /// Consumer kernel taps a new neuron's fan-out covers: 1 for a linear consumer and for
     /// the restricted conv neuron (1×1 fan-out at the kernel centre), `k²` for the full conv
-    /// neuron (tiny.md §3.2, "Full": `M₂[a, (c, e)]`, `P[e, a, b]`).
+    /// neuron (docs/tiny.md §3.2, "Full": `M₂[a, (c, e)]`, `P[e, a, b]`).
     pub taps: usize,
     /// Optional `E = GᵀG/n`, `d×d` (gradient covariance).
     pub e: Option<Mat<f64>>,
-    /// `tr(GᵀG/n)`, always available; gives the bottleneck `Ψ = tr E − d` (tiny.md §2.4).
+    /// `tr(GᵀG/n)`, always available; gives the bottleneck `Ψ = tr E − d` (docs/tiny.md §2.4).
     pub trace_e: f64,
     /// Number of samples averaged.
     pub n: usize,
     /// Whether the consumer layer has a bias, i.e. whether the last coordinate of `S`,
     /// `M` and of the columns of `P` is the constant 1. With it the hidden width is
     /// `s.nrows() − 1`, without it `s.nrows()`; a hidden width of 0 is an *empty* hidden
-    /// layer (tiny.md §2.11: no δ, no projection).
+    /// layer (docs/tiny.md §2.11: no δ, no projection).
     pub consumer_bias: bool,
 }
 
 impl SiteStatistics {
-    /// Averages of the per-sample matrices (tiny.md §2.2): `b2 = B̃₋₂` (`n×(d2+1)`),
+    /// Averages of the per-sample matrices (docs/tiny.md §2.2): `b2 = B̃₋₂` (`n×(d2+1)`),
     /// `b1 = B̃₋₁` (`n×(d1+1)`), `g = G` (`n×d`), each already augmented with the ones column
     /// where the layer has a bias. `with_e` also stores the full `E`. With `n = 0` every
     /// statistic is zero.
@@ -135,7 +135,7 @@ impl SiteStatistics {
     }
 
     /// Weighted average of two sets of statistics of the same site (`n`-weighted, as
-    /// when the running sums of two statistical batches are added; tiny.md §2.2). `E` is
+    /// when the running sums of two statistical batches are added; docs/tiny.md §2.2). `E` is
     /// kept only if both have it.
     ///
     /// # Panics
@@ -255,7 +255,7 @@ impl SiteStatistics {
 }
 
 /// Options of the TINY computation, named after GroMo's `compute_optimal_updates`
-/// (tiny.md §2.11).
+/// (docs/tiny.md §2.11).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TinyOptions {
     /// Apply the best update `δ` of the existing weights (else δ is only used for the
@@ -274,7 +274,7 @@ pub struct TinyOptions {
     pub ignore_singular_values: bool,
     /// Eigenvalues of `S` / `S₂` at or below this are dropped (default 1e-6).
     pub numerical_threshold: f64,
-    /// Keep `λ_k ≥ min(statistical_threshold, λ_max)` (default 1e-3, tiny.md §2.7).
+    /// Keep `λ_k ≥ min(statistical_threshold, λ_max)` (default 1e-3, docs/tiny.md §2.7).
     pub statistical_threshold: f64,
     /// Cap on the number of neurons (`None`: no cap).
     pub max_added_neurons: Option<usize>,
@@ -287,7 +287,7 @@ impl Default for TinyOptions {
 }
 
 impl TinyOptions {
-    /// GroMo's library default: TINY plus the δ step (tiny.md §2.11).
+    /// GroMo's library default: TINY plus the δ step (docs/tiny.md §2.11).
     pub fn tiny() -> Self {
         Self {
             compute_delta: true,
@@ -310,7 +310,7 @@ impl TinyOptions {
     }
 
     /// GradMax: `S₂ := I`, `N = −M₂`, `α := 0` after solving, singular values ignored
-    /// (tiny.md §2.5, §2.11).
+    /// (docs/tiny.md §2.5, §2.11).
     pub fn gradmax() -> Self {
         Self {
             compute_delta: false,
@@ -334,11 +334,11 @@ pub enum DeltaSolver {
     ZeroedNegative,
     /// Both solvers failed (non-finite statistics): `δ = 0`, `d = 0`.
     Failed,
-    /// Empty hidden layer (no existing neuron): no δ (tiny.md §2.11).
+    /// Empty hidden layer (no existing neuron): no δ (docs/tiny.md §2.11).
     EmptyLayer,
 }
 
-/// Best update of the existing weights of the consumer layer (tiny.md §2.3).
+/// Best update of the existing weights of the consumer layer (docs/tiny.md §2.3).
 #[derive(Clone, Debug)]
 pub struct BestUpdate {
     /// `δ = (S⁻¹M)ᵀ`, `d×(d1+1)`; apply as `W_l ← W_l − γ·δ` (last column: bias).
@@ -349,7 +349,7 @@ pub struct BestUpdate {
     pub solver: DeltaSolver,
 }
 
-/// Best update of the existing weights, `δ = (S⁻¹M)ᵀ` and `d = tr(Mᵀ S⁻¹ M)` — tiny.md §2.3.
+/// Best update of the existing weights, `δ = (S⁻¹M)ᵀ` and `d = tr(Mᵀ S⁻¹ M)` — docs/tiny.md §2.3.
 ///
 /// Cholesky solve first; if `S` is numerically singular (a pivot `≤ numerical_threshold`)
 /// or `d < 0`, the pseudo-inverse of `S` (eigenvalues `≤ numerical_threshold` dropped); if
@@ -375,7 +375,7 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
         return zero(DeltaSolver::EmptyLayer);
     }
     let (s, m, thr) = (stats.s.as_ref(), stats.m.as_ref(), opts.numerical_threshold);
-    // d = tr(Mᵀ X) with X = S⁻¹M (tiny.md §2.3); accepted when finite and ≥ 0.
+    // d = tr(Mᵀ X) with X = S⁻¹M (docs/tiny.md §2.3); accepted when finite and ≥ 0.
     let accept = |x: Mat<f64>, solver| {
         let dec = linalg::frobenius_inner(m, x.as_ref());
         (dec.is_finite() && dec >= 0.0).then(|| BestUpdate {
@@ -397,7 +397,7 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
 }
 
 /// Optimal new neurons of one growth site, with δ and the first-order terms
-/// (tiny.md §2.4–2.7). `K = lambdas.len()` neurons, possibly 0.
+/// (docs/tiny.md §2.4–2.7). `K = lambdas.len()` neurons, possibly 0.
 #[derive(Clone, Debug)]
 pub struct NeuronProposal {
     /// `K×(d2+1)`: fan-in rows for the producer layer (last column = their bias when the
@@ -415,20 +415,20 @@ pub struct NeuronProposal {
     pub decrease_delta: f64,
     /// How the full δ (used for the projection and Ψ) was solved.
     pub delta_solver: DeltaSolver,
-    /// Expressivity bottleneck `Ψ = tr(E) − d` (tiny.md §2.4), from the full δ whether or
+    /// Expressivity bottleneck `Ψ = tr(E) − d` (docs/tiny.md §2.4), from the full δ whether or
     /// not it is applied (`d = 0` for an empty hidden layer).
     pub bottleneck: f64,
     /// Whether `N = −M₂ + Pδᵀ` (projection) was used; `false` means `N = −M₂`.
     pub projected: bool,
-    /// Cross term `C = −Σ_k α_kᵀ P δᵀ ω_k` (tiny.md §2.6), with the α before `alpha_zero`
+    /// Cross term `C = −Σ_k α_kᵀ P δᵀ ω_k` (docs/tiny.md §2.6), with the α before `alpha_zero`
     /// and the projection δ; exactly 0 without projection.
     pub cross_term: f64,
     /// GroMo's first-order improvement `d + σ'(0)Σλ²`, or `d + σ'(0)Σλ` when
-    /// `ignore_singular_values` (GroMo #217 fixed by PR #261; tiny.md §2.6). Without C.
+    /// `ignore_singular_values` (GroMo #217 fixed by PR #261; docs/tiny.md §2.6). Without C.
     pub fo_gromo: f64,
     /// Exact first order of the (pre-`alpha_zero`) proposal: `d + σ'(0)(Σλ² + C)`, resp.
     /// `d + σ'(0)(Σλ + C)`: `L(s) = L − s²·fo_with_cross + o(s²)` for a smooth σ with
-    /// `σ(0) = 0` (tiny.md §2.6, §7 checks 8–9); only a heuristic for ReLU (§9).
+    /// `σ(0) = 0` (docs/tiny.md §2.6, §7 checks 8–9); only a heuristic for ReLU (§9).
     pub fo_with_cross: f64,
     /// Human-readable remarks for logging (fallbacks taken, why nothing is proposed).
     pub notes: Vec<String>,
@@ -441,13 +441,13 @@ impl NeuronProposal {
     }
 
     /// `Θ = Σ_k α_k ω_kᵀ = αᵀωᵀ`, `(d2+1)×d`: the linearised change of the consumer's
-    /// pre-activation is `σ'(0)·Θᵀ b̃₋₂` per unit of `s²` (tiny.md §2.5).
+    /// pre-activation is `σ'(0)·Θᵀ b̃₋₂` per unit of `s²` (docs/tiny.md §2.5).
     pub fn theta(&self) -> Mat<f64> {
         self.alpha.transpose() * self.omega.transpose()
     }
 }
 
-/// Number of neurons to keep — tiny.md §2.7. `lambdas` are descending singular values;
+/// Number of neurons to keep — docs/tiny.md §2.7. `lambdas` are descending singular values;
 /// those `≤ zero_tol` are treated as zero and never kept (so an all-zero spectrum gives 0,
 /// not a useless neuron). Among the others keep `λ_k ≥ min(statistical_threshold, λ_max)`
 /// (at least one), then cap by `max_added_neurons`. The cap `min(d2+1, d)` holds because
@@ -466,7 +466,7 @@ pub fn count_neurons(lambdas: &[f64], zero_tol: f64, opts: &TinyOptions) -> usiz
 }
 
 /// Optimal new neurons for the hidden layer between the producer `l-1` and the consumer
-/// `l` — tiny.md §2.4–2.7.
+/// `l` — docs/tiny.md §2.4–2.7.
 ///
 /// 1. δ and `d` (§2.3, [`best_update`]); `Ψ = tr E − d` (§2.4).
 /// 2. `N = −M₂ + Pδᵀ` with projection, else `N = −M₂` (§2.4). Projection is forced off for
@@ -492,31 +492,100 @@ pub fn propose_neurons(
     if let Err(e) = stats.check_shapes() {
         panic!("propose_neurons: inconsistent statistics: {e}");
     }
-    let (c1, c2, d) = (stats.s.nrows(), stats.s2.nrows(), stats.output_dim());
-    // Fan-out length of one neuron: d outputs × the consumer taps it covers.
-    let fan_out = d * stats.taps;
+    let (c1, d) = (stats.s.nrows(), stats.output_dim());
     let mut notes = Vec::new();
-    let empty = |delta: Mat<f64>, dec: f64, solver, psi: f64, notes: Vec<String>| NeuronProposal {
-        alpha: Mat::zeros(0, c2),
-        omega: Mat::zeros(fan_out, 0),
-        lambdas: Vec::new(),
-        all_lambdas: Vec::new(),
-        delta,
-        decrease_delta: dec,
-        delta_solver: solver,
-        bottleneck: psi,
-        projected: false,
-        cross_term: 0.0,
-        fo_gromo: dec,
-        fo_with_cross: dec,
-        notes,
-    };
     if !stats.is_finite() {
         notes.push("non-finite statistics: nothing proposed".to_string());
-        return empty(Mat::zeros(d, c1), 0.0, DeltaSolver::Failed, f64::NAN, notes);
+        let delta = DeltaPart {
+            full: BestUpdate {
+                delta: Mat::zeros(d, c1),
+                decrease: 0.0,
+                solver: DeltaSolver::Failed,
+            },
+            bottleneck: f64::NAN,
+            delta: Mat::zeros(d, c1),
+            decrease: 0.0,
+        };
+        return NeuronProposal::empty(stats, delta, notes);
     }
 
-    // Step 1: δ, d (tiny.md §2.3) and the bottleneck Ψ = tr E − d (§2.4).
+    // Step 1: δ, d (docs/tiny.md §2.3) and the bottleneck Ψ = tr E − d (§2.4).
+    let dp = delta_part(stats, opts, &mut notes);
+
+    // Step 2: N = −M₂ + Pδᵀ (projection, docs/tiny.md §2.4) or N = −M₂ (no projection or
+    // empty hidden layer, §2.11). `p_delta = Pδᵀ` is kept for the cross term C.
+    let projected = opts.use_projection && stats.hidden_width() > 0;
+    let p_delta = projected.then(|| project(&stats.p, &dp.full.delta, stats.taps));
+    let mut n_mat = Mat::from_fn(stats.s2.nrows(), d * stats.taps, |i, j| -stats.m2[(i, j)]);
+    if let Some(pd) = &p_delta {
+        n_mat += pd;
+    }
+
+    // Step 3: SVD of S₂^{-1/2} N (docs/tiny.md §2.5), via the truncated eigen-factor of S₂.
+    let Some((factor, svd)) = whitened_svd(stats, n_mat, opts, &mut notes) else {
+        return NeuronProposal::empty(stats, dp, notes);
+    };
+
+    // Step 4: count rule (docs/tiny.md §2.7) and α, ω (§2.5 step 3).
+    let lambda_scale = if opts.use_covariance {
+        stats.trace_e.max(0.0).sqrt()
+    } else {
+        (stats.trace_e.max(0.0) * linalg::trace(stats.s2.as_ref()).max(0.0)).sqrt()
+    };
+    let k = count_neurons(&svd.s, ZERO_LAMBDA_REL * lambda_scale, opts);
+    if k == 0 {
+        notes.push("all λ are zero (zero bottleneck or dead units): nothing to add".into());
+        let mut out = NeuronProposal::empty(stats, dp, notes);
+        out.all_lambdas = svd.s;
+        out.projected = projected;
+        return out;
+    }
+    let (alpha_cols, omega) = neurons(&svd, factor.as_ref(), k, opts);
+    let lambdas: Vec<f64> = svd.s[..k].to_vec();
+
+    // Step 5: C = −Σ_k α_kᵀ P δᵀ ω_k and the first-order terms (docs/tiny.md §2.6).
+    let cross_term = p_delta.map_or(0.0, |pd| cross_term(&pd, &alpha_cols, &omega));
+    let lambda_term: f64 = if opts.ignore_singular_values {
+        lambdas.iter().sum()
+    } else {
+        lambdas.iter().map(|l| l * l).sum()
+    };
+    let fo_gromo = dp.decrease + sigma_prime0 * lambda_term;
+    let fo_with_cross = dp.decrease + sigma_prime0 * (lambda_term + cross_term);
+    let alpha = if opts.alpha_zero {
+        Mat::zeros(k, stats.s2.nrows())
+    } else {
+        alpha_cols.transpose().to_owned()
+    };
+    NeuronProposal {
+        alpha,
+        omega,
+        lambdas,
+        all_lambdas: svd.s,
+        delta: dp.delta,
+        decrease_delta: dp.decrease,
+        delta_solver: dp.full.solver,
+        bottleneck: dp.bottleneck,
+        projected,
+        cross_term,
+        fo_gromo,
+        fo_with_cross,
+        notes,
+    }
+}
+
+/// Step 1 of [`propose_neurons`]: the full best update (for the projection and Ψ), the
+/// bottleneck, and the δ actually proposed.
+struct DeltaPart {
+    full: BestUpdate,
+    bottleneck: f64,
+    /// δ to apply and its decrease (zero when `compute_delta` is off).
+    delta: Mat<f64>,
+    decrease: f64,
+}
+
+/// δ, d (docs/tiny.md §2.3) and the bottleneck Ψ = tr E − d (§2.4), noting fallbacks.
+fn delta_part(stats: &SiteStatistics, opts: &TinyOptions, notes: &mut Vec<String>) -> DeltaPart {
     let full = best_update(stats, opts);
     match full.solver {
         DeltaSolver::PseudoInverse => notes.push("S singular: δ from the pseudo-inverse".into()),
@@ -525,40 +594,43 @@ pub fn propose_neurons(
         DeltaSolver::EmptyLayer | DeltaSolver::Direct => {}
     }
     let bottleneck = stats.trace_e - full.decrease;
-    let (delta, decrease_delta) = if opts.compute_delta {
+    let (delta, decrease) = if opts.compute_delta {
         (full.delta.clone(), full.decrease)
     } else {
-        (Mat::zeros(d, c1), 0.0)
+        (Mat::zeros(stats.output_dim(), stats.s.nrows()), 0.0)
     };
-
-    // Step 2: N = −M₂ + Pδᵀ (projection, tiny.md §2.4) or N = −M₂ (no projection or
-    // empty hidden layer, §2.11). `p_delta = Pδᵀ` is kept for the cross term C.
-    let projected = opts.use_projection && stats.hidden_width() > 0;
-    let p_delta = projected.then(|| project(&stats.p, &full.delta, stats.taps));
-    let mut n_mat = Mat::from_fn(c2, fan_out, |i, j| -stats.m2[(i, j)]);
-    if let Some(pd) = &p_delta {
-        n_mat += pd;
+    DeltaPart {
+        full,
+        bottleneck,
+        delta,
+        decrease,
     }
+}
 
-    // Step 3: SVD of S₂^{-1/2} N (tiny.md §2.5), via the truncated eigen-factor of S₂.
-    let factor: Option<PsdFactor> = if opts.use_covariance {
-        match linalg::psd_factor(stats.s2.as_ref(), opts.numerical_threshold) {
-            Some(f) => {
-                if f.dropped > 0 {
-                    notes.push(format!(
-                        "S₂: {} of {} eigen-directions ≤ {:.3e} dropped",
-                        f.dropped,
-                        f.dim(),
-                        f.cut
-                    ));
-                }
-                Some(f)
-            }
-            None => {
-                notes.push("eigendecomposition of S₂ failed: nothing proposed".into());
-                return empty(delta, decrease_delta, full.solver, bottleneck, notes);
-            }
+/// Step 3 of [`propose_neurons`]: the thin SVD of `S₂^{-1/2}N` through the truncated
+/// eigen-factor of `S₂` (eigenvalues `≤ numerical_threshold` dropped, docs/tiny.md §2.5 step 1),
+/// or of `N` itself without covariance (GradMax). `None` (with a note) when a
+/// decomposition fails.
+fn whitened_svd(
+    stats: &SiteStatistics,
+    n_mat: Mat<f64>,
+    opts: &TinyOptions,
+    notes: &mut Vec<String>,
+) -> Option<(Option<PsdFactor>, linalg::ThinSvd)> {
+    let factor = if opts.use_covariance {
+        let Some(f) = linalg::psd_factor(stats.s2.as_ref(), opts.numerical_threshold) else {
+            notes.push("eigendecomposition of S₂ failed: nothing proposed".into());
+            return None;
+        };
+        if f.dropped > 0 {
+            notes.push(format!(
+                "S₂: {} of {} eigen-directions ≤ {:.3e} dropped",
+                f.dropped,
+                f.dim(),
+                f.cut
+            ));
         }
+        Some(f)
     } else {
         None
     };
@@ -568,80 +640,70 @@ pub fn propose_neurons(
     };
     let Some(svd) = linalg::thin_svd(whitened.as_ref()) else {
         notes.push("SVD failed: nothing proposed".into());
-        return empty(delta, decrease_delta, full.solver, bottleneck, notes);
+        return None;
     };
+    Some((factor, svd))
+}
 
-    // Step 4: count rule (tiny.md §2.7) and α, ω (§2.5 step 3).
-    let lambda_scale = if opts.use_covariance {
-        stats.trace_e.max(0.0).sqrt()
-    } else {
-        (stats.trace_e.max(0.0) * linalg::trace(stats.s2.as_ref()).max(0.0)).sqrt()
-    };
-    let k = count_neurons(&svd.s, ZERO_LAMBDA_REL * lambda_scale, opts);
-    if k == 0 {
-        notes.push("all λ are zero (zero bottleneck or dead units): nothing to add".into());
-        let mut out = empty(delta, decrease_delta, full.solver, bottleneck, notes);
-        out.all_lambdas = svd.s;
-        out.projected = projected;
-        return out;
-    }
-    let lambdas: Vec<f64> = svd.s[..k].to_vec();
+/// Step 4 of [`propose_neurons`]: the first `k` neurons, `α_k = √λ_k S₂^{-1/2}u_k` as columns
+/// `(d2+1)×K` and `ω_k = √λ_k v_k` as columns `(d·taps)×K` (scale 1 instead of `√λ_k` when
+/// `ignore_singular_values`; docs/tiny.md §2.5 step 3).
+fn neurons(
+    svd: &linalg::ThinSvd,
+    factor: Option<&PsdFactor>,
+    k: usize,
+    opts: &TinyOptions,
+) -> (Mat<f64>, Mat<f64>) {
     let amp: Vec<f64> = if opts.ignore_singular_values {
         vec![1.0; k]
     } else {
-        lambdas.iter().map(|l| l.sqrt()).collect()
+        svd.s[..k].iter().map(|l| l.sqrt()).collect()
     };
     // Columns u_k·amp_k in whitened coordinates, then α_k = S₂^{-1/2}u_k·amp_k.
     let u_scaled = Mat::from_fn(svd.u.nrows(), k, |i, j| svd.u[(i, j)] * amp[j]);
-    let alpha_cols = match &factor {
+    let alpha_cols = match factor {
         Some(f) => f.unwhiten_pow(u_scaled.as_ref(), -0.5),
         None => u_scaled,
     };
-    let mut alpha = alpha_cols.transpose().to_owned();
-    let omega = Mat::from_fn(fan_out, k, |i, j| svd.v[(i, j)] * amp[j]);
+    let omega = Mat::from_fn(svd.v.nrows(), k, |i, j| svd.v[(i, j)] * amp[j]);
+    (alpha_cols, omega)
+}
 
-    // Step 5: C = −Σ_k α_kᵀ P δᵀ ω_k and the first-order terms (tiny.md §2.6).
-    let cross_term = match &p_delta {
-        Some(pd) => {
-            let pdw = pd * &omega; // (d2+1)×K
-            -(0..k)
-                .map(|j| {
-                    (0..c2)
-                        .map(|i| alpha_cols[(i, j)] * pdw[(i, j)])
-                        .sum::<f64>()
-                })
+/// Step 5 of [`propose_neurons`]: the cross term `C = −Σ_k α_kᵀ P δᵀ ω_k` (docs/tiny.md §2.6),
+/// from `Pδᵀ` and the neurons' columns.
+fn cross_term(p_delta: &Mat<f64>, alpha_cols: &Mat<f64>, omega: &Mat<f64>) -> f64 {
+    let pdw = p_delta * omega; // (d2+1)×K
+    -(0..omega.ncols())
+        .map(|j| {
+            (0..alpha_cols.nrows())
+                .map(|i| alpha_cols[(i, j)] * pdw[(i, j)])
                 .sum::<f64>()
+        })
+        .sum::<f64>()
+}
+
+impl NeuronProposal {
+    /// No neuron: only the δ part (docs/tiny.md §2.3–2.4), the first order `d`.
+    fn empty(stats: &SiteStatistics, dp: DeltaPart, notes: Vec<String>) -> Self {
+        NeuronProposal {
+            alpha: Mat::zeros(0, stats.s2.nrows()),
+            omega: Mat::zeros(stats.output_dim() * stats.taps, 0),
+            lambdas: Vec::new(),
+            all_lambdas: Vec::new(),
+            delta: dp.delta,
+            decrease_delta: dp.decrease,
+            delta_solver: dp.full.solver,
+            bottleneck: dp.bottleneck,
+            projected: false,
+            cross_term: 0.0,
+            fo_gromo: dp.decrease,
+            fo_with_cross: dp.decrease,
+            notes,
         }
-        None => 0.0,
-    };
-    let lambda_term: f64 = if opts.ignore_singular_values {
-        lambdas.iter().sum()
-    } else {
-        lambdas.iter().map(|l| l * l).sum()
-    };
-    let fo_gromo = decrease_delta + sigma_prime0 * lambda_term;
-    let fo_with_cross = decrease_delta + sigma_prime0 * (lambda_term + cross_term);
-    if opts.alpha_zero {
-        alpha = Mat::zeros(k, c2);
-    }
-    NeuronProposal {
-        alpha,
-        omega,
-        lambdas,
-        all_lambdas: svd.s,
-        delta,
-        decrease_delta,
-        delta_solver: full.solver,
-        bottleneck,
-        projected,
-        cross_term,
-        fo_gromo,
-        fo_with_cross,
-        notes,
     }
 }
 
-/// The projection term `Pδᵀ` of `N` (tiny.md §2.4), `(d2+1)×(d·taps)`: with one tap the
+/// The projection term `Pδᵀ` of `N` (docs/tiny.md §2.4), `(d2+1)×(d·taps)`: with one tap the
 /// plain product; with several (full conv neuron, §3.2) column `(c, e)` is
 /// `Σ_b P[e, a, b] δ[c, b]`, tap `e`'s block of `P` times `δᵀ`.
 fn project(p: &Mat<f64>, delta: &Mat<f64>, taps: usize) -> Mat<f64> {
@@ -662,7 +724,7 @@ fn project(p: &Mat<f64>, delta: &Mat<f64>, taps: usize) -> Mat<f64> {
     out
 }
 
-/// `σ'(0)` of common activations (GroMo's table, tiny.md §1); `None` if unknown. For
+/// `σ'(0)` of common activations (GroMo's table, docs/tiny.md §1); `None` if unknown. For
 /// ReLU the right derivative 1 is used (the linearisation is then a heuristic, §2.6).
 pub fn sigma_prime_zero(activation: &str) -> Option<f64> {
     match activation.to_ascii_lowercase().as_str() {
@@ -676,7 +738,7 @@ pub fn sigma_prime_zero(activation: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    //! Checks of tiny.md §7 on small explicit f64 networks
+    //! Checks of docs/tiny.md §7 on small explicit f64 networks
     //! `x → W1 → σ → W2 → out`, loss `(1/n) Σ ½‖out − y‖²`, so `G = out − y`.
     use super::*;
     use faer::linalg::solvers::SolveLstsq;
@@ -816,7 +878,7 @@ mod tests {
         }
     }
 
-    /// tiny.md §7 setting: input 6, hidden 3, output 4, bias everywhere; targets from a
+    /// docs/tiny.md §7 setting: input 6, hidden 3, output 4, bias everywhere; targets from a
     /// wider tanh teacher plus noise, so that the hidden layer is a bottleneck.
     fn problem(seed: u64, n: usize, act: Act) -> (Net, Mat<f64>, Mat<f64>) {
         problem_dims(seed, n, act, 6, 3, 4)
@@ -849,7 +911,7 @@ mod tests {
         (net, x, y)
     }
 
-    /// V_proj = −G + B̃₋₁δᵀ (tiny.md §2.4).
+    /// V_proj = −G + B̃₋₁δᵀ (docs/tiny.md §2.4).
     fn v_proj(b1: &Mat<f64>, g: &Mat<f64>, delta: &Mat<f64>) -> Mat<f64> {
         sub(&(b1 * delta.transpose()), g)
     }
@@ -921,7 +983,7 @@ mod tests {
         (sq_norm(v) - sq_norm(&sub(v, &(b2 * theta)))) / b2.nrows() as f64
     }
 
-    /// N = −M₂ + Pδᵀ (tiny.md §2.4), recomputed here from the statistics.
+    /// N = −M₂ + Pδᵀ (docs/tiny.md §2.4), recomputed here from the statistics.
     fn n_projected(stats: &SiteStatistics, delta: &Mat<f64>) -> Mat<f64> {
         sub(&(&stats.p * delta.transpose()), &stats.m2)
     }
@@ -1010,7 +1072,7 @@ mod tests {
         }
         // Remaining eigenvalues are zero (rank N ≤ d).
         assert!(eig[p.lambdas.len()..].iter().all(|m| m.abs() < 1e-10));
-        // N Nᵀ α_k = λ_k² S₂ α_k, αS₂αᵀ = diag(λ), ωᵀω = diag(λ) (tiny.md §9).
+        // N Nᵀ α_k = λ_k² S₂ α_k, αS₂αᵀ = diag(λ), ωᵀω = diag(λ) (docs/tiny.md §9).
         let at = p.alpha.transpose().to_owned();
         let lhs = &nnt * &at;
         let rhs = &stats.s2 * &at;

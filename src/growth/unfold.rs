@@ -1,4 +1,4 @@
-//! Convolutions as linear maps on unfolded patches (tiny.md §3.1–3.2), what conv growth sites
+//! Convolutions as linear maps on unfolded patches (docs/tiny.md §3.1–3.2), what conv growth sites
 //! ([`super::site`]) are built from: the im2col view of a conv's input with the bias feature,
 //! its statistics summed over output positions and divided by the number of images, and what
 //! a consumer's kernel tap reads of the producer's patches ([`tap`]; the centre tap is the
@@ -18,7 +18,7 @@ use tch::{Kind, Tensor};
 pub use crate::nn::ConvGeometry as Conv;
 
 /// The patches of `x` (`[N, C, H, W]`) that a conv reads, one row per output position:
-/// `[N, L, C·k²]`, or `[N, L, C·k² + 1]` with a trailing 1 (one bias feature, tiny.md §3.1)
+/// `[N, L, C·k²]`, or `[N, L, C·k² + 1]` with a trailing 1 (one bias feature, docs/tiny.md §3.1)
 /// when `bias`. Features are ordered (channel, kernel row, kernel column), as a conv weight
 /// `[C_out, C, k, k]` flattens, so `unfold(x) · W_matᵀ` is the conv's pre-activation.
 pub fn unfold(x: &Tensor, conv: Conv, bias: bool) -> Tensor {
@@ -47,7 +47,7 @@ pub fn unfold(x: &Tensor, conv: Conv, bias: bool) -> Tensor {
 }
 
 /// `(1/n) Σ_i Σ_p a_ip b_ipᵀ` for per-position features `a` (`[n, L, D_a]`) and `b`
-/// (`[n, L, D_b]`): the conv statistics (S, M, P, E of tiny.md §3.1), summed over the `L`
+/// (`[n, L, D_b]`): the conv statistics (S, M, P, E of docs/tiny.md §3.1), summed over the `L`
 /// positions and divided by the number of images `n`.
 pub fn position_moment(a: &Tensor, b: &Tensor) -> Tensor {
     let n = a.size()[0].max(1) as f64;
@@ -60,7 +60,7 @@ pub fn position_moment(a: &Tensor, b: &Tensor) -> Tensor {
 /// intermediate map) as seen by a restricted neuron of the consumer `conv2`: its 1×1 fan-out
 /// sits at the centre of conv2's kernel, so output position p reads the intermediate
 /// position under the kernel centre. Returns `[N, L₂, D]`, zero rows where the centre falls in
-/// the padding (tiny.md §3.2, GroMo's bordered unfolded input, with conv2's input size
+/// the padding (docs/tiny.md §3.2, GroMo's bordered unfolded input, with conv2's input size
 /// `(h1, w1)`: GroMo bug #142).
 pub fn bordered(u_prev: &Tensor, h1: i64, w1: i64, conv2: Conv) -> Tensor {
     let s = u_prev.size();
@@ -74,7 +74,7 @@ pub fn bordered(u_prev: &Tensor, h1: i64, w1: i64, conv2: Conv) -> Tensor {
 /// feature vector per intermediate position) at each of conv2's output positions:
 /// `[N, L₂, D]`, zero rows where the tap falls in the padding. The centre tap is the
 /// restricted neuron's input ([`bordered`]); all `k²` taps are the full neuron's `Bt`
-/// (tiny.md §3.2, the mask tensor `T` applied one tap at a time).
+/// (docs/tiny.md §3.2, the mask tensor `T` applied one tap at a time).
 pub fn tap(image: &Tensor, conv2: Conv, row: i64, col: i64) -> Tensor {
     let s = image.size();
     let (n, d, h1, w1) = (s[0], s[1], s[2], s[3]);
@@ -89,7 +89,7 @@ pub fn tap(image: &Tensor, conv2: Conv, row: i64, col: i64) -> Tensor {
     taps.reshape([n, d, h2 * w2]).transpose(1, 2)
 }
 
-/// Appends a column of ones when `bias` (augmented vectors, tiny.md §1).
+/// Appends a column of ones when `bias` (augmented vectors, docs/tiny.md §1).
 pub fn augment(x: &Tensor, bias: bool) -> Tensor {
     if bias {
         let ones = Tensor::ones([x.size()[0], 1], (x.kind(), x.device()));
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn statistics_equal_explicit_loops_over_positions() {
-        // tiny.md §7 check 16: S and M from im2col equal explicit loops over positions.
+        // docs/tiny.md §7 check 16: S and M from im2col equal explicit loops over positions.
         for (i, conv) in GEOMETRIES.into_iter().enumerate() {
             let x = randn(&[3, 2, 5, 5], 30 + i as i64);
             let (h2, w2) = (conv.output_size(5), conv.output_size(5));
@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn bordered_input_reads_the_centre_tap() {
-        // tiny.md §7 check 16: the bordered unfolded input equals unfolding at the
+        // docs/tiny.md §7 check 16: the bordered unfolded input equals unfolding at the
         // centre-tap positions, for strides 1 and 2 and paddings 0 and 1.
         let conv1 = Conv {
             kernel: 3,
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn full_neuron_through_every_tap_is_the_two_convolutions() {
-        // tiny.md §7 check 16: the mask-tensor composition (here one tap at a time)
+        // docs/tiny.md §7 check 16: the mask-tensor composition (here one tap at a time)
         // reproduces conv2∘conv1 for a new channel with a full k×k fan-out.
         let conv1 = Conv {
             kernel: 3,

@@ -22,7 +22,7 @@ pub enum Activation {
     Gelu,
     #[serde(alias = "linear", alias = "none")]
     Identity,
-    /// SENN's rational activation (senn.md §1.7); its per-unit parameters live in the
+    /// SENN's rational activation (docs/senn.md §1.7); its per-unit parameters live in the
     /// [`Stage`](super::Stage). Without parameters (e.g. previewing new units) it is the
     /// identity, its value at `(1, 0, 0)`.
     Rational,
@@ -43,7 +43,7 @@ impl Activation {
     pub fn forward(self, x: &Tensor) -> Tensor {
         match self {
             // clamp_min has derivative 1 at 0 (relu has 0): same values, and neurons added with
-            // zero fan-in (GradMax) still receive gradient, as with GroMo's ReLU (tiny.md §9).
+            // zero fan-in (GradMax) still receive gradient, as with GroMo's ReLU (docs/tiny.md §9).
             Activation::Relu => x.clamp_min(0.0),
             Activation::Selu => x.selu(),
             Activation::Tanh => x.tanh(),
@@ -52,7 +52,7 @@ impl Activation {
         }
     }
 
-    /// σ'(0⁺), the slope TINY uses to linearise new neurons (tiny.md §1: ReLU 1, GELU 0.5,
+    /// σ'(0⁺), the slope TINY uses to linearise new neurons (docs/tiny.md §1: ReLU 1, GELU 0.5,
     /// SELU 1.0507, tanh 1, identity 1).
     pub fn slope_at_zero(self) -> f64 {
         match self {

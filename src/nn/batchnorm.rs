@@ -1,5 +1,5 @@
 //! Batch normalisation over channels (`[batch, channels, …]`), growable: new channels start as
-//! the identity map (γ = 1, β = 0, running mean 0, running variance 1; tiny.md §8).
+//! the identity map (γ = 1, β = 0, running mean 0, running variance 1; docs/tiny.md §8).
 //!
 //! ```
 //! use grownet::nn::BatchNorm;

@@ -1,10 +1,10 @@
-//! SENN's rational activation with one parameter triple `(l, c, v)` per unit (senn.md §1.7):
+//! SENN's rational activation with one parameter triple `(l, c, v)` per unit (docs/senn.md §1.7):
 //!
 //! σ(x) = [ l·x + (c + 2v·x)/(1 + x²) ] / ‖(l, c, v)‖,
 //!
 //! the identity at `(1, 0, 0)`, which lets a layer be inserted without changing the network's
 //! function. The official code adds 1e-8 under the square root; we clamp the norm instead, so
-//! the identity is exact (senn.md §6 check 1).
+//! the identity is exact (docs/senn.md §6 check 1).
 //!
 //! ```
 //! use grownet::nn::rational;
@@ -40,7 +40,7 @@ pub fn identity_parameters(units: i64, device: Device) -> Tensor {
     t
 }
 
-/// Standard normal triples, as the official code initialises its networks (senn.md §1.7).
+/// Standard normal triples, as the official code initialises its networks (docs/senn.md §1.7).
 pub fn random_parameters(units: i64, rng: &mut impl Rng, device: Device) -> Tensor {
     let values: Vec<f32> = (0..units * 3)
         .map(|_| standard_normal(rng) as f32)
@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn identity_is_exact_on_a_wide_range() {
-        // senn.md §6 check 1: σ(x) = x on [−100, 100].
+        // docs/senn.md §6 check 1: σ(x) = x on [−100, 100].
         let x = Tensor::linspace(-100.0, 100.0, 2001, (Kind::Double, Device::Cpu)).view([-1, 1]);
         let id = identity_parameters(1, Device::Cpu);
         assert!(forward(&x, &id).equal(&x));

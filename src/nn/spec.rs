@@ -167,7 +167,7 @@ impl Architecture {
     /// A VGG-style CNN with blocks of `convs_per_pool` 3×3 conv stages (stride 1, same
     /// padding) and 2×2 max pooling after each block but the last, which ends with global
     /// average pooling and a linear head. Inside a block, conv → conv sites have no pooling
-    /// between them, where the restricted neuron is exact (tiny.md §3.2).
+    /// between them, where the restricted neuron is exact (docs/tiny.md §3.2).
     pub fn vgg(
         input_shape: [i64; 3],
         channels: &[i64],
@@ -202,13 +202,13 @@ impl Architecture {
         }
     }
 
-    /// The CIFAR ResNet-18 (He et al.; GroMo's `init_full_resnet_structure`, tiny.md §3.4):
+    /// The CIFAR ResNet-18 (He et al.; GroMo's `init_full_resnet_structure`, docs/tiny.md §3.4):
     /// a 3×3 stem to 64 channels (no max pooling), four stages of two basic blocks with
     /// output widths 64/128/256/512, the stride on the first conv of a stage's first block,
     /// global average pooling and a linear head. Each block is two stages (conv → BN → ReLU,
     /// then conv → + skip → ReLU); its hidden width starts at `fraction` of its output
     /// width (at least 1, or 0 when `fraction` is 0) and is what grows. The residual-stream
-    /// widths are fixed. As in GroMo's growing blocks (tiny.md §3.4) no BatchNorm follows the
+    /// widths are fixed. As in GroMo's growing blocks (docs/tiny.md §3.4) no BatchNorm follows the
     /// second conv: a block of hidden width 0 is then exactly the identity (its input is a
     /// ReLU output), and new channels reach the block's output at their own small amplitude
     /// instead of being re-normalised to unit variance (§3.3's pitfall).

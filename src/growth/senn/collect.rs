@@ -1,5 +1,5 @@
 //! One pass over a statistics sample collecting, for every stage (as a consumer layer), what
-//! SENN's scores need (senn.md §1.3): the per-sample inputs `ā`, the per-sample loss gradients
+//! SENN's scores need (docs/senn.md §1.3): the per-sample inputs `ā`, the per-sample loss gradients
 //! `g = ∂ℓ/∂z` of its pre-activations, and the output-side K-FAC factor
 //! `S = E[J_zᵀ J_z]` of the Euclidean output metric, computed exactly by back-propagating each
 //! output unit vector (O backward passes, cheap for the small output layers of MLPs). Also
@@ -37,7 +37,7 @@ pub struct StageData {
 /// Statistics of every stage over one sample.
 pub struct SennStatistics {
     pub stages: Vec<StageData>,
-    /// `λ = E‖∂ℓ/∂y‖²`, the largest score any network could reach (senn.md §1.2).
+    /// `λ = E‖∂ℓ/∂y‖²`, the largest score any network could reach (docs/senn.md §1.2).
     pub lambda: f64,
     /// Mean loss over the sample.
     pub loss: f64,

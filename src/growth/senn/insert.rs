@@ -1,4 +1,4 @@
-//! Function-preserving expansions (senn.md §1.6–1.7).
+//! Function-preserving expansions (docs/senn.md §1.6–1.7).
 //!
 //! * Width: a new unit with the chosen fan-in (and rational parameters) and **zero fan-out**:
 //!   the output is unchanged bit for bit, old gradients too, the new fan-in's gradient is 0 and
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn width_insertion_is_bit_exact() {
-        // senn.md §6 check 2.
+        // docs/senn.md §6 check 2.
         for act in [Activation::Relu, Activation::Rational] {
             let mut n = net(&[4, 3], act);
             let mut opt = Optimizer::new(OptimizerConfig::adamw(0.0));
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn depth_reparameterisation_preserves_the_function_in_f64() {
-        // senn.md §6 check 3: random B (≤ 1e-12), B = I (exact), ill-conditioned B clipped.
+        // docs/senn.md §6 check 3: random B (≤ 1e-12), B = I (exact), ill-conditioned B clipped.
         tch::manual_seed(5);
         let w = Tensor::randn([2, 4], (Kind::Double, Device::Cpu));
         let b = Tensor::randn([2], (Kind::Double, Device::Cpu));

@@ -1,4 +1,4 @@
-//! SENN, Self-Expanding Neural Networks (Mitchell et al.; senn.md §1): the network decides
+//! SENN, Self-Expanding Neural Networks (Mitchell et al.; docs/senn.md §1): the network decides
 //! by itself when and where to add a neuron or a layer, from the natural expansion score.
 //!
 //! At each check ([`Senn`]): collect per-layer statistics ([`collect`]), compute every
@@ -227,7 +227,7 @@ impl GrowthMethod for Senn {
 
 /// Every width candidate (one per hidden site below its cap) and, in a check's first round
 /// when depth may grow, every depth candidate, each marked whether it passes
-/// `Δη'/η_l > τ` and `Δη'/λ > α` (senn.md §1.5).
+/// `Δη'/η_l > τ` and `Δη'/λ > α` (docs/senn.md §1.5).
 fn candidates(
     cfg: &GrowthConfig,
     state: &GrowthState,

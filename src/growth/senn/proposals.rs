@@ -1,4 +1,4 @@
-//! SENN's candidate expansions, chosen to maximise the lower bound `Δη'` (senn.md §1.4, §1.6,
+//! SENN's candidate expansions, chosen to maximise the lower bound `Δη'` (docs/senn.md §1.4, §1.6,
 //! §1.7): a pool of single-neuron proposals for width (the linearised closed form with both
 //! signs, plus random LeCun-normal ones) refined together by Adam ascent on `Δη'` through the
 //! nonlinearity, and full-width layer proposals `σ_θ(B h̄)` for depth, refined the same way.
@@ -279,7 +279,7 @@ pub fn width(
 
 /// The best depth proposal for inserting a layer before a consumer whose augmented inputs
 /// are `h` (N×n̄, the last column the bias 1 when `bias`): `d = n̄ − bias` rational units
-/// `σ_θ(B h̄)` with random θ (senn.md §1.7), refined on `Δη'` over `fit` and judged on
+/// `σ_θ(B h̄)` with random θ (docs/senn.md §1.7), refined on `Δη'` over `fit` and judged on
 /// `score` (as in [`width`]).
 pub fn depth(
     fit: Samples<'_>,

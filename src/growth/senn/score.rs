@@ -1,4 +1,4 @@
-//! The natural expansion score of SENN and its cheap lower bound (senn.md §1.2–1.4), in f64.
+//! The natural expansion score of SENN and its cheap lower bound (docs/senn.md §1.2–1.4), in f64.
 //!
 //! Per consumer layer `z = W ā` (ā = [a; 1] with a bias), from per-sample inputs `Ā` (N×n̄),
 //! loss gradients `G = ∂ℓ/∂z` (N×m) and the output-side K-FAC factor `S`:
@@ -71,7 +71,7 @@ pub fn pinv_sqrt_psd(x: &Tensor, rtol: f64) -> Tensor {
     (&vecs * inv.unsqueeze(0)).matmul(&vecs.tr())
 }
 
-/// `(S + damping·mean(diag S)·I)⁻¹` (senn.md §1.3: damping relative to the trace, not an
+/// `(S + damping·mean(diag S)·I)⁻¹` (docs/senn.md §1.3: damping relative to the trace, not an
 /// absolute floor; GroMo PR #267). A zero `S` is damped by the identity.
 pub fn damped_inverse(s: &Tensor, damping: f64) -> Tensor {
     let m = s.size()[0];
@@ -145,7 +145,7 @@ impl Factors {
     }
 
     /// Exact score increase when inputs `a_p` (N×k) are appended: `tr(S_d⁻¹ R Σ⁺ Rᵀ)` with the
-    /// Schur complement Σ (senn.md §1.4).
+    /// Schur complement Σ (docs/senn.md §1.4).
     pub fn exact_increase(&self, a: &Tensor, g: &Tensor, a_p: &Tensor) -> f64 {
         let n = a.size()[0].max(1) as f64;
         let a_pp = a_p.tr().matmul(a_p) / n;
@@ -183,7 +183,7 @@ pub fn lower_bound_each(g_perp: &Tensor, s_inv: &Tensor, a_p: &Tensor) -> Tensor
     num / (den + 1e-300)
 }
 
-/// The linearised maximiser of `Δη'` (senn.md §1.4, "useful closed form"): the top-`k`
+/// The linearised maximiser of `Δη'` (docs/senn.md §1.4, "useful closed form"): the top-`k`
 /// singular directions of `A_h^{-1/2} N_h S_d^{-1/2}` with `A_h = E[h̄h̄ᵀ]`,
 /// `N_h = E[h̄ g_⊥ᵀ]`. Returns `Ψ` (k×n̄_h, one fan-in row per unit) and the squared singular
 /// values, which are the `Δη'` of the linear units `Ψ h̄` taken together. Directions of `A_h`
@@ -211,7 +211,7 @@ pub fn closed_form(
 }
 
 /// Brute-force natural score from the stacked per-sample Jacobian `J` (N·O × P) and output
-/// gradients `r` (N·O): `η = ĝᵀ F⁺ ĝ` with `ĝ = Jᵀr/N`, `F = JᵀJ/N` (senn.md §1.2). A
+/// gradients `r` (N·O): `η = ĝᵀ F⁺ ĝ` with `ĝ = Jᵀr/N`, `F = JᵀJ/N` (docs/senn.md §1.2). A
 /// reference for tests and small diagnostics, cubic in the parameter count.
 pub fn natural_score_exact(j: &Tensor, r: &Tensor, samples: i64) -> f64 {
     let n = samples.max(1) as f64;
@@ -246,7 +246,7 @@ mod tests {
     }
 
     /// A tiny two-layer MLP in f64 with explicit parameters, its per-sample Jacobian and the
-    /// MSE residuals r = y − t (senn.md §6 check 5).
+    /// MSE residuals r = y − t (docs/senn.md §6 check 5).
     fn tiny_mlp_jacobian(params: &[Tensor], x: &Tensor, t: &Tensor) -> (Tensor, Tensor) {
         let forward = |p: &[Tensor], x: &Tensor| {
             x.linear(&p[0], Some(&p[1]))
@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn brute_force_score_is_a_projection_bounded_by_lambda() {
-        // senn.md §6 check 5: η = ĝᵀF⁺ĝ = (1/N)‖P_J r‖², 0 ≤ η ≤ λ, and η never decreases
+        // docs/senn.md §6 check 5: η = ĝᵀF⁺ĝ = (1/N)‖P_J r‖², 0 ≤ η ≤ λ, and η never decreases
         // when parameters (Jacobian columns) are added.
         let (n, d, h, o) = (12, 3, 2, 2);
         let params = vec![
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn kfac_is_exact_for_a_single_linear_layer() {
-        // senn.md §6 check 6: for y = W ā under the Euclidean metric F = A ⊗ I exactly, so the
+        // docs/senn.md §6 check 6: for y = W ā under the Euclidean metric F = A ⊗ I exactly, so the
         // K-FAC score with S = I equals the brute-force η.
         let (n, d, o) = (20, 3, 2);
         let x = randn(&[n, d], 11);
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn exact_increase_equals_direct_enlarged_inverse() {
-        // senn.md §6 check 7: η(Ã) − η(A) = tr(S⁻¹ R Σ⁻¹ Rᵀ).
+        // docs/senn.md §6 check 7: η(Ã) − η(A) = tr(S⁻¹ R Σ⁻¹ Rᵀ).
         let (n, d, m, k) = (50, 4, 3, 2);
         let a = randn(&[n, d], 21);
         let g = randn(&[n, m], 22);
@@ -347,7 +347,7 @@ mod tests {
 
     #[test]
     fn bound_is_tight_for_uncorrelated_proposals() {
-        // senn.md §6 check 8, equality case: a_p orthogonal to every existing input.
+        // docs/senn.md §6 check 8, equality case: a_p orthogonal to every existing input.
         let (n, d, m) = (40, 3, 2);
         let a = randn(&[n, d], 31);
         let g = randn(&[n, m], 32);
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn residual_is_orthogonal_to_the_inputs() {
-        // senn.md §6 check 9 (also with a rank-deficient A).
+        // docs/senn.md §6 check 9 (also with a rank-deficient A).
         let (n, m) = (30, 3);
         let base = randn(&[n, 2], 41);
         let a = Tensor::cat(&[&base, &(base.narrow(1, 0, 1) * 2.0)], 1);
@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn redundant_proposals_score_zero() {
-        // senn.md §6 check 10: a copy (or scaled copy) of an existing unit adds nothing.
+        // docs/senn.md §6 check 10: a copy (or scaled copy) of an existing unit adds nothing.
         let (n, d, m) = (40, 4, 3);
         let a = randn(&[n, d], 51);
         let g = randn(&[n, m], 52);
@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn bound_is_invariant_to_mixing_proposals_and_output_scaling() {
-        // senn.md §6 check 11.
+        // docs/senn.md §6 check 11.
         let (n, d, m, k) = (60, 3, 3, 2);
         let a = randn(&[n, d], 61);
         let g = randn(&[n, m], 62);
@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn closed_form_maximises_the_linear_bound() {
-        // senn.md §6 check 12: Δη' of the SVD solution equals Σ top-k σ² and beats random Ψ.
+        // docs/senn.md §6 check 12: Δη' of the SVD solution equals Σ top-k σ² and beats random Ψ.
         let (n, dh, d, m, k) = (80, 5, 3, 3, 2);
         let h = randn(&[n, dh], 71);
         let a = randn(&[n, d], 72);
@@ -446,7 +446,7 @@ mod tests {
 
     #[test]
     fn bound_gradient_matches_finite_differences() {
-        // senn.md §6 check 13, through a tanh unit.
+        // docs/senn.md §6 check 13, through a tanh unit.
         let (n, dh, m) = (25, 3, 2);
         let h = randn(&[n, dh], 81);
         let g = randn(&[n, m], 82);
@@ -464,7 +464,7 @@ mod tests {
 
     #[test]
     fn greedy_additions_respect_the_threshold_bound() {
-        // senn.md §6 check 14: a greedy add-loop on a fixed batch (single linear layer, MSE,
+        // docs/senn.md §6 check 14: a greedy add-loop on a fixed batch (single linear layer, MSE,
         // S = I, so η ≤ λ exactly) accepts at most 1 + ln(λ/α)/ln(1+τ) additions, and each
         // accepted addition multiplies η by at least 1 + τ.
         let (n, d, o) = (64, 2, 2);
