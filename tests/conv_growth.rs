@@ -401,17 +401,46 @@ fn every_growth_option_runs_on_a_cnn() {
             auto_rounds: 1,
             ..GrowthConfig::default()
         });
-        let mut t = Trainer::new(cfg, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
         t.quiet = true;
         let s = t.fit().unwrap();
-        println!(
-            "{method:?} {selection:?} auto {auto}: widths {:?}",
-            s.hidden_widths
-        );
-        assert!(s.test.loss.is_finite(), "{method:?}");
+        let what = format!("{method:?} {selection:?} auto {auto}");
+        assert!(s.test.loss.is_finite(), "{what}");
         assert!(
             s.hidden_widths.iter().take(2).any(|&w| w > 1),
-            "{method:?} {selection:?} auto {auto}: nothing grew"
+            "{what}: nothing grew"
+        );
+        // The log accounts for every added channel, and each kept step did what it previewed:
+        // function-preserving methods left the loss unchanged, TINY lowered it.
+        let events = grownet::events::read(&dir.path().join("metrics.jsonl")).unwrap();
+        let mut added = [0i64; 2];
+        for e in &events {
+            let grownet::events::Event::Growth(grownet::events::Growth::Step(g)) = e else {
+                continue;
+            };
+            if !g.accepted {
+                assert_eq!(g.neurons_added, 0, "{what}");
+                continue;
+            }
+            added[g.site] += g.neurons_added;
+            if method.function_preserving() {
+                let rel = (g.loss_preview - g.loss_before).abs() / g.loss_before;
+                assert!(
+                    rel < 1e-5,
+                    "{what}: preview {} vs {}",
+                    g.loss_preview,
+                    g.loss_before
+                );
+            } else {
+                assert!(g.measured_decrease > 0.0, "{what}: {}", g.measured_decrease);
+            }
+        }
+        assert_eq!(
+            [s.hidden_widths[0] - 1, s.hidden_widths[1] - 1],
+            added,
+            "{what}: widths {:?}",
+            s.hidden_widths
         );
     }
 }

@@ -1578,36 +1578,4 @@ mod tests {
         wrong.w2 = net.w2.clone() + scaled(&p.delta, 1e-2);
         assert!(wrong.loss(&x, &y) > l0);
     }
-
-    /// Timing for a 3×3 conv site with 512 channels: `(d1+1) = (d2+1) = 4609`, `d = 512`.
-    /// Run with `cargo test --release -- --ignored --nocapture timing`.
-    #[test]
-    #[ignore]
-    fn timing_large_site() {
-        let (c, d, r) = (4609, 512, 64);
-        let mut rng = ChaCha8Rng::seed_from_u64(99);
-        let low = rand_mat(&mut rng, c, r, 1.0);
-        let mut s = &low * low.transpose();
-        for i in 0..c {
-            s[(i, i)] += 0.5;
-        }
-        let stats = SiteStatistics {
-            s: s.clone(),
-            m: rand_mat(&mut rng, c, d, 1.0),
-            s2: s,
-            m2: rand_mat(&mut rng, c, d, 1.0),
-            p: rand_mat(&mut rng, c, c, 0.1),
-            e: None,
-            trace_e: 1e4,
-            n: 10_000,
-            consumer_bias: true,
-            taps: 1,
-        };
-        let t = std::time::Instant::now();
-        let bu = best_update(&stats, &TinyOptions::tiny());
-        println!("best_update: {:?} ({:?})", t.elapsed(), bu.solver);
-        let t = std::time::Instant::now();
-        let p = propose_neurons(&stats, 1.0, &TinyOptions::tiny());
-        println!("propose_neurons: {:?}, K = {}", t.elapsed(), p.n_neurons());
-    }
 }

@@ -144,25 +144,49 @@ mod tests {
     use crate::nn::testing::finite_difference_check;
     use tch::Kind;
 
+    /// The crate's `Conv2d` (forward and autograd through it) against central finite
+    /// differences, in the input and in the weight and bias, at two geometries; and its output
+    /// against a hand-computed value.
     #[test]
     fn gradient_matches_finite_differences() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let x = Tensor::randn([2, 2, 5, 5], (Kind::Double, Device::Cpu));
-        let w = Tensor::randn([3, 2, 3, 3], (Kind::Double, Device::Cpu));
         for (stride, padding) in [(1, 1), (2, 0)] {
-            let f = |x: &Tensor, w: &Tensor| {
-                x.conv2d(
-                    w,
-                    None::<&Tensor>,
-                    [stride, stride],
-                    [padding, padding],
-                    [1, 1],
-                    1,
-                )
-                .tanh()
-                .sum(Kind::Double)
+            let c = Conv2d::new(2, 3, 3, stride, padding, true, &mut rng, Device::Cpu);
+            let (w, b) = (
+                c.weight.to_kind(Kind::Double).detach(),
+                c.bias.as_ref().unwrap().to_kind(Kind::Double).detach(),
+            );
+            let with = |w: &Tensor, b: &Tensor| Conv2d {
+                weight: w.shallow_clone(),
+                bias: Some(b.shallow_clone()),
+                stride,
+                padding,
             };
-            finite_difference_check(&x, |x| f(x, &w));
-            finite_difference_check(&w, |w| f(&x, w));
+            let loss = |y: Tensor| y.tanh().sum(Kind::Double);
+            finite_difference_check(&x, |x| loss(with(&w, &b).forward(x)));
+            finite_difference_check(&w, |w| loss(with(w, &b).forward(&x)));
+            finite_difference_check(&b, |b| loss(with(&w, b).forward(&x)));
         }
+    }
+
+    #[test]
+    fn forward_is_the_convolution_by_hand() {
+        // One 2×2 input channel, a 2×2 kernel, no padding: one output = Σ w·x + b.
+        let c = Conv2d {
+            weight: Tensor::from_slice(&[1.0f64, 2.0, 3.0, 4.0]).view([1, 1, 2, 2]),
+            bias: Some(Tensor::from_slice(&[0.5f64])),
+            stride: 1,
+            padding: 0,
+        };
+        let x = Tensor::from_slice(&[1.0f64, -1.0, 0.5, 2.0]).view([1, 1, 2, 2]);
+        let y = c.forward(&x).double_value(&[0, 0, 0, 0]);
+        assert_eq!(y, 1.0 - 2.0 + 1.5 + 8.0 + 0.5);
+        // With padding 1 the output is 3×3 and its centre-free corner reads one tap.
+        let padded = Conv2d { padding: 1, ..c };
+        let y = padded.forward(&x);
+        assert_eq!(y.size(), vec![1, 1, 3, 3]);
+        assert_eq!(y.double_value(&[0, 0, 0, 0]), 4.0 * 1.0 + 0.5);
     }
 }

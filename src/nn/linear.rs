@@ -78,14 +78,30 @@ mod tests {
         Linear::new(3, 2, true, &mut rng, Device::Cpu)
     }
 
+    /// The crate's `Linear` (forward and autograd through it) against central finite
+    /// differences in the input, the weight and the bias, and its output by hand.
     #[test]
     fn gradient_matches_finite_differences() {
         let l = layer();
         let w = l.weight.to_kind(Kind::Double).detach();
         let b = l.bias.as_ref().unwrap().to_kind(Kind::Double).detach();
+        let with = |w: &Tensor, b: &Tensor| Linear {
+            weight: w.shallow_clone(),
+            bias: Some(b.shallow_clone()),
+        };
         let x = Tensor::from_slice(&[0.3f64, -1.0, 2.0, 0.5, 0.1, -0.7]).view([2, 3]);
-        finite_difference_check(&x, |x| x.linear(&w, Some(&b)).tanh().sum(Kind::Double));
-        finite_difference_check(&w, |w| x.linear(w, Some(&b)).tanh().sum(Kind::Double));
+        let loss = |y: Tensor| y.tanh().sum(Kind::Double);
+        finite_difference_check(&x, |x| loss(with(&w, &b).forward(x)));
+        finite_difference_check(&w, |w| loss(with(w, &b).forward(&x)));
+        finite_difference_check(&b, |b| loss(with(&w, b).forward(&x)));
+        let by_hand = Linear {
+            weight: Tensor::from_slice(&[1.0f64, 2.0, 3.0]).view([1, 3]),
+            bias: Some(Tensor::from_slice(&[-1.0f64])),
+        };
+        let y = by_hand.forward(&x);
+        for (row, want) in [(0, 0.3 - 2.0 + 6.0 - 1.0), (1, 0.5 + 0.2 - 2.1 - 1.0)] {
+            assert!((y.double_value(&[row, 0]) - want).abs() < 1e-12);
+        }
     }
 
     #[test]

@@ -58,23 +58,39 @@ mod tests {
     }
 
     #[test]
+    fn mse_is_the_mean_over_outputs_then_over_the_batch() {
+        let out = Tensor::from_slice(&[1.0f64, 2.0, 0.0, -1.0]).view([2, 2]);
+        let target = Tensor::from_slice(&[0.0f64, 0.0, 1.0, 1.0]).view([2, 2]);
+        // Sample 0: ((1−0)² + (2−0)²) / 2 = 2.5; sample 1: ((0−1)² + (−1−1)²) / 2 = 2.5.
+        let per = Loss::Mse.per_sample(&out, &target);
+        assert_eq!(Vec::<f64>::try_from(&per).unwrap(), vec![2.5, 2.5]);
+        assert_eq!(Loss::Mse.mean(&out, &target).double_value(&[]), 2.5);
+        // A target of shape [batch] is read as one output per sample.
+        let one = Tensor::from_slice(&[3.0f64, 1.0]).view([2, 1]);
+        let flat = Tensor::from_slice(&[1.0f64, 2.0]);
+        assert_eq!(
+            Loss::Mse.mean(&one, &flat).double_value(&[]),
+            (4.0 + 1.0) / 2.0
+        );
+    }
+
+    #[test]
+    fn cross_entropy_per_sample_by_hand() {
+        let logits = Tensor::from_slice(&[0.0f64, 0.0, 2.0, 0.0]).view([2, 2]);
+        let per = Loss::CrossEntropy.per_sample(&logits, &Tensor::from_slice(&[1i64, 0]));
+        let expected = [2f64.ln(), -(2f64.exp() / (2f64.exp() + 1.0)).ln()];
+        for (got, want) in Vec::<f64>::try_from(&per).unwrap().iter().zip(expected) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+    }
+
+    /// Autograd through `Loss` itself against central finite differences.
+    #[test]
     fn gradients_match_finite_differences() {
         let logits = Tensor::randn([3, 4], (Kind::Double, Device::Cpu));
         let labels = Tensor::from_slice(&[0i64, 3, 1]);
-        finite_difference_check(&logits, |x| {
-            x.log_softmax(-1, Kind::Double).nll_loss_nd(
-                &labels,
-                None::<Tensor>,
-                Reduction::Sum,
-                -100,
-            )
-        });
+        finite_difference_check(&logits, |x| Loss::CrossEntropy.mean(x, &labels));
         let targets = Tensor::randn([3, 4], (Kind::Double, Device::Cpu));
-        finite_difference_check(&logits, |x| {
-            (x - &targets)
-                .square()
-                .mean_dim(-1, false, Kind::Double)
-                .sum(Kind::Double)
-        });
+        finite_difference_check(&logits, |x| Loss::Mse.mean(x, &targets));
     }
 }

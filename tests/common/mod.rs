@@ -24,8 +24,25 @@ pub fn real_data() -> Option<PathBuf> {
     match std::env::var_os("GROWNET_DATA").map(PathBuf::from) {
         Some(p) if p.join("mnist").is_dir() => Some(p),
         _ => {
-            eprintln!("skipping: GROWNET_DATA is not set or has no mnist/ folder");
+            skipped("GROWNET_DATA is not set or has no mnist/ folder (the real datasets)");
             None
+        }
+    }
+}
+
+/// Reports a test that could not run (visibly, and into `$GROWNET_SKIP_LOG` when set, which
+/// `./grownet.sh test` counts and lists at the end).
+pub fn skipped(why: &str) {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(log) = std::env::var_os("GROWNET_SKIP_LOG") {
+        use std::io::Write;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log);
+        if let Ok(mut f) = file {
+            let _ = writeln!(f, "{test}: {why}");
         }
     }
 }

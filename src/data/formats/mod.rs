@@ -181,8 +181,25 @@ pub(crate) mod test_util {
         match std::env::var_os("GROWNET_DATA") {
             Some(d) if !d.is_empty() => Some(d.into()),
             _ => {
-                eprintln!("skipping: GROWNET_DATA not set");
+                skipped("GROWNET_DATA is not set (the real datasets)");
                 None
+            }
+        }
+    }
+
+    /// Reports a test that could not run (visibly, and into `$GROWNET_SKIP_LOG` when set, which
+    /// `./grownet.sh test` counts and lists at the end).
+    pub fn skipped(why: &str) {
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        eprintln!("SKIPPED {test}: {why}");
+        if let Some(log) = std::env::var_os("GROWNET_SKIP_LOG") {
+            use std::io::Write;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log);
+            if let Ok(mut f) = file {
+                let _ = writeln!(f, "{test}: {why}");
             }
         }
     }
