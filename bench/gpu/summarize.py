@@ -78,7 +78,9 @@ def throughput(out):
     log = read(os.path.join(out, "03-throughput.log"))
     print("## 3. ResNet-18 (CIFAR, full width) training throughput\n")
     print("Random 32×32 images, SGD (Nesterov 0.9, weight decay 5e-4); `async`: steps back to "
-          "back; `trainer`: loss and correct count read back every step, as `grownet train` does.\n")
+          "back; `trainer`: loss and correct count read back every step, as `grownet train` does. "
+          "grownet trains in fp32 only (no bf16 or autocast path); PyTorch's bf16 rows show what "
+          "one would give.\n")
     print("| implementation | precision | loop | cuDNN benchmark | batch | ms/step | images/s |")
     print("|---|---|---|---|---|---|---|")
     for line in re.findall(r"^RESULT (.*)$", log, re.M):
