@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! cargo run --release --example conv_growth_cost -- [--images 128] [--channels 32,32,64,64,128,128]
-//!     [--repeats 3] [--threads N] [--skip-decomposition] [--device cuda] [--torch-linalg]
+//!     [--repeats 3] [--threads N] [--skip-decomposition] [--device cpu|cuda|cuda:N] [--torch-linalg]
 //! ```
 use std::time::Instant;
 
@@ -38,13 +38,23 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn time(repeats: usize, mut f: impl FnMut()) -> f64 {
+/// Waits for the device's queued work (CUDA runs asynchronously: a timer around enqueued
+/// kernels alone would measure their launch, not their work).
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+fn time(device: Device, repeats: usize, mut f: impl FnMut()) -> f64 {
     f(); // warm-up
+    sync(device);
     median(
         (0..repeats)
             .map(|_| {
                 let t = Instant::now();
                 f();
+                sync(device);
                 t.elapsed().as_secs_f64()
             })
             .collect(),
@@ -62,10 +72,8 @@ fn main() {
         .split(',')
         .filter_map(|c| c.parse().ok())
         .collect();
-    let device = match arg("--device", "cpu".to_string()).as_str() {
-        "cuda" => Device::Cuda(0),
-        _ => Device::Cpu,
-    };
+    let device = grownet::config::parse_device(&arg("--device", "cpu".to_string()))
+        .unwrap_or_else(|e| panic!("{e}"));
     println!("conv growth cost: {images} images, channels {channels:?}, {device:?}, medians of {repeats}");
 
     // 1. Statistics per site against two training steps on the same images.
@@ -80,7 +88,7 @@ fn main() {
     let idx = Tensor::arange(images, (Kind::Int64, device));
     let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
     let params = net.named_parameters();
-    let steps = time(repeats, || {
+    let steps = time(device, repeats, || {
         for _ in 0..2 {
             let l = Loss::CrossEntropy.mean(&net.forward(&data.x, true), &data.y);
             for (_, p) in &params {
@@ -104,7 +112,7 @@ fn main() {
             if neuron == ConvNeuron::Full && site.taps() == 1 {
                 continue;
             }
-            let s = time(repeats, || {
+            let s = time(device, repeats, || {
                 statistics::collect(
                     &net,
                     Loss::CrossEntropy,
@@ -165,7 +173,7 @@ fn main() {
     if device.is_cuda() || std::env::args().any(|a| a == "--torch-linalg") {
         let to_t = |m: &Mat<f64>| linalg::from_mat(m, Kind::Double, device);
         let (s_t, m_t) = (to_t(&stats.s), to_t(&stats.m));
-        let gpu = time(repeats, || {
+        let gpu = time(device, repeats, || {
             // δ by a Cholesky solve and the eigendecomposition of S₂, then the SVD of the
             // whitened N: the same work as propose_neurons.
             let delta = Tensor::linalg_solve(&s_t, &m_t, true);

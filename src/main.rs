@@ -14,6 +14,8 @@ use grownet::nn::{Activation, LayerSpec};
 use grownet::optim::{NewSecondMoment, OptimizerKind, Schedule};
 use grownet::train::{self, Trainer, CHECKPOINT_FILE};
 
+mod doctor;
+
 #[derive(Parser)]
 #[command(
     name = "grownet",
@@ -58,6 +60,14 @@ enum Command {
         /// Where to write the SVG and PNG files (default RUN/plots).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// What this binary runs on: grownet and libtorch versions, CUDA and cuDNN as libtorch
+    /// sees them, and a tiny matmul and conv on the device checked against the CPU. Fails
+    /// when the device asked for is not there.
+    Doctor {
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long)]
+        device: Option<String>,
     },
 }
 
@@ -887,6 +897,7 @@ fn main() -> ExitCode {
         Command::Info { checkpoint } => info(checkpoint),
         Command::Bench(args) => bench(args),
         Command::Report { run, out } => report(run, out),
+        Command::Doctor { device } => doctor::run(device.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

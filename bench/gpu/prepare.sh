@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Prepares the GPU run of bench/gpu/run.sh (issue 15), on the development machine: builds the
+# release binary and examples and fills gpu-carry/ (ignored by git through its own
+# .gitignore) with what the GPU machine cannot build or download:
+#
+#   gpu-carry/bin.tar.gz     grownet, growth_dump, resnet_throughput, conv_growth_cost
+#                            (stripped; they link libtorch dynamically, and run.sh points
+#                            LD_LIBRARY_PATH at the GPU machine's torch 2.11 lib/)
+#   gpu-carry/data/cifar-10/ a CIFAR-10 subset in the layout src/data/formats/locate.rs reads:
+#                            data_batch_1..5.bin.gz = the 10 000 images of the official
+#                            data_batch_1 split into five files of 2 000 (the reader wants all
+#                            five), test_batch.bin.gz = the first 5 000 test images,
+#                            batches.meta.txt
+#   gpu-carry/MANIFEST.txt   commit, build, sizes, checksums
+#
+# and checks that it stays under 60 MiB (the device tool carries 64 MiB with the working tree).
+#
+#   bash bench/gpu/prepare.sh            (GROWNET_DATA: the full CIFAR-10, default ../shared/data)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+# shellcheck source=/dev/null
+source scripts/env.sh
+DATA=${GROWNET_DATA:-$ROOT/../shared/data}
+CARRY=$ROOT/gpu-carry
+LIMIT_MIB=60
+RECORD=3073 # one CIFAR-10 record: a label byte and 3·32·32 pixels
+
+echo "== building (release: the binary and the examples)"
+cargo build --release --bin grownet --example growth_dump --example resnet_throughput \
+  --example conv_growth_cost
+
+echo "== filling $CARRY"
+rm -rf "$CARRY"
+mkdir -p "$CARRY/bin" "$CARRY/data/cifar-10"
+printf '*\n' >"$CARRY/.gitignore" # ignores the folder, itself included
+for b in grownet examples/growth_dump examples/resnet_throughput examples/conv_growth_cost; do
+  cp "target/release/$b" "$CARRY/bin/"
+done
+strip "$CARRY"/bin/*
+(cd "$CARRY" && tar -czf bin.tar.gz bin && rm -r bin)
+
+cifar=$DATA/cifar-10
+if [ -d "$cifar/cifar-10-batches-bin" ]; then cifar=$cifar/cifar-10-batches-bin; fi
+cat_batch() { # the decompressed bytes of a batch file, .gz or not
+  if [ -f "$cifar/$1.gz" ]; then gzip -dc "$cifar/$1.gz"; else cat "$cifar/$1"; fi
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat_batch data_batch_1.bin >"$tmp/train.bin"
+[ "$(stat -c %s "$tmp/train.bin")" -eq $((10000 * RECORD)) ] || {
+  echo "data_batch_1.bin is not 10 000 records" >&2
+  exit 1
+}
+for i in 1 2 3 4 5; do
+  dd if="$tmp/train.bin" bs=$RECORD skip=$(((i - 1) * 2000)) count=2000 status=none |
+    gzip -6 >"$CARRY/data/cifar-10/data_batch_$i.bin.gz"
+done
+cat_batch test_batch.bin >"$tmp/test.bin" # (not piped into head: pipefail would see gzip's SIGPIPE)
+head -c $((5000 * RECORD)) "$tmp/test.bin" | gzip -6 >"$CARRY/data/cifar-10/test_batch.bin.gz"
+cp "$cifar/batches.meta.txt" "$CARRY/data/cifar-10/"
+
+echo "== checking"
+tar -xzf "$CARRY/bin.tar.gz" -C "$tmp"
+# The binary's own shared libraries must be libtorch's (found on the GPU machine through
+# LD_LIBRARY_PATH; the run path baked in here points at this machine's) and the system's.
+needed=$(readelf -d "$tmp/bin/grownet" | awk '/NEEDED/ {gsub(/[][]/, "", $5); print $5}')
+echo "NEEDED by grownet: $(echo $needed)"
+other=$(echo "$needed" | grep -Ev '^(libtorch(_cpu|_cuda)?|libc10(_cuda)?)\.so$' |
+  grep -Ev '^(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux-x86-64)\.so' || true)
+if [ -n "$other" ]; then
+  echo "grownet needs libraries that are neither libtorch's nor the system's: $other" >&2
+  exit 1
+fi
+if ldd "$tmp/bin/grownet" | grep -q 'not found'; then
+  ldd "$tmp/bin/grownet" | grep 'not found' >&2
+  exit 1
+fi
+"$tmp/bin/grownet" doctor --device cpu | sed 's/^/  /'
+glibc=$(objdump -T "$tmp/bin/grownet" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)
+size=$(du -sb "$CARRY" | cut -f1)
+{
+  echo "gpu-carry for bench/gpu/run.sh (issue 15), made by bench/gpu/prepare.sh"
+  echo "commit     $(git rev-parse HEAD)$(git diff --quiet HEAD -- src examples Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')"
+  echo "made       $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -m)"
+  echo "libtorch   $LIBTORCH (linked at build time)"
+  echo "needs      $glibc or later; libtorch 2.11 (LD_LIBRARY_PATH)"
+  echo "data       CIFAR-10 subset: data_batch_1 as 5 × 2000 training images, test_batch's first 5000"
+  echo "size       $size bytes"
+  (cd "$CARRY" && find . -type f ! -name MANIFEST.txt ! -name .gitignore -printf '%P\n' | sort |
+    while read -r f; do printf '%10d  %s  %s\n' "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -c1-16)" "$f"; done)
+} >"$CARRY/MANIFEST.txt"
+cat "$CARRY/MANIFEST.txt"
+if [ "$size" -gt $((LIMIT_MIB * 1024 * 1024)) ]; then
+  echo "gpu-carry is $size bytes: over $LIMIT_MIB MiB" >&2
+  exit 1
+fi
+tree=$(git ls-files -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
+echo "== gpu-carry: $((size / 1024 / 1024)) MiB; tracked files $((tree / 1024 / 1024)) MiB; together under 64 MiB: $([ $((size + tree)) -lt $((64 * 1024 * 1024)) ] && echo yes || echo NO)"

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The GPU run of issue 15, in one script: run it once on the GPU machine from the repository
+# root, with gpu-carry/ (made by bench/gpu/prepare.sh) beside it:
+#
+#   bash bench/gpu/run.sh OUT_DIR
+#
+# and dry-run it on the development machine with the same steps at tiny sizes:
+#
+#   DEVICE=cpu QUICK=1 bash bench/gpu/run.sh /tmp/gpu-dry
+#
+# Steps (each under its own `timeout`, all inside BUDGET seconds so that the summary is always
+# written): 1 nvidia-smi and `grownet doctor`; 2 CPU/GPU agreement of a small growth run
+# (examples/growth_dump against bench/gpu/reference/); 3 ResNet-18 training throughput, grownet
+# against PyTorch (bench/gpu/torch_resnet.py); 4 ResNet-18 grown from 1/64 width with TINY
+# against full width on the CIFAR-10 subset; 5 the statistics and decomposition cost of
+# 512-channel conv sites (examples/conv_growth_cost). Everything lands in OUT_DIR as at most 8
+# files: one log per step, metrics.tar.gz (the growth runs' metrics and the dumps) and
+# summary.md (bench/gpu/summarize.py).
+#
+# Environment (all optional):
+#   DEVICE    cuda (default), cuda:N or cpu
+#   QUICK     1: tiny sizes (the dry run)
+#   BUDGET    seconds for the whole script (default 420: call the device tool with timeout_s=480)
+#   TORCH_LIB the lib/ folder of torch 2.11 (default: /opt/torch/.venv's, else the libtorch the
+#             binaries were linked against)
+#   PYTHON    a python with torch (default /opt/torch/.venv/bin/python, else python3)
+#   BIN       a folder with grownet and the examples (default: unpacked from gpu-carry/bin.tar.gz)
+#   DATA      the data folder (default gpu-carry/data)
+set -uo pipefail
+START=$(date +%s)
+OUT=${1:?usage: bash bench/gpu/run.sh OUT_DIR}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+DEVICE=${DEVICE:-cuda}
+QUICK=${QUICK:-0}
+BUDGET=${BUDGET:-420}
+WORK=$(mktemp -d /tmp/grownet-gpu.XXXXXX)
+CARRY=$ROOT/gpu-carry
+DATA=${DATA:-$CARRY/data}
+
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+note() { echo "[run.sh $(($(date +%s) - START))s] $*"; }
+
+# `step LOG CAP command…`: runs the command under `timeout` (CAP seconds, or what is left of
+# the budget less 25 s for the summary), appending its output to LOG; never stops the script.
+step() {
+  local name=$1 log=$OUT/$1 cap=$2
+  shift 2
+  local t
+  t=$(left)
+  t=$((t - 25))
+  [ "$t" -gt "$cap" ] && t=$cap
+  if [ "$t" -lt 5 ]; then
+    echo "SKIPPED (budget spent): $*" | tee -a "$log"
+    return 124
+  fi
+  {
+    echo
+    echo "\$ $* (timeout ${t}s)"
+  } >>"$log"
+  local s=$SECONDS
+  timeout -k 5 "$t" "$@" >>"$log" 2>&1
+  local rc=$?
+  echo "[exit $rc after $((SECONDS - s)) s]" >>"$log"
+  [ "$rc" -eq 124 ] && echo "TIMED OUT after ${t}s: $*" >>"$log"
+  note "$name: $(basename "$1") exit $rc ($((SECONDS - s)) s)"
+  return $rc
+}
+
+# --- libtorch, python, binaries -------------------------------------------------------------
+if [ -z "${TORCH_LIB:-}" ]; then
+  for d in /opt/torch/.venv/lib/python3*/site-packages/torch/lib; do
+    [ -f "$d/libtorch_cpu.so" ] && TORCH_LIB=$d
+  done
+fi
+if [ -n "${TORCH_LIB:-}" ]; then
+  export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON=python3
+  for p in /opt/torch/.venv/bin/python "${XDG_CACHE_HOME:-$HOME/.cache}/grownet/torch-2.11.0/bin/python"; do
+    if [ -x "$p" ]; then
+      PYTHON=$p
+      break
+    fi
+  done
+fi
+if [ -z "${BIN:-}" ]; then
+  BIN=$WORK/bin
+  tar -xzf "$CARRY/bin.tar.gz" -C "$WORK" || {
+    echo "no $CARRY/bin.tar.gz: run bench/gpu/prepare.sh first" >&2
+    exit 1
+  }
+fi
+export GROWNET_DATA=$DATA PYTHONUNBUFFERED=1
+ENVLOG=$OUT/01-environment.log
+{
+  echo "bench/gpu/run.sh: DEVICE=$DEVICE QUICK=$QUICK BUDGET=$BUDGET"
+  echo "commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  echo "host $(uname -srm); $(nproc) CPUs; $(free -g 2>/dev/null | awk '/Mem:/ {print $2 " GiB memory"}')"
+  echo "TORCH_LIB=${TORCH_LIB:-(none: the run path baked into the binaries)}"
+  echo "PYTHON=$PYTHON"
+  echo "BIN=$BIN"
+  echo "DATA=$DATA"
+  cat "$CARRY/MANIFEST.txt" 2>/dev/null
+  echo
+  echo "\$ ldd $BIN/grownet (libtorch and what is not found)"
+  ldd "$BIN/grownet" | grep -E 'torch|c10|not found'
+} >"$ENVLOG" 2>&1
+note "environment written"
+
+# --- 1. the device --------------------------------------------------------------------------
+if command -v nvidia-smi >/dev/null; then
+  step 01-environment.log 30 nvidia-smi
+  step 01-environment.log 30 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+else
+  echo "(no nvidia-smi on this machine)" >>"$ENVLOG"
+fi
+step 01-environment.log 60 "$BIN/grownet" doctor --device "$DEVICE"
+if [ $? -ne 0 ] && [ "$DEVICE" != cpu ] && [ -n "${TORCH_LIB:-}" ] && [ -f "$TORCH_LIB/libtorch_cuda.so" ]; then
+  # The binaries are linked to libtorch_cuda.so (NEEDED); should the loader still not have
+  # registered CUDA, load it first by hand.
+  note "doctor failed on $DEVICE: trying again with LD_PRELOAD=$TORCH_LIB/libtorch_cuda.so"
+  if LD_PRELOAD=$TORCH_LIB/libtorch_cuda.so step 01-environment.log 60 "$BIN/grownet" doctor --device "$DEVICE"; then
+    export LD_PRELOAD=$TORCH_LIB/libtorch_cuda.so
+    echo "LD_PRELOAD=$LD_PRELOAD kept for the other steps" >>"$ENVLOG"
+  fi
+fi
+step 01-environment.log 60 "$PYTHON" -c "import torch; print('python torch', torch.__version__, 'CUDA', torch.version.cuda, 'available', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+
+# --- 2. CPU/GPU agreement -------------------------------------------------------------------
+AG=02-agreement.log
+REF=$ROOT/bench/gpu/reference/growth_dump-cpu.safetensors
+dump_and_compare() { # NAME ENV… -- ARGS…: dump with the arguments, compare with the reference
+  local name=$1
+  shift
+  step $AG 90 env "$@" --out "$WORK/dump-$name.safetensors"
+  step $AG 30 "$BIN/growth_dump" compare "$REF" "$WORK/dump-$name.safetensors"
+}
+echo "reference: $REF (CPU, 1 libtorch thread, on the development machine)" >"$OUT/$AG"
+if [ "$DEVICE" = cpu ]; then
+  dump_and_compare cpu "$BIN/growth_dump" dump --device cpu
+else
+  # cuDNN as libtorch sets it (TF32 convolutions allowed), TF32 switched off in cuDNN and
+  # cuBLAS by NVIDIA's variable, cuDNN off (libtorch's own fp32 kernels), and this host's CPU.
+  dump_and_compare cuda-default "$BIN/growth_dump" dump --device "$DEVICE"
+  dump_and_compare cuda-no-tf32 NVIDIA_TF32_OVERRIDE=0 "$BIN/growth_dump" dump --device "$DEVICE"
+  dump_and_compare cuda-no-cudnn "$BIN/growth_dump" dump --device "$DEVICE" --no-cudnn
+  dump_and_compare host-cpu "$BIN/growth_dump" dump --device cpu
+fi
+
+# --- 3. ResNet-18 throughput ----------------------------------------------------------------
+TP=03-throughput.log
+if [ "$QUICK" = 1 ]; then tp=(--batch 8 --steps 2 --warmup 1); else tp=(--batch 128 --steps 40 --warmup 10); fi
+step $TP 90 "$BIN/resnet_throughput" --device "$DEVICE" "${tp[@]}"
+[ "$DEVICE" != cpu ] && step $TP 90 "$BIN/resnet_throughput" --device "$DEVICE" "${tp[@]}" --cudnn-benchmark
+tdev=$DEVICE
+[ "$tdev" = cuda ] && tdev=cuda:0
+step $TP 150 "$PYTHON" "$ROOT/bench/gpu/torch_resnet.py" --device "$tdev" "${tp[@]}"
+
+# --- 4. ResNet-18 grown from 1/64 against full width ----------------------------------------
+GR=04-growth.log
+if [ "$QUICK" = 1 ]; then
+  sizes=(--limit 128 --test-limit 128 --epochs 2 --batch-size 32)
+  grow=(--every-steps 1 --stop-epoch 1 --stats-samples 64 --stats-batch-size 32 --line-search-samples 64)
+else
+  sizes=(--epochs 4 --batch-size 128)
+  grow=(--every-steps 10 --stop-epoch 2 --stats-samples 1024 --stats-batch-size 256 --line-search-samples 1024)
+fi
+common=(--dataset cifar-10 --data-dir "$DATA" --model resnet18 --optimizer sgd --lr 0.1 --momentum 0.9
+  --nesterov --weight-decay 5e-4 --schedule cosine --seed 0 --device "$DEVICE" "${sizes[@]}")
+step $GR 120 "$BIN/grownet" train "${common[@]}" --width-fraction 1 --out "$WORK/full-width" --name full-width
+step $GR 240 "$BIN/grownet" train "${common[@]}" --width-fraction 1/64 --grow tiny --selection round-robin \
+  --line-search grid:0.1,0.25,0.5,1 "${grow[@]}" --out "$WORK/tiny" --name tiny
+
+# --- 5. the cost of 512-channel conv sites --------------------------------------------------
+CC=05-conv-cost.log
+if [ "$QUICK" = 1 ]; then
+  step $CC 60 "$BIN/conv_growth_cost" --device "$DEVICE" --channels 8,8,8 --images 16 --repeats 1 --skip-decomposition
+else
+  step $CC 150 "$BIN/conv_growth_cost" --device "$DEVICE" --channels 512,512,512 --images 128 --repeats 3
+fi
+
+# --- results --------------------------------------------------------------------------------
+(cd "$WORK" && tar -czf "$OUT/metrics.tar.gz" --ignore-failed-read \
+  full-width/metrics.jsonl full-width/config.toml tiny/metrics.jsonl tiny/config.toml \
+  dump-*.safetensors 2>/dev/null)
+note "writing the summary"
+timeout 60 python3 "$ROOT/bench/gpu/summarize.py" "$OUT" >"$OUT/summary.md" 2>"$WORK/summarize.err" ||
+  timeout 60 "$PYTHON" "$ROOT/bench/gpu/summarize.py" "$OUT" >"$OUT/summary.md" 2>>"$WORK/summarize.err" ||
+  { echo "summarize.py failed:"; cat "$WORK/summarize.err"; } >>"$OUT/summary.md"
+rm -rf "$WORK"
+note "done; $(ls "$OUT" | wc -l) files in $OUT"
+cat "$OUT/summary.md"

@@ -1,0 +1,224 @@
+"""summary.md of a bench/gpu/run.sh run (issue 15), from its logs and the growth runs'
+metrics.jsonl: the machine, the CPU/GPU agreement, throughput against PyTorch, ResNet-18 grown
+from 1/64 against full width (per-epoch wall time, time in statistics / decompositions / line
+search, final widths, accuracy), and the conv-site cost. Standard library only.
+
+    python3 bench/gpu/summarize.py OUT_DIR > OUT_DIR/summary.md
+
+The growth runs' metrics are read from OUT_DIR/metrics.tar.gz, so that a summary can be made
+again from the files the run brought back.
+"""
+import json
+import os
+import re
+import sys
+import tarfile
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def environment(out):
+    log = read(os.path.join(out, "01-environment.log"))
+    first = log.splitlines()[0] if log else "(no 01-environment.log)"
+    print(f"Run: `{first.replace('bench/gpu/run.sh: ', '')}`.\n")
+    gpu = re.search(r"^name, driver_version.*\n(.+)$", log, re.M)
+    if gpu:
+        print(f"GPU (nvidia-smi): {gpu.group(1).strip()}.\n")
+    else:
+        print("GPU: none (no nvidia-smi).\n")
+    keep = ("commit ", "host ", "grownet  ", "libtorch ", "  loaded from", "  CUDA library",
+            "CUDA  ", "  runtime", "device ", "matmul ", "conv2d ", "python torch", "error:",
+            "LD_PRELOAD", "TIMED OUT", "SKIPPED")
+    lines = [l for l in log.splitlines() if l.startswith(keep)]
+    print("```text")
+    print("\n".join(lines))
+    print("```\n")
+
+
+def agreement(out):
+    log = read(os.path.join(out, "02-agreement.log"))
+    print("## 2. CPU/GPU agreement of a small growth run\n")
+    print(
+        "`examples/growth_dump`: a VGG-style CNN (4,4,8,8 channels) on `patterns`, 20 steps, "
+        "the first growth step's statistics and proposals at every site, two growth checks "
+        "(TINY, every site, ≤ 2 neurons), 60 steps in all; compared with the CPU reference "
+        "`bench/gpu/reference/growth_dump-cpu.safetensors` (1 libtorch thread, development "
+        "machine): widths and neuron counts equal, losses within 1e-3, statistics and "
+        "proposals within 1e-4 (relative).\n"
+    )
+    print("| dump | verdict | worst loss | worst first step | worst growth checks | failing tensors |")
+    print("|---|---|---|---|---|---|")
+    for block in log.split("\n$ ")[1:]:
+        m = re.match(r"\S*growth_dump compare \S+ \S*dump-([\w-]+)\.safetensors", block)
+        if not m:
+            continue
+        worst = dict(re.findall(r"^worst \(([^)]+)\): (\S+)", block, re.M))
+        fails = re.findall(r"^(\S+)\s+\S+\s+\S+\s+FAIL(.*)$", block, re.M)
+        verdict = "AGREE" if "\nAGREE" in block else ("DISAGREE" if "DISAGREE" in block else "no result")
+        failing = ", ".join(f"`{n}`" + (" (sign)" if "sign" in rest else "") for n, rest in fails[:6])
+        if len(fails) > 6:
+            failing += f" … ({len(fails)} in all)"
+        print(
+            f"| {m.group(1)} | {verdict} | {worst.get('losses', '–')} | "
+            f"{worst.get('first step', '–')} | {worst.get('growth checks', '–')} | {failing or '–'} |"
+        )
+    print()
+    for line in re.findall(r"^growth_dump on .*$", log, re.M):
+        print(f"- {line.split('; ')[0]}")
+    print()
+
+
+def throughput(out):
+    log = read(os.path.join(out, "03-throughput.log"))
+    print("## 3. ResNet-18 (CIFAR, full width) training throughput\n")
+    print("Random 32×32 images, SGD (Nesterov 0.9, weight decay 5e-4); `async`: steps back to "
+          "back; `trainer`: loss and correct count read back every step, as `grownet train` does. "
+          "grownet trains in fp32 only (no bf16 or autocast path); PyTorch's bf16 rows show what "
+          "one would give.\n")
+    print("| implementation | precision | loop | cuDNN benchmark | batch | ms/step | images/s |")
+    print("|---|---|---|---|---|---|---|")
+    for line in re.findall(r"^RESULT (.*)$", log, re.M):
+        f = dict(kv.split("=", 1) for kv in line.split())
+        print(
+            f"| {f.get('impl')} | {f.get('precision')} | {f.get('loop')} | "
+            f"{f.get('cudnn_benchmark')} | {f.get('batch')} | {f.get('ms_per_step')} | "
+            f"**{f.get('images_per_s')}** |"
+        )
+    for line in re.findall(r"^(?:torch .*|ResNet-18 .*)$", log, re.M):
+        print(f"\n{line}")
+    print()
+    problems(log)
+
+
+def problems(log):
+    bad = [l for l in log.splitlines()
+           if re.match(r"(TIMED OUT|SKIPPED|error:|Error|Traceback|thread '.*' panicked)", l)]
+    if bad:
+        print("Problems in this step:\n\n```text\n" + "\n".join(bad[:20]) + "\n```\n")
+
+
+def events(out, name):
+    """The events of run `name`'s metrics.jsonl inside OUT/metrics.tar.gz."""
+    try:
+        with tarfile.open(os.path.join(out, "metrics.tar.gz")) as tar:
+            text = tar.extractfile(f"{name}/metrics.jsonl").read().decode()
+    except (OSError, KeyError, tarfile.TarError, AttributeError):
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def grown(widths):
+    """The blocks' hidden widths (what grows: every other stage after the stem) against
+    their full widths, e.g. `61 of 1920`."""
+    full = {0: 64, 1: 64, 2: 128, 3: 128, 4: 256, 5: 256, 6: 512, 7: 512}
+    hidden = widths[1::2]
+    return f"{sum(hidden)} of {sum(full.get(i, 0) for i in range(len(hidden)))}"
+
+
+def growth(out):
+    print("## 4. ResNet-18 grown from 1/64 width (TINY, round-robin over blocks) against full width\n")
+    log = read(os.path.join(out, "04-growth.log"))
+    cmds = re.findall(r"^\$ (\S*grownet train .*) \(timeout", log, re.M)
+    for c in cmds:
+        c = re.sub(r"^/\S*/grownet", "grownet", c)
+        print(f"```sh\n{c}\n```\n")
+    rows = []
+    for name in ("full-width", "tiny"):
+        ev = events(out, name)
+        epochs = [e for e in ev if e.get("event") == "epoch"]
+        steps = [e for e in ev if e.get("event") == "growth" and "site" in e]
+        start = next((e for e in ev if e.get("event") == "start"), {})
+        if not epochs:
+            print(f"**{name}**: no epoch logged (see 04-growth.log).\n")
+            continue
+        print(f"**{name}** ({start.get('train_samples')} training / {start.get('test_samples')} test "
+              f"images, {start.get('device')}):\n")
+        print("| epoch | wall s | of it growth s | train loss | test accuracy % | parameters | blocks' hidden channels |")
+        print("|---|---|---|---|---|---|---|")
+        for e in epochs:
+            acc = e.get("test_accuracy")
+            print(
+                f"| {e['epoch']} | {e['epoch_seconds']:.1f} | {e['growth_seconds']:.1f} | "
+                f"{e['train_loss']:.4f} | {100 * acc:.2f} | {e['parameters']:,} | "
+                f"{grown(e['hidden_widths'])} |".replace(",", " ")
+                if acc is not None else f"| {e['epoch']} | … |"
+            )
+        last = epochs[-1]
+        stat = sum(s.get("seconds_statistics") or 0 for s in steps)
+        dec = sum(s.get("seconds_decomposition") or 0 for s in steps)
+        ls = sum(s.get("seconds_line_search") or 0 for s in steps)
+        wall = last.get("wall_time", 0.0)
+        grow = sum(e.get("growth_seconds", 0.0) for e in epochs)
+        rows.append((name, len(epochs), wall, grow, stat, dec, ls, last, len(steps)))
+        print()
+        if steps:
+            print(f"{len(steps)} growth steps; per step (site, neurons added, statistics s, "
+                  f"decompositions s, line search s):\n")
+            print("| growth step | site | neurons added | statistics s | decompositions s | line search s |")
+            print("|---|---|---|---|---|---|")
+            for s in steps:
+                print(f"| {s['growth_step']} | {s['site']} | {s['neurons_added']} | "
+                      f"{s['seconds_statistics']:.2f} | {s['seconds_decomposition']:.2f} | "
+                      f"{s['seconds_line_search']:.2f} |")
+            print()
+        print(f"final widths: {'+'.join(str(w) for w in last['hidden_widths'])}\n")
+    if rows:
+        print("| run | epochs | wall s | growth s | statistics s | decompositions s | line search s | test accuracy % | parameters |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, n, wall, grow, stat, dec, ls, last, k in rows:
+            acc = last.get("test_accuracy")
+            print(f"| {name} | {n} | {wall:.1f} | {grow:.1f} | {stat:.1f} | {dec:.1f} | {ls:.1f} | "
+                  f"{100 * acc:.2f} | {last['parameters']:,} |".replace(",", " ") if acc is not None
+                  else f"| {name} | {n} | {wall:.1f} | … |")
+        for name, n, wall, grow, stat, dec, ls, last, k in rows:
+            if k and grow > 0:
+                print(f"\n{name}: growth {grow:.1f} s = {100 * grow / max(wall, 1e-9):.0f} % of the "
+                      f"wall time; of the growth, statistics {100 * stat / grow:.0f} %, host f64 "
+                      f"decompositions {100 * dec / grow:.0f} %, line search {100 * ls / grow:.0f} %"
+                      + (" — the decompositions dominate." if dec > max(stat, ls) else "."))
+        print()
+    problems(log)
+
+
+def conv_cost(out):
+    log = read(os.path.join(out, "05-conv-cost.log"))
+    print("## 5. Statistics and decompositions of 512-channel conv sites\n")
+    m = re.search(r"^\$ (\S*conv_growth_cost.*) \(timeout", log, re.M)
+    if m:
+        c = re.sub(r"^/\S*/conv_growth_cost", "conv_growth_cost", m.group(1))
+        print(f"```sh\n{c}\n```\n")
+    body = [l for l in log.splitlines() if not l.startswith(("$ ", "[exit"))]
+    print("```text\n" + "\n".join(l for l in body if l.strip()) + "\n```\n")
+
+
+def main():
+    out = sys.argv[1]
+    env = read(os.path.join(out, "01-environment.log"))
+    cpu = "DEVICE=cpu" in env.splitlines()[0] if env else False
+    print("# bench/gpu/run.sh summary" + (" — CPU DRY RUN (not GPU figures)" if cpu else ""))
+    print()
+    if cpu:
+        print("**This is the CPU dry run of the GPU script, at tiny sizes: it shows that the "
+              "steps run and what they report, not what a GPU does.**\n")
+    print("## 1. Machine\n")
+    environment(out)
+    agreement(out)
+    throughput(out)
+    growth(out)
+    conv_cost(out)
+
+
+if __name__ == "__main__":
+    main()
