@@ -34,7 +34,8 @@ problem (file:line and what is wrong), when a rule below is broken.
    comments, numbers inside words and paths (ResNet-18, f64, 1/64), architecture chains
    (784-256-256-10), and bounds written after ≥ ≤ < > (targets and limits: ≥ 97 %, ≤ 9).
    A block without a `from` comment is an error if it is a table or holds a figure that looks
-   like a result: a number followed by %, s/epoch, samples/s, GFLOP/s or "points", or a ± pair.
+   like a result: a number followed by %, s (seconds), s/epoch, samples/s, GFLOP/s, ×, "points"
+   or the end of bold type (**0.0039**), or a ± pair.
 
 Small integers (seeds, counts) match almost any file, so the check is strongest on the
 measured values themselves; it proves that a number was copied (or computed) from the named
@@ -65,7 +66,7 @@ FILE_NUM = re.compile(r"\d{1,3}(?:[ \u2009\u202f]\d{3})+(?![\d.])|\d+(?:\.\d+)?(
 CHAIN = re.compile(r"\d+(?:-\d+)+(?![\d.])")  # 784-256-256-10, 20-16-4
 APPROX_BEFORE = re.compile(r"(?:~|≈|\babout|\baround)\s*$")
 BOUND_BEFORE = re.compile(r"(?:≥|≤|<|>|>=|<=)\s*$")
-RESULT_AFTER = re.compile(r"^\s*(?:%|s/epoch|samples/s|GFLOP/s|points?\b)")
+RESULT_AFTER = re.compile(r"^\s*(?:%|s\b|s/epoch|samples/s|GFLOP/s|×|points?\b|\*\*)")
 K_AFTER = re.compile(r"^\s?k\b")
 COMMENT = re.compile(r"<!--(.*?)-->", re.S)
 CODE_SPAN = re.compile(r"`[^`]*`")
@@ -463,6 +464,8 @@ accuracy **98.40 ± 0.03 %** (98.42, 98.38; 0.04 points apart), 269 322 paramete
          "README.md:14: block with a table in the results section has no"),
         ("a % figure without a source", good + "\nTINY reaches 97.1 % here.\n",
          "README.md:17: block with '97.1' (line 17)"),
+        ("a bold figure without a source", good + "\nSENN reaches a test MSE of **0.0039**.\n",
+         "README.md:17: block with '0.0039' (line 17)"),
         ("a broken link", good.replace("docs/a.md", "docs/b.md"),
          "README.md:3: link target 'docs/b.md' is not a committed file"),
     ]
