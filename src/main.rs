@@ -1,4 +1,5 @@
 //! `grownet`: the command-line shell over the library.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 use std::path::PathBuf;
 use std::process::ExitCode;
 

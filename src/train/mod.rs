@@ -331,7 +331,7 @@ impl Trainer {
         for idx in batches {
             let (mut x, y) = self.data.train.select(&idx);
             if augment {
-                x = data::augment_crop_flip(&x, 4, &mut rng);
+                x = data::augment_crop_flip(&x, 4, &mut rng)?;
             }
             Optimizer::zero_grad(&params);
             let out = self.net.forward(&x, true);
