@@ -154,16 +154,54 @@ impl Default for DataConfig {
     }
 }
 
+impl DataConfig {
+    /// Checks every value of the section (keys as in config.toml).
+    pub fn validate(&self) -> Result<()> {
+        use crate::config::check;
+        if self.name.trim().is_empty() {
+            return Err(Error::invalid(
+                "data.name",
+                &self.name,
+                format!(
+                    "a dataset name ({}, or a folder of IDX files)",
+                    SYNTHETIC_NAMES.join(", ")
+                ),
+            ));
+        }
+        check::in_range("data.val_fraction", self.val_fraction, 0.0, 1.0, true)?;
+        check::non_negative("data.noise", self.noise)?;
+        check::opt_at_least("data.limit", self.limit, 1, "every training sample")?;
+        check::opt_at_least("data.test_limit", self.test_limit, 1, "every test sample")?;
+        if SYNTHETIC_NAMES.contains(&self.name.as_str()) {
+            check::at_least("data.synthetic_train", self.synthetic_train, 1)?;
+            check::at_least("data.synthetic_test", self.synthetic_test, 1)?;
+        }
+        if self.name == "teacher" {
+            check::at_least("data.teacher_inputs", self.teacher_inputs, 1)?;
+            check::at_least("data.teacher_width", self.teacher_width, 1)?;
+            check::at_least("data.teacher_classes", self.teacher_classes, 2)?;
+        }
+        Ok(())
+    }
+}
+
 /// Loads (or generates) the dataset named in `cfg`, normalised with training-set statistics.
 pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
+    cfg.validate()?;
     let (mut train_x, mut train_y, mut test_x, mut test_y, task, input_shape, augmentable) =
         if SYNTHETIC_NAMES.contains(&cfg.name.as_str()) {
             synthetic_tensors(cfg)?
         } else {
             file_tensors(cfg)?
         };
+    if test_x.size()[0] == 0 {
+        return Err(Error::Config(format!(
+            "{}: the test split holds no samples: there is nothing to evaluate on",
+            cfg.name
+        )));
+    }
     if let Some(limit) = cfg.test_limit {
-        let n = (limit as i64).clamp(1, test_x.size()[0].max(1));
+        let n = (limit as i64).min(test_x.size()[0]);
         test_x = test_x.narrow(0, 0, n);
         test_y = test_y.narrow(0, 0, n);
     }
@@ -173,12 +211,6 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
         train_y = train_y.narrow(0, 0, n);
     }
     let n = train_x.size()[0];
-    if !(0.0..1.0).contains(&cfg.val_fraction) {
-        return Err(Error::Config(format!(
-            "validation fraction must be in [0, 1), got {}",
-            cfg.val_fraction
-        )));
-    }
     let n_val = (n as f64 * cfg.val_fraction).round() as i64;
     if n - n_val < 1 {
         return Err(Error::Config(format!(
@@ -385,7 +417,8 @@ mod tests {
             val_fraction: 1.5,
             ..DataConfig::default()
         };
-        assert!(matches!(load(&cfg, Device::Cpu), Err(Error::Config(_))));
+        let e = load(&cfg, Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("data.val_fraction = 1.5"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let cfg = DataConfig {
             name: "mnist".into(),
@@ -399,6 +432,21 @@ mod tests {
             ..DataConfig::default()
         };
         let msg = load(&cfg, Device::Cpu).unwrap_err().to_string();
-        assert!(msg.contains("no training samples"), "{msg}");
+        assert!(msg.contains("data.limit = 0: expected at least 1"), "{msg}");
+        let cfg = DataConfig {
+            test_limit: Some(0),
+            ..DataConfig::default()
+        };
+        let msg = load(&cfg, Device::Cpu).unwrap_err().to_string();
+        assert!(
+            msg.contains("data.test_limit = 0: expected at least 1"),
+            "{msg}"
+        );
+        // A test limit takes that many samples, not one more or fewer.
+        let cfg = DataConfig {
+            test_limit: Some(7),
+            ..DataConfig::default()
+        };
+        assert_eq!(load(&cfg, Device::Cpu).unwrap().test.len(), 7);
     }
 }
