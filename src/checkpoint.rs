@@ -64,6 +64,10 @@ pub struct CheckpointMeta {
     /// drops the events logged after it (absent in older checkpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_events: Option<usize>,
+    /// How the training inputs were normalised, so that evaluation needs no training file
+    /// (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalisation: Option<crate::data::Normalisation>,
 }
 
 impl CheckpointMeta {
@@ -86,6 +90,7 @@ impl CheckpointMeta {
             elapsed,
             growth: GrowthState::default(),
             metrics_events: None,
+            normalisation: None,
         }
     }
 }

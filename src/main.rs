@@ -847,8 +847,17 @@ fn eval(path: PathBuf, data_dir: Option<PathBuf>, device: Option<String>) -> any
     if data_dir.is_some() {
         data_cfg.data_dir = data_dir;
     }
-    let data = grownet::data::load(&data_cfg, device)?;
-    train::check_fits(&net, &data)
+    // With the normalisation in the checkpoint, only the test files are read.
+    let outputs = meta
+        .architecture
+        .stages
+        .last()
+        .map_or(0, |s| s.layer.outputs());
+    let data = match &meta.normalisation {
+        Some(n) => grownet::data::load_test(&data_cfg, n, outputs, device)?,
+        None => grownet::data::load(&data_cfg, device)?.into(),
+    };
+    train::check_fits(&net, &data.name, &data.input_shape, data.task)
         .with_context(|| format!("cannot evaluate {}", path.display()))?;
     let e = train::evaluate(
         &net,

@@ -855,6 +855,14 @@ fn a_run_directory_keeps_the_data_directory_absolute() {
     assert!(cfg.data.data_dir.unwrap().is_absolute());
     let o = run(&dir.path().join("work"), &["eval", "../run"]);
     assert!(o.status.success(), "{}", text(&o));
+    // The checkpoint keeps the normalisation: evaluation needs the test files only, and
+    // gives the same numbers without the training files.
+    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
+        std::fs::remove_file(dir.path().join("data/mnist").join(f)).unwrap();
+    }
+    let again = run(&dir.path().join("work"), &["eval", "../run"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(text(&o), text(&again));
 }
 
 #[test]

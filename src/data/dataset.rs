@@ -99,6 +99,16 @@ pub struct Splits {
 }
 
 impl Splits {
+    /// How the inputs were normalised (what a checkpoint keeps, for [`load_test`]).
+    pub fn normalisation(&self) -> Result<Normalisation> {
+        let values = |t: &Tensor| Vec::<f32>::try_from(&t.to_kind(Kind::Float).flatten(0, -1));
+        Ok(Normalisation {
+            shape: self.input_mean.size(),
+            mean: values(&self.input_mean)?,
+            std: values(&self.input_std)?,
+        })
+    }
+
     /// Normalises raw inputs (same layout as the files or generators give them) the way the
     /// splits were, e.g. to evaluate a trained network on a grid of points.
     pub fn normalise(&self, raw: &Tensor) -> Tensor {
@@ -106,6 +116,111 @@ impl Splits {
         let x = if self.flatten { x.flatten(1, -1) } else { x };
         x.to_device(self.train.x.device())
     }
+}
+
+/// How inputs are normalised: the training set's mean and standard deviation, per channel of
+/// images (`shape` `[1, C, 1, 1]`) or per feature of vectors (`[1, D]`). Checkpoints keep it,
+/// so that evaluation reads the test files only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    pub shape: Vec<i64>,
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+/// A test split on its own, for evaluation.
+#[derive(Debug)]
+pub struct TestSplit {
+    pub name: String,
+    pub test: Dataset,
+    pub task: Task,
+    /// Shape of one input sample.
+    pub input_shape: Vec<i64>,
+}
+
+impl From<Splits> for TestSplit {
+    fn from(s: Splits) -> Self {
+        TestSplit {
+            name: s.name,
+            test: s.test,
+            task: s.task,
+            input_shape: s.input_shape,
+        }
+    }
+}
+
+/// The test split of the dataset in `cfg`, normalised by `norm` (a checkpoint's): file
+/// datasets read their test files only; the built-in ones are generated as for training.
+/// `classes` is the number of classes of datasets that do not define it (other IDX folders:
+/// the network's outputs); a test label beyond it is an error.
+pub fn load_test(
+    cfg: &DataConfig,
+    norm: &Normalisation,
+    classes: i64,
+    device: Device,
+) -> Result<TestSplit> {
+    cfg.validate()?;
+    if SYNTHETIC_NAMES.contains(&cfg.name.as_str()) {
+        return Ok(load(cfg, device)?.into());
+    }
+    let (images, labels, known) = formats::load_test_split(cfg.data_dir.as_deref(), &cfg.name)?;
+    let classes = known.map_or(classes, |k| k as i64);
+    if let Some(i) = labels.iter().position(|&l| i64::from(l) >= classes) {
+        return Err(Error::Config(format!(
+            "{}: test label {} at index {i} is not one of the network's {classes} classes",
+            cfg.name, labels[i]
+        )));
+    }
+    if images.n == 0 {
+        return Err(Error::Config(format!(
+            "{}: the test split holds no samples: there is nothing to evaluate on",
+            cfg.name
+        )));
+    }
+    let c = images.channels as i64;
+    let fits = norm.shape == [1, c, 1, 1]
+        && norm.mean.len() == images.channels
+        && norm.std.len() == images.channels;
+    if !fits {
+        return Err(Error::Config(format!(
+            "{}: images of {c} channel(s), but the network was trained on inputs normalised \
+             as {:?}: these are not the data it was trained on (check --data-dir)",
+            cfg.name, norm.shape
+        )));
+    }
+    let mean = Tensor::from_slice(&norm.mean).view(norm.shape.as_slice());
+    let std = Tensor::from_slice(&norm.std).view(norm.shape.as_slice());
+    let mut x = images_tensor(&images);
+    let mut y = labels_tensor(&labels);
+    if let Some(limit) = cfg.test_limit {
+        let n = (limit as i64).min(x.size()[0]);
+        x = x.narrow(0, 0, n);
+        y = y.narrow(0, 0, n);
+    }
+    let colour = images.channels == 3;
+    let x = (x - mean) / std;
+    let (x, input_shape) = if colour {
+        (x, x_shape(&images))
+    } else {
+        (x.flatten(1, -1), vec![x_shape(&images).iter().product()])
+    };
+    Ok(TestSplit {
+        name: cfg.name.clone(),
+        test: Dataset {
+            x: x.to_device(device),
+            y: y.to_device(device),
+        },
+        task: Task::Classification { classes },
+        input_shape,
+    })
+}
+
+fn x_shape(images: &Images) -> Vec<i64> {
+    vec![
+        images.channels as i64,
+        images.height as i64,
+        images.width as i64,
+    ]
 }
 
 /// Which data to load and how to split it.
@@ -398,6 +513,44 @@ mod tests {
         let mean = a.train.x.mean_dim(0, false, Kind::Float).abs().max();
         assert!(mean.double_value(&[]) < 1e-4);
         assert_eq!(a.task, Task::Classification { classes: 4 });
+    }
+
+    #[test]
+    fn the_test_split_alone_equals_the_loaded_one() {
+        use crate::data::formats::test_util::{cifar_batch, idx_images, idx_labels, write};
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("mnist");
+        let labels: Vec<u8> = (0..12).map(|i| i % 10).collect();
+        write(&d, "train-images-idx3-ubyte", &idx_images(12, 5, 4));
+        write(&d, "train-labels-idx1-ubyte", &idx_labels(&labels));
+        write(&d, "t10k-images-idx3-ubyte", &idx_images(7, 5, 4));
+        write(&d, "t10k-labels-idx1-ubyte", &idx_labels(&labels[..7]));
+        let c = root.path().join("cifar-10");
+        for i in 1..=5 {
+            write(
+                &c,
+                &format!("data_batch_{i}.bin"),
+                &cifar_batch(&[i, 9 - i]),
+            );
+        }
+        write(&c, "test_batch.bin", &cifar_batch(&[3, 8, 8]));
+        for name in ["mnist", "cifar-10"] {
+            let cfg = DataConfig {
+                name: name.into(),
+                data_dir: Some(root.path().to_path_buf()),
+                test_limit: Some(5),
+                ..DataConfig::default()
+            };
+            let full = load(&cfg, Device::Cpu).unwrap();
+            let norm = full.normalisation().unwrap();
+            let alone = load_test(&cfg, &norm, full.task.outputs(), Device::Cpu).unwrap();
+            assert!(alone.test.x.equal(&full.test.x), "{name}");
+            assert!(alone.test.y.equal(&full.test.y), "{name}");
+            assert_eq!(
+                (alone.task, &alone.input_shape),
+                (full.task, &full.input_shape)
+            );
+        }
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl Trainer {
             opt.new_second_moment = g.new_second_moment;
         }
         let data = data::load(&config.data, device)?;
-        check_fits(&net, &data)?;
+        check_fits(&net, &data.name, &data.input_shape, data.task)?;
         if let Some(g) = &config.growth {
             g.check_network(&net, true)?;
         }
@@ -266,6 +266,7 @@ impl Trainer {
             meta.growth = g.state.clone();
         }
         meta.metrics_events = Some(run.events());
+        meta.normalisation = Some(self.data.normalisation()?);
         checkpoint::save(&run.checkpoint_path(), &self.net, &self.opt, &meta)
     }
 
@@ -571,13 +572,11 @@ pub fn evaluate(net: &Network, loss: Loss, data: &Dataset, batch_size: usize) ->
 
 /// Whether `data` is what `net` was built for: the same input shape and as many outputs as
 /// the task has classes or targets (a checkpoint evaluated on, or resumed with, other data).
-pub fn check_fits(net: &Network, data: &Splits) -> Result<()> {
-    if net.input_shape() != data.input_shape.as_slice() {
+pub fn check_fits(net: &Network, name: &str, input_shape: &[i64], task: Task) -> Result<()> {
+    if net.input_shape() != input_shape {
         return Err(Error::Config(format!(
-            "{}: the inputs are of shape {:?}, but the network takes {:?}: these are not the data \
-             it was trained on (check --data-dir)",
-            data.name,
-            data.input_shape,
+            "{name}: the inputs are of shape {input_shape:?}, but the network takes {:?}: these \
+             are not the data it was trained on (check --data-dir)",
             net.input_shape()
         )));
     }
@@ -586,12 +585,11 @@ pub fn check_fits(net: &Network, data: &Splits) -> Result<()> {
         .stages
         .last()
         .map_or(0, |s| s.layer.outputs());
-    if outputs != data.task.outputs() {
+    if outputs != task.outputs() {
         return Err(Error::Config(format!(
-            "{}: the task has {} outputs (classes or targets), but the network gives {outputs}: \
-             these are not the data it was trained on (check --data-dir)",
-            data.name,
-            data.task.outputs()
+            "{name}: the task has {} outputs (classes or targets), but the network gives \
+             {outputs}: these are not the data it was trained on (check --data-dir)",
+            task.outputs()
         )));
     }
     Ok(())

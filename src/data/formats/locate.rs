@@ -127,6 +127,117 @@ fn load_from(root: Option<&Path>, name: &str) -> Result<LoadedSplit, DataError> 
     }
 }
 
+/// The test split of dataset `name` alone, for evaluation (no training file is read): its
+/// images, labels, and the number of classes when the dataset defines it (10 for the known
+/// datasets; `None` for other IDX folders, whose classes come from their training labels).
+/// Errors as [`load_image_dataset`]'s, about the test files only.
+pub fn load_test_split(
+    dir: Option<&Path>,
+    name: &str,
+) -> Result<(Images, Vec<u8>, Option<usize>), DataError> {
+    let root = data_dir(dir);
+    let root = root.as_deref();
+    let missing = |dataset: &str, dir: Option<PathBuf>, names: &[&str], hint: String| {
+        DataError::MissingFiles {
+            dataset: dataset.to_string(),
+            dir_exists: dir.as_deref().is_some_and(Path::is_dir),
+            dir,
+            missing: names.iter().map(|n| with_gz(n)).collect(),
+            hint,
+        }
+    };
+    match classify(name)? {
+        Dataset::Cifar10 => {
+            let hint = cifar_hint(root);
+            let Some(root) = root else {
+                return Err(missing(CIFAR10_FOLDER, None, &[CIFAR10_TEST_FILE], hint));
+            };
+            let main = root.join(CIFAR10_FOLDER);
+            let dirs = [
+                main.clone(),
+                main.join(CIFAR10_ARCHIVE_FOLDER),
+                root.join(CIFAR10_ARCHIVE_FOLDER),
+            ];
+            let Some(path) = dirs.iter().find_map(|d| find_file(d, &[CIFAR10_TEST_FILE])) else {
+                if let Some(e) = dirs
+                    .iter()
+                    .find_map(|d| not_a_file(d, &[CIFAR10_TEST_FILE]))
+                {
+                    return Err(e);
+                }
+                return Err(missing(
+                    CIFAR10_FOLDER,
+                    Some(main),
+                    &[CIFAR10_TEST_FILE],
+                    hint,
+                ));
+            };
+            let (images, labels) = read_cifar10_batch(&path)?;
+            Ok((images, labels, Some(CIFAR10_CLASSES)))
+        }
+        Dataset::Idx(spec) => {
+            let hint = idx_hint(root, &spec);
+            let names = [IDX_FILES[2], IDX_FILES[3]];
+            let Some(root) = root else {
+                return Err(missing(&spec.folder, None, &names, hint));
+            };
+            let dir = root.join(&spec.folder);
+            let find = |i: usize| find_file(&dir, &[IDX_FILES[i], IDX_FILES_DOTTED[i]]);
+            let (Some(images_path), Some(labels_path)) = (find(2), find(3)) else {
+                for i in [2, 3] {
+                    if let (None, Some(e)) = (
+                        find(i),
+                        not_a_file(&dir, &[IDX_FILES[i], IDX_FILES_DOTTED[i]]),
+                    ) {
+                        return Err(e);
+                    }
+                }
+                let absent: Vec<&str> = [2, 3]
+                    .into_iter()
+                    .filter(|&i| find(i).is_none())
+                    .map(|i| IDX_FILES[i])
+                    .collect();
+                return Err(missing(&spec.folder, Some(dir), &absent, hint));
+            };
+            let images = read_idx_images(&images_path)?;
+            let labels = read_idx_labels_unchecked(&labels_path)?;
+            check_counts(&images, &images_path, &labels, &labels_path)?;
+            let classes = spec.known.map(|_| 10);
+            if let Some(n) = classes {
+                check_labels(&labels, n, &labels_path)?;
+            }
+            Ok((images, labels, classes))
+        }
+    }
+}
+
+/// Where to get an IDX dataset's files and where to put them.
+fn idx_hint(root: Option<&Path>, spec: &IdxSpec) -> String {
+    match spec.known {
+        Some(known) => format!(
+            "Get them from {} and put them (gzipped or not) in {}/{}/.",
+            known.source,
+            root_display(root),
+            spec.folder
+        ),
+        None => format!(
+            "Put the 4 IDX files in {}/{}/ (gzipped or not).",
+            root_display(root),
+            spec.folder
+        ),
+    }
+}
+
+/// Where to get CIFAR-10 and where to put it.
+fn cifar_hint(root: Option<&Path>) -> String {
+    format!(
+        "Download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it in \
+         {}/{CIFAR10_FOLDER}/ (its {CIFAR10_ARCHIVE_FOLDER}/ folder is searched too); \
+         the .bin files may be gzipped one by one.",
+        root_display(root)
+    )
+}
+
 /// What we know about an IDX dataset beyond its files.
 struct KnownIdx {
     folder: &'static str,
@@ -252,19 +363,7 @@ fn with_gz(name: &str) -> String {
 
 /// The 4 files of an IDX dataset, in the order of [`IDX_FILES`].
 fn locate_idx(root: Option<&Path>, spec: &IdxSpec) -> Result<[PathBuf; 4], DataError> {
-    let hint = match spec.known {
-        Some(known) => format!(
-            "Get them from {} and put them (gzipped or not) in {}/{}/.",
-            known.source,
-            root_display(root),
-            spec.folder
-        ),
-        None => format!(
-            "Put the 4 IDX files in {}/{}/ (gzipped or not).",
-            root_display(root),
-            spec.folder
-        ),
-    };
+    let hint = idx_hint(root, spec);
     let Some(root) = root else {
         return Err(DataError::MissingFiles {
             dataset: spec.folder.clone(),
@@ -448,12 +547,7 @@ fn locate_cifar10(root: Option<&Path>) -> Result<CifarFiles, DataError> {
             .copied()
             .unwrap_or(CIFAR10_TEST_FILE)
     });
-    let hint = format!(
-        "Download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it in \
-         {}/{CIFAR10_FOLDER}/ (its {CIFAR10_ARCHIVE_FOLDER}/ folder is searched too); \
-         the .bin files may be gzipped one by one.",
-        root_display(root)
-    );
+    let hint = cifar_hint(root);
     let Some(root) = root else {
         return Err(DataError::MissingFiles {
             dataset: CIFAR10_FOLDER.to_string(),
@@ -696,6 +790,34 @@ mod tests {
             "{err}"
         );
         assert_eq!(ranges(&[1, 3, 4, 5, 7, 8]), "1, 3–5, 7–8");
+    }
+
+    #[test]
+    fn the_test_split_loads_without_the_training_files() {
+        let root = tempfile::tempdir().unwrap();
+        write_idx_set(root.path(), "mnist", &[1, 2], &[3, 4, 5]);
+        let d = root.path().join("mnist");
+        std::fs::remove_file(d.join("train-images-idx3-ubyte.gz")).unwrap();
+        std::fs::remove_file(d.join("train-labels-idx1-ubyte")).unwrap();
+        let (images, labels, classes) = load_test_split(Some(root.path()), "mnist").unwrap();
+        assert_eq!((images.n, labels, classes), (3, vec![3, 4, 5], Some(10)));
+        std::fs::remove_file(d.join("t10k-images-idx3-ubyte")).unwrap();
+        let err = load_test_split(Some(root.path()), "mnist").unwrap_err();
+        match err {
+            DataError::MissingFiles { missing, .. } => {
+                assert_eq!(missing, ["t10k-images-idx3-ubyte[.gz]"]);
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+        let root = tempfile::tempdir().unwrap();
+        let c = root.path().join("cifar-10/cifar-10-batches-bin");
+        write_cifar_set(&c, None);
+        std::fs::remove_file(c.join("data_batch_2.bin.gz")).unwrap();
+        let (images, labels, classes) = load_test_split(Some(root.path()), "cifar-10").unwrap();
+        assert_eq!(
+            (images.channels, labels, classes),
+            (3, vec![3, 8, 8], Some(10))
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ use std::path::Path;
 pub use crate::error::DataError;
 pub use cifar::{parse_cifar10, read_cifar10_batch};
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
-pub use locate::{data_dir, load_image_dataset, LoadedSplit, DATA_DIR_ENV};
+pub use locate::{data_dir, load_image_dataset, load_test_split, LoadedSplit, DATA_DIR_ENV};
 
 /// A batch of 8-bit images, stored row-major as `n × channels × height ×
 /// width` (each image's colour planes one after the other, each plane
