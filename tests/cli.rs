@@ -1032,6 +1032,10 @@ fn values_out_of_range_name_the_value_and_the_range() {
         (vec!["train", "--schedule", "step:0:0.5"], "train.schedule.every = 0: expected at least 1 (set by --schedule)"),
         (vec!["train", "--threads", "0"], "threads = 0: expected at least 1"),
         (
+            vec!["train", "--test-limit", "0"],
+            "data.test_limit = 0: expected at least 1 (or leave it unset: every test sample) (set by --test-limit)",
+        ),
+        (
             vec!["bench", bench.to_str().unwrap()],
             "unset = \"growth.max_hiden\" removes nothing",
         ),
