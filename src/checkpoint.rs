@@ -1,6 +1,9 @@
 //! Checkpoints: one safetensors file holding the weights, the optimiser state and, in its
 //! metadata, the architecture and the training position. Written atomically (temporary file,
 //! fsync, rename), so a crash leaves either the old checkpoint or the new one, never half.
+//! A CRC-32 of the metadata and every tensor is stored beside them: a file whose bytes changed
+//! on disk is refused with a clear message instead of loading wrong weights, and weights that
+//! are not finite are never written.
 //!
 //! ```
 //! use grownet::checkpoint::{self, CheckpointMeta};
@@ -35,6 +38,8 @@ use crate::optim::Optimizer;
 /// Format version written into every checkpoint.
 pub const FORMAT_VERSION: u32 = 1;
 const META_KEY: &str = "grownet";
+/// Metadata key of the checksum (CRC-32, hexadecimal) of the metadata and the tensors.
+const CHECKSUM_KEY: &str = "grownet_crc32";
 
 /// Everything in a checkpoint besides the tensors.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -55,6 +60,14 @@ pub struct CheckpointMeta {
     /// the uninterrupted one; written as top-level keys of the metadata.
     #[serde(flatten)]
     pub growth: GrowthState,
+    /// Events in the run's `metrics.jsonl` when the checkpoint was written: a resumed run
+    /// drops the events logged after it (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_events: Option<usize>,
+    /// How the training inputs were normalised, so that evaluation needs no training file
+    /// (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalisation: Option<crate::data::Normalisation>,
 }
 
 impl CheckpointMeta {
@@ -76,6 +89,8 @@ impl CheckpointMeta {
             optimizer_steps,
             elapsed,
             growth: GrowthState::default(),
+            metrics_events: None,
+            normalisation: None,
         }
     }
 }
@@ -87,8 +102,8 @@ fn bad(path: &Path, detail: impl Into<String>) -> Error {
     }
 }
 
-/// Host copy of a float tensor as little-endian f32 bytes.
-fn to_bytes(t: &Tensor) -> Result<(Vec<usize>, Vec<u8>)> {
+/// Host copy of a float tensor as little-endian f32 bytes, and whether every value is finite.
+fn to_bytes(t: &Tensor) -> Result<(Vec<usize>, Vec<u8>, bool)> {
     let t = t
         .detach()
         .to_device(Device::Cpu)
@@ -96,7 +111,12 @@ fn to_bytes(t: &Tensor) -> Result<(Vec<usize>, Vec<u8>)> {
         .contiguous();
     let shape = t.size().iter().map(|&d| d as usize).collect();
     let values = Vec::<f32>::try_from(&t.flatten(0, -1))?;
-    Ok((shape, values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+    let finite = values.iter().all(|v| v.is_finite());
+    Ok((
+        shape,
+        values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        finite,
+    ))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, then rename.
@@ -121,18 +141,53 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Saves the network, optimiser state and metadata to `path` (atomically).
+/// The checksum of a checkpoint's metadata and tensors (each tensor's name, shape and bytes,
+/// in name order).
+fn checksum<'a>(
+    json: &str,
+    tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [u8])>,
+) -> u32 {
+    let mut sorted: Vec<_> = tensors.collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h = crc32fast::Hasher::new();
+    h.update(json.as_bytes());
+    for (name, shape, bytes) in sorted {
+        h.update(name.as_bytes());
+        for d in shape {
+            h.update(&(*d as u64).to_le_bytes());
+        }
+        h.update(bytes);
+    }
+    h.finalize()
+}
+
+/// Saves the network, optimiser state and metadata to `path` (atomically). Refuses weights,
+/// buffers or optimiser state that are not finite: the checkpoint already at `path`, the last
+/// good one, is kept.
 pub fn save(path: &Path, net: &Network, opt: &Optimizer, meta: &CheckpointMeta) -> Result<()> {
     let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut tensors = net.named_parameters();
     tensors.extend(net.named_buffers());
-    for (name, t) in tensors {
-        let (shape, bytes) = to_bytes(&t)?;
-        named.push((format!("model.{name}"), shape, bytes));
-    }
-    for (name, t) in opt.state_tensors() {
-        let (shape, bytes) = to_bytes(&t)?;
-        named.push((format!("optim.{name}"), shape, bytes));
+    let all = tensors
+        .into_iter()
+        .map(|(n, t)| (format!("model.{n}"), t))
+        .chain(
+            opt.state_tensors()
+                .into_iter()
+                .map(|(n, t)| (format!("optim.{n}"), t)),
+        );
+    for (name, t) in all {
+        let (shape, bytes, finite) = to_bytes(&t)?;
+        if !finite {
+            return Err(bad(
+                path,
+                format!(
+                    "not written: {name} holds values that are not finite (the run diverged); \
+                     the previous checkpoint is kept"
+                ),
+            ));
+        }
+        named.push((name, shape, bytes));
     }
     let views = named
         .iter()
@@ -143,7 +198,16 @@ pub fn save(path: &Path, net: &Network, opt: &Optimizer, meta: &CheckpointMeta) 
         })
         .collect::<Result<Vec<_>>>()?;
     let json = serde_json::to_string(meta).map_err(|e| bad(path, e.to_string()))?;
-    let metadata = HashMap::from([(META_KEY.to_string(), json)]);
+    let crc = checksum(
+        &json,
+        named
+            .iter()
+            .map(|(n, shape, bytes)| (n.as_str(), shape.as_slice(), bytes.as_slice())),
+    );
+    let metadata = HashMap::from([
+        (META_KEY.to_string(), json),
+        (CHECKSUM_KEY.to_string(), format!("{crc:08x}")),
+    ]);
     let bytes =
         safetensors::serialize(views, Some(metadata)).map_err(|e| bad(path, e.to_string()))?;
     write_atomic(path, &bytes)
@@ -162,11 +226,28 @@ pub fn load(path: &Path, device: Device) -> Result<Loaded> {
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(path, format!("not a valid safetensors file ({e})")))?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(path, e.to_string()))?;
-    let json = header
-        .metadata()
-        .as_ref()
+    let metadata = header.metadata().as_ref();
+    let json = metadata
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| bad(path, "no grownet metadata: not a grownet checkpoint"))?;
+    // Checked before anything else is read from the file: a damaged file may say anything.
+    match metadata.and_then(|m| m.get(CHECKSUM_KEY)) {
+        Some(stored) => {
+            let views: Vec<(&str, TensorView)> = st.iter().collect();
+            let crc = checksum(json, views.iter().map(|(n, v)| (*n, v.shape(), v.data())));
+            if u32::from_str_radix(stored, 16).ok() != Some(crc) {
+                return Err(bad(
+                    path,
+                    format!(
+                        "damaged: its checksum does not match its contents (stored {stored}, \
+                         computed {crc:08x}); the file changed after it was written. Restore it \
+                         from a copy, or start the run again"
+                    ),
+                ));
+            }
+        }
+        None => tracing::debug!("{}: no checksum (an older checkpoint)", path.display()),
+    }
     let meta: CheckpointMeta =
         serde_json::from_str(json).map_err(|e| bad(path, format!("bad metadata: {e}")))?;
     if meta.format_version > FORMAT_VERSION {
@@ -191,6 +272,12 @@ pub fn load(path: &Path, device: Device) -> Result<Loaded> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(bad(
+                path,
+                format!("tensor {name} holds values that are not finite"),
+            ));
+        }
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let t = Tensor::from_slice(&values)
             .view(shape.as_slice())
@@ -218,8 +305,19 @@ pub fn load_network(path: &Path, device: Device) -> Result<(Network, CheckpointM
 /// Builds the network described by a loaded checkpoint and copies its weights in.
 pub fn network_from(loaded: &Loaded, path: &Path, device: Device) -> Result<Network> {
     use rand::SeedableRng;
+    let arch = &loaded.meta.architecture;
+    crate::train::check_architecture(arch).map_err(|e| bad(path, format!("architecture: {e}")))?;
+    // The layers' weights are all in the file: an architecture larger than its tensors is
+    // not built (it would allocate what the file cannot fill).
+    let stored: i64 = loaded.model.iter().map(|(_, t)| t.numel() as i64).sum();
+    if crate::train::layer_weights(arch).is_none_or(|n| n > stored) {
+        return Err(bad(
+            path,
+            "its architecture needs more weights than the file holds".to_string(),
+        ));
+    }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let mut net = Network::new(&loaded.meta.architecture, &mut rng, device)
+    let mut net = Network::new(arch, &mut rng, device)
         .map_err(|e| bad(path, format!("architecture: {e}")))?;
     net.load_tensors(&loaded.model)
         .map_err(|e| bad(path, e.to_string()))?;

@@ -32,6 +32,8 @@ pub enum Event {
     Growth(Growth),
     GrowthFinished(GrowthFinished),
     End(End),
+    /// The run stopped on an error: the last line of a failed run's log.
+    Error(RunError),
 }
 
 impl Event {
@@ -43,6 +45,19 @@ impl Event {
             Event::Growth(g) => g.clock().0,
             Event::GrowthFinished(e) => e.epoch,
             Event::End(e) => e.epoch,
+            Event::Error(e) => e.epoch,
+        }
+    }
+
+    /// Completed optimisation steps when the event was logged (`None` for the start and the
+    /// end, which carry no step).
+    pub fn step(&self) -> Option<usize> {
+        match self {
+            Event::Start(_) | Event::End(_) => None,
+            Event::Epoch(e) => Some(e.step),
+            Event::Growth(g) => Some(g.clock().1),
+            Event::GrowthFinished(e) => Some(e.step),
+            Event::Error(e) => Some(e.step),
         }
     }
 }
@@ -150,6 +165,18 @@ pub struct Summary {
 pub struct End {
     pub epoch: usize,
     pub summary: Summary,
+}
+
+/// The run stopped on an error. `epoch` and `step` count what was complete when it
+/// happened; `checkpoint` is the last good checkpoint (what `--resume` continues from).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunError {
+    pub epoch: usize,
+    pub step: usize,
+    /// What the run was doing: `training`, `growth`, `evaluation` or `checkpoint`.
+    pub during: String,
+    pub message: String,
+    pub checkpoint: Option<String>,
 }
 
 /// Growth stopped for good (automatic mode).

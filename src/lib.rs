@@ -23,6 +23,10 @@
 //! let summary = trainer.fit().unwrap();
 //! assert_eq!(summary.epochs, 2);
 //! ```
+// No `unwrap()`/`expect()` outside tests: user input (files, flags, configs) must end in an
+// error that says what is wrong, never in a panic. Where a value cannot be absent, say why in
+// an `#[allow]` next to it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod bench;
 pub mod checkpoint;
 pub mod config;

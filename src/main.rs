@@ -1,4 +1,5 @@
 //! `grownet`: the command-line shell over the library.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,12 +8,12 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 
 use grownet::checkpoint;
-use grownet::config::{parse_device, ModelKind, Override, RunConfig};
+use grownet::config::{self as config, parse_device, Change, ModelKind, Override, RunConfig};
 use grownet::growth::site::ConvNeuron;
 use grownet::growth::{AutoGain, LineSearch, Method, Selection};
 use grownet::nn::{Activation, LayerSpec};
 use grownet::optim::{NewSecondMoment, OptimizerKind, Schedule};
-use grownet::train::{self, Trainer, CHECKPOINT_FILE};
+use grownet::train::{self, DirLock, Trainer, CHECKPOINT_FILE, CONFIG_FILE};
 
 mod doctor;
 
@@ -513,11 +514,36 @@ impl TrainArgs {
         Ok(out)
     }
 
-    /// `cfg` (from --config, the demo, the defaults or a checkpoint) changed by the flags.
-    fn resolve(&self, cfg: &RunConfig) -> anyhow::Result<RunConfig> {
+    /// `cfg` (from --config, the demo, the defaults or a run's config) changed by the flags,
+    /// and the changes the flags made.
+    fn resolve(&self, cfg: &RunConfig) -> anyhow::Result<(RunConfig, Vec<Override>)> {
         let growing = cfg.growth.is_some() || self.turns_growth_on();
-        Ok(cfg.with_overrides(&self.overrides(growing)?)?)
+        let overrides = self.overrides(growing)?;
+        Ok((cfg.with_overrides(&overrides)?, overrides))
     }
+}
+
+/// The flag (or `--set`) that changed `key`, the last one when several did.
+fn flag_of<'a>(overrides: &'a [Override], key: &str) -> Option<&'a str> {
+    overrides
+        .iter()
+        .rev()
+        .find(|o| o.touches(key) || key.starts_with(&format!("{}.", o.key)))
+        .map(|o| o.source.as_str())
+}
+
+/// `cfg.validate()`, an out-of-range value's error naming the flag that set it.
+fn validate(cfg: &RunConfig, overrides: &[Override]) -> anyhow::Result<()> {
+    cfg.validate().map_err(|e| {
+        let by = match &e {
+            grownet::Error::Invalid { key, .. } => flag_of(overrides, key),
+            _ => None,
+        };
+        match by {
+            Some(flag) => anyhow::anyhow!("{e} (set by {flag})"),
+            None => e.into(),
+        }
+    })
 }
 
 /// Hidden widths from the command line.
@@ -592,82 +618,217 @@ fn checkpoint_path(p: PathBuf) -> PathBuf {
     }
 }
 
-fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let mut trainer = if let Some(dir) = &args.run.resume {
-        let cannot = || format!("cannot resume the run in {}", dir.display());
-        let stored = checkpoint::load(&dir.join(CHECKPOINT_FILE), tch::Device::Cpu)
-            .with_context(cannot)?
-            .meta
-            .config;
-        let cfg = args.resolve(&stored).with_context(cannot)?;
-        if args.run.print_config {
-            cfg.validate().with_context(cannot)?;
-            print!("{}", cfg.to_toml());
-            return Ok(());
+/// The run directory `--resume` names: a directory, or its checkpoint file.
+fn resume_dir(p: &std::path::Path) -> anyhow::Result<PathBuf> {
+    if p.is_dir() {
+        return Ok(p.to_path_buf());
+    }
+    if p.is_file() {
+        if p.file_name().is_some_and(|n| n == CHECKPOINT_FILE) {
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            return Ok(dir.to_path_buf());
         }
-        let t = Trainer::resume(dir, |c| *c = cfg).with_context(cannot)?;
-        println!(
-            "resuming {} at epoch {}/{}",
-            dir.display(),
-            t.epoch,
-            t.config.train.epochs
+        bail!(
+            "cannot resume {}: it is a file; --resume takes a run directory (the one holding {CHECKPOINT_FILE})",
+            p.display()
         );
-        t
+    }
+    bail!(
+        "cannot resume the run in {}: no such directory",
+        p.display()
+    )
+}
+
+/// `list` of changes, each with where it came from.
+fn describe(list: &[Change], from: impl Fn(&Change) -> String) -> String {
+    list.iter()
+        .map(|c| format!("{c} ({})", from(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Refuses the changes of `list` a resumed run cannot take, naming where each came from.
+fn refuse(list: &[Change], from: impl Fn(&Change) -> String) -> anyhow::Result<()> {
+    let refused: Vec<String> = list
+        .iter()
+        .filter_map(|c| c.refusal().map(|why| format!("{c} ({}): {why}", from(c))))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "a resumed run cannot change {}; start a new run (another --out) for that",
+        refused.join("; ")
+    )
+}
+
+/// The resumed run in `dir`: its config.toml (which may have been edited) changed by the
+/// flags; what the checkpoint fixes cannot change. `None` for --print-config.
+fn resume(args: &TrainArgs, dir: &std::path::Path) -> anyhow::Result<Option<Trainer>> {
+    let dir = resume_dir(dir)?;
+    let cannot = || format!("cannot resume the run in {}", dir.display());
+    if args.run.config.is_some() {
+        bail!(
+            "--config starts a new run; to change the run in {} edit its {CONFIG_FILE} or use --set",
+            dir.display()
+        );
+    }
+    if args.run.out.is_some() {
+        bail!(
+            "--out names a new run's directory; a resumed run continues in {}",
+            dir.display()
+        );
+    }
+    let stored = checkpoint::load(&dir.join(CHECKPOINT_FILE), tch::Device::Cpu)
+        .with_context(cannot)?
+        .meta
+        .config;
+    let file = dir.join(CONFIG_FILE);
+    let base = if file.is_file() {
+        RunConfig::from_file(&file).with_context(|| {
+            format!(
+                "{}: fix it, or remove it to resume with the checkpoint's configuration",
+                cannot()
+            )
+        })?
     } else {
-        // `grownet` or `grownet train` (and `--print-config`) run the demo.
-        let no_arguments = std::env::args_os()
-            .filter(|a| a != "--print-config")
-            .count()
-            <= 2;
-        let base = match &args.run.config {
-            Some(p) => RunConfig::from_file(p)?,
-            None if no_arguments => RunConfig::demo(),
-            None => RunConfig::default(),
-        };
-        let mut cfg = args.resolve(&base)?;
-        let name = cfg.name.clone().unwrap_or_else(|| {
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            format!("{}-{:?}-{secs}", cfg.data.name, cfg.model.kind).to_lowercase()
-        });
-        cfg.name = Some(name);
-        if args.run.print_config {
-            cfg.validate()?;
-            print!("{}", cfg.to_toml());
-            return Ok(());
-        }
-        let out =
-            args.run.out.clone().unwrap_or_else(|| {
-                PathBuf::from("runs").join(cfg.name.as_deref().unwrap_or("run"))
-            });
-        if out.join(CHECKPOINT_FILE).exists() {
-            bail!(
-                "{} already holds a run: continue it with --resume {0} or choose another --out",
-                out.display()
-            );
-        }
-        let t = Trainer::new(cfg, Some(out.clone()))?;
+        stored.clone()
+    };
+    let edited = config::changes(&stored, &base)?;
+    let in_file = |_: &Change| format!("edited in {}", file.display());
+    refuse(&edited, in_file).with_context(cannot)?;
+    let (cfg, overrides) = args.resolve(&base).with_context(cannot)?;
+    let flagged = config::changes(&base, &cfg)?;
+    let by_flag = |c: &Change| {
+        format!(
+            "from {}",
+            flag_of(&overrides, &c.key).unwrap_or("the flags")
+        )
+    };
+    refuse(&flagged, by_flag).with_context(cannot)?;
+    validate(&cfg, &overrides).with_context(cannot)?;
+    if args.run.print_config {
+        print!("{}", cfg.to_toml());
+        return Ok(None);
+    }
+    let lock = DirLock::acquire(&dir).with_context(cannot)?;
+    if !edited.is_empty() {
         println!(
-            "training on {} ({} train / {} test samples) on {:?}; run directory {}",
-            t.data.name,
-            t.data.train.len(),
-            t.data.test.len(),
-            t.device(),
-            out.display()
+            "{} differs from the checkpoint: {}; the resumed run uses the file's values",
+            file.display(),
+            edited
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        t
+    }
+    if !flagged.is_empty() {
+        println!(
+            "changed for the resumed run: {}",
+            describe(&flagged, by_flag)
+        );
+    }
+    let t = Trainer::resume_locked(lock, &dir, |c| *c = cfg).with_context(cannot)?;
+    println!(
+        "resuming {} at epoch {}/{}",
+        dir.display(),
+        t.epoch,
+        t.config.train.epochs
+    );
+    Ok(Some(t))
+}
+
+/// `GROWNET_CRASH_AFTER_STEP=N`: stop after optimisation step N as a crash would (testing
+/// resume; see [`Trainer::crash_after_step`]).
+fn crash_after_step() -> anyhow::Result<Option<usize>> {
+    match std::env::var("GROWNET_CRASH_AFTER_STEP") {
+        Ok(v) => Ok(Some(v.trim().parse().with_context(|| {
+            format!("GROWNET_CRASH_AFTER_STEP={v}: expected a step number")
+        })?)),
+        Err(_) => Ok(None),
+    }
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let trainer = if let Some(dir) = &args.run.resume {
+        resume(&args, dir)?
+    } else {
+        start(&args)?
+    };
+    let Some(mut trainer) = trainer else {
+        return Ok(());
     };
     trainer.quiet = args.run.quiet;
-    let s = trainer.fit()?;
+    trainer.crash_after_step = crash_after_step()?;
+    let s = match trainer.fit() {
+        Ok(s) => s,
+        Err(grownet::Error::Interrupted { step }) => {
+            // As abrupt as a kill: no destructor runs (the lock file stays, its lock goes).
+            eprintln!("grownet: stopped after step {step} (GROWNET_CRASH_AFTER_STEP)");
+            std::process::exit(137);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    print_summary(&s, &trainer);
+    Ok(())
+}
+
+/// A new run from --config (or the demo, or the defaults) and the flags. `None` for
+/// --print-config.
+fn start(args: &TrainArgs) -> anyhow::Result<Option<Trainer>> {
+    // `grownet` or `grownet train` (and `--print-config`) run the demo.
+    let no_arguments = std::env::args_os()
+        .filter(|a| a != "--print-config")
+        .count()
+        <= 2;
+    let base = match &args.run.config {
+        Some(p) => RunConfig::from_file(p)?,
+        None if no_arguments => RunConfig::demo(),
+        None => RunConfig::default(),
+    };
+    let (mut cfg, overrides) = args.resolve(&base)?;
+    let name = cfg.name.clone().unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        format!("{}-{:?}-{secs}", cfg.data.name, cfg.model.kind).to_lowercase()
+    });
+    cfg.name = Some(name);
+    validate(&cfg, &overrides)?;
+    if args.run.print_config {
+        print!("{}", cfg.to_toml());
+        return Ok(None);
+    }
+    let out = args
+        .run
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(cfg.name.as_deref().unwrap_or("run")));
+    let t = Trainer::new(cfg, Some(out.clone()))?;
+    println!(
+        "training on {} ({} train / {} test samples) on {:?}; run directory {}",
+        t.data.name,
+        t.data.train.len(),
+        t.data.test.len(),
+        t.device(),
+        out.display()
+    );
+    Ok(Some(t))
+}
+
+fn print_summary(s: &train::Summary, trainer: &Trainer) {
     println!("\nresult after {} epochs ({:.1}s):", s.epochs, s.seconds);
     let acc = |a: Option<f64>| {
         a.map(|a| format!(", accuracy {:.2}%", 100.0 * a))
             .unwrap_or_default()
     };
     println!("  train loss {:.4}{}", s.train.loss, acc(s.train.accuracy));
-    if let Some(v) = s.val {
+    if let Some(v) = &s.val {
         println!("  val   loss {:.4}{}", v.loss, acc(v.accuracy));
     }
     println!("  test  loss {:.4}{}", s.test.loss, acc(s.test.accuracy));
@@ -686,7 +847,6 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(run) = &trainer.run {
         println!("  metrics and checkpoint in {}", run.path.display());
     }
-    Ok(())
 }
 
 fn eval(path: PathBuf, data_dir: Option<PathBuf>, device: Option<String>) -> anyhow::Result<()> {
@@ -697,13 +857,31 @@ fn eval(path: PathBuf, data_dir: Option<PathBuf>, device: Option<String>) -> any
     if data_dir.is_some() {
         data_cfg.data_dir = data_dir;
     }
-    let data = grownet::data::load(&data_cfg, device)?;
+    // With the normalisation in the checkpoint, only the test files are read.
+    let outputs = meta
+        .architecture
+        .stages
+        .last()
+        .map_or(0, |s| s.layer.outputs());
+    let data = match &meta.normalisation {
+        Some(n) => grownet::data::load_test(&data_cfg, n, outputs, device)?,
+        None => grownet::data::load(&data_cfg, device)?.into(),
+    };
+    train::check_fits(&net, &data.name, &data.input_shape, data.task)
+        .with_context(|| format!("cannot evaluate {}", path.display()))?;
     let e = train::evaluate(
         &net,
         data.task.loss(),
         &data.test,
         meta.config.train.eval_batch_size,
     );
+    if !e.loss.is_finite() {
+        bail!(
+            "{}: the test loss is {} (not finite): the network's outputs overflow on these data",
+            path.display(),
+            e.loss
+        );
+    }
     println!(
         "{}: {} test samples of {}: loss {:.4}{}",
         path.display(),

@@ -273,6 +273,8 @@ fn old_flag_names_give_the_same_config_as_the_new_ones() {
     let base = [
         "--grow",
         "tiny",
+        "--hidden",
+        "1,1",
         "--max-hidden",
         "8,8",
         "--dataset",
@@ -283,11 +285,9 @@ fn old_flag_names_give_the_same_config_as_the_new_ones() {
         assert_eq!(old_cfg, resolved(&[&base[..], new].concat()), "{old:?}");
         assert_ne!(old_cfg, resolved(&base), "{old:?} changed nothing");
     }
-    let with = resolved(&["--grow", "tiny", "--max-hidden", "8", "--grow-bn-rescale"]);
-    assert_eq!(
-        with,
-        resolved(&["--grow", "tiny", "--max-hidden", "8", "--bn-rescale"])
-    );
+    let one = ["--grow", "tiny", "--hidden", "1", "--max-hidden", "8"];
+    let with = resolved(&[&one[..], &["--grow-bn-rescale"]].concat());
+    assert_eq!(with, resolved(&[&one[..], &["--bn-rescale"]].concat()));
     assert!(config_of(&with).growth.unwrap().bn_rescale);
     // Each flag sets its key: the same config as `--set` of that key.
     let flags = resolved(&[
@@ -472,7 +472,7 @@ fn negative_numbers_reach_the_values_own_check() {
                 "--senn-tau",
                 "-1",
             ],
-            "must be non-negative",
+            "growth.senn.tau = -1.0: expected a finite number ≥ 0",
         ),
     ];
     common::assert_fail_with_messages(&cases);
@@ -509,4 +509,660 @@ fn train_help_groups_the_flags() {
         assert!(t.contains(&format!("[alias: {alias}]")), "{alias}: {t}");
     }
     assert!(t.contains("--set <KEY=VALUE>"), "{t}");
+}
+
+// ---- Resume, NaN, run directories and argument checks under abuse ----
+
+/// `grownet train` of a small moons run into `out` with `extra` flags (by default
+/// `--hidden 4 --epochs 2`).
+fn moons_run(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "moons",
+        "--threads",
+        "1",
+        "--quiet",
+        "--set",
+        "data.synthetic_train=300",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for (flag, value) in [("--hidden", "4"), ("--epochs", "2")] {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
+    args.extend_from_slice(extra);
+    grownet(&args)
+}
+
+fn events_of(run: &std::path::Path) -> Vec<grownet::events::Event> {
+    grownet::events::read(&run.join("metrics.jsonl")).unwrap()
+}
+
+#[test]
+fn a_diverging_run_keeps_a_checkpoint_that_evaluates_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, flags) in [
+        (
+            "a",
+            &[
+                "--lr",
+                "1e6",
+                "--limit",
+                "64",
+                "--batch-size",
+                "64",
+                "--epochs",
+                "5",
+            ][..],
+        ),
+        (
+            "b",
+            &["--lr", "1e30", "--batch-size", "100000", "--epochs", "3"][..],
+        ),
+    ] {
+        let out = dir.path().join(name);
+        let run = out.to_str().unwrap();
+        let mut args = vec![
+            "train",
+            "--dataset",
+            "moons",
+            "--optimizer",
+            "sgd",
+            "--quiet",
+            "--out",
+            run,
+        ];
+        args.extend_from_slice(flags);
+        let o = grownet(&args);
+        assert!(!o.status.success(), "{name}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("non-finite") && t.contains("last good checkpoint"),
+            "{t}"
+        );
+        assert!(!t.contains("panicked"), "{t}");
+        assert!(matches!(
+            events_of(&out).last(),
+            Some(grownet::events::Event::Error(_))
+        ));
+        // The checkpoint left evaluates to a number and the run continues from it.
+        let o = grownet(&["eval", run]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        assert!(!text(&o).contains("NaN"), "{}", text(&o));
+        let o = grownet(&[
+            "train", "--resume", run, "--lr", "1e-4", "--epochs", "1", "--quiet",
+        ]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+    }
+}
+
+#[test]
+fn a_crash_at_a_random_step_resumes_to_the_same_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--hidden",
+        "1,1",
+        "--grow",
+        "tiny",
+        "--max-hidden",
+        "8,8",
+        "--grow-every-steps",
+        "3",
+        "--grow-select",
+        "all",
+        "--neurons-per-step",
+        "2",
+        "--stats-samples",
+        "128",
+        "--line-search-samples",
+        "128",
+        "--epochs",
+        "3",
+    ];
+    let straight = dir.path().join("straight");
+    let o = moons_run(&straight, &flags);
+    assert!(o.status.success(), "{}", text(&o));
+    let steps = 3 * 300usize.div_ceil(64);
+    let step = common::random_step(steps);
+    let run = dir.path().join("crashed");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_grownet"))
+        .args(["train", "--dataset", "moons", "--threads", "1", "--quiet"])
+        .args([
+            "--set",
+            "data.synthetic_train=300",
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .args(flags)
+        .env("GROWNET_CRASH_AFTER_STEP", step.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(137), "{}", text(&o));
+    // As after a kill -9: the lock file is left, its lock is not.
+    assert!(run.join(grownet::train::LOCK_FILE).exists());
+    let o = grownet(&["train", "--resume", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    if let Err(e) = common::same_metrics(&straight, &run) {
+        panic!("crash after step {step}: {e}");
+    }
+    let all = events_of(&run);
+    let per_epoch: f64 = all
+        .iter()
+        .filter_map(|e| match e {
+            grownet::events::Event::Epoch(e) => Some(e.growth_seconds),
+            _ => None,
+        })
+        .sum();
+    let Some(grownet::events::Event::End(end)) = all.last() else {
+        panic!("no end event")
+    };
+    let total = end.summary.seconds_in_growth;
+    assert!(
+        total > 0.0 && (total - per_epoch).abs() <= 1e-9 * total,
+        "{total} vs {per_epoch}"
+    );
+}
+
+#[test]
+fn an_edited_config_toml_is_used_on_resume_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let run = out.to_str().unwrap();
+    assert!(moons_run(&out, &["--epochs", "1"]).status.success());
+    let path = out.join("config.toml");
+    let text0 = std::fs::read_to_string(&path).unwrap();
+    let edited = text0
+        .replace("epochs = 1\n", "epochs = 2\n")
+        .replace("lr = 0.01\n", "lr = 0.002\n");
+    assert_ne!(edited, text0);
+    std::fs::write(&path, &edited).unwrap();
+    let o = grownet(&["train", "--resume", run, "--quiet"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("differs from the checkpoint: train.epochs 1 → 2, train.lr 0.01 → 0.002"),
+        "{t}"
+    );
+    let cfg = config_of(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!((cfg.train.epochs, cfg.train.lr), (2, 0.002));
+    let epochs = events_of(&out)
+        .iter()
+        .filter(|e| matches!(e, grownet::events::Event::Epoch(_)))
+        .count();
+    assert_eq!(epochs, 2);
+    // An edit a resumed run cannot take is refused, naming the file.
+    std::fs::write(&path, edited.replace("hidden = [4]", "hidden = [9]")).unwrap();
+    let o = grownet(&["train", "--resume", run, "--epochs", "3"]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("model.hidden [4] → [9] (edited in"), "{t}");
+}
+
+#[test]
+fn resume_refuses_flags_it_cannot_apply_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let run = out.to_str().unwrap();
+    assert!(moons_run(&out, &["--epochs", "1"]).status.success());
+    let files = |p: &std::path::Path| {
+        ["config.toml", "checkpoint.safetensors", "metrics.jsonl"]
+            .map(|f| std::fs::read(p.join(f)).unwrap())
+    };
+    let before = files(&out);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "train",
+                "--resume",
+                run,
+                "--dataset",
+                "spirals",
+                "--epochs",
+                "3",
+            ],
+            "data.name \"moons\" → \"spirals\" (from --dataset): a run keeps the data",
+        ),
+        (
+            vec!["train", "--resume", run, "--hidden", "64"],
+            "model.hidden [4] → [64] (from --hidden): the network comes from the checkpoint",
+        ),
+        (
+            vec!["train", "--resume", run, "--model", "cnn"],
+            "model.kind \"mlp\" → \"cnn\" (from --model)",
+        ),
+        (
+            vec!["train", "--resume", run, "--seed", "5"],
+            "train.seed 0 → 5 (from --seed): a run keeps the seed",
+        ),
+        (
+            vec!["train", "--resume", run, "--optimizer", "sgd"],
+            "train.optimizer \"adamw\" → \"sgd\"",
+        ),
+        (
+            vec!["train", "--resume", run, "--config", "x.toml"],
+            "--config starts a new run",
+        ),
+        (
+            vec!["train", "--resume", run, "--out", "elsewhere"],
+            "--out names a new run",
+        ),
+    ];
+    common::assert_fail_with_messages(&cases);
+    assert!(before == files(&out), "a refused resume changed the run");
+    // `--resume` also takes the checkpoint file itself.
+    let ckpt = out.join("checkpoint.safetensors");
+    let o = grownet(&[
+        "train",
+        "--resume",
+        ckpt.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let file = out.join("config.toml");
+    let o = grownet(&["train", "--resume", file.to_str().unwrap()]);
+    assert!(
+        text(&o).contains("it is a file; --resume takes a run directory"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn eval_on_images_of_another_size_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    common::write_idx_set(&a, "mnist", 28);
+    common::write_idx_set(&b, "mnist", 27);
+    let out = dir.path().join("run");
+    let o = grownet(&[
+        "train",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        a.to_str().unwrap(),
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "eval",
+                out.to_str().unwrap(),
+                "--data-dir",
+                b.to_str().unwrap(),
+            ],
+            "the inputs are of shape [729], but the network takes [784]",
+        ),
+        (
+            vec![
+                "train",
+                "--resume",
+                out.to_str().unwrap(),
+                "--data-dir",
+                b.to_str().unwrap(),
+                "--epochs",
+                "2",
+            ],
+            "the inputs are of shape [729], but the network takes [784]",
+        ),
+    ];
+    common::assert_fail_with_messages(&cases);
+}
+
+#[test]
+fn a_run_directory_keeps_the_data_directory_absolute() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_idx_set(&dir.path().join("data"), "mnist", 6);
+    std::fs::create_dir(dir.path().join("work")).unwrap();
+    let run = |cwd: &std::path::Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_grownet"))
+            .current_dir(cwd)
+            .args(args)
+            .env("GROWNET_DATA", "/nonexistent-grownet-data")
+            .output()
+            .unwrap()
+    };
+    let o = run(
+        dir.path(),
+        &[
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            "data",
+            "--hidden",
+            "4",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            "run",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let cfg = config_of(&std::fs::read_to_string(dir.path().join("run/config.toml")).unwrap());
+    assert!(cfg.data.data_dir.unwrap().is_absolute());
+    let o = run(&dir.path().join("work"), &["eval", "../run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The checkpoint keeps the normalisation: evaluation needs the test files only, and
+    // gives the same numbers without the training files.
+    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
+        std::fs::remove_file(dir.path().join("data/mnist").join(f)).unwrap();
+    }
+    let again = run(&dir.path().join("work"), &["eval", "../run"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(text(&o), text(&again));
+}
+
+#[test]
+fn out_never_overwrites_a_run_or_a_users_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // `--config config.toml --out .`: the user's commented file stays.
+    let mine =
+        "# my settings\n[data]\nname = \"moons\"\n[model]\nhidden = [4]\n[train]\nepochs = 1\n";
+    std::fs::write(dir.path().join("config.toml"), mine).unwrap();
+    let cfg = dir.path().join("config.toml");
+    let o = grownet(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("already holds config.toml"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), mine);
+    // A directory holding only a metrics file (a run that lost its checkpoint).
+    let m = dir.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(m.join("metrics.jsonl"), "").unwrap();
+    let o = moons_run(&m, &[]);
+    assert!(
+        text(&o).contains("already holds metrics.jsonl"),
+        "{}",
+        text(&o)
+    );
+    // `--out` naming a file.
+    let o = moons_run(&cfg, &[]);
+    assert!(
+        text(&o).contains("is a file, not a directory"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn two_runs_or_benches_never_share_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // A long run, then a second one into the same directory while it trains.
+    let mut first = Command::new(env!("CARGO_BIN_EXE_grownet"))
+        .args([
+            "train",
+            "--dataset",
+            "moons",
+            "--epochs",
+            "100000",
+            "--threads",
+            "1",
+            "--quiet",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = out.join(grownet::train::LOCK_FILE);
+    let start = std::time::Instant::now();
+    while !(lock.exists() && out.join("checkpoint.safetensors").exists()) {
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "the first run did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let busy = format!("in use by another grownet process (process {})", first.id());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "train",
+                "--dataset",
+                "moons",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &busy,
+        ),
+        (vec!["train", "--resume", out.to_str().unwrap()], &busy),
+    ];
+    common::assert_fail_with_messages(&cases);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Killed: its stale lock file does not stop the resume.
+    let o = grownet(&[
+        "train",
+        "--resume",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A bench output directory in use (held here) refuses a second bench.
+    let bench = dir.path().join("bench.toml");
+    std::fs::write(
+        &bench,
+        "seeds = [0]\n[base.data]\nname = \"moons\"\n[[method]]\nname = \"a\"\n",
+    )
+    .unwrap();
+    let bout = dir.path().join("bench-out");
+    std::fs::create_dir(&bout).unwrap();
+    let held = grownet::train::DirLock::acquire(&bout).unwrap();
+    let o = grownet(&[
+        "bench",
+        bench.to_str().unwrap(),
+        "--out",
+        bout.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("in use by another grownet process"),
+        "{}",
+        text(&o)
+    );
+    drop(held);
+}
+
+/// The checks themselves are tested on the library (config::tests); here: values reach them
+/// from the flags (negative numbers, NaN, short forms) and the message names the flag.
+#[test]
+fn values_out_of_range_name_the_value_and_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let grow = [
+        "train",
+        "--grow",
+        "tiny",
+        "--hidden",
+        "4,4",
+        "--max-hidden",
+        "8,8",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = grow.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    let bench = dir.path().join("b.toml");
+    std::fs::write(
+        &bench,
+        "[base.data]\nname = \"moons\"\n[[method]]\nname = \"a\"\nunset = [\"growth.max_hiden\"]\n",
+    )
+    .unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["train", "--hidden", "4,0"],
+            "model.hidden = [4, 0]: expected widths of at least 1 (entry 2 is 0: a layer of width 0 passes nothing on",
+        ),
+        (vec!["train", "--hidden", "4,0"], "(set by --hidden)"),
+        (
+            vec!["train", "--grow", "tiny", "--hidden", "4", "--max-hidden", "-3"],
+            "growth.max_hidden = [-3]: expected widths of at least 1",
+        ),
+        (
+            vec!["train", "--grow", "tiny", "--hidden", "4", "--max-params", "-5"],
+            "growth.max_parameters = -5: expected at least 1",
+        ),
+        (with(&["--line-search", "grid:nan,1e30"]), "growth.line_search.scales = [NaN, 1e30]: expected scales in [0, 1000]"),
+        (vec!["train", "--momentum", "nan"], "train.momentum = NaN: expected a number in [0, 1)"),
+        (vec!["train", "--schedule", "step:0:0.5"], "train.schedule.every = 0: expected at least 1 (set by --schedule)"),
+        (vec!["train", "--threads", "0"], "threads = 0: expected at least 1"),
+        (
+            vec!["train", "--test-limit", "0"],
+            "data.test_limit = 0: expected at least 1 (or leave it unset: every test sample) (set by --test-limit)",
+        ),
+        (
+            vec!["bench", bench.to_str().unwrap()],
+            "unset = \"growth.max_hiden\" removes nothing",
+        ),
+    ];
+    common::assert_fail_with_messages(&cases);
+}
+
+#[test]
+fn data_that_would_make_up_numbers_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let train = |name: &str| {
+        grownet(&[
+            "train",
+            "--dataset",
+            name,
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--hidden",
+            "4",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            d.join(format!("run-{name}")).to_str().unwrap(),
+        ])
+    };
+    // A custom IDX folder with a stray label 200.
+    common::write_idx_set(d, "stray", 4);
+    let mut labels: Vec<u8> = (0..40).map(|i| (i % 10) as u8).collect();
+    labels[7] = 200;
+    std::fs::write(
+        d.join("stray/train-labels-idx1-ubyte"),
+        common::idx_labels(&labels),
+    )
+    .unwrap();
+    let o = train("stray");
+    assert!(
+        text(&o).contains("label 200 at index 7 would make 201 classes, but classes 10–199 have no training sample"),
+        "{}",
+        text(&o)
+    );
+    // An empty test set.
+    common::write_idx_set(d, "empty", 4);
+    std::fs::write(
+        d.join("empty/t10k-images-idx3-ubyte"),
+        common::idx_images(0, 4, 4),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("empty/t10k-labels-idx1-ubyte"),
+        common::idx_labels(&[]),
+    )
+    .unwrap();
+    let o = train("empty");
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("the test split holds no samples"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !d.join("run-empty").exists(),
+        "a failed start left its directory"
+    );
+}
+
+#[test]
+fn misleading_messages_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::write_idx_set(d, "mnist", 4);
+    let labels = d.join("mnist/t10k-labels-idx1-ubyte");
+    // A directory where a data file should be.
+    std::fs::remove_file(&labels).unwrap();
+    std::fs::create_dir(&labels).unwrap();
+    let args = [
+        "train",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ];
+    let o = grownet(&args);
+    assert!(
+        text(&o).contains("is a directory, not a file"),
+        "{}",
+        text(&o)
+    );
+    // Junk after a valid gzip stream.
+    std::fs::remove_dir(&labels).unwrap();
+    let mut gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&common::idx_labels(&[0; 20])).unwrap();
+        e.finish().unwrap()
+    };
+    gz.extend(b"junk");
+    std::fs::write(d.join("mnist/t10k-labels-idx1-ubyte.gz"), gz).unwrap();
+    let o = grownet(&args);
+    assert!(
+        text(&o).contains("4 bytes of unexpected data after the end of the compressed stream"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_damaged_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    assert!(moons_run(&out, &["--epochs", "1"]).status.success());
+    let path = out.join("checkpoint.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0x40; // a bit of a weight
+    std::fs::write(&path, bytes).unwrap();
+    let run = out.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["info", run],
+            "damaged: its checksum does not match its contents",
+        ),
+        (vec!["eval", run], "damaged"),
+        (vec!["train", "--resume", run, "--epochs", "2"], "damaged"),
+    ];
+    common::assert_fail_with_messages(&cases);
 }

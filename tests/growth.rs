@@ -333,9 +333,9 @@ fn growth_from_zero_width_and_every_selection_mode() {
         let mut cfg = small_config("moons");
         let start: i64 = hidden.iter().sum();
         let sites = hidden.len();
+        let mut g = growth_config(vec![6; hidden.len()]);
         cfg.model.hidden = hidden;
         cfg.train.epochs = 4;
-        let mut g = growth_config(vec![6, 6]);
         g.selection = selection;
         g.method = method;
         g.neurons_per_step = Some(2);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 pub use crate::config::overrides::merge;
-use crate::config::overrides::{remove_path, set_path};
+use crate::config::overrides::{get_path, remove_path, set_path};
 use crate::config::{ModelKind, RunConfig};
 use crate::error::{Error, Result};
 
@@ -247,6 +247,13 @@ impl BenchConfig {
         }
         merge(&mut t, &m.set);
         for key in &m.unset {
+            if get_path(&t, key).is_none() {
+                return Err(Error::Config(format!(
+                    "method '{}': unset = \"{key}\" removes nothing: the method's run (the \
+                     base, the shared [growth] when it grows, and its `set`) has no such key",
+                    m.name
+                )));
+            }
             remove_path(&mut t, key);
         }
         let mut cfg = RunConfig::from_table(t)?;
@@ -358,6 +365,14 @@ mod tests {
                 "[growth]",
             ),
             ("", "no [[method]]"),
+            (
+                "[[method]]\nname = \"a\"\nunset = [\"growth.max_hiden\"]",
+                "unset = \"growth.max_hiden\" removes nothing",
+            ),
+            (
+                "[[method]]\nname = \"a\"\nset = { train = { momentum = 2.0 } }",
+                "train.momentum = 2.0",
+            ),
             ("seeds = \"x\"", "invalid type"),
         ];
         for (text, expected) in cases {

@@ -46,7 +46,7 @@ pub use results::{
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
 use crate::report::{comparison_plots, Group, RunSeries};
-use crate::train::{CHECKPOINT_FILE, CONFIG_FILE};
+use crate::train::{DirLock, CHECKPOINT_FILE, CONFIG_FILE};
 
 /// One run of the bench.
 #[derive(Clone, Debug, PartialEq)]
@@ -204,10 +204,18 @@ fn progress_note(plan: &Plan, name: &str) -> String {
 
 /// Runs the bench `b` into `out` (skipping finished runs, resuming interrupted ones), then
 /// writes `results.csv`, `report.md` and the plots. Failed runs are listed in the outcome;
-/// the other runs still run and are reported.
+/// the other runs still run and are reported. `out` is locked meanwhile ([`DirLock`]): a
+/// second bench on the same directory is refused.
 pub fn run(b: &BenchConfig, out: &Path, opts: &Options) -> Result<Outcome> {
     let plan = Plan::new(b, out);
+    if out.exists() && !out.is_dir() {
+        return Err(Error::RunDir(format!(
+            "{} is a file, not a directory: choose a directory for the bench (--out)",
+            out.display()
+        )));
+    }
     std::fs::create_dir_all(out.join("runs")).map_err(|e| Error::io(out, e))?;
+    let _lock = DirLock::acquire(out)?;
     write(&out.join("bench.toml"), &b.to_toml())?;
     let mut outcome = Outcome::default();
     let log = |msg: String| {

@@ -16,8 +16,10 @@
 //! assert_eq!(cfg.model.hidden, vec![8, 8]);
 //! assert_eq!(cfg.train.epochs, 3);
 //! ```
+pub(crate) mod check;
 mod enums;
 pub mod overrides;
+mod resume;
 
 use std::path::Path;
 
@@ -31,6 +33,7 @@ use crate::optim::{OptimizerConfig, OptimizerKind, Schedule};
 
 pub use enums::{enum_names, parse_enum};
 pub use overrides::Override;
+pub use resume::{changes, check_resumable, Change};
 
 /// Which family of model to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +80,31 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// Checks the values the model's kind uses.
+    pub fn validate(&self) -> Result<()> {
+        match self.kind {
+            // Width 0 is a start for growth only: see RunConfig::validate.
+            ModelKind::Mlp => {
+                check::widths_from("model.hidden", &self.hidden, 0, Some("no hidden layer"))
+            }
+            ModelKind::Cnn => {
+                check::widths("model.channels", &self.channels, None)?;
+                check::at_least("model.convs_per_pool", self.convs_per_pool, 1)
+            }
+            ModelKind::Resnet18 => {
+                if self.width_fraction > 0.0 && self.width_fraction <= 1.0 {
+                    Ok(())
+                } else {
+                    Err(Error::invalid(
+                        "model.width_fraction",
+                        self.width_fraction,
+                        "a fraction in (0, 1]",
+                    ))
+                }
+            }
+        }
+    }
+
     /// The architecture for inputs of `input_shape` and the given task.
     pub fn architecture(&self, input_shape: &[i64], task: Task) -> Result<Architecture> {
         match self.kind {
@@ -148,6 +176,25 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Checks every value of the section.
+    pub fn validate(&self) -> Result<()> {
+        check::at_least("train.batch_size", self.batch_size, 1)?;
+        check::at_least("train.eval_batch_size", self.eval_batch_size, 1)?;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::invalid(
+                "train.lr",
+                self.lr,
+                format!(
+                    "a finite number > 0 (the learning rate must be positive, got {})",
+                    self.lr
+                ),
+            ));
+        }
+        check::in_range("train.momentum", self.momentum, 0.0, 1.0, true)?;
+        check::non_negative("train.weight_decay", self.weight_decay)?;
+        self.schedule.validate()
+    }
+
     pub fn optimizer_config(&self) -> OptimizerConfig {
         let base = match self.optimizer {
             OptimizerKind::Sgd => OptimizerConfig::sgd(self.momentum),
@@ -210,32 +257,13 @@ impl RunConfig {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not serialise: {e}\n"))
     }
 
-    /// Checks values a user could get wrong.
+    /// Checks values a user could get wrong: every section's ranges, then how they fit
+    /// together. Errors name the key, the value and the accepted range.
     pub fn validate(&self) -> Result<()> {
-        let t = &self.train;
-        if t.batch_size == 0 || t.eval_batch_size == 0 {
-            return Err(Error::Config("batch sizes must be at least 1".into()));
-        }
-        if !(t.lr.is_finite() && t.lr > 0.0) {
-            return Err(Error::Config(format!(
-                "learning rate must be positive, got {}",
-                t.lr
-            )));
-        }
-        if self
-            .model
-            .hidden
-            .iter()
-            .chain(&self.model.channels)
-            .any(|&w| w < 0)
-        {
-            return Err(Error::Config("widths cannot be negative".into()));
-        }
-        if self.model.kind == ModelKind::Cnn && self.model.channels.is_empty() {
-            return Err(Error::Config(
-                "the CNN needs at least one conv stage".into(),
-            ));
-        }
+        check::opt_at_least("threads", self.threads, 1, "automatic")?;
+        self.data.validate()?;
+        self.model.validate()?;
+        self.train.validate()?;
         if let Some(g) = &self.growth {
             g.validate()?;
             g.check_target(self.model.kind == ModelKind::Resnet18)?;
@@ -246,8 +274,46 @@ impl RunConfig {
                         .into(),
                 ));
             }
+            if self.model.kind == ModelKind::Mlp {
+                g.check_widths(&self.model.hidden, "at the start")?;
+            }
+        }
+        // A layer of width 0 passes nothing on: a start only for growth that can widen it.
+        if self.model.kind == ModelKind::Mlp {
+            let grows = |k: usize| {
+                self.growth.as_ref().is_some_and(|g| {
+                    g.max_hidden
+                        .as_ref()
+                        .is_none_or(|m| m.get(k).or(m.last()).is_some_and(|&w| w > 0))
+                })
+            };
+            if let Some(k) =
+                (0..self.model.hidden.len()).find(|&k| self.model.hidden[k] == 0 && !grows(k))
+            {
+                return Err(Error::invalid(
+                    "model.hidden",
+                    &self.model.hidden,
+                    format!(
+                        "widths of at least 1 (entry {} is 0: a layer of width 0 passes nothing \
+                         on; it may start at 0 only in a run that grows it)",
+                        k + 1
+                    ),
+                ));
+            }
         }
         parse_device(self.device.as_deref().unwrap_or("auto")).map(|_| ())
+    }
+
+    /// Makes relative paths absolute (the data directory), so that the run directory's
+    /// config means the same from any working directory.
+    pub fn resolve_paths(&mut self) -> Result<()> {
+        if let Some(d) = &self.data.data_dir {
+            if d.is_relative() {
+                self.data.data_dir =
+                    Some(std::path::absolute(d).map_err(|e| Error::io(d.clone(), e))?);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -295,6 +361,132 @@ mod tests {
         let mut cfg = RunConfig::default();
         cfg.train.lr = -1.0;
         assert!(cfg.validate().is_err());
+        type Case = (fn(&mut RunConfig), &'static str);
+        let cases: [Case; 10] = [
+            (
+                |c| c.model.hidden = vec![4, 0],
+                "model.hidden = [4, 0]: expected widths of at least 1",
+            ),
+            (
+                |c| c.train.momentum = f64::NAN,
+                "train.momentum = NaN: expected a number in [0, 1)",
+            ),
+            (
+                |c| c.train.momentum = 2.0,
+                "train.momentum = 2.0: expected a number in [0, 1)",
+            ),
+            (
+                |c| c.train.weight_decay = -0.1,
+                "train.weight_decay = -0.1: expected a finite number ≥ 0",
+            ),
+            (|c| c.threads = Some(0), "threads = 0: expected at least 1"),
+            (
+                |c| c.data.test_limit = Some(0),
+                "data.test_limit = 0: expected at least 1",
+            ),
+            (
+                |c| {
+                    c.train.schedule = Schedule::Step {
+                        every: 0,
+                        gamma: 0.5,
+                    }
+                },
+                "train.schedule.every = 0: expected at least 1",
+            ),
+            (
+                |c| {
+                    c.model.kind = ModelKind::Cnn;
+                    c.model.channels = vec![0];
+                },
+                "model.channels = [0]",
+            ),
+            (
+                |c| c.train.lr = f64::INFINITY,
+                "learning rate must be positive, got inf",
+            ),
+            (
+                |c| c.data.val_fraction = 1.0,
+                "data.val_fraction = 1.0: expected a number in [0, 1)",
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut cfg = RunConfig::default();
+            change(&mut cfg);
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(expected), "expected '{expected}' in '{e}'");
+        }
+        // Growth settings, on a network 4-4 growing to 8-8.
+        let growth: [(&str, &str); 11] = [
+            (
+                "max_hidden = [2, 8]",
+                "growth.max_hidden = [2, 8]: expected targets no smaller than the network's \
+                 widths at the start ([4, 4]; layer 1 has 4)",
+            ),
+            (
+                "max_hidden = [8]",
+                "growth.max_hidden = [8]: expected 2 width(s), one per hidden layer",
+            ),
+            (
+                "max_hidden = [8, 0]",
+                "growth.max_hidden = [8, 0]: expected widths of at least 1",
+            ),
+            (
+                "max_parameters = -5",
+                "growth.max_parameters = -5: expected at least 1",
+            ),
+            (
+                "neurons_per_step = 0",
+                "growth.neurons_per_step = 0: expected at least 1",
+            ),
+            (
+                "auto_rounds = 0",
+                "growth.auto_rounds = 0: expected at least 1",
+            ),
+            ("patience = 0", "growth.patience = 0: expected at least 1"),
+            (
+                "line_search = { kind = \"grid\", scales = [-1.0] }",
+                "growth.line_search.scales = [-1.0]: expected scales in [0, 1000]",
+            ),
+            (
+                "line_search = { kind = \"grid\", scales = [] }",
+                "growth.line_search.scales = []",
+            ),
+            (
+                "numerical_threshold = nan",
+                "growth.numerical_threshold = NaN: expected a finite number ≥ 0",
+            ),
+            (
+                "every_steps = 0",
+                "growth.every_steps = 0: expected at least 1",
+            ),
+        ];
+        for (line, expected) in growth {
+            let text = format!("[model]\nhidden = [4, 4]\n[growth]\nmax_hidden = [8, 8]\n{line}\n");
+            let text = text.replacen("max_hidden = [8, 8]\nmax_hidden", "max_hidden", 1);
+            let cfg: RunConfig = toml::from_str(&text).unwrap();
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(
+                e.contains(expected),
+                "{line}: expected '{expected}' in '{e}'"
+            );
+        }
+        // Width 0 is a start for growth, not a network.
+        let grows: RunConfig =
+            toml::from_str("[model]\nhidden = [0]\n[growth]\nmax_hidden = [6]\n").unwrap();
+        assert!(grows.validate().is_ok());
+        let senn = RunConfig {
+            growth: Some(crate::growth::GrowthConfig {
+                method: crate::growth::Method::Senn,
+                senn: crate::growth::senn::SennConfig {
+                    tau: f64::NAN,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            ..RunConfig::default()
+        };
+        let e = senn.validate().unwrap_err().to_string();
+        assert!(e.contains("growth.senn.tau = NaN"), "{e}");
         assert!(parse_device("tpu").is_err());
         assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
     }

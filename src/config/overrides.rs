@@ -28,9 +28,9 @@ use crate::error::{Error, Result};
 /// way; refuses to go through a value that is not a table.
 pub fn set_path(table: &mut Table, key: &str, value: Value) -> std::result::Result<(), String> {
     let parts = key_parts(key)?;
-    let (last, path) = parts
-        .split_last()
-        .expect("key_parts returns at least one part");
+    let Some((last, path)) = parts.split_last() else {
+        return Err(format!("`{key}` is not a key"));
+    };
     let mut t = table;
     for (i, &k) in path.iter().enumerate() {
         let entry = t

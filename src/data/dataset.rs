@@ -99,6 +99,16 @@ pub struct Splits {
 }
 
 impl Splits {
+    /// How the inputs were normalised (what a checkpoint keeps, for [`load_test`]).
+    pub fn normalisation(&self) -> Result<Normalisation> {
+        let values = |t: &Tensor| Vec::<f32>::try_from(&t.to_kind(Kind::Float).flatten(0, -1));
+        Ok(Normalisation {
+            shape: self.input_mean.size(),
+            mean: values(&self.input_mean)?,
+            std: values(&self.input_std)?,
+        })
+    }
+
     /// Normalises raw inputs (same layout as the files or generators give them) the way the
     /// splits were, e.g. to evaluate a trained network on a grid of points.
     pub fn normalise(&self, raw: &Tensor) -> Tensor {
@@ -106,6 +116,111 @@ impl Splits {
         let x = if self.flatten { x.flatten(1, -1) } else { x };
         x.to_device(self.train.x.device())
     }
+}
+
+/// How inputs are normalised: the training set's mean and standard deviation, per channel of
+/// images (`shape` `[1, C, 1, 1]`) or per feature of vectors (`[1, D]`). Checkpoints keep it,
+/// so that evaluation reads the test files only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    pub shape: Vec<i64>,
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+/// A test split on its own, for evaluation.
+#[derive(Debug)]
+pub struct TestSplit {
+    pub name: String,
+    pub test: Dataset,
+    pub task: Task,
+    /// Shape of one input sample.
+    pub input_shape: Vec<i64>,
+}
+
+impl From<Splits> for TestSplit {
+    fn from(s: Splits) -> Self {
+        TestSplit {
+            name: s.name,
+            test: s.test,
+            task: s.task,
+            input_shape: s.input_shape,
+        }
+    }
+}
+
+/// The test split of the dataset in `cfg`, normalised by `norm` (a checkpoint's): file
+/// datasets read their test files only; the built-in ones are generated as for training.
+/// `classes` is the number of classes of datasets that do not define it (other IDX folders:
+/// the network's outputs); a test label beyond it is an error.
+pub fn load_test(
+    cfg: &DataConfig,
+    norm: &Normalisation,
+    classes: i64,
+    device: Device,
+) -> Result<TestSplit> {
+    cfg.validate()?;
+    if SYNTHETIC_NAMES.contains(&cfg.name.as_str()) {
+        return Ok(load(cfg, device)?.into());
+    }
+    let (images, labels, known) = formats::load_test_split(cfg.data_dir.as_deref(), &cfg.name)?;
+    let classes = known.map_or(classes, |k| k as i64);
+    if let Some(i) = labels.iter().position(|&l| i64::from(l) >= classes) {
+        return Err(Error::Config(format!(
+            "{}: test label {} at index {i} is not one of the network's {classes} classes",
+            cfg.name, labels[i]
+        )));
+    }
+    if images.n == 0 {
+        return Err(Error::Config(format!(
+            "{}: the test split holds no samples: there is nothing to evaluate on",
+            cfg.name
+        )));
+    }
+    let c = images.channels as i64;
+    let fits = norm.shape == [1, c, 1, 1]
+        && norm.mean.len() == images.channels
+        && norm.std.len() == images.channels;
+    if !fits {
+        return Err(Error::Config(format!(
+            "{}: images of {c} channel(s), but the network was trained on inputs normalised \
+             as {:?}: these are not the data it was trained on (check --data-dir)",
+            cfg.name, norm.shape
+        )));
+    }
+    let mean = Tensor::from_slice(&norm.mean).view(norm.shape.as_slice());
+    let std = Tensor::from_slice(&norm.std).view(norm.shape.as_slice());
+    let mut x = images_tensor(&images);
+    let mut y = labels_tensor(&labels);
+    if let Some(limit) = cfg.test_limit {
+        let n = (limit as i64).min(x.size()[0]);
+        x = x.narrow(0, 0, n);
+        y = y.narrow(0, 0, n);
+    }
+    let colour = images.channels == 3;
+    let x = (x - mean) / std;
+    let (x, input_shape) = if colour {
+        (x, x_shape(&images))
+    } else {
+        (x.flatten(1, -1), vec![x_shape(&images).iter().product()])
+    };
+    Ok(TestSplit {
+        name: cfg.name.clone(),
+        test: Dataset {
+            x: x.to_device(device),
+            y: y.to_device(device),
+        },
+        task: Task::Classification { classes },
+        input_shape,
+    })
+}
+
+fn x_shape(images: &Images) -> Vec<i64> {
+    vec![
+        images.channels as i64,
+        images.height as i64,
+        images.width as i64,
+    ]
 }
 
 /// Which data to load and how to split it.
@@ -154,16 +269,54 @@ impl Default for DataConfig {
     }
 }
 
+impl DataConfig {
+    /// Checks every value of the section (keys as in config.toml).
+    pub fn validate(&self) -> Result<()> {
+        use crate::config::check;
+        if self.name.trim().is_empty() {
+            return Err(Error::invalid(
+                "data.name",
+                &self.name,
+                format!(
+                    "a dataset name ({}, or a folder of IDX files)",
+                    SYNTHETIC_NAMES.join(", ")
+                ),
+            ));
+        }
+        check::in_range("data.val_fraction", self.val_fraction, 0.0, 1.0, true)?;
+        check::non_negative("data.noise", self.noise)?;
+        check::opt_at_least("data.limit", self.limit, 1, "every training sample")?;
+        check::opt_at_least("data.test_limit", self.test_limit, 1, "every test sample")?;
+        if SYNTHETIC_NAMES.contains(&self.name.as_str()) {
+            check::at_least("data.synthetic_train", self.synthetic_train, 1)?;
+            check::at_least("data.synthetic_test", self.synthetic_test, 1)?;
+        }
+        if self.name == "teacher" {
+            check::at_least("data.teacher_inputs", self.teacher_inputs, 1)?;
+            check::at_least("data.teacher_width", self.teacher_width, 1)?;
+            check::at_least("data.teacher_classes", self.teacher_classes, 2)?;
+        }
+        Ok(())
+    }
+}
+
 /// Loads (or generates) the dataset named in `cfg`, normalised with training-set statistics.
 pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
+    cfg.validate()?;
     let (mut train_x, mut train_y, mut test_x, mut test_y, task, input_shape, augmentable) =
         if SYNTHETIC_NAMES.contains(&cfg.name.as_str()) {
             synthetic_tensors(cfg)?
         } else {
             file_tensors(cfg)?
         };
+    if test_x.size()[0] == 0 {
+        return Err(Error::Config(format!(
+            "{}: the test split holds no samples: there is nothing to evaluate on",
+            cfg.name
+        )));
+    }
     if let Some(limit) = cfg.test_limit {
-        let n = (limit as i64).clamp(1, test_x.size()[0].max(1));
+        let n = (limit as i64).min(test_x.size()[0]);
         test_x = test_x.narrow(0, 0, n);
         test_y = test_y.narrow(0, 0, n);
     }
@@ -173,12 +326,6 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
         train_y = train_y.narrow(0, 0, n);
     }
     let n = train_x.size()[0];
-    if !(0.0..1.0).contains(&cfg.val_fraction) {
-        return Err(Error::Config(format!(
-            "validation fraction must be in [0, 1), got {}",
-            cfg.val_fraction
-        )));
-    }
     let n_val = (n as f64 * cfg.val_fraction).round() as i64;
     if n - n_val < 1 {
         return Err(Error::Config(format!(
@@ -369,6 +516,44 @@ mod tests {
     }
 
     #[test]
+    fn the_test_split_alone_equals_the_loaded_one() {
+        use crate::data::formats::test_util::{cifar_batch, idx_images, idx_labels, write};
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("mnist");
+        let labels: Vec<u8> = (0..12).map(|i| i % 10).collect();
+        write(&d, "train-images-idx3-ubyte", &idx_images(12, 5, 4));
+        write(&d, "train-labels-idx1-ubyte", &idx_labels(&labels));
+        write(&d, "t10k-images-idx3-ubyte", &idx_images(7, 5, 4));
+        write(&d, "t10k-labels-idx1-ubyte", &idx_labels(&labels[..7]));
+        let c = root.path().join("cifar-10");
+        for i in 1..=5 {
+            write(
+                &c,
+                &format!("data_batch_{i}.bin"),
+                &cifar_batch(&[i, 9 - i]),
+            );
+        }
+        write(&c, "test_batch.bin", &cifar_batch(&[3, 8, 8]));
+        for name in ["mnist", "cifar-10"] {
+            let cfg = DataConfig {
+                name: name.into(),
+                data_dir: Some(root.path().to_path_buf()),
+                test_limit: Some(5),
+                ..DataConfig::default()
+            };
+            let full = load(&cfg, Device::Cpu).unwrap();
+            let norm = full.normalisation().unwrap();
+            let alone = load_test(&cfg, &norm, full.task.outputs(), Device::Cpu).unwrap();
+            assert!(alone.test.x.equal(&full.test.x), "{name}");
+            assert!(alone.test.y.equal(&full.test.y), "{name}");
+            assert_eq!(
+                (alone.task, &alone.input_shape),
+                (full.task, &full.input_shape)
+            );
+        }
+    }
+
+    #[test]
     fn regression_has_real_targets() {
         let cfg = DataConfig {
             name: "regression".into(),
@@ -385,7 +570,8 @@ mod tests {
             val_fraction: 1.5,
             ..DataConfig::default()
         };
-        assert!(matches!(load(&cfg, Device::Cpu), Err(Error::Config(_))));
+        let e = load(&cfg, Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("data.val_fraction = 1.5"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let cfg = DataConfig {
             name: "mnist".into(),
@@ -399,6 +585,21 @@ mod tests {
             ..DataConfig::default()
         };
         let msg = load(&cfg, Device::Cpu).unwrap_err().to_string();
-        assert!(msg.contains("no training samples"), "{msg}");
+        assert!(msg.contains("data.limit = 0: expected at least 1"), "{msg}");
+        let cfg = DataConfig {
+            test_limit: Some(0),
+            ..DataConfig::default()
+        };
+        let msg = load(&cfg, Device::Cpu).unwrap_err().to_string();
+        assert!(
+            msg.contains("data.test_limit = 0: expected at least 1"),
+            "{msg}"
+        );
+        // A test limit takes that many samples, not one more or fewer.
+        let cfg = DataConfig {
+            test_limit: Some(7),
+            ..DataConfig::default()
+        };
+        assert_eq!(load(&cfg, Device::Cpu).unwrap().test.len(), 7);
     }
 }

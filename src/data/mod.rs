@@ -13,4 +13,6 @@ pub mod formats;
 pub mod synthetic;
 
 pub use batches::{augment_crop_flip, epoch_batches, epoch_rng};
-pub use dataset::{load, DataConfig, Dataset, Splits, Task, SYNTHETIC_NAMES};
+pub use dataset::{
+    load, load_test, DataConfig, Dataset, Normalisation, Splits, Task, TestSplit, SYNTHETIC_NAMES,
+};

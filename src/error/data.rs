@@ -141,6 +141,35 @@ pub enum DataError {
         hint: String,
     },
 
+    /// Something other than a file (a directory) stands where a data file should be.
+    #[error("{}: is a directory, not a file: the data file {expected} should be here", .path.display())]
+    NotAFile {
+        /// What is there.
+        path: PathBuf,
+        /// The file expected, e.g. `train-images-idx3-ubyte[.gz]`.
+        expected: String,
+    },
+
+    /// The largest label of a dataset whose classes are inferred leaves classes without a
+    /// training sample: most likely a wrong label, not that many classes.
+    #[error(
+        "{}: label {label} at index {index} would make {num_classes} classes, but classes {missing} \
+         have no training sample (is the label wrong?)",
+        .path.display()
+    )]
+    MissingClasses {
+        /// The training label file.
+        path: PathBuf,
+        /// Index of the largest label in it.
+        index: usize,
+        /// The largest label.
+        label: u8,
+        /// The classes it would make.
+        num_classes: usize,
+        /// The classes below it without a sample, e.g. `10–199`.
+        missing: String,
+    },
+
     /// The dataset name cannot be used.
     #[error("unknown dataset '{name}': {detail}")]
     UnknownDataset {

@@ -145,6 +145,47 @@ pub enum LineSearch {
     Grid { scales: Vec<f64> },
 }
 
+/// The largest scale a grid may hold: new neurons far beyond the existing ones' size.
+pub const MAX_GRID_SCALE: f64 = 1e3;
+
+impl LineSearch {
+    /// Checks the search's numbers (keys as in config.toml).
+    pub fn validate(&self) -> crate::error::Result<()> {
+        use crate::error::Error;
+        match self {
+            LineSearch::Armijo { c, max_iterations } => {
+                if !(*c > 0.0 && *c < 1.0) {
+                    return Err(Error::invalid(
+                        "growth.line_search.c",
+                        c,
+                        "a number in (0, 1)",
+                    ));
+                }
+                crate::config::check::at_least(
+                    "growth.line_search.max_iterations",
+                    *max_iterations,
+                    1,
+                )
+            }
+            LineSearch::Grid { scales } => {
+                let ok = |s: &f64| (0.0..=MAX_GRID_SCALE).contains(s);
+                if scales.iter().all(ok) && scales.iter().any(|s| *s > 0.0) {
+                    Ok(())
+                } else {
+                    Err(Error::invalid(
+                        "growth.line_search.scales",
+                        scales,
+                        format!(
+                            "scales in [0, {MAX_GRID_SCALE}], at least one of them > 0 (0 is \
+                             always tried)"
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+}
+
 impl Default for LineSearch {
     fn default() -> Self {
         LineSearch::Armijo {

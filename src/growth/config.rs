@@ -153,27 +153,43 @@ impl GrowthConfig {
         }
     }
 
+    /// Checks every value of the section (keys as in config.toml); how the target widths fit
+    /// the network is [`GrowthConfig::check_widths`].
     pub fn validate(&self) -> Result<()> {
-        if self.every_epochs == 0 || self.every_steps == Some(0) {
-            return Err(Error::Config("growth interval must be at least 1".into()));
+        use crate::config::check;
+        check::at_least("growth.every_epochs", self.every_epochs, 1)?;
+        check::opt_at_least(
+            "growth.every_steps",
+            self.every_steps,
+            1,
+            "grow every `every_epochs` epochs",
+        )?;
+        if let Some(max) = &self.max_hidden {
+            check::widths("growth.max_hidden", max, None)?;
         }
-        if self.stats_samples == 0 || self.stats_batch_size == 0 || self.line_search_samples == 0 {
-            return Err(Error::Config(
-                "growth statistics and line-search sample sizes must be at least 1".into(),
-            ));
-        }
-        let auto_numbers = [
-            self.threshold,
-            self.threshold_per_neuron,
+        check::opt_at_least("growth.max_parameters", self.max_parameters, 1, "no budget")?;
+        check::opt_at_least(
+            "growth.neurons_per_step",
+            self.neurons_per_step,
+            1,
+            "as many as the target allows",
+        )?;
+        check::at_least("growth.stats_samples", self.stats_samples, 1)?;
+        check::at_least("growth.stats_batch_size", self.stats_batch_size, 1)?;
+        check::at_least("growth.line_search_samples", self.line_search_samples, 1)?;
+        self.line_search.validate()?;
+        check::non_negative("growth.random_fan_out_std", self.random_fan_out_std)?;
+        check::non_negative("growth.numerical_threshold", self.numerical_threshold)?;
+        check::non_negative("growth.statistical_threshold", self.statistical_threshold)?;
+        check::non_negative("growth.threshold", self.threshold)?;
+        check::non_negative("growth.threshold_per_neuron", self.threshold_per_neuron)?;
+        check::non_negative(
+            "growth.threshold_per_parameter",
             self.threshold_per_parameter,
-            self.significance,
-        ];
-        if self.auto && !auto_numbers.iter().all(|v| v.is_finite() && *v >= 0.0) {
-            return Err(Error::Config(
-                "automatic growth thresholds and significance must be finite and non-negative"
-                    .into(),
-            ));
-        }
+        )?;
+        check::non_negative("growth.significance", self.significance)?;
+        check::at_least("growth.patience", self.patience, 1)?;
+        check::at_least("growth.auto_rounds", self.auto_rounds, 1)?;
         if self.auto && self.method == Method::Random {
             return Err(Error::Config(
                 "automatic growth needs a method with a growth signal (tiny, tiny-paper, gradmax)"
@@ -181,13 +197,59 @@ impl GrowthConfig {
             ));
         }
         if self.method == Method::Senn {
-            let s = &self.senn;
-            if !(s.tau >= 0.0 && s.alpha >= 0.0 && s.depth_cost >= 0.0 && s.damping >= 0.0) {
-                return Err(Error::Config(
-                    "SENN thresholds, depth cost and damping must be non-negative".into(),
+            self.senn.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the target widths fit a network whose hidden widths are `widths` (`when`:
+    /// `at the start` or `now`, for the message): one per hidden layer and none below it. For
+    /// SENN, which adds layers, a shorter list gives its last width to the later layers.
+    pub fn check_widths(&self, widths: &[i64], when: &str) -> Result<()> {
+        let Some(max) = &self.max_hidden else {
+            return Ok(());
+        };
+        if self.method != Method::Senn && max.len() != widths.len() {
+            return Err(Error::invalid(
+                "growth.max_hidden",
+                max,
+                format!(
+                    "{} width(s), one per hidden layer of the network (its widths {when}: {widths:?})",
+                    widths.len()
+                ),
+            ));
+        }
+        let cap = |k: usize| max.get(k).or(max.last()).copied().unwrap_or(0);
+        if let Some(k) = (0..widths.len()).find(|&k| cap(k) < widths[k]) {
+            return Err(Error::invalid(
+                "growth.max_hidden",
+                max,
+                format!(
+                    "targets no smaller than the network's widths {when} ({widths:?}; layer {} \
+                     has {})",
+                    k + 1,
+                    widths[k]
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How the targets fit the built network `net` ([`GrowthConfig::check_widths`], and a
+    /// parameter budget no smaller than the network at the start; `resumed`: the network has
+    /// been training, a budget it has reached simply stops growth).
+    pub fn check_network(&self, net: &crate::nn::Network, resumed: bool) -> Result<()> {
+        let when = if resumed { "now" } else { "at the start" };
+        self.check_widths(&net.hidden_widths(), when)?;
+        if let (Some(budget), false) = (self.max_parameters, resumed) {
+            let n = net.parameter_count();
+            if budget < n {
+                return Err(Error::invalid(
+                    "growth.max_parameters",
+                    budget,
+                    format!("a budget no smaller than the network's {n} parameters at the start"),
                 ));
             }
-            return Ok(()); // SENN decides by itself: no target needed
         }
         Ok(())
     }
@@ -246,6 +308,24 @@ pub struct SennConfig {
     pub step_size: f64,
     /// Samples the ascent runs on (from the half that builds proposals).
     pub refine_samples: usize,
+}
+
+impl SennConfig {
+    /// Checks every value of the section (keys as in config.toml).
+    pub fn validate(&self) -> Result<()> {
+        use crate::config::check;
+        check::non_negative("growth.senn.tau", self.tau)?;
+        check::non_negative("growth.senn.alpha", self.alpha)?;
+        check::non_negative("growth.senn.depth_cost", self.depth_cost)?;
+        check::non_negative("growth.senn.damping", self.damping)?;
+        check::positive("growth.senn.step_size", self.step_size)?;
+        check::at_least("growth.senn.max_width", self.max_width, 1)?;
+        check::at_least("growth.senn.max_depth_width", self.max_depth_width, 1)?;
+        check::at_least("growth.senn.max_additions", self.max_additions, 1)?;
+        check::at_least("growth.senn.proposals", self.proposals, 1)?;
+        check::at_least("growth.senn.refine_samples", self.refine_samples, 1)?;
+        Ok(())
+    }
 }
 
 impl Default for SennConfig {

@@ -158,6 +158,8 @@ impl Site {
             SiteKind::Dense => single(producer_features.shallow_clone()),
             SiteKind::ConvToDense => single(producer_features.mean_dim(1, false, Kind::Double)),
             SiteKind::ConvToConv(neuron) => {
+                // Site::new sets the consumer of every conv → conv site.
+                #[allow(clippy::expect_used)]
                 let conv2 = self.consumer.expect("conv consumer");
                 let image = self.intermediate_image(producer_features, input_hw);
                 let tap_rows = |r: i64, c: i64| unfold::tap(&image, conv2, r, c).flatten(0, 1);
@@ -180,6 +182,8 @@ impl Site {
     fn intermediate_image(&self, producer_features: &Tensor, (h, w): (i64, i64)) -> Tensor {
         let s = producer_features.size();
         let (n, d) = (s[0], s[2]);
+        // Only conv → conv sites (whose producer Site::new sets) have an intermediate image.
+        #[allow(clippy::expect_used)]
         let conv1 = self.producer.expect("conv producer");
         let image = producer_features.transpose(1, 2).reshape([
             n,

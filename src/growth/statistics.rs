@@ -30,6 +30,8 @@ impl Sums {
     /// one block of producer rows per tap. With several taps (full conv neuron) `S₂` is the
     /// *mean* over taps of the per-tap moments (`s2` when the caller has it by a cheaper
     /// route), `M₂` has columns (output, tap) and `P` one block of rows per tap.
+    // A site has at least one tap (ProducerRows).
+    #[allow(clippy::expect_used)]
     fn of_rows(b2: &[Tensor], b1: &Tensor, g: &Tensor, s2: Option<Tensor>) -> Sums {
         let s2 = s2.unwrap_or_else(|| {
             b2.iter()
@@ -173,6 +175,8 @@ struct Accumulator {
 impl Accumulator {
     /// Adds one minibatch's rows of every site (features once per stage and batch, shared by
     /// the sites on both sides of it).
+    // The traversal puts a probe at, and records the input of, every stage around a site.
+    #[allow(clippy::expect_used)]
     fn add_batch(
         &mut self,
         net: &Network,

@@ -19,6 +19,22 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// Checks the schedule's numbers (keys as in config.toml).
+    pub fn validate(&self) -> crate::error::Result<()> {
+        use crate::config::check;
+        match *self {
+            Schedule::Constant => Ok(()),
+            Schedule::Step { every, gamma } => {
+                check::at_least("train.schedule.every", every, 1)?;
+                check::positive("train.schedule.gamma", gamma)
+            }
+            Schedule::Cosine { warmup, min_factor } => {
+                check::non_negative("train.schedule.warmup", warmup)?;
+                check::in_range("train.schedule.min_factor", min_factor, 0.0, 1.0, false)
+            }
+        }
+    }
+
     /// The learning rate at `step` (0-based) of `total_steps`, with `steps_per_epoch`.
     pub fn lr(&self, base: f64, step: usize, steps_per_epoch: usize, total_steps: usize) -> f64 {
         let epoch = step as f64 / steps_per_epoch.max(1) as f64;
@@ -53,10 +69,25 @@ impl std::str::FromStr for Schedule {
                 .map(|p| p.parse::<f64>().map_err(|e| format!("schedule '{s}': {e}")))
                 .unwrap_or(Ok(default))
         };
-        match parts[0] {
+        let most = match parts.first().copied() {
+            Some("constant") => 1,
+            _ => 3,
+        };
+        if parts.len() > most {
+            return Err(format!(
+                "schedule '{s}': too many fields (expected constant, step:EVERY:GAMMA or \
+                 cosine[:WARMUP[:MIN_FACTOR]])"
+            ));
+        }
+        match parts.first().copied().unwrap_or_default() {
             "constant" => Ok(Schedule::Constant),
             "step" => Ok(Schedule::Step {
-                every: num(1, 10.0)?.max(1.0) as usize,
+                every: match parts.get(1) {
+                    Some(p) => p.parse::<usize>().map_err(|_| {
+                        format!("schedule '{s}': EVERY must be a whole number of epochs, got '{p}'")
+                    })?,
+                    None => 10,
+                },
                 gamma: num(2, 0.1)?,
             }),
             "cosine" => Ok(Schedule::Cosine {
@@ -87,5 +118,24 @@ mod tests {
         assert!(c.lr(1.0, 110, 10, 110).abs() < 1e-12);
         assert!("wobble".parse::<Schedule>().is_err());
         assert!("step:x".parse::<Schedule>().is_err());
+        assert!("step:1.5".parse::<Schedule>().is_err());
+        assert!("step:2:0.5:9".parse::<Schedule>().is_err());
+        // Parsed as written, refused by the check (no silent 1 for 0).
+        let zero: Schedule = "step:0:0.5".parse().unwrap();
+        let e = zero.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("train.schedule.every = 0: expected at least 1"),
+            "{e}"
+        );
+        let e = "cosine:1:2"
+            .parse::<Schedule>()
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("train.schedule.min_factor = 2.0"),
+            "{e}"
+        );
+        assert!("step:3:0.5".parse::<Schedule>().unwrap().validate().is_ok());
     }
 }

@@ -73,6 +73,8 @@ pub struct RunSeries {
     pub growth: Vec<GrowthPoint>,
     /// Present when the run finished.
     pub end: Option<EndSummary>,
+    /// The error the run stopped on, when its log ends with one.
+    pub error: Option<String>,
 }
 
 /// A growth event as a point of the series.
@@ -164,6 +166,7 @@ impl RunSeries {
                     });
                 }
                 Event::GrowthFinished(_) => {}
+                Event::Error(e) => run.error = Some(e.message),
             }
         }
         // Steps per epoch from the first epoch event, to place growth between steps.

@@ -27,15 +27,17 @@ use rand::SeedableRng;
 use tch::{Device, Kind};
 
 pub use crate::events::{Eval, Summary};
-pub use log::{read_events, Reporter, RunDir, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
+pub use log::{
+    read_events, DirLock, Reporter, RunDir, CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, METRICS_FILE,
+};
 
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::{parse_device, RunConfig};
 use crate::data::{self, Dataset, Splits, Task};
 use crate::error::{Error, Result};
-use crate::events::{End, EpochEnd, Event, Start};
+use crate::events::{End, EpochEnd, Event, RunError, Start};
 use crate::growth::{Clock, Context, Grower};
-use crate::nn::{Loss, Network};
+use crate::nn::{Architecture, LayerSpec, Loss, Network};
 use crate::optim::Optimizer;
 
 /// A training run in progress.
@@ -55,26 +57,38 @@ pub struct Trainer {
     pub grower: Option<Grower>,
     /// No progress bars or per-epoch lines.
     pub quiet: bool,
+    /// Testing resume: stop right after this optimisation step as a crash would (no
+    /// checkpoint, no further event), with [`Error::Interrupted`].
+    pub crash_after_step: Option<usize>,
     device: Device,
+    /// What the run is doing (for the `error` event): training, growth, evaluation,
+    /// checkpoint.
+    doing: &'static str,
 }
 
 impl Trainer {
-    /// Prepares a new run: loads the data, builds the network from the seed, and (when `out` is
-    /// given) creates the run directory with the resolved config.
-    pub fn new(config: RunConfig, out: Option<PathBuf>) -> Result<Self> {
+    /// Prepares a new run: (when `out` is given) takes the run directory, locked, before
+    /// anything slow; loads the data, builds the network from the seed, and writes the
+    /// resolved config, the start event and the first checkpoint.
+    pub fn new(mut config: RunConfig, out: Option<PathBuf>) -> Result<Self> {
         config.validate()?;
+        config.resolve_paths()?;
         let device = parse_device(config.device.as_deref().unwrap_or("auto"))?;
+        let run = out.as_deref().map(RunDir::create).transpose()?;
         tch::manual_seed(config.train.seed as i64);
         let data = data::load(&config.data, device)?;
         let arch = config.model.architecture(&data.input_shape, data.task)?;
+        check_architecture(&arch)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.train.seed);
         let net = Network::new(&arch, &mut rng, device)?;
+        if let Some(g) = &config.growth {
+            g.check_network(&net, false)?;
+        }
         let mut opt = Optimizer::new(config.train.optimizer_config());
         let grower = config.growth.clone().map(Grower::new).transpose()?;
         if let Some(g) = &config.growth {
             opt.new_second_moment = g.new_second_moment;
         }
-        let run = out.as_deref().map(RunDir::open).transpose()?;
         if let Some(r) = &run {
             r.write_config(&config.to_toml())?;
         }
@@ -91,7 +105,9 @@ impl Trainer {
             run,
             grower,
             quiet: false,
+            crash_after_step: None,
             device,
+            doing: "training",
         };
         if t.run.is_some() {
             let event = Event::Start(Start {
@@ -111,27 +127,56 @@ impl Trainer {
     }
 
     /// Continues the run in `dir` from its checkpoint. `adjust` may change the configuration
-    /// (e.g. raise the number of epochs) before training continues.
+    /// (e.g. raise the number of epochs) before training continues; changes a resumed run
+    /// cannot take (the model, the data, the seed, the optimiser) are refused
+    /// ([`crate::config::check_resumable`]). The directory is locked first: a run still
+    /// training there is not disturbed.
     pub fn resume(dir: &Path, adjust: impl FnOnce(&mut RunConfig)) -> Result<Self> {
+        Self::resume_locked(DirLock::acquire(dir)?, dir, adjust)
+    }
+
+    /// [`Trainer::resume`] with the directory's lock already taken.
+    pub fn resume_locked(
+        lock: DirLock,
+        dir: &Path,
+        adjust: impl FnOnce(&mut RunConfig),
+    ) -> Result<Self> {
         let ckpt = dir.join(CHECKPOINT_FILE);
         let probe = checkpoint::load(&ckpt, Device::Cpu)?;
         let mut config = probe.meta.config.clone();
         adjust(&mut config);
         config.validate()?;
+        config.resolve_paths()?;
+        crate::config::check_resumable(&probe.meta.config, &config)?;
         let device = parse_device(config.device.as_deref().unwrap_or("auto"))?;
-        let loaded = checkpoint::load(&ckpt, device)?;
+        let loaded = if device == Device::Cpu {
+            probe
+        } else {
+            checkpoint::load(&ckpt, device)?
+        };
         let net = checkpoint::network_from(&loaded, &ckpt, device)?;
         let mut opt = Optimizer::new(config.train.optimizer_config());
-        opt.load_state(loaded.optimizer, loaded.meta.optimizer_steps)?;
+        opt.load_state(loaded.optimizer, loaded.meta.optimizer_steps)
+            .map_err(|e| Error::Checkpoint {
+                path: ckpt.clone(),
+                detail: format!(
+                    "its optimiser state does not fit train.optimizer and train.momentum: {e}"
+                ),
+            })?;
         if let Some(g) = &config.growth {
             opt.new_second_moment = g.new_second_moment;
         }
         let data = data::load(&config.data, device)?;
+        check_fits(&net, &data.name, &data.input_shape, data.task)?;
+        if let Some(g) = &config.growth {
+            g.check_network(&net, true)?;
+        }
         let mut grower = config.growth.clone().map(Grower::new).transpose()?;
         if let Some(g) = grower.as_mut() {
             g.state = loaded.meta.growth.clone();
         }
-        let run = RunDir::reopen_at(dir, loaded.meta.epoch)?;
+        let m = &loaded.meta;
+        let run = RunDir::reopen(dir, lock, m.metrics_events, m.epoch, m.step)?;
         run.write_config(&config.to_toml())?;
         let loss = data.task.loss();
         Ok(Trainer {
@@ -146,7 +191,9 @@ impl Trainer {
             run: Some(run),
             grower,
             quiet: false,
+            crash_after_step: None,
             device,
+            doing: "training",
         })
     }
 
@@ -167,6 +214,7 @@ impl Trainer {
         let Some(grower) = self.grower.as_mut() else {
             return Ok(());
         };
+        self.doing = "growth";
         let mut sink = Reporter {
             run: self.run.as_mut(),
             quiet: self.quiet,
@@ -184,7 +232,9 @@ impl Trainer {
             },
             events: &mut sink,
         };
-        grower.check(&mut ctx)
+        grower.check(&mut ctx)?;
+        self.doing = "training";
+        Ok(())
     }
 
     /// Seconds spent in growth so far.
@@ -192,7 +242,16 @@ impl Trainer {
         self.grower.as_ref().map_or(0.0, |g| g.state.seconds)
     }
 
-    /// Writes the checkpoint of the current state (atomically).
+    /// The last good checkpoint, for messages.
+    fn checkpoint_note(&self) -> String {
+        self.run.as_ref().map_or_else(
+            || "none (no run directory)".to_string(),
+            |r| r.checkpoint_path().display().to_string(),
+        )
+    }
+
+    /// Writes the checkpoint of the current state (atomically; never weights that are not
+    /// finite).
     pub fn save_checkpoint(&self) -> Result<()> {
         let Some(run) = &self.run else { return Ok(()) };
         let mut meta = CheckpointMeta::new(
@@ -206,6 +265,8 @@ impl Trainer {
         if let Some(g) = &self.grower {
             meta.growth = g.state.clone();
         }
+        meta.metrics_events = Some(run.events());
+        meta.normalisation = Some(self.data.normalisation()?);
         checkpoint::save(&run.checkpoint_path(), &self.net, &self.opt, &meta)
     }
 
@@ -214,10 +275,25 @@ impl Trainer {
     }
 
     /// Trains until `config.train.epochs` epochs are done, growing between epochs when a grower
-    /// is configured, and returns the final evaluation.
+    /// is configured, and returns the final evaluation. An error stops the run with an
+    /// `error` event (where it happened, the last good checkpoint) at the end of its log.
     pub fn fit(&mut self) -> Result<Summary> {
         self.fit_until(self.config.train.epochs)?;
+        self.doing = "evaluation";
         let summary = self.summary();
+        if let Some((what, v)) = non_finite(&[
+            ("final training loss", summary.train.loss),
+            ("final test loss", summary.test.loss),
+        ]) {
+            let e = Error::NonFiniteLoss {
+                what: what.into(),
+                loss: v,
+                epoch: self.epoch,
+                step: self.step,
+                checkpoint: self.checkpoint_note(),
+            };
+            return Err(self.failed(e));
+        }
         let event = Event::End(End {
             epoch: self.epoch,
             summary: summary.clone(),
@@ -227,8 +303,49 @@ impl Trainer {
     }
 
     /// Trains until `epoch` epochs are complete (at most the configured number), as if the
-    /// run were stopped there; `fit` or a resume continues it.
+    /// run were stopped there; `fit` or a resume continues it. An error ends the log with an
+    /// `error` event and is returned with where it happened.
     pub fn fit_until(&mut self, epoch: usize) -> Result<()> {
+        self.epochs_until(epoch).map_err(|e| self.failed(e))
+    }
+
+    /// Logs the `error` event of a run stopped by `e` (best effort: the error is what
+    /// matters) and returns `e` with the place it happened, unless it already says so. A
+    /// simulated crash logs nothing, as a real one could not.
+    fn failed(&mut self, e: Error) -> Error {
+        if matches!(e, Error::Interrupted { .. }) {
+            return e;
+        }
+        let checkpoint = self.run.as_ref().map(|r| r.checkpoint_path());
+        let e = match e {
+            e @ (Error::NonFiniteLoss { .. } | Error::During { .. }) => e,
+            e => Error::During {
+                during: self.doing.to_string(),
+                epoch: self.epoch,
+                step: self.step,
+                checkpoint: self.checkpoint_note(),
+                source: Box::new(e),
+            },
+        };
+        let message = match &e {
+            Error::During { source, .. } => source.to_string(),
+            e => e.to_string(),
+        };
+        let event = Event::Error(RunError {
+            epoch: self.epoch,
+            step: self.step,
+            during: self.doing.to_string(),
+            message,
+            checkpoint: checkpoint.map(|p| p.display().to_string()),
+        });
+        if let Err(log_error) = self.emit(event) {
+            tracing::warn!("could not log the error event: {log_error}");
+        }
+        self.doing = "training";
+        e
+    }
+
+    fn epochs_until(&mut self, epoch: usize) -> Result<()> {
         let show = !self.quiet && std::io::stdout().is_terminal();
         while self.epoch < epoch.min(self.config.train.epochs) {
             let start = Instant::now();
@@ -246,8 +363,28 @@ impl Trainer {
             let growth_seconds = self.growth_seconds() - growth_before;
             let seconds = start.elapsed().as_secs_f64();
             self.elapsed += seconds;
+            self.doing = "evaluation";
             let val = self.data.val.as_ref().map(|v| self.evaluate(v));
             let test = self.evaluate(&self.data.test);
+            // A network that evaluates to NaN is not a state to continue from: no epoch event
+            // and no checkpoint (the last one stays the last good one).
+            if let Some((what, v)) = non_finite(&[
+                ("training loss", train_loss),
+                (
+                    "validation loss after the epoch",
+                    val.map_or(0.0, |v| v.loss),
+                ),
+                ("test loss after the epoch", test.loss),
+            ]) {
+                return Err(Error::NonFiniteLoss {
+                    what: what.into(),
+                    loss: v,
+                    epoch: self.epoch,
+                    step: self.step,
+                    checkpoint: self.checkpoint_note(),
+                });
+            }
+            self.doing = "training";
             let lr = self.current_lr();
             let event = Event::Epoch(EpochEnd {
                 epoch: self.epoch,
@@ -266,7 +403,9 @@ impl Trainer {
                 hidden_widths: self.net.hidden_widths(),
             });
             self.emit(event)?;
+            self.doing = "checkpoint";
             self.save_checkpoint()?;
+            self.doing = "training";
             if !self.quiet {
                 println!(
                     "epoch {:>3}/{}  train loss {:.4}{}  test loss {:.4}{}  params {}  widths {:?}  {:.1}s",
@@ -331,7 +470,7 @@ impl Trainer {
         for idx in batches {
             let (mut x, y) = self.data.train.select(&idx);
             if augment {
-                x = data::augment_crop_flip(&x, 4, &mut rng);
+                x = data::augment_crop_flip(&x, 4, &mut rng)?;
             }
             Optimizer::zero_grad(&params);
             let out = self.net.forward(&x, true);
@@ -340,13 +479,11 @@ impl Trainer {
             if !value.is_finite() {
                 bar.finish_and_clear();
                 return Err(Error::NonFiniteLoss {
+                    what: "training loss".into(),
                     loss: value,
                     epoch: self.epoch + 1,
                     step: self.step + 1,
-                    checkpoint: self.run.as_ref().map_or_else(
-                        || "none (no run directory)".to_string(),
-                        |r| r.checkpoint_path().display().to_string(),
-                    ),
+                    checkpoint: self.checkpoint_note(),
                 });
             }
             loss.backward();
@@ -360,6 +497,10 @@ impl Trainer {
             {
                 bar.suspend(|| self.grow())?;
                 params = self.net.named_parameters();
+            }
+            if self.crash_after_step == Some(self.step) {
+                bar.finish_and_clear();
+                return Err(Error::Interrupted { step: self.step });
             }
             let n = idx.size()[0] as usize;
             loss_sum += value * n as f64;
@@ -414,12 +555,126 @@ pub fn evaluate(net: &Network, loss: Loss, data: &Dataset, batch_size: usize) ->
             }
             start += len;
         }
-        let n = n.max(1) as f64;
+        if n == 0 {
+            // Nothing to measure: no number rather than a made-up 0.
+            return Eval {
+                loss: f64::NAN,
+                accuracy: None,
+            };
+        }
+        let n = n as f64;
         Eval {
             loss: total / n,
             accuracy: (loss == Loss::CrossEntropy).then(|| correct as f64 / n),
         }
     })
+}
+
+/// Whether `data` is what `net` was built for: the same input shape and as many outputs as
+/// the task has classes or targets (a checkpoint evaluated on, or resumed with, other data).
+pub fn check_fits(net: &Network, name: &str, input_shape: &[i64], task: Task) -> Result<()> {
+    if net.input_shape() != input_shape {
+        return Err(Error::Config(format!(
+            "{name}: the inputs are of shape {input_shape:?}, but the network takes {:?}: these \
+             are not the data it was trained on (check --data-dir)",
+            net.input_shape()
+        )));
+    }
+    let outputs = net
+        .architecture()
+        .stages
+        .last()
+        .map_or(0, |s| s.layer.outputs());
+    if outputs != task.outputs() {
+        return Err(Error::Config(format!(
+            "{name}: the task has {} outputs (classes or targets), but the network gives \
+             {outputs}: these are not the data it was trained on (check --data-dir)",
+            task.outputs()
+        )));
+    }
+    Ok(())
+}
+
+/// The most weights (and biases) grownet builds a network with: 2·10⁹ (8 GB of f32), beyond
+/// what a run of this crate can train, and a guard against allocations that would abort the
+/// process.
+pub const MAX_WEIGHTS: i64 = 2_000_000_000;
+
+/// The weights and biases of the layers of `arch` (a lower bound of its parameters: no
+/// normalisation or projection), or `None` when the count overflows.
+pub fn layer_weights(arch: &Architecture) -> Option<i64> {
+    arch.stages.iter().try_fold(0i64, |sum, s| {
+        let (i, o, k, bias) = match s.layer {
+            LayerSpec::Linear {
+                inputs,
+                outputs,
+                bias,
+            } => (inputs, outputs, 1, bias),
+            LayerSpec::Conv2d {
+                inputs,
+                outputs,
+                kernel,
+                bias,
+                ..
+            } => (inputs, outputs, kernel, bias),
+        };
+        let w = i.checked_mul(o)?.checked_mul(k)?.checked_mul(k)?;
+        sum.checked_add(w)?.checked_add(if bias { o } else { 0 })
+    })
+}
+
+/// Whether `arch` can be built: sizes that are not negative (kernels and strides ≥ 1, input
+/// dimensions ≥ 1, image inputs for conv layers) and at most [`MAX_WEIGHTS`] weights. Refuses
+/// what would otherwise end the process (an index out of range, an allocation of terabytes).
+pub fn check_architecture(arch: &Architecture) -> Result<()> {
+    let bad = |detail: String| Error::Config(format!("cannot build the network: {detail}"));
+    if arch.input_shape.is_empty() || arch.input_shape.iter().any(|&d| d < 1) {
+        return Err(bad(format!("input shape {:?}", arch.input_shape)));
+    }
+    for (i, s) in arch.stages.iter().enumerate() {
+        let ok = match s.layer {
+            LayerSpec::Linear {
+                inputs, outputs, ..
+            } => inputs >= 0 && outputs >= 0,
+            LayerSpec::Conv2d {
+                inputs,
+                outputs,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => {
+                inputs >= 0
+                    && outputs >= 0
+                    && kernel >= 1
+                    && stride >= 1
+                    && padding >= 0
+                    && arch.input_shape.len() == 3
+            }
+        };
+        let skip_ok = match s.skip {
+            Some(crate::nn::Skip::Projection { stride }) => stride >= 1,
+            _ => true,
+        };
+        if !ok || !skip_ok {
+            return Err(bad(format!(
+                "stage {i} has impossible sizes ({:?})",
+                s.layer
+            )));
+        }
+    }
+    match layer_weights(arch) {
+        Some(n) if n <= MAX_WEIGHTS => Ok(()),
+        n => Err(bad(format!(
+            "{} weights, over the {MAX_WEIGHTS} grownet builds (check the widths)",
+            n.map_or_else(|| "more than 2^63".to_string(), |n| n.to_string())
+        ))),
+    }
+}
+
+/// The first of the named values that is not finite.
+fn non_finite(values: &[(&'static str, f64)]) -> Option<(&'static str, f64)> {
+    values.iter().copied().find(|(_, v)| !v.is_finite())
 }
 
 fn fmt_acc(acc: Option<f64>) -> String {

@@ -93,3 +93,102 @@ pub fn copy(net: &Network) -> Network {
 pub fn all_idx(n: i64) -> Tensor {
     Tensor::arange(n, (Kind::Int64, Device::Cpu))
 }
+
+/// Whether a key of a metrics event measures time (left out when runs are compared): the rule
+/// of scripts/diff-runs.py.
+fn is_timing(key: &str) -> bool {
+    matches!(key, "seconds" | "wall_time")
+        || key.starts_with("seconds_")
+        || key.ends_with("_seconds")
+}
+
+fn same_json(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Result<(), String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys.into_iter().filter(|k| !is_timing(k)) {
+                match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => same_json(p, q, &format!("{at}.{k}"))?,
+                    _ => return Err(format!("{at}.{k}: present in one run only")),
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .try_for_each(|(i, (p, q))| same_json(p, q, &format!("{at}[{i}]"))),
+        _ if a == b => Ok(()),
+        _ => Err(format!("{at}: {a} vs {b}")),
+    }
+}
+
+/// Compares two runs' metrics.jsonl event by event, apart from timing fields (numbers to the
+/// bit); `Err` says where they differ.
+pub fn same_metrics(a: &std::path::Path, b: &std::path::Path) -> Result<usize, String> {
+    let read = |d: &std::path::Path| {
+        grownet::train::read_events(&d.join(grownet::train::METRICS_FILE))
+            .map_err(|e| e.to_string())
+    };
+    let (x, y) = (read(a)?, read(b)?);
+    if x.len() != y.len() {
+        return Err(format!("{} events vs {}", x.len(), y.len()));
+    }
+    for (i, (p, q)) in x.iter().zip(&y).enumerate() {
+        same_json(p, q, &format!("line {} ({})", i + 1, p["event"]))?;
+    }
+    Ok(x.len())
+}
+
+/// A step in `1..steps`, different from run to run (`GROWNET_TEST_STEP` fixes it, within
+/// that range, to reproduce a failure).
+pub fn random_step(steps: usize) -> usize {
+    if let Some(s) = std::env::var("GROWNET_TEST_STEP")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return s.clamp(1, steps.saturating_sub(1).max(1));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as usize);
+    1 + nanos % (steps - 1).max(1)
+}
+
+/// An IDX image file of `n` images of `rows × cols` (pixel `i` = `i % 251`).
+pub fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 3];
+    for d in [n, rows, cols] {
+        b.extend(d.to_be_bytes());
+    }
+    b.extend((0..(n * rows * cols) as usize).map(|i| (i % 251) as u8));
+    b
+}
+
+/// An IDX label file holding `labels`.
+pub fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 1];
+    b.extend((labels.len() as u32).to_be_bytes());
+    b.extend_from_slice(labels);
+    b
+}
+
+/// A small MNIST-like dataset `root/name/` of `side × side` images (labels cycle through
+/// 0..10): 40 training and 20 test samples.
+pub fn write_idx_set(root: &std::path::Path, name: &str, side: u32) {
+    let d = root.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    let labels = |n: usize| (0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>();
+    std::fs::write(
+        d.join("train-images-idx3-ubyte"),
+        idx_images(40, side, side),
+    )
+    .unwrap();
+    std::fs::write(d.join("train-labels-idx1-ubyte"), idx_labels(&labels(40))).unwrap();
+    std::fs::write(d.join("t10k-images-idx3-ubyte"), idx_images(20, side, side)).unwrap();
+    std::fs::write(d.join("t10k-labels-idx1-ubyte"), idx_labels(&labels(20))).unwrap();
+}

@@ -104,7 +104,9 @@ fn resolve_data_dir(flag: Option<&Path>, env: Option<OsString>) -> Option<PathBu
 /// name is the folder of an IDX dataset under the data directory. `mnist`,
 /// `fashion-mnist` and `kmnist` have 10 classes and labels are checked
 /// against that; for other IDX folders the number of classes is the largest
-/// label plus one (at least 2). CIFAR-10 class names come from
+/// training label plus one (at least 2), every class below it must have a
+/// training sample ([`DataError::MissingClasses`]) and every test label must
+/// be one of them. CIFAR-10 class names come from
 /// `batches.meta.txt` when present.
 ///
 /// Errors: [`DataError::MissingFiles`] when no data directory is set or files
@@ -123,6 +125,117 @@ fn load_from(root: Option<&Path>, name: &str) -> Result<LoadedSplit, DataError> 
             load_idx(&files, &spec)
         }
     }
+}
+
+/// The test split of dataset `name` alone, for evaluation (no training file is read): its
+/// images, labels, and the number of classes when the dataset defines it (10 for the known
+/// datasets; `None` for other IDX folders, whose classes come from their training labels).
+/// Errors as [`load_image_dataset`]'s, about the test files only.
+pub fn load_test_split(
+    dir: Option<&Path>,
+    name: &str,
+) -> Result<(Images, Vec<u8>, Option<usize>), DataError> {
+    let root = data_dir(dir);
+    let root = root.as_deref();
+    let missing = |dataset: &str, dir: Option<PathBuf>, names: &[&str], hint: String| {
+        DataError::MissingFiles {
+            dataset: dataset.to_string(),
+            dir_exists: dir.as_deref().is_some_and(Path::is_dir),
+            dir,
+            missing: names.iter().map(|n| with_gz(n)).collect(),
+            hint,
+        }
+    };
+    match classify(name)? {
+        Dataset::Cifar10 => {
+            let hint = cifar_hint(root);
+            let Some(root) = root else {
+                return Err(missing(CIFAR10_FOLDER, None, &[CIFAR10_TEST_FILE], hint));
+            };
+            let main = root.join(CIFAR10_FOLDER);
+            let dirs = [
+                main.clone(),
+                main.join(CIFAR10_ARCHIVE_FOLDER),
+                root.join(CIFAR10_ARCHIVE_FOLDER),
+            ];
+            let Some(path) = dirs.iter().find_map(|d| find_file(d, &[CIFAR10_TEST_FILE])) else {
+                if let Some(e) = dirs
+                    .iter()
+                    .find_map(|d| not_a_file(d, &[CIFAR10_TEST_FILE]))
+                {
+                    return Err(e);
+                }
+                return Err(missing(
+                    CIFAR10_FOLDER,
+                    Some(main),
+                    &[CIFAR10_TEST_FILE],
+                    hint,
+                ));
+            };
+            let (images, labels) = read_cifar10_batch(&path)?;
+            Ok((images, labels, Some(CIFAR10_CLASSES)))
+        }
+        Dataset::Idx(spec) => {
+            let hint = idx_hint(root, &spec);
+            let names = [IDX_FILES[2], IDX_FILES[3]];
+            let Some(root) = root else {
+                return Err(missing(&spec.folder, None, &names, hint));
+            };
+            let dir = root.join(&spec.folder);
+            let find = |i: usize| find_file(&dir, &[IDX_FILES[i], IDX_FILES_DOTTED[i]]);
+            let (Some(images_path), Some(labels_path)) = (find(2), find(3)) else {
+                for i in [2, 3] {
+                    if let (None, Some(e)) = (
+                        find(i),
+                        not_a_file(&dir, &[IDX_FILES[i], IDX_FILES_DOTTED[i]]),
+                    ) {
+                        return Err(e);
+                    }
+                }
+                let absent: Vec<&str> = [2, 3]
+                    .into_iter()
+                    .filter(|&i| find(i).is_none())
+                    .map(|i| IDX_FILES[i])
+                    .collect();
+                return Err(missing(&spec.folder, Some(dir), &absent, hint));
+            };
+            let images = read_idx_images(&images_path)?;
+            let labels = read_idx_labels_unchecked(&labels_path)?;
+            check_counts(&images, &images_path, &labels, &labels_path)?;
+            let classes = spec.known.map(|_| 10);
+            if let Some(n) = classes {
+                check_labels(&labels, n, &labels_path)?;
+            }
+            Ok((images, labels, classes))
+        }
+    }
+}
+
+/// Where to get an IDX dataset's files and where to put them.
+fn idx_hint(root: Option<&Path>, spec: &IdxSpec) -> String {
+    match spec.known {
+        Some(known) => format!(
+            "Get them from {} and put them (gzipped or not) in {}/{}/.",
+            known.source,
+            root_display(root),
+            spec.folder
+        ),
+        None => format!(
+            "Put the 4 IDX files in {}/{}/ (gzipped or not).",
+            root_display(root),
+            spec.folder
+        ),
+    }
+}
+
+/// Where to get CIFAR-10 and where to put it.
+fn cifar_hint(root: Option<&Path>) -> String {
+    format!(
+        "Download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it in \
+         {}/{CIFAR10_FOLDER}/ (its {CIFAR10_ARCHIVE_FOLDER}/ folder is searched too); \
+         the .bin files may be gzipped one by one.",
+        root_display(root)
+    )
 }
 
 /// What we know about an IDX dataset beyond its files.
@@ -224,6 +337,21 @@ fn find_file(dir: &Path, stems: &[&str]) -> Option<PathBuf> {
     })
 }
 
+/// The first of `stem`, `stem.gz` (for each stem) that exists but is not a file: an error
+/// saying so, rather than "not found".
+fn not_a_file(dir: &Path, stems: &[&str]) -> Option<DataError> {
+    stems.iter().find_map(|stem| {
+        [stem.to_string(), format!("{stem}.gz")]
+            .into_iter()
+            .map(|name| dir.join(name))
+            .find(|p| p.exists() && !p.is_file())
+            .map(|path| DataError::NotAFile {
+                path,
+                expected: with_gz(stems[0]),
+            })
+    })
+}
+
 /// How `root` is shown in hints when it is not known.
 fn root_display(root: Option<&Path>) -> String {
     root.map_or_else(|| "<DIR>".to_string(), |r| r.display().to_string())
@@ -235,19 +363,7 @@ fn with_gz(name: &str) -> String {
 
 /// The 4 files of an IDX dataset, in the order of [`IDX_FILES`].
 fn locate_idx(root: Option<&Path>, spec: &IdxSpec) -> Result<[PathBuf; 4], DataError> {
-    let hint = match spec.known {
-        Some(known) => format!(
-            "Get them from {} and put them (gzipped or not) in {}/{}/.",
-            known.source,
-            root_display(root),
-            spec.folder
-        ),
-        None => format!(
-            "Put the 4 IDX files in {}/{}/ (gzipped or not).",
-            root_display(root),
-            spec.folder
-        ),
-    };
+    let hint = idx_hint(root, spec);
     let Some(root) = root else {
         return Err(DataError::MissingFiles {
             dataset: spec.folder.clone(),
@@ -262,6 +378,11 @@ fn locate_idx(root: Option<&Path>, spec: &IdxSpec) -> Result<[PathBuf; 4], DataE
         std::array::from_fn(|i| find_file(&dir, &[IDX_FILES[i], IDX_FILES_DOTTED[i]]));
     if let [Some(a), Some(b), Some(c), Some(d)] = found {
         return Ok([a, b, c, d]);
+    }
+    for (i, f) in found.iter().enumerate() {
+        if let (None, Some(e)) = (f, not_a_file(&dir, &[IDX_FILES[i], IDX_FILES_DOTTED[i]])) {
+            return Err(e);
+        }
     }
     Err(DataError::MissingFiles {
         dataset: spec.folder.clone(),
@@ -320,8 +441,11 @@ fn load_idx(files: &[PathBuf; 4], spec: &IdxSpec) -> Result<LoadedSplit, DataErr
             (10, names)
         }
         None => {
-            let max = train_labels.iter().chain(&test_labels).copied().max();
-            let num_classes = max.map_or(0, |m| usize::from(m) + 1).max(2);
+            // The classes are those of the training labels: every one below the largest must
+            // occur (a class without a training sample cannot be learnt, and a stray label
+            // would silently add many), and the test labels must be among them.
+            let num_classes = check_inferred_classes(&train_labels, train_labels_path)?;
+            check_labels(&test_labels, num_classes, test_labels_path)?;
             (num_classes, None)
         }
     };
@@ -331,6 +455,48 @@ fn load_idx(files: &[PathBuf; 4], spec: &IdxSpec) -> Result<LoadedSplit, DataErr
         num_classes,
         class_names,
     })
+}
+
+/// The number of classes of inferred labels (the largest plus one, at least 2), when every
+/// class below it has a sample.
+fn check_inferred_classes(labels: &[u8], path: &Path) -> Result<usize, DataError> {
+    let Some(&max) = labels.iter().max() else {
+        return Ok(2);
+    };
+    let mut seen = [false; 256];
+    for &l in labels {
+        seen[usize::from(l)] = true;
+    }
+    let missing: Vec<usize> = (0..=usize::from(max)).filter(|&c| !seen[c]).collect();
+    if missing.is_empty() {
+        return Ok((usize::from(max) + 1).max(2));
+    }
+    Err(DataError::MissingClasses {
+        path: path.to_path_buf(),
+        index: labels.iter().position(|&l| l == max).unwrap_or(0),
+        label: max,
+        num_classes: usize::from(max) + 1,
+        missing: ranges(&missing),
+    })
+}
+
+/// `1, 3–7, 9` for a sorted list of numbers.
+fn ranges(values: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < values.len() {
+        let mut j = i;
+        while j + 1 < values.len() && values[j + 1] == values[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j > i {
+            format!("{}–{}", values[i], values[j])
+        } else {
+            values[i].to_string()
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
 }
 
 fn check_counts(
@@ -381,12 +547,7 @@ fn locate_cifar10(root: Option<&Path>) -> Result<CifarFiles, DataError> {
             .copied()
             .unwrap_or(CIFAR10_TEST_FILE)
     });
-    let hint = format!(
-        "Download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it in \
-         {}/{CIFAR10_FOLDER}/ (its {CIFAR10_ARCHIVE_FOLDER}/ folder is searched too); \
-         the .bin files may be gzipped one by one.",
-        root_display(root)
-    );
+    let hint = cifar_hint(root);
     let Some(root) = root else {
         return Err(DataError::MissingFiles {
             dataset: CIFAR10_FOLDER.to_string(),
@@ -413,6 +574,11 @@ fn locate_cifar10(root: Option<&Path>) -> Result<CifarFiles, DataError> {
         if count(&other) > count(&found) {
             dir = candidate;
             found = other;
+        }
+    }
+    for (i, f) in found.iter().enumerate() {
+        if let (None, Some(e)) = (f, not_a_file(&dir, &[names[i]])) {
+            return Err(e);
         }
     }
     if let [Some(t1), Some(t2), Some(t3), Some(t4), Some(t5), Some(test)] = found {
@@ -573,21 +739,107 @@ mod tests {
     #[test]
     fn unknown_idx_dataset_counts_classes() {
         let root = tempfile::tempdir().unwrap();
-        write_idx_set(root.path(), "my-set", &[0, 4, 1], &[2]);
+        write_idx_set(root.path(), "my-set", &[0, 4, 1, 3, 2], &[2]);
         let split = load_from(Some(root.path()), "my-set").unwrap();
         assert_eq!(split.num_classes, 5);
-        // The test labels count too.
-        write_idx_set(root.path(), "other", &[0, 1], &[6]);
-        assert_eq!(
-            load_from(Some(root.path()), "other").unwrap().num_classes,
-            7
-        );
         // At least two classes.
         write_idx_set(root.path(), "single", &[0, 0], &[0]);
         assert_eq!(
             load_from(Some(root.path()), "single").unwrap().num_classes,
             2
         );
+    }
+
+    #[test]
+    fn inferred_classes_need_training_samples() {
+        let root = tempfile::tempdir().unwrap();
+        // A stray label 200 does not make 201 classes silently.
+        let mut labels: Vec<u8> = (0..10).collect();
+        labels.insert(3, 200);
+        write_idx_set(root.path(), "stray", &labels, &[2]);
+        let err = load_from(Some(root.path()), "stray").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: label 200 at index 3 would make 201 classes, but classes 10–199 have no \
+                 training sample (is the label wrong?)",
+                root.path().join("stray/train-labels-idx1-ubyte").display()
+            )
+        );
+        write_idx_set(root.path(), "gaps", &[0, 4, 1], &[2]);
+        let err = load_from(Some(root.path()), "gaps")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("classes 2–3 have no training sample"), "{err}");
+        // A test label must be one of the training classes.
+        write_idx_set(root.path(), "other", &[0, 1], &[6]);
+        let err = load_from(Some(root.path()), "other").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::LabelOutOfRange {
+                    label: 6,
+                    num_classes: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("t10k-labels-idx1-ubyte.gz"),
+            "{err}"
+        );
+        assert_eq!(ranges(&[1, 3, 4, 5, 7, 8]), "1, 3–5, 7–8");
+    }
+
+    #[test]
+    fn the_test_split_loads_without_the_training_files() {
+        let root = tempfile::tempdir().unwrap();
+        write_idx_set(root.path(), "mnist", &[1, 2], &[3, 4, 5]);
+        let d = root.path().join("mnist");
+        std::fs::remove_file(d.join("train-images-idx3-ubyte.gz")).unwrap();
+        std::fs::remove_file(d.join("train-labels-idx1-ubyte")).unwrap();
+        let (images, labels, classes) = load_test_split(Some(root.path()), "mnist").unwrap();
+        assert_eq!((images.n, labels, classes), (3, vec![3, 4, 5], Some(10)));
+        std::fs::remove_file(d.join("t10k-images-idx3-ubyte")).unwrap();
+        let err = load_test_split(Some(root.path()), "mnist").unwrap_err();
+        match err {
+            DataError::MissingFiles { missing, .. } => {
+                assert_eq!(missing, ["t10k-images-idx3-ubyte[.gz]"]);
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+        let root = tempfile::tempdir().unwrap();
+        let c = root.path().join("cifar-10/cifar-10-batches-bin");
+        write_cifar_set(&c, None);
+        std::fs::remove_file(c.join("data_batch_2.bin.gz")).unwrap();
+        let (images, labels, classes) = load_test_split(Some(root.path()), "cifar-10").unwrap();
+        assert_eq!(
+            (images.channels, labels, classes),
+            (3, vec![3, 8, 8], Some(10))
+        );
+    }
+
+    #[test]
+    fn a_directory_where_a_file_should_be_is_named() {
+        let root = tempfile::tempdir().unwrap();
+        write_idx_set(root.path(), "mnist", &[1, 2], &[3]);
+        let d = root.path().join("mnist");
+        std::fs::remove_file(d.join("train-labels-idx1-ubyte")).unwrap();
+        std::fs::create_dir(d.join("train-labels-idx1-ubyte")).unwrap();
+        let err = load_from(Some(root.path()), "mnist").unwrap_err();
+        assert!(matches!(err, DataError::NotAFile { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("is a directory, not a file"),
+            "{err}"
+        );
+        let root = tempfile::tempdir().unwrap();
+        let c = root.path().join("cifar-10");
+        write_cifar_set(&c, None);
+        std::fs::remove_file(c.join("test_batch.bin")).unwrap();
+        std::fs::create_dir(c.join("test_batch.bin.gz")).unwrap();
+        let err = load_from(Some(root.path()), "cifar-10").unwrap_err();
+        assert!(matches!(err, DataError::NotAFile { .. }), "{err:?}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ use std::path::Path;
 pub use crate::error::DataError;
 pub use cifar::{parse_cifar10, read_cifar10_batch};
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
-pub use locate::{data_dir, load_image_dataset, LoadedSplit, DATA_DIR_ENV};
+pub use locate::{data_dir, load_image_dataset, load_test_split, LoadedSplit, DATA_DIR_ENV};
 
 /// A batch of 8-bit images, stored row-major as `n × channels × height ×
 /// width` (each image's colour planes one after the other, each plane
@@ -104,21 +104,39 @@ pub fn decompress_if_gz(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, DataErro
         // Only a hint: on failure the vector simply grows as needed.
         let _ = out.try_reserve_exact(cap);
     }
-    let mut decoder = flate2::bufread::MultiGzDecoder::new(bytes.as_slice());
-    match decoder.read_to_end(&mut out) {
-        Ok(_) => Ok(out),
-        Err(e) => {
+    // Member after member, as `gunzip` does; anything else after the last one is an error
+    // of its own (zero padding excepted), not a bad header.
+    let mut rest: &[u8] = &bytes;
+    while !rest.is_empty() {
+        if rest.len() < bytes.len() && !rest.starts_with(&GZIP_MAGIC) {
+            if rest.iter().all(|&b| b == 0) {
+                break;
+            }
+            return Err(DataError::BadGzip {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "{} bytes of unexpected data after the end of the compressed stream (from \
+                     byte {}); the file was damaged or something was appended to it",
+                    rest.len(),
+                    bytes.len() - rest.len()
+                ),
+            });
+        }
+        let mut decoder = flate2::bufread::GzDecoder::new(rest);
+        if let Err(e) = decoder.read_to_end(&mut out) {
             let detail = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 "the compressed stream ends early (is the file truncated?)".to_string()
             } else {
                 e.to_string()
             };
-            Err(DataError::BadGzip {
+            return Err(DataError::BadGzip {
                 path: path.to_path_buf(),
                 detail,
-            })
+            });
         }
+        rest = decoder.into_inner();
     }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -249,6 +267,26 @@ mod tests {
         bytes.extend(gzip(b"second"));
         let out = decompress_if_gz(bytes, Path::new("x.gz")).unwrap();
         assert_eq!(out, b"first second");
+    }
+
+    #[test]
+    fn junk_after_the_stream_is_named_as_such() {
+        let mut bytes = gzip(b"good data");
+        let end = bytes.len();
+        bytes.extend(b"junk appended");
+        let err = decompress_if_gz(bytes, Path::new("j.gz")).unwrap_err();
+        let s = err.to_string();
+        assert!(
+            s.contains(&format!("13 bytes of unexpected data after the end of the compressed stream (from byte {end})")),
+            "{s}"
+        );
+        // Zero padding after the stream is ignored.
+        let mut bytes = gzip(b"good data");
+        bytes.extend([0; 100]);
+        assert_eq!(
+            decompress_if_gz(bytes, Path::new("z.gz")).unwrap(),
+            b"good data"
+        );
     }
 
     #[test]
