@@ -306,11 +306,12 @@ pub fn load_network(path: &Path, device: Device) -> Result<(Network, CheckpointM
 pub fn network_from(loaded: &Loaded, path: &Path, device: Device) -> Result<Network> {
     use rand::SeedableRng;
     let arch = &loaded.meta.architecture;
-    crate::train::check_architecture(arch).map_err(|e| bad(path, format!("architecture: {e}")))?;
+    arch.check_buildable()
+        .map_err(|e| bad(path, format!("architecture: {e}")))?;
     // The layers' weights are all in the file: an architecture larger than its tensors is
     // not built (it would allocate what the file cannot fill).
     let stored: i64 = loaded.model.iter().map(|(_, t)| t.numel() as i64).sum();
-    if crate::train::layer_weights(arch).is_none_or(|n| n > stored) {
+    if arch.layer_weights().is_none_or(|n| n > stored) {
         return Err(bad(
             path,
             "its architecture needs more weights than the file holds".to_string(),

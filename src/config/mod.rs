@@ -16,7 +16,6 @@
 //! assert_eq!(cfg.model.hidden, vec![8, 8]);
 //! assert_eq!(cfg.train.epochs, 3);
 //! ```
-pub(crate) mod check;
 mod enums;
 pub mod overrides;
 mod resume;
@@ -27,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tch::Device;
 
 use crate::data::{DataConfig, Task};
-use crate::error::{Error, Result};
+use crate::error::{check, Error, Result};
 use crate::nn::{Activation, Architecture};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule};
 

@@ -272,7 +272,7 @@ impl Default for DataConfig {
 impl DataConfig {
     /// Checks every value of the section (keys as in config.toml).
     pub fn validate(&self) -> Result<()> {
-        use crate::config::check;
+        use crate::error::check;
         if self.name.trim().is_empty() {
             return Err(Error::invalid(
                 "data.name",

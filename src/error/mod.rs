@@ -1,6 +1,7 @@
 //! The library's error type: every failure says what went wrong and where.
 use std::path::PathBuf;
 
+pub(crate) mod check;
 mod data;
 
 pub use data::DataError;

@@ -161,7 +161,7 @@ impl LineSearch {
                         "a number in (0, 1)",
                     ));
                 }
-                crate::config::check::at_least(
+                crate::error::check::at_least(
                     "growth.line_search.max_iterations",
                     *max_iterations,
                     1,

@@ -156,7 +156,7 @@ impl GrowthConfig {
     /// Checks every value of the section (keys as in config.toml); how the target widths fit
     /// the network is [`GrowthConfig::check_widths`].
     pub fn validate(&self) -> Result<()> {
-        use crate::config::check;
+        use crate::error::check;
         check::at_least("growth.every_epochs", self.every_epochs, 1)?;
         check::opt_at_least(
             "growth.every_steps",
@@ -313,7 +313,7 @@ pub struct SennConfig {
 impl SennConfig {
     /// Checks every value of the section (keys as in config.toml).
     pub fn validate(&self) -> Result<()> {
-        use crate::config::check;
+        use crate::error::check;
         check::non_negative("growth.senn.tau", self.tau)?;
         check::non_negative("growth.senn.alpha", self.alpha)?;
         check::non_negative("growth.senn.depth_cost", self.depth_cost)?;

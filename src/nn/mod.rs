@@ -34,7 +34,7 @@ pub use linear::Linear;
 pub use loss::Loss;
 pub use network::{Hooks, Network, NoHooks};
 pub use path::{shifted_key, ParamPath, Part};
-pub use spec::{Architecture, LayerSpec, Pool, Skip, StageSpec};
+pub use spec::{Architecture, LayerSpec, Pool, Skip, StageSpec, MAX_WEIGHTS};
 pub use stage::{Layer, SkipPath, Stage};
 
 use tch::Tensor;

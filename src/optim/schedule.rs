@@ -21,7 +21,7 @@ pub enum Schedule {
 impl Schedule {
     /// Checks the schedule's numbers (keys as in config.toml).
     pub fn validate(&self) -> crate::error::Result<()> {
-        use crate::config::check;
+        use crate::error::check;
         match *self {
             Schedule::Constant => Ok(()),
             Schedule::Step { every, gamma } => {

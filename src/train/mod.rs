@@ -37,7 +37,7 @@ use crate::data::{self, Dataset, Splits, Task};
 use crate::error::{Error, Result};
 use crate::events::{End, EpochEnd, Event, RunError, Start};
 use crate::growth::{Clock, Context, Grower};
-use crate::nn::{Architecture, LayerSpec, Loss, Network};
+use crate::nn::{Loss, Network};
 use crate::optim::Optimizer;
 
 /// A training run in progress.
@@ -78,7 +78,7 @@ impl Trainer {
         tch::manual_seed(config.train.seed as i64);
         let data = data::load(&config.data, device)?;
         let arch = config.model.architecture(&data.input_shape, data.task)?;
-        check_architecture(&arch)?;
+        arch.check_buildable()?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.train.seed);
         let net = Network::new(&arch, &mut rng, device)?;
         if let Some(g) = &config.growth {
@@ -593,83 +593,6 @@ pub fn check_fits(net: &Network, name: &str, input_shape: &[i64], task: Task) ->
         )));
     }
     Ok(())
-}
-
-/// The most weights (and biases) grownet builds a network with: 2·10⁹ (8 GB of f32), beyond
-/// what a run of this crate can train, and a guard against allocations that would abort the
-/// process.
-pub const MAX_WEIGHTS: i64 = 2_000_000_000;
-
-/// The weights and biases of the layers of `arch` (a lower bound of its parameters: no
-/// normalisation or projection), or `None` when the count overflows.
-pub fn layer_weights(arch: &Architecture) -> Option<i64> {
-    arch.stages.iter().try_fold(0i64, |sum, s| {
-        let (i, o, k, bias) = match s.layer {
-            LayerSpec::Linear {
-                inputs,
-                outputs,
-                bias,
-            } => (inputs, outputs, 1, bias),
-            LayerSpec::Conv2d {
-                inputs,
-                outputs,
-                kernel,
-                bias,
-                ..
-            } => (inputs, outputs, kernel, bias),
-        };
-        let w = i.checked_mul(o)?.checked_mul(k)?.checked_mul(k)?;
-        sum.checked_add(w)?.checked_add(if bias { o } else { 0 })
-    })
-}
-
-/// Whether `arch` can be built: sizes that are not negative (kernels and strides ≥ 1, input
-/// dimensions ≥ 1, image inputs for conv layers) and at most [`MAX_WEIGHTS`] weights. Refuses
-/// what would otherwise end the process (an index out of range, an allocation of terabytes).
-pub fn check_architecture(arch: &Architecture) -> Result<()> {
-    let bad = |detail: String| Error::Config(format!("cannot build the network: {detail}"));
-    if arch.input_shape.is_empty() || arch.input_shape.iter().any(|&d| d < 1) {
-        return Err(bad(format!("input shape {:?}", arch.input_shape)));
-    }
-    for (i, s) in arch.stages.iter().enumerate() {
-        let ok = match s.layer {
-            LayerSpec::Linear {
-                inputs, outputs, ..
-            } => inputs >= 0 && outputs >= 0,
-            LayerSpec::Conv2d {
-                inputs,
-                outputs,
-                kernel,
-                stride,
-                padding,
-                ..
-            } => {
-                inputs >= 0
-                    && outputs >= 0
-                    && kernel >= 1
-                    && stride >= 1
-                    && padding >= 0
-                    && arch.input_shape.len() == 3
-            }
-        };
-        let skip_ok = match s.skip {
-            Some(crate::nn::Skip::Projection { stride }) => stride >= 1,
-            _ => true,
-        };
-        if !ok || !skip_ok {
-            return Err(bad(format!(
-                "stage {i} has impossible sizes ({:?})",
-                s.layer
-            )));
-        }
-    }
-    match layer_weights(arch) {
-        Some(n) if n <= MAX_WEIGHTS => Ok(()),
-        n => Err(bad(format!(
-            "{} weights, over the {MAX_WEIGHTS} grownet builds (check the widths)",
-            n.map_or_else(|| "more than 2^63".to_string(), |n| n.to_string())
-        ))),
-    }
 }
 
 /// The first of the named values that is not finite.
