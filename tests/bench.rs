@@ -288,3 +288,47 @@ fn shipped_bench_files_are_valid() {
         assert!(b.methods.iter().any(|m| m.grow.is_some()), "{name}");
     }
 }
+
+/// A growing run interrupted in the middle of its training (its process stops after step 17
+/// of 30, as a crash would) and resumed by the next `bench` call ends with the metrics of the
+/// same run never interrupted, timings aside.
+#[test]
+fn bench_resumes_an_interrupted_growing_run_as_if_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = bench_file(dir.path(), "5", false);
+    let bench = |out: &Path, crash: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_grownet"));
+        c.args(["bench", file.to_str().unwrap(), "--out"])
+            .arg(out)
+            .args(["--jobs", "1", "--methods", "tiny"])
+            .env("GROWNET_DATA", "/nonexistent-grownet-data");
+        if let Some(step) = crash {
+            c.env("GROWNET_CRASH_AFTER_STEP", step);
+        }
+        c.output().unwrap()
+    };
+    let straight = dir.path().join("straight");
+    let o = bench(&straight, None);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let o = bench(&out, Some("17"));
+    assert!(
+        !o.status.success(),
+        "the simulated crash did not stop the run"
+    );
+    let o = bench(&out, None);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("resuming tiny-s5"), "{t}");
+    let run = |d: &Path| d.join("runs").join("tiny-s5");
+    let compared = common::same_metrics(&run(&straight), &run(&out)).unwrap();
+    assert!(compared > 0);
+    let growth = |d: &Path| {
+        grownet::train::read_events(&run(d).join("metrics.jsonl"))
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "growth" && e["step"].as_u64().unwrap() > 17)
+            .count()
+    };
+    assert!(growth(&out) > 0, "no growth after the resumption");
+}

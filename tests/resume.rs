@@ -1,5 +1,6 @@
 //! Resume after a crash: the resumed run's log is the uninterrupted run's (timings aside) for
-//! a fixed network, scheduled TINY, the automatic mode and SENN, whatever step the crash hits;
+//! a fixed network, scheduled TINY, the automatic mode, SENN, and a CNN and a ResNet-18 that
+//! grow, whatever step the crash hits;
 //! NaN never reaches a checkpoint; every fatal error ends the log with an `error` event.
 mod common;
 
@@ -80,6 +81,51 @@ fn senn() -> RunConfig {
     cfg
 }
 
+/// A VGG-style CNN (BatchNorm, conv → conv and conv → linear sites) grown by TINY on the
+/// built-in image set.
+fn grown_cnn() -> RunConfig {
+    let mut cfg = small_config("patterns");
+    cfg.data.synthetic_train = 256;
+    cfg.data.synthetic_test = 64;
+    cfg.model.kind = grownet::config::ModelKind::Cnn;
+    cfg.model.channels = vec![1, 1];
+    cfg.model.convs_per_pool = 2;
+    cfg.train.epochs = 2;
+    cfg.train.augment = false;
+    cfg.growth = Some(GrowthConfig {
+        selection: Selection::All,
+        every_steps: Some(3),
+        max_hidden: Some(vec![4, 4]),
+        neurons_per_step: Some(1),
+        stats_samples: 64,
+        stats_batch_size: 32,
+        line_search_samples: 64,
+        ..GrowthConfig::default()
+    });
+    cfg
+}
+
+/// ResNet-18 from 1/64 width whose blocks grow in turn (round-robin), on the image set.
+fn grown_resnet() -> RunConfig {
+    let mut cfg = small_config("patterns");
+    cfg.data.synthetic_train = 96;
+    cfg.data.synthetic_test = 32;
+    cfg.model.kind = grownet::config::ModelKind::Resnet18;
+    cfg.model.width_fraction = 1.0 / 64.0;
+    cfg.train.epochs = 2;
+    cfg.train.augment = false;
+    cfg.growth = Some(GrowthConfig {
+        selection: Selection::RoundRobin,
+        every_steps: Some(2),
+        neurons_per_step: Some(1),
+        stats_samples: 32,
+        stats_batch_size: 16,
+        line_search_samples: 32,
+        ..GrowthConfig::default()
+    });
+    cfg
+}
+
 fn train(cfg: &RunConfig, dir: &Path, crash_after: Option<usize>) -> grownet::Result<()> {
     let mut t = Trainer::new(cfg.clone(), Some(dir.to_path_buf()))?;
     t.quiet = true;
@@ -117,11 +163,13 @@ fn growth_seconds(dir: &Path) -> (f64, f64) {
 
 #[test]
 fn a_resumed_run_logs_what_the_uninterrupted_run_logs() {
-    let modes: [(&str, RunConfig); 4] = [
+    let modes: [(&str, RunConfig); 6] = [
         ("fixed", fixed()),
         ("scheduled-tiny", scheduled_tiny()),
         ("automatic", automatic()),
         ("senn", senn()),
+        ("grown-cnn", grown_cnn()),
+        ("grown-resnet", grown_resnet()),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (name, cfg) in modes {
