@@ -4,7 +4,7 @@
 //! Every line is a JSON object whose `event` key names the variant. Reading is strict: a
 //! missing or malformed field is an error that names the line, never a silent zero. Numbers
 //! that are not finite are written as `null` (JSON has no NaN) and read back as NaN.
-//! Events are sent to an [`EventSink`]: the run directory's log, a `Vec` in tests, or nothing.
+//! Events are sent to an [`EventSink`]: the run directory's log, or a `Vec` (tests, library users).
 //!
 //! ```
 //! use grownet::events::{parse_line, Event};
@@ -71,15 +71,6 @@ pub trait EventSink {
 impl EventSink for Vec<Event> {
     fn emit(&mut self, event: Event) -> Result<()> {
         self.push(event);
-        Ok(())
-    }
-}
-
-/// Drops every event.
-pub struct Discard;
-
-impl EventSink for Discard {
-    fn emit(&mut self, _: Event) -> Result<()> {
         Ok(())
     }
 }

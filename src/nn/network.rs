@@ -257,16 +257,24 @@ impl Network {
 
     /// Non-trainable state (BatchNorm running statistics).
     pub fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        self.buffer_paths()
+            .into_iter()
+            .map(|(p, t)| (p.to_string(), t))
+            .collect()
+    }
+
+    /// Non-trainable state with its typed paths.
+    pub fn buffer_paths(&self) -> Vec<(ParamPath, Tensor)> {
         let mut out = Vec::new();
         for (i, s) in self.stages.iter().enumerate() {
             if let Some(bn) = &s.norm {
                 for (n, t) in bn.named_buffers() {
-                    out.push((ParamPath::new(i, Part::Norm, n).to_string(), t));
+                    out.push((ParamPath::new(i, Part::Norm, n), t));
                 }
             }
             if let Some((_, bn)) = s.skip.as_ref().and_then(|p| p.projection.as_ref()) {
                 for (n, t) in bn.named_buffers() {
-                    out.push((ParamPath::new(i, Part::SkipNorm, n).to_string(), t));
+                    out.push((ParamPath::new(i, Part::SkipNorm, n), t));
                 }
             }
         }

@@ -20,11 +20,10 @@ impl Snapshot {
 
     /// The parameters, buffers and optimiser state of `stages`.
     pub fn of_stages(net: &Network, opt: &Optimizer, stages: &[usize]) -> Self {
-        let mut all = net.named_parameters();
-        all.extend(net.named_buffers());
+        let mut all = net.parameter_paths();
+        all.extend(net.buffer_paths());
         let tensors: Vec<(ParamPath, Tensor)> = all
             .into_iter()
-            .filter_map(|(n, t)| Some((n.parse::<ParamPath>().ok()?, t)))
             .filter(|(p, _)| stages.contains(&p.stage))
             .map(|(p, t)| (p, t.detach().copy()))
             .collect();
