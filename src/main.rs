@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use grownet::checkpoint;
 use grownet::config::{self as config, parse_device, Change, ModelKind, Override, RunConfig};
+use grownet::growth::config::{StatisticsPrecision, StatisticsSample};
 use grownet::growth::site::ConvNeuron;
 use grownet::growth::{AutoGain, LineSearch, Method, Selection};
 use grownet::nn::{Activation, LayerSpec};
@@ -294,6 +295,14 @@ struct GrowthArgs {
     /// Amplitude search: armijo, or grid:S1,S2,… (scales).
     #[arg(long, value_name = "SEARCH", value_parser = parse_line_search)]
     line_search: Option<LineSearch>,
+    /// Statistics sample of each growth step: fresh (a new random sample, default) or fixed
+    /// (the first step's; the input layer's S₂ is then computed once per run).
+    #[arg(long, value_name = "SAMPLE")]
+    statistics_sample: Option<StatisticsSample>,
+    /// Precision of the statistics' products: double (f64, default) or mixed (f32 products
+    /// per minibatch, summed in f64).
+    #[arg(long, value_name = "PRECISION")]
+    statistics_precision: Option<StatisticsPrecision>,
     /// Eigenvalue cut of S and S₂ in the TINY solves (default 1e-6).
     #[arg(long)]
     numerical_threshold: Option<f64>,
@@ -474,6 +483,8 @@ impl TrainArgs {
             selection => "growth.selection",
             stats_samples => "growth.stats_samples",
             stats_batch_size => "growth.stats_batch_size",
+            statistics_sample => "growth.statistics_sample",
+            statistics_precision => "growth.statistics_precision",
             line_search_samples => "growth.line_search_samples",
             line_search => "growth.line_search",
             numerical_threshold => "growth.numerical_threshold",
