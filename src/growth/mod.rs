@@ -32,6 +32,7 @@ pub mod context;
 pub mod depth;
 pub mod linalg;
 pub mod moment;
+pub mod preview;
 pub mod proposal;
 pub mod senn;
 pub mod site;
