@@ -39,10 +39,12 @@ INSTALL = """GroMo is not installed: nothing measured. Install it beside grownet
   ~/.cache/gromo-0.1.0/bin/pip install networkx tomli deprecated torchmetrics"""
 
 
-def run_grownet(binary, data_dir, seed, extra):
+def run_grownet(binary, data_dir, seed, extra, epochs):
     with tempfile.TemporaryDirectory() as out:
         cmd = [str(binary), "train", *PROTOCOL, "--seed", str(seed), "--data-dir", str(data_dir),
                "--out", out, *extra]
+        if epochs is not None:  # a shortened protocol (smoke tests): growth until the last epoch
+            cmd += ["--epochs", str(epochs), "--grow-until", str(max(epochs - 2, 1))]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for line in open(Path(out) / "metrics.jsonl"):
             event = json.loads(line)
@@ -53,9 +55,11 @@ def run_grownet(binary, data_dir, seed, extra):
     raise RuntimeError("grownet wrote no end event")
 
 
-def run_gromo(python, data_dir, seed):
+def run_gromo(python, data_dir, seed, epochs):
     cmd = [python, str(Path(__file__).with_name("gromo_mnist.py")), "--seed", str(seed),
            "--data-dir", str(Path(data_dir) / "mnist")]
+    if epochs is not None:
+        cmd += ["--epochs", str(epochs), "--growth-epochs", str(max(epochs - 2, 1))]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -67,6 +71,7 @@ def main():
     p.add_argument("--data-dir", default=os.environ.get("GROWNET_DATA"))
     p.add_argument("--binary", default=str(ROOT / "target/release/grownet"))
     p.add_argument("--out", type=Path)
+    p.add_argument("--epochs", type=int, help="shorten the protocol (smoke test; not the protocol)")
     a = p.parse_args()
     python = os.environ.get("GROMO_PYTHON", str(Path.home() / ".cache/gromo-0.1.0/bin/python"))
     probe = subprocess.run([python, "-c", "import gromo, torch"], capture_output=True)
@@ -82,9 +87,9 @@ def main():
         order = names[seed % len(names):] + names[:seed % len(names)]
         for name in order:
             if name == "GroMo":
-                r = run_gromo(python, a.data_dir, seed)
+                r = run_gromo(python, a.data_dir, seed, a.epochs)
             else:
-                r = run_grownet(a.binary, a.data_dir, seed, VARIANTS[name])
+                r = run_grownet(a.binary, a.data_dir, seed, VARIANTS[name], a.epochs)
             results[name].append(r)
             line = (f"seed {seed} {name:<13} accuracy {100 * r['test_accuracy']:.2f} %  widths "
                     f"{r['widths']}  total {r['total_seconds']:.2f} s  growth {r['growth_seconds']:.2f} s")

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::amplitude::{self, Amplitude};
-use super::preview::Previews;
 use super::apply;
 use super::auto::{self, Acceptance};
 use super::config::GrowthConfig;
 use super::context::Context;
+use super::preview::Previews;
 use super::proposal::Proposal;
 use crate::data::Dataset;
 use crate::error::Result;
