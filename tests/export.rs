@@ -59,7 +59,12 @@ fn train(cfg: RunConfig, dir: &Path) -> Trainer {
 fn exported_difference(python: &Path, t: &Trainer, dir: &Path) -> f64 {
     let to = dir.join("export");
     let run = dir.join("run");
-    let o = grownet(&["export", run.to_str().unwrap(), "--to", to.to_str().unwrap()]);
+    let o = grownet(&[
+        "export",
+        run.to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let (net, _) = checkpoint::load_network(&run.join(CHECKPOINT_FILE), tch::Device::Cpu).unwrap();
     let x = t.data.test.x.narrow(0, 0, 16.min(t.data.test.len() as i64));
@@ -236,7 +241,14 @@ fn user_errors_are_clear() {
             "no checkpoint checkpoint.safetensors",
         ),
         (
-            vec!["export", &d("run"), "--to", &d("out"), "--checkpoint", "other"],
+            vec![
+                "export",
+                &d("run"),
+                "--to",
+                &d("out"),
+                "--checkpoint",
+                "other",
+            ],
             "no checkpoint other",
         ),
         (

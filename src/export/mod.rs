@@ -125,7 +125,10 @@ pub fn export(checkpoint: &Path, to: &Path, options: &Options) -> Result<Exporte
         files.push(to.join("model.onnx"));
     }
     let readme = to.join("README.md");
-    write(&readme, note::readme(&source, norm, options.format == Format::Onnx).as_bytes())?;
+    write(
+        &readme,
+        note::readme(&source, norm, options.format == Format::Onnx).as_bytes(),
+    )?;
     files.push(readme);
     Ok(Exported {
         files,

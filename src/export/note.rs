@@ -4,9 +4,11 @@ use crate::data::Normalisation;
 /// The note, for a network from `source` (one line: where it comes from).
 pub fn readme(source: &str, norm: Option<&Normalisation>, onnx: bool) -> String {
     let inputs = match norm {
-        Some(_) => "raw samples (images C × H × W with pixel values in [0, 1]), normalised \
-                    by `Net.normalise` as grownet normalised its training data (MEAN, STD in \
-                    model.py)",
+        Some(_) => {
+            "samples shaped and scaled as grownet reads the dataset (image files: \
+             N × C × H × W, pixel values divided by 255); `Net.normalise` normalises them as \
+             grownet normalised its training data (MEAN, STD in model.py)"
+        }
         None => "inputs normalised as in training (this checkpoint does not record how)",
     };
     let mut out = format!(

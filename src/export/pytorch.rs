@@ -95,7 +95,9 @@ fn net_class(arch: &Architecture) -> String {
          \x20       self.stages = nn.ModuleList([\n",
     );
     for (i, spec) in arch.stages.iter().enumerate() {
-        let block_input = i.checked_sub(1).map_or(0, |j| arch.stages[j].layer.inputs());
+        let block_input = i
+            .checked_sub(1)
+            .map_or(0, |j| arch.stages[j].layer.inputs());
         out += &format!("            # {i}: {}\n", describe(spec));
         out += &format!("            {},\n", stage_call(spec, block_input));
     }
@@ -142,10 +144,7 @@ fn stage_call(spec: &StageSpec, block_input: i64) -> String {
     let conv = matches!(spec.layer, LayerSpec::Conv2d { .. });
     if exports_norm(spec) {
         let kind = if conv { "2d" } else { "1d" };
-        args.push(format!(
-            "norm=nn.BatchNorm{kind}({})",
-            spec.layer.outputs()
-        ));
+        args.push(format!("norm=nn.BatchNorm{kind}({})", spec.layer.outputs()));
     }
     match spec.skip {
         Some(Skip::Identity) => args.push("skip=nn.Identity()".into()),

@@ -33,7 +33,9 @@ fn entries(net: &Network, steps: u64) -> Result<Vec<Entry>> {
     for (path, t) in tensors.into_iter().filter(|(p, _)| exported(p)) {
         out.push(float_entry(path.to_string(), &t)?);
         if path.tensor == "running_var" {
-            let name = path.to_string().replace("running_var", "num_batches_tracked");
+            let name = path
+                .to_string()
+                .replace("running_var", "num_batches_tracked");
             out.push(Entry {
                 name,
                 dtype: Dtype::I64,
@@ -90,7 +92,11 @@ mod tests {
         let arch = Architecture::resnet18([3, 8, 8], 10, 1.0 / 64.0);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let net = Network::new(&arch, &mut rng, Device::Cpu).unwrap();
-        let names: Vec<String> = entries(&net, 7).unwrap().into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = entries(&net, 7)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         for want in [
             "stages.0.layer.weight",
             "stages.0.norm.num_batches_tracked",
@@ -103,6 +109,8 @@ mod tests {
         let mlp = Architecture::mlp(2, &[3], 2, Activation::Rational);
         let net = Network::new(&mlp, &mut rng, Device::Cpu).unwrap();
         let e = entries(&net, 0).unwrap();
-        assert!(e.iter().any(|e| e.name == "stages.0.act.theta" && e.shape == [3, 3]));
+        assert!(e
+            .iter()
+            .any(|e| e.name == "stages.0.act.theta" && e.shape == [3, 3]));
     }
 }

@@ -18,8 +18,9 @@
 
     @staticmethod
     def normalise(raw):
-        """Raw samples (N, *shape as the dataset gives them: images C × H × W with pixel
-        values in [0, 1]) normalised as grownet trained on them: (raw - MEAN) / STD."""
+        """Raw samples, shaped and scaled as grownet reads the dataset before normalising it
+        (image files: N × C × H × W, pixel values divided by 255), normalised as grownet
+        trained on them: (raw - MEAN) / STD."""
         if MEAN is None:
             raise ValueError("the checkpoint does not record its input normalisation")
         mean = torch.tensor(MEAN, device=raw.device).view(NORM_SHAPE)
