@@ -256,10 +256,53 @@ fn user_errors_are_clear() {
             "is not empty",
         ),
         (
+            vec![
+                "export",
+                &d("run/checkpoint.safetensors"),
+                "--to",
+                &d("out"),
+                "--checkpoint",
+                "x",
+            ],
+            "is a file",
+        ),
+        (
             vec!["export", &d("run"), "--to", &d("out"), "--format", "keras"],
             "unknown format 'keras'",
         ),
     ]);
+    // ONNX without a torch environment, or (the set-up's) without the onnx package: an error
+    // that says so and gives the one-line call, before anything is written.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_grownet"))
+        .args(["export", &d("run"), "--to", &d("out"), "--format", "onnx"])
+        .env("GROWNET_TORCH_ENV", dir.path().join("no-torch"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("torch.onnx.export(Net.load()"),
+        "{}",
+        text(&o)
+    );
+    if let Some(python) = python() {
+        let has_onnx = std::process::Command::new(python)
+            .args(["-c", "import onnx"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let o = grownet(&["export", &d("run"), "--to", &d("onnx"), "--format", "onnx"]);
+        if has_onnx {
+            assert!(o.status.success(), "{}", text(&o));
+            assert!(dir.path().join("onnx").join("model.onnx").is_file());
+        } else {
+            assert!(!o.status.success());
+            assert!(
+                text(&o).contains("needs the Python package onnx"),
+                "{}",
+                text(&o)
+            );
+            assert!(!dir.path().join("onnx").exists());
+        }
+    }
     // Nothing was written by the refused commands; --force writes beside the user's file.
     assert!(!dir.path().join("out").exists());
     let o = grownet(&["export", &d("run"), "--to", &d("full"), "--force"]);

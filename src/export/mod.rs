@@ -84,6 +84,12 @@ pub fn checkpoint_in(run: &Path, name: Option<&str>) -> Result<PathBuf> {
     if run.is_file() && name.is_none() {
         return Ok(run.to_path_buf());
     }
+    if run.is_file() {
+        return Err(Error::Export(format!(
+            "{} is a file: --checkpoint names a file of a run directory",
+            run.display()
+        )));
+    }
     if !run.is_dir() {
         return Err(Error::Export(format!(
             "{}: no such run directory",
