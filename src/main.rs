@@ -77,7 +77,8 @@ enum Command {
         /// Another checkpoint file of the run directory (default checkpoint.safetensors).
         #[arg(long)]
         checkpoint: Option<String>,
-        /// Write into a folder that already holds files (replacing an earlier export's).
+        /// Write into a folder that already holds files (an earlier export's are replaced,
+        /// its model.onnx removed unless --format onnx writes it again).
         #[arg(long)]
         force: bool,
     },

@@ -305,7 +305,9 @@ fn user_errors_are_clear() {
     }
     // Nothing was written by the refused commands; --force writes beside the user's file.
     assert!(!dir.path().join("out").exists());
+    std::fs::write(dir.path().join("full").join("model.onnx"), "stale").unwrap();
     let o = grownet(&["export", &d("run"), "--to", &d("full"), "--force"]);
+    assert!(!dir.path().join("full").join("model.onnx").exists());
     assert!(o.status.success(), "{}", text(&o));
     for f in ["notes.txt", "model.py", "model.safetensors", "README.md"] {
         assert!(dir.path().join("full").join(f).is_file(), "{f}");

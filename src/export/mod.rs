@@ -126,9 +126,17 @@ pub fn export(checkpoint: &Path, to: &Path, options: &Options) -> Result<Exporte
         ("source".to_string(), source.clone()),
     ]);
     weights::write(&files[1], &net, meta.step as u64, metadata)?;
-    if let Some(python) = python {
-        onnx::convert(&python, to)?;
-        files.push(to.join("model.onnx"));
+    let onnx_file = to.join("model.onnx");
+    match python {
+        Some(python) => {
+            onnx::convert(&python, to)?;
+            files.push(onnx_file);
+        }
+        // An earlier export's ONNX file would no longer match model.py.
+        None if onnx_file.is_file() => {
+            std::fs::remove_file(&onnx_file).map_err(|e| Error::io(&onnx_file, e))?
+        }
+        None => {}
     }
     let readme = to.join("README.md");
     write(
