@@ -63,6 +63,26 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a run's network for PyTorch: DIR/model.py (a plain torch.nn.Module),
+    /// DIR/model.safetensors (its state_dict) and DIR/README.md; with --format onnx also
+    /// DIR/model.onnx (needs the onnx Python package beside torch).
+    Export {
+        /// A run directory (or a checkpoint file).
+        run: PathBuf,
+        /// The folder to write into (created; one that holds files needs --force).
+        #[arg(long)]
+        to: PathBuf,
+        /// pytorch or onnx.
+        #[arg(long, default_value = "pytorch")]
+        format: grownet::export::Format,
+        /// Another checkpoint file of the run directory (default checkpoint.safetensors).
+        #[arg(long)]
+        checkpoint: Option<String>,
+        /// Write into a folder that already holds files (an earlier export's are replaced,
+        /// its model.onnx removed unless --format onnx writes it again).
+        #[arg(long)]
+        force: bool,
+    },
     /// What this binary runs on: grownet and libtorch versions, CUDA and cuDNN as libtorch
     /// sees them, and a tiny matmul and conv on the device checked against the CPU. Fails
     /// when the device asked for is not there.
@@ -1030,6 +1050,26 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn export(
+    run: PathBuf,
+    to: PathBuf,
+    format: grownet::export::Format,
+    checkpoint: Option<String>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let path = grownet::export::checkpoint_in(&run, checkpoint.as_deref())?;
+    let done = grownet::export::export(&path, &to, &grownet::export::Options { format, force })?;
+    println!(
+        "exported {} ({} parameters):",
+        path.display(),
+        done.parameters
+    );
+    for f in &done.files {
+        println!("  {}", f.display());
+    }
+    Ok(())
+}
+
 fn report(run: PathBuf, out: Option<PathBuf>) -> anyhow::Result<()> {
     let series = grownet::report::RunSeries::load(&run)?;
     if series.epochs.is_empty() {
@@ -1086,6 +1126,13 @@ fn main() -> ExitCode {
         Command::Info { checkpoint } => info(checkpoint),
         Command::Bench(args) => bench(args),
         Command::Report { run, out } => report(run, out),
+        Command::Export {
+            run,
+            to,
+            format,
+            checkpoint,
+            force,
+        } => export(run, to, format, checkpoint, force),
         Command::Doctor { device } => doctor::run(device.as_deref()),
     };
     match result {
