@@ -11,6 +11,7 @@ use grownet::config::RunConfig;
 use grownet::error::Error;
 use grownet::events::{self, Event};
 use grownet::growth::senn::SennConfig;
+use grownet::growth::config::{StatisticsPrecision, StatisticsSample};
 use grownet::growth::{GrowthConfig, Method, Selection};
 use grownet::optim::OptimizerKind;
 use grownet::train::{Trainer, CHECKPOINT_FILE, METRICS_FILE};
@@ -42,6 +43,17 @@ fn scheduled_tiny() -> RunConfig {
         line_search_samples: 128,
         ..GrowthConfig::default()
     });
+    cfg
+}
+
+/// Scheduled TINY with a fixed statistics sample (the input moment computed once) and mixed
+/// precision: the resumed run recomputes the same sample and moment.
+fn fixed_sample() -> RunConfig {
+    let mut cfg = scheduled_tiny();
+    if let Some(g) = cfg.growth.as_mut() {
+        g.statistics_sample = StatisticsSample::Fixed;
+        g.statistics_precision = StatisticsPrecision::Mixed;
+    }
     cfg
 }
 
@@ -163,9 +175,10 @@ fn growth_seconds(dir: &Path) -> (f64, f64) {
 
 #[test]
 fn a_resumed_run_logs_what_the_uninterrupted_run_logs() {
-    let modes: [(&str, RunConfig); 6] = [
+    let modes: [(&str, RunConfig); 7] = [
         ("fixed", fixed()),
         ("scheduled-tiny", scheduled_tiny()),
+        ("fixed-sample", fixed_sample()),
         ("automatic", automatic()),
         ("senn", senn()),
         ("grown-cnn", grown_cnn()),

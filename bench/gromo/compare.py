@@ -41,11 +41,15 @@ INSTALL = """GroMo is not installed: nothing measured. Install it beside grownet
 
 def run_grownet(binary, data_dir, seed, extra, epochs):
     with tempfile.TemporaryDirectory() as out:
-        cmd = [str(binary), "train", *PROTOCOL, "--seed", str(seed), "--data-dir", str(data_dir),
+        protocol = list(PROTOCOL)
+        if epochs is not None:  # a shortened protocol (smoke tests)
+            protocol[protocol.index("--epochs") + 1] = str(epochs)
+            protocol[protocol.index("--grow-until") + 1] = str(max(epochs - 2, 1))
+        cmd = [str(binary), "train", *protocol, "--seed", str(seed), "--data-dir", str(data_dir),
                "--out", out, *extra]
-        if epochs is not None:  # a shortened protocol (smoke tests): growth until the last epoch
-            cmd += ["--epochs", str(epochs), "--grow-until", str(max(epochs - 2, 1))]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            sys.exit(f"grownet failed ({' '.join(cmd)}):\n{done.stderr}")
         for line in open(Path(out) / "metrics.jsonl"):
             event = json.loads(line)
             if event.get("event") == "end":
@@ -60,8 +64,10 @@ def run_gromo(python, data_dir, seed, epochs):
            "--data-dir", str(Path(data_dir) / "mnist")]
     if epochs is not None:
         cmd += ["--epochs", str(epochs), "--growth-epochs", str(max(epochs - 2, 1))]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"GroMo failed ({' '.join(cmd)}):\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main():
