@@ -32,6 +32,7 @@ pub mod context;
 pub mod depth;
 pub mod linalg;
 pub mod proposal;
+pub mod replicate;
 pub mod senn;
 pub mod site;
 pub mod statistics;
@@ -104,7 +105,10 @@ impl Grower {
     /// One growth check by the configured method.
     pub fn check(&mut self, ctx: &mut Context) -> Result<()> {
         let start = Instant::now();
-        let result = self.method.check(&self.config, &mut self.state, ctx);
+        let result = self
+            .method
+            .check(&self.config, &mut self.state, ctx)
+            .and_then(|()| replicate::from_root(ctx.world, ctx.net, ctx.opt));
         self.state.seconds += start.elapsed().as_secs_f64();
         result
     }

@@ -12,6 +12,7 @@ use super::linalg::to_mat;
 use super::site::{self, Site};
 use super::tiny::SiteStatistics;
 use crate::data::Dataset;
+use crate::dist::World;
 use crate::error::{Error, Result};
 use crate::nn::{Hooks, Loss, Network, Stage};
 
@@ -51,6 +52,14 @@ impl Sums {
             p,
             e: g.tr().matmul(g),
         }
+    }
+
+    /// The sums over every rank's rows, in place.
+    fn all_reduce(&self, world: &World) -> Result<()> {
+        for t in [&self.s, &self.m, &self.s2, &self.m2, &self.p, &self.e] {
+            world.all_reduce_sum(t)?;
+        }
+        Ok(())
     }
 
     fn add(&mut self, batch: Sums) {
@@ -215,6 +224,27 @@ impl Accumulator {
         }
     }
 
+    /// Every rank's sums added up (a rank with no rows holds none: an error), and rank 0's raw
+    /// rows given to every rank.
+    fn all_reduce(&mut self, world: &World) -> Result<()> {
+        if world.size() == 1 {
+            return Ok(());
+        }
+        for sm in &self.sums {
+            let sm = sm.as_ref().ok_or_else(|| {
+                Error::Growth("a rank's share of the statistics sample is empty".into())
+            })?;
+            sm.all_reduce(world)?;
+        }
+        for rows in self.samples.iter_mut().flatten() {
+            rows.b2 = world.broadcast_from_root(&rows.b2)?;
+            rows.g = world.broadcast_from_root(&rows.g)?;
+            let images = world.broadcast_from_root(&Tensor::from_slice(&[rows.images]))?;
+            rows.images = images.int64_value(&[0]);
+        }
+        Ok(())
+    }
+
     /// The averages over `n` samples, as f64 matrices.
     fn finish(self, net: &Network, sites: &[Site], n: i64) -> Result<Vec<SiteStatistics>> {
         let inv = 1.0 / n.max(1) as f64;
@@ -252,7 +282,26 @@ pub fn collect(
     sites: &[Site],
     keep_samples: usize,
 ) -> Result<Collected> {
+    let args = (data, index, batch_size);
+    collect_on(&World::single(), net, loss, args, sites, keep_samples)
+}
+
+/// [`collect`] in a data-parallel run: each rank goes through its contiguous share of `index`;
+/// the sums and the loss are summed over the ranks and rank 0's raw rows are every rank's, so
+/// that every rank holds the statistics of the whole sample (the same rows as one process
+/// when `batch_size` is at most a rank's share).
+pub fn collect_on(
+    world: &World,
+    net: &Network,
+    loss: Loss,
+    (data, index, batch_size): (&Dataset, &Tensor, usize),
+    sites: &[Site],
+    keep_samples: usize,
+) -> Result<Collected> {
     let n = index.size()[0];
+    let share = world.shard(n as usize);
+    let index = &index.narrow(0, share.start as i64, share.len() as i64);
+    let local = index.size()[0];
     // Raw samples are kept in the training precision.
     let kind = net
         .stages
@@ -269,8 +318,8 @@ pub fn collect(
     };
     let mut loss_total = 0.0;
     let mut start = 0;
-    while start < n {
-        let len = (batch_size as i64).min(n - start);
+    while start < local {
+        let len = (batch_size as i64).min(local - start);
         let (x, y) = data.select(&index.narrow(0, start, len));
         start += len;
         let mut hooks = Probes {
@@ -283,6 +332,8 @@ pub fn collect(
         loss_total += lv;
         acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));
     }
+    acc.all_reduce(world)?;
+    let loss_total = world.sum_f64(&[loss_total])?[0];
     let samples = std::mem::take(&mut acc.samples);
     Ok(Collected {
         stats: acc.finish(net, sites, n)?,

@@ -213,7 +213,8 @@ fn propose(
         .map(|s| Site::new(net, s.0, cfg.conv_neuron))
         .collect::<Result<Vec<_>>>()?;
     let batch = cfg.stats_batch_size;
-    let collected = statistics::collect(net, ctx.loss, ctx.train, stats_idx, batch, &ks, 1024)?;
+    let data = (ctx.train, stats_idx, batch);
+    let collected = statistics::collect_on(ctx.world, net, ctx.loss, data, &ks, 1024)?;
     tm.statistics += t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let thresholds = (cfg.numerical_threshold, cfg.statistical_threshold);
