@@ -35,6 +35,8 @@ template <typename F> static int guarded(char **err, F f) {
   try {
     f();
     return 0;
+  } catch (const c10::Error &e) {
+    *err = copy_message(e.what_without_backtrace());
   } catch (const std::exception &e) {
     *err = copy_message(e.what());
   } catch (...) {

@@ -52,7 +52,14 @@ pub struct Rendezvous {
 pub struct ProcessGroup {
     #[cfg_attr(grownet_no_c10d, allow(dead_code))]
     ptr: *mut c_void,
+    /// Seconds a collective waits, for messages.
+    #[cfg_attr(grownet_no_c10d, allow(dead_code))]
+    timeout_s: f64,
 }
+
+// SAFETY: the group is used by one thread at a time (`&self` methods; `World` is not Sync);
+// c10d's backends may be called from any thread.
+unsafe impl Send for ProcessGroup {}
 
 /// Whether this build can create NCCL groups.
 pub fn has_nccl() -> bool {
@@ -79,10 +86,14 @@ fn message(err: *mut c_char) -> String {
 }
 
 #[cfg(not(grownet_no_c10d))]
-fn check(rc: i32, err: *mut c_char, what: &str) -> Result<()> {
+fn check(rc: i32, err: *mut c_char, what: &str, timeout_s: f64) -> Result<()> {
     match rc {
         0 => Ok(()),
-        _ => Err(Error::Dist(format!("{what}: {}", message(err)))),
+        _ => Err(Error::Dist(format!(
+            "{what}: {} (another rank died, failed or hung; collectives wait {timeout_s} s, \
+             --dist-timeout)",
+            message(err).trim()
+        ))),
     }
 }
 
@@ -126,9 +137,12 @@ impl ProcessGroup {
                 "rank {} of {} could not join the group at {}:{}",
                 r.rank, r.size, r.host, r.port
             );
-            return Err(Error::Dist(format!("{what}: {}", message(err))));
+            return Err(Error::Dist(format!("{what}: {}", message(err).trim())));
         }
-        Ok(ProcessGroup { ptr })
+        Ok(ProcessGroup {
+            ptr,
+            timeout_s: r.timeout_ms as f64 / 1000.0,
+        })
     }
 
     #[cfg(grownet_no_c10d)]
@@ -148,7 +162,7 @@ impl ProcessGroup {
             let mut err = std::ptr::null_mut();
             // SAFETY: a live group and a live tensor; the shim catches every exception.
             let rc = unsafe { grownet_c10d_all_reduce_sum(self.ptr, tensor_ptr(&_d), &mut err) };
-            check(rc, err, "all-reduce")?;
+            check(rc, err, "all-reduce", self.timeout_s)?;
         }
         Ok(())
     }
@@ -162,7 +176,7 @@ impl ProcessGroup {
             // SAFETY: as in `all_reduce_sum`.
             let rc =
                 unsafe { grownet_c10d_broadcast(self.ptr, tensor_ptr(&_d), root as i32, &mut err) };
-            check(rc, err, "broadcast")?;
+            check(rc, err, "broadcast", self.timeout_s)?;
         }
         let _ = root;
         Ok(())
@@ -175,7 +189,7 @@ impl ProcessGroup {
             let mut err = std::ptr::null_mut();
             // SAFETY: a live group.
             let rc = unsafe { grownet_c10d_barrier(self.ptr, &mut err) };
-            check(rc, err, "barrier")?;
+            check(rc, err, "barrier", self.timeout_s)?;
         }
         Ok(())
     }
