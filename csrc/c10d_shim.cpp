@@ -1,4 +1,4 @@
-// The C ABI grownet's `dist` module calls (src/dist/ffi.rs): a c10d store and process group
+// The C ABI grownet's `dist` module calls (src/distributed/ffi.rs): a c10d store and process group
 // (Gloo; NCCL when compiled with GROWNET_NCCL) and the three collectives grownet uses, on tch
 // tensors (a tch `Tensor` is a `torch::Tensor*`). Every entry point catches C++ exceptions and
 // returns them as a malloc'd message: nothing unwinds into Rust.
@@ -77,7 +77,7 @@ grownet_pg *grownet_c10d_new(const char *backend, const char *host, int port, in
       store = c10::make_intrusive<c10d::PrefixStore>(
           "/worker/attempt_" + std::to_string(restart), store);
     }
-    store = c10::make_intrusive<c10d::PrefixStore>("grownet/", store);
+    store = c10::make_intrusive<c10d::PrefixStore>("grownet", store);
     std::string name(backend);
     c10::intrusive_ptr<c10d::Backend> pg;
     if (name == "gloo") {

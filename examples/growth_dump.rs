@@ -251,7 +251,7 @@ fn dump(args: &[String]) -> Result<()> {
                 step: losses.len(),
             },
             events: &mut events,
-            world: &grownet::dist::World::single(),
+            world: &grownet::distributed::World::single(),
         };
         grower.check(&mut ctx)?;
         for e in &events {

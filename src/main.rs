@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use grownet::checkpoint;
 use grownet::config::{self as config, parse_device, Change, ModelKind, Override, RunConfig};
-use grownet::dist::{Backend, World};
+use grownet::distributed::{Backend, World};
 use grownet::growth::site::ConvNeuron;
 use grownet::growth::{AutoGain, LineSearch, Method, Selection};
 use grownet::nn::{Activation, LayerSpec};

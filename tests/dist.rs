@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use common::text;
 use grownet::checkpoint;
 use grownet::data::Dataset;
-use grownet::dist::{Rendezvous, World};
+use grownet::distributed::{Rendezvous, World};
 use grownet::events::Event;
 use grownet::growth::{Clock, Context, Grower, GrowthConfig, Method, Selection};
 use grownet::nn::{Activation, Architecture, Loss, Network};

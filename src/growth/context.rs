@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use grownet::data::Dataset;
-//! use grownet::dist::World;
+//! use grownet::distributed::World;
 //! use grownet::events::Event;
 //! use grownet::growth::{Clock, Context, GrowthConfig, Grower, Method, Selection};
 //! use grownet::nn::{Activation, Architecture, Loss, Network};
@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use crate::data::Dataset;
-use crate::dist::World;
+use crate::distributed::World;
 use crate::error::Result;
 use crate::events::{Event, EventSink};
 use crate::nn::{Loss, Network};

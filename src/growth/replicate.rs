@@ -4,7 +4,7 @@
 //! bit-identical tensors everywhere). A world of one does nothing.
 //!
 //! ```
-//! use grownet::dist::World;
+//! use grownet::distributed::World;
 //! use grownet::growth::replicate;
 //! use grownet::nn::{Activation, Architecture, Network};
 //! use grownet::optim::{Optimizer, OptimizerConfig};
@@ -16,7 +16,7 @@
 //! ```
 use tch::Tensor;
 
-use crate::dist::World;
+use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::nn::Network;
 use crate::optim::Optimizer;

@@ -12,7 +12,7 @@ use super::linalg::to_mat;
 use super::site::{self, Site};
 use super::tiny::SiteStatistics;
 use crate::data::Dataset;
-use crate::dist::World;
+use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::nn::{Hooks, Loss, Network, Stage};
 

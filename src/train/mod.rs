@@ -35,7 +35,7 @@ pub use log::{
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::{parse_device, RunConfig};
 use crate::data::{self, Dataset, Splits, Task};
-use crate::dist::World;
+use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::events::{End, EpochEnd, Event, RunError, Start};
 use crate::growth::{replicate, Clock, Context, Grower};

@@ -6,7 +6,7 @@
 //! one keeps the single-process code path untouched.
 //!
 //! ```
-//! use grownet::dist::World;
+//! use grownet::distributed::World;
 //! use grownet::train::shard;
 //! use tch::Tensor;
 //! let idx = Tensor::from_slice(&[4i64, 2, 7, 1]);
@@ -16,7 +16,7 @@ use tch::Tensor;
 
 use super::{eval_from_sums, eval_sums, Eval};
 use crate::data::Dataset;
-use crate::dist::World;
+use crate::distributed::World;
 use crate::error::Result;
 use crate::nn::{Loss, Network};
 

@@ -108,6 +108,14 @@ impl World {
 
     /// Joins the group `r` describes.
     pub fn join(backend: &'static str, r: &Rendezvous) -> Result<World> {
+        if backend == "nccl" && !has_nccl() {
+            return Err(Error::Dist(
+                "--dist-backend nccl: this grownet was built without NCCL (build.rs found no \
+                 CUDA toolkit headers beside the wheel's nccl.h: set CUDA_HOME and rebuild), \
+                 use --dist-backend gloo"
+                    .into(),
+            ));
+        }
         let group = ProcessGroup::new(backend, r)?;
         Ok(World {
             rank: r.rank,

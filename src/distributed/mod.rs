@@ -8,7 +8,7 @@
 //! collective does nothing, so the single-process code path is unchanged.
 //!
 //! ```
-//! use grownet::dist::World;
+//! use grownet::distributed::World;
 //! use tch::Tensor;
 //! let world = World::single();
 //! assert_eq!((world.rank(), world.size()), (0, 1));
