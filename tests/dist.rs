@@ -17,6 +17,15 @@ use grownet::optim::{Optimizer, OptimizerConfig};
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
+/// Whether this build can run distributed (else the test is counted as skipped).
+fn c10d() -> bool {
+    let ok = grownet::distributed::available();
+    if !ok {
+        common::skipped("built without c10d (gloo's headers: source scripts/env.sh, rebuild)");
+    }
+    ok
+}
+
 /// A port nobody listens on now (the tests run in parallel: each asks for its own).
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -110,6 +119,9 @@ fn same_weights(a: &Path, b: &Path, tol: f64) -> Vec<i64> {
 
 #[test]
 fn two_ranks_with_half_batches_train_as_one_rank() {
+    if !c10d() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     let args: Vec<&str> = [MLP, &["--epochs", "2", "--hidden", "16,16"]].concat();
@@ -123,6 +135,9 @@ fn two_ranks_with_half_batches_train_as_one_rank() {
 
 #[test]
 fn a_tiny_growth_step_under_two_ranks_grows_as_one_rank() {
+    if !c10d() {
+        return;
+    }
     // One epoch of 8 steps and one growth check right after its last step: the checkpoint
     // holds the grown network.
     let tmp = tempfile::tempdir().unwrap();
@@ -222,6 +237,9 @@ fn grow_once(world: &World) -> Vec<Tensor> {
 
 #[test]
 fn ranks_grow_identically_and_as_one_rank() {
+    if !c10d() {
+        return;
+    }
     let one = grow_in_threads(1).remove(0);
     let two = grow_in_threads(2);
     for (a, b) in two[0].iter().zip(&two[1]) {
@@ -238,6 +256,9 @@ fn ranks_grow_identically_and_as_one_rank() {
 
 #[test]
 fn a_dead_rank_stops_the_other_and_the_run_resumes_on_one() {
+    if !c10d() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let port = free_port();
@@ -272,6 +293,9 @@ fn torchrun() -> Option<PathBuf> {
 
 #[test]
 fn torchrun_launches_two_ranks() {
+    if !c10d() {
+        return;
+    }
     let Some(torchrun) = torchrun() else {
         common::skipped("no torchrun in $GROWNET_TORCH_ENV (source scripts/env.sh)");
         return;

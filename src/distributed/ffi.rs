@@ -61,6 +61,11 @@ pub struct ProcessGroup {
 // c10d's backends may be called from any thread.
 unsafe impl Send for ProcessGroup {}
 
+/// Whether this build has the c10d shim (gloo's headers were found at build time).
+pub fn available() -> bool {
+    cfg!(not(grownet_no_c10d))
+}
+
 /// Whether this build can create NCCL groups.
 pub fn has_nccl() -> bool {
     #[cfg(not(grownet_no_c10d))]

@@ -20,5 +20,5 @@
 mod ffi;
 mod world;
 
-pub use ffi::{has_nccl, ProcessGroup, Rendezvous};
+pub use ffi::{available, has_nccl, ProcessGroup, Rendezvous};
 pub use world::{rendezvous_from_env, Backend, World};
