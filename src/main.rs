@@ -89,6 +89,10 @@ struct BenchArgs {
     /// Seeds, e.g. 0,1,2 (default: the file's).
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
+    /// Train each run data-parallel on N processes under torchrun
+    /// ($GROWNET_TORCH_ENV/bin/torchrun, else torchrun on the PATH); --threads is per process.
+    #[arg(long, value_name = "N")]
+    nproc_per_run: Option<usize>,
     /// Epochs of every run (default: the file's).
     #[arg(long)]
     epochs: Option<usize>,
@@ -777,6 +781,16 @@ fn resume(args: &TrainArgs, dir: &std::path::Path, root: bool) -> anyhow::Result
     Ok(Some(t))
 }
 
+/// The set-up's torchrun (`$GROWNET_TORCH_ENV/bin/torchrun`), else the one on the PATH.
+fn torchrun() -> anyhow::Result<PathBuf> {
+    let env = std::env::var_os("GROWNET_TORCH_ENV").map(|e| PathBuf::from(e).join("bin/torchrun"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    env.into_iter()
+        .chain(std::env::split_paths(&path).map(|d| d.join("torchrun")))
+        .find(|p| p.is_file())
+        .context("--nproc-per-run: no torchrun ($GROWNET_TORCH_ENV/bin/torchrun or on the PATH; source scripts/env.sh)")
+}
+
 /// `GROWNET_CRASH_AFTER_STEP=N`: stop after optimisation step N as a crash would (testing
 /// resume; see [`Trainer::crash_after_step`]).
 fn crash_after_step() -> anyhow::Result<Option<usize>> {
@@ -1027,6 +1041,11 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| bench::default_threads(jobs)),
         report_only: args.report_only,
         quiet: args.quiet,
+        torchrun: match args.nproc_per_run {
+            None | Some(1) => None,
+            Some(0) => bail!("--nproc-per-run must be at least 1"),
+            Some(n) => Some((torchrun()?, n)),
+        },
     };
     if !args.quiet {
         println!(

@@ -330,3 +330,60 @@ fn torchrun_launches_two_ranks() {
     same_losses(&one, &two, 1e-5);
     same_weights(&one, &two, 1e-5);
 }
+
+#[test]
+fn bench_trains_each_run_under_torchrun() {
+    if !c10d() || torchrun().is_none() {
+        return common::skipped("no c10d or no torchrun in $GROWNET_TORCH_ENV");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("bench.toml");
+    let bench = r#"
+name = "dist bench"
+seeds = [0]
+[base]
+device = "cpu"
+threads = 1
+[base.data]
+name = "moons"
+synthetic_train = 256
+synthetic_test = 128
+[base.model]
+hidden = [2]
+[base.train]
+epochs = 2
+batch_size = 32
+[growth]
+selection = "all"
+max_hidden = [6]
+neurons_per_step = 2
+stats_samples = 128
+line_search_samples = 64
+[[method]]
+name = "fixed"
+set = { model = { hidden = [6] } }
+[[method]]
+name = "tiny"
+grow = "tiny"
+"#;
+    std::fs::write(&file, bench).unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let o = common::grownet(&args);
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    run(&one, &["--quiet"]);
+    run(&two, &["--quiet", "--nproc-per-run", "2"]);
+    for method in ["fixed", "tiny"] {
+        let name = grownet::bench::run_name(method, 0);
+        let (a, b) = (one.join("runs").join(&name), two.join("runs").join(&name));
+        same_losses(&a, &b, 1e-5);
+    }
+}

@@ -149,6 +149,28 @@ impl World {
         start..start + base + usize::from(self.rank < extra)
     }
 
+    /// This rank's contiguous share of `n` items when rank 0 must hold the first `first`
+    /// (at least its even share, from item 0) and the others split the rest evenly; `None`
+    /// when some rank would get nothing.
+    pub fn shard_keeping_first(&self, n: usize, first: usize) -> Option<Range<usize>> {
+        let head = first.max(n.div_ceil(self.size)).min(n);
+        let others = self.size - 1;
+        if others == 0 {
+            return Some(0..n);
+        }
+        if n - head < others {
+            return None;
+        }
+        if self.rank == 0 {
+            return Some(0..head);
+        }
+        let rest = n - head;
+        let (base, extra) = (rest / others, rest % others);
+        let r = self.rank - 1;
+        let start = head + r * base + r.min(extra);
+        Some(start..start + base + usize::from(r < extra))
+    }
+
     /// Sums `t` over the ranks, in place.
     pub fn all_reduce_sum(&self, t: &Tensor) -> Result<()> {
         match &self.group {

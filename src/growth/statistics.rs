@@ -286,10 +286,11 @@ pub fn collect(
     collect_on(&World::single(), net, loss, args, sites, keep_samples)
 }
 
-/// [`collect`] in a data-parallel run: each rank goes through its contiguous share of `index`;
-/// the sums and the loss are summed over the ranks and rank 0's raw rows are every rank's, so
-/// that every rank holds the statistics of the whole sample (the same rows as one process
-/// when `batch_size` is at most a rank's share).
+/// [`collect`] in a data-parallel run: each rank goes through its contiguous share of `index`
+/// (rank 0's starting with the whole first minibatch, whose raw rows are every rank's), and
+/// the sums and the loss are summed over the ranks, so that every rank holds the statistics of
+/// the whole sample from the same rows as one process. A sample too small to share (some rank
+/// would get nothing) is gone through whole by every rank.
 pub fn collect_on(
     world: &World,
     net: &Network,
@@ -299,7 +300,12 @@ pub fn collect_on(
     keep_samples: usize,
 ) -> Result<Collected> {
     let n = index.size()[0];
-    let share = world.shard(n as usize);
+    let share = world.shard_keeping_first(n as usize, batch_size);
+    let single = World::single();
+    let (world, share) = match share {
+        Some(r) => (world, r),
+        None => (&single, 0..n as usize),
+    };
     let index = &index.narrow(0, share.start as i64, share.len() as i64);
     let local = index.size()[0];
     // Raw samples are kept in the training precision.
