@@ -34,6 +34,7 @@ pub mod data;
 pub mod distributed;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod growth;
 pub mod nn;
 pub mod optim;
