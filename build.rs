@@ -1,11 +1,20 @@
 //! Build script: bake the libtorch library directory into the binaries' run path, so that
 //! `grownet` runs without `LD_LIBRARY_PATH`, and keep `libtorch_cuda` linked so that
 //! `tch::Device::cuda_if_available()` finds a GPU when one is present (stack.md, "GPU").
-use std::path::PathBuf;
+//!
+//! It also compiles the distributed shim (`csrc/c10d_shim.cpp`, c10d's TCP store and process
+//! groups) against the wheel's headers and gloo's (`GROWNET_GLOO_INCLUDE`, fetched by
+//! scripts/env.sh), with NCCL when `nccl.h` and the CUDA headers are there. Without gloo's
+//! headers the crate builds with `grownet_no_c10d` and distributed runs are refused.
+use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-env-changed=GROWNET_GLOO_INCLUDE");
+    println!("cargo:rerun-if-changed=csrc/c10d_shim.cpp");
+    println!("cargo::rustc-check-cfg=cfg(grownet_no_c10d)");
     let Some(libtorch) = std::env::var_os("LIBTORCH").map(PathBuf::from) else {
+        println!("cargo:rustc-cfg=grownet_no_c10d");
         return;
     };
     let lib = libtorch.join("lib");
@@ -13,4 +22,61 @@ fn main() {
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
+    match std::env::var_os("GROWNET_GLOO_INCLUDE").map(PathBuf::from) {
+        Some(gloo) if gloo.join("gloo/algorithm.h").exists() => shim(&libtorch, &gloo),
+        _ => {
+            println!(
+                "cargo:warning=gloo's headers not found (GROWNET_GLOO_INCLUDE): building \
+                 without distributed training; source scripts/env.sh"
+            );
+            println!("cargo:rustc-cfg=grownet_no_c10d");
+        }
+    }
+}
+
+/// Compiles the c10d shim, with NCCL when its headers and CUDA's are beside the wheel.
+fn shim(libtorch: &Path, gloo: &Path) {
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .file("csrc/c10d_shim.cpp")
+        .include(libtorch.join("include"))
+        .include(libtorch.join("include/torch/csrc/api/include"))
+        .include(gloo)
+        .flag("-std=c++17")
+        .flag("-w")
+        .define("USE_C10D_GLOO", None)
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .define("GLOG_USE_GLOG_EXPORT", None);
+    if let Some(dirs) = nccl_includes(libtorch) {
+        build.includes(dirs).define("USE_C10D_NCCL", None);
+        build.define("GROWNET_NCCL", None).define("USE_CUDA", None);
+        println!("cargo:rustc-link-lib=dylib=torch_cuda");
+    }
+    build.compile("grownet_c10d");
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
+    println!(
+        "cargo:rustc-link-search=native={}",
+        libtorch.join("lib").display()
+    );
+}
+
+/// `nccl.h` (the wheel's nvidia-nccl package) and a CUDA toolkit's headers (CUDA_HOME or
+/// /usr/local/cuda: the wheel's own CUDA headers lack `crt/` and `nv/target`), when
+/// libtorch_cuda is there too.
+fn nccl_includes(libtorch: &Path) -> Option<Vec<PathBuf>> {
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    if !libtorch.join("lib/libtorch_cuda.so").exists() {
+        return None;
+    }
+    let nccl = libtorch.parent()?.join("nvidia/nccl/include");
+    if !nccl.join("nccl.h").exists() {
+        return None;
+    }
+    let home =
+        std::env::var_os("CUDA_HOME").map_or_else(|| "/usr/local/cuda".into(), PathBuf::from);
+    let cuda = home.join("include");
+    let complete = cuda.join("cuda_runtime_api.h").exists() && cuda.join("nv/target").exists();
+    complete.then(|| vec![nccl, cuda])
 }

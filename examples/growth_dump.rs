@@ -250,6 +250,7 @@ fn dump(args: &[String]) -> Result<()> {
                 step: losses.len(),
             },
             events: &mut events,
+            world: &grownet::distributed::World::single(),
         };
         grower.check(&mut ctx)?;
         for e in &events {

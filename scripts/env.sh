@@ -30,3 +30,24 @@ LIBTORCH=$(torch_dir)
 export LIBTORCH
 export LIBTORCH_BYPASS_VERSION_CHECK=${LIBTORCH_BYPASS_VERSION_CHECK:-0}
 export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# Gloo's headers, which c10d's ProcessGroupGloo.hpp includes and the torch wheel does not ship:
+# only headers are needed (the code is in libtorch_cpu), taken from Debian's libgloo-dev without
+# root (`apt-get download` + `dpkg -x`), once, into the same per-user cache. build.rs compiles
+# the distributed shim (csrc/c10d_shim.cpp) against them; without them grownet builds without
+# distributed training and says so when asked for it.
+GROWNET_GLOO_INCLUDE=${GROWNET_GLOO_INCLUDE:-$GROWNET_TORCH_ENV/gloo/usr/include}
+if [ ! -f "$GROWNET_GLOO_INCLUDE/gloo/algorithm.h" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "grownet: fetching gloo's headers (Debian libgloo-dev, once)" >&2
+  gloo_tmp=$(mktemp -d)
+  if (cd "$gloo_tmp" && apt-get download libgloo-dev >/dev/null 2>&1) && \
+     dpkg -x "$gloo_tmp"/libgloo-dev_*.deb "$GROWNET_TORCH_ENV/gloo.part" 2>/dev/null; then
+    rm -rf "$GROWNET_TORCH_ENV/gloo" && mv "$GROWNET_TORCH_ENV/gloo.part" "$GROWNET_TORCH_ENV/gloo"
+  else
+    rm -rf "$GROWNET_TORCH_ENV/gloo.part"
+    echo "grownet: could not fetch libgloo-dev (apt-get download); building without distributed training" >&2
+  fi
+  rm -rf "$gloo_tmp"
+fi
+export GROWNET_GLOO_INCLUDE
+export GROWNET_TORCH_ENV

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use grownet::checkpoint;
 use grownet::config::{self as config, parse_device, Change, ModelKind, Override, RunConfig};
+use grownet::distributed::{Backend, World};
 use grownet::growth::config::{StatisticsPrecision, StatisticsSample};
 use grownet::growth::site::ConvNeuron;
 use grownet::growth::{AutoGain, LineSearch, Method, Selection};
@@ -109,6 +110,10 @@ struct BenchArgs {
     /// Seeds, e.g. 0,1,2 (default: the file's).
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
+    /// Train each run data-parallel on N processes under torchrun
+    /// ($GROWNET_TORCH_ENV/bin/torchrun, else torchrun on the PATH); --threads is per process.
+    #[arg(long, value_name = "N")]
+    nproc_per_run: Option<usize>,
     /// Epochs of every run (default: the file's).
     #[arg(long)]
     epochs: Option<usize>,
@@ -149,6 +154,8 @@ struct TrainArgs {
     auto: AutoArgs,
     #[command(flatten)]
     senn: SennArgs,
+    #[command(flatten)]
+    dist: DistArgs,
     /// Set any key of the run's config, e.g. growth.senn.tau=0.05, train.nesterov=true,
     /// model.hidden=[64,64], growth.line_search={kind="grid",scales=[0.5,1]} (repeatable).
     /// The value is TOML, or else a plain string (data.name=mnist); the keys and types are
@@ -161,6 +168,33 @@ struct TrainArgs {
         help_heading = "Overrides"
     )]
     set: Vec<Override>,
+}
+
+/// Data-parallel runs: launched by torchrun (or with WORLD_SIZE, RANK, MASTER_ADDR and
+/// MASTER_PORT set by hand or by Slurm); without those variables a run is one process.
+#[derive(Args, Default)]
+#[command(next_help_heading = "Distributed (under torchrun)")]
+struct DistArgs {
+    /// c10d backend: auto (NCCL on CUDA, Gloo on CPU), gloo or nccl.
+    #[arg(long, value_name = "auto|gloo|nccl")]
+    dist_backend: Option<String>,
+    /// Seconds a rank waits for the others (rendezvous and every collective) before it stops
+    /// with an error (a rank died or hangs).
+    #[arg(long, value_name = "SECONDS")]
+    dist_timeout: Option<f64>,
+}
+
+impl DistArgs {
+    /// The run's world from the launcher's variables (one process without them).
+    fn world(&self, device: Option<&str>) -> anyhow::Result<World> {
+        let backend: Backend = self.dist_backend.as_deref().unwrap_or("auto").parse()?;
+        let timeout = self.dist_timeout.unwrap_or(300.0);
+        if !(timeout.is_finite() && timeout > 0.0) {
+            bail!("--dist-timeout {timeout}: expected a positive number of seconds");
+        }
+        let cuda = device != Some("cpu") && tch::Cuda::is_available();
+        Ok(World::from_env(backend, cuda, timeout)?)
+    }
 }
 
 #[derive(Args, Default)]
@@ -698,7 +732,8 @@ fn refuse(list: &[Change], from: impl Fn(&Change) -> String) -> anyhow::Result<(
 
 /// The resumed run in `dir`: its config.toml (which may have been edited) changed by the
 /// flags; what the checkpoint fixes cannot change. `None` for --print-config.
-fn resume(args: &TrainArgs, dir: &std::path::Path) -> anyhow::Result<Option<Trainer>> {
+/// Ranks other than 0 (`root` false) of a data-parallel run take no lock and write nothing.
+fn resume(args: &TrainArgs, dir: &std::path::Path, root: bool) -> anyhow::Result<Option<Trainer>> {
     let dir = resume_dir(dir)?;
     let cannot = || format!("cannot resume the run in {}", dir.display());
     if args.run.config.is_some() {
@@ -745,6 +780,10 @@ fn resume(args: &TrainArgs, dir: &std::path::Path) -> anyhow::Result<Option<Trai
         print!("{}", cfg.to_toml());
         return Ok(None);
     }
+    if !root {
+        let t = Trainer::resume_replica(&dir, |c| *c = cfg).with_context(cannot)?;
+        return Ok(Some(t));
+    }
     let lock = DirLock::acquire(&dir).with_context(cannot)?;
     if !edited.is_empty() {
         println!(
@@ -773,6 +812,16 @@ fn resume(args: &TrainArgs, dir: &std::path::Path) -> anyhow::Result<Option<Trai
     Ok(Some(t))
 }
 
+/// The set-up's torchrun (`$GROWNET_TORCH_ENV/bin/torchrun`), else the one on the PATH.
+fn torchrun() -> anyhow::Result<PathBuf> {
+    let env = std::env::var_os("GROWNET_TORCH_ENV").map(|e| PathBuf::from(e).join("bin/torchrun"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    env.into_iter()
+        .chain(std::env::split_paths(&path).map(|d| d.join("torchrun")))
+        .find(|p| p.is_file())
+        .context("--nproc-per-run: no torchrun ($GROWNET_TORCH_ENV/bin/torchrun or on the PATH; source scripts/env.sh)")
+}
+
 /// `GROWNET_CRASH_AFTER_STEP=N`: stop after optimisation step N as a crash would (testing
 /// resume; see [`Trainer::crash_after_step`]).
 fn crash_after_step() -> anyhow::Result<Option<usize>> {
@@ -785,15 +834,18 @@ fn crash_after_step() -> anyhow::Result<Option<usize>> {
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let world = args.dist.world(args.run.device.as_deref())?;
+    let root = world.is_root();
     let trainer = if let Some(dir) = &args.run.resume {
-        resume(&args, dir)?
+        resume(&args, dir, root)?
     } else {
-        start(&args)?
+        start(&args, root)?
     };
     let Some(mut trainer) = trainer else {
         return Ok(());
     };
     trainer.quiet = args.run.quiet;
+    trainer.join(world)?;
     trainer.crash_after_step = crash_after_step()?;
     let s = match trainer.fit() {
         Ok(s) => s,
@@ -804,13 +856,15 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    print_summary(&s, &trainer);
+    if root {
+        print_summary(&s, &trainer);
+    }
     Ok(())
 }
 
 /// A new run from --config (or the demo, or the defaults) and the flags. `None` for
-/// --print-config.
-fn start(args: &TrainArgs) -> anyhow::Result<Option<Trainer>> {
+/// --print-config. Only rank 0 (`root`) of a data-parallel run has a run directory.
+fn start(args: &TrainArgs, root: bool) -> anyhow::Result<Option<Trainer>> {
     // `grownet` or `grownet train` (and `--print-config`) run the demo.
     let no_arguments = std::env::args_os()
         .filter(|a| a != "--print-config")
@@ -840,7 +894,10 @@ fn start(args: &TrainArgs) -> anyhow::Result<Option<Trainer>> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(cfg.name.as_deref().unwrap_or("run")));
-    let t = Trainer::new(cfg, Some(out.clone()))?;
+    let t = Trainer::new(cfg, root.then(|| out.clone()))?;
+    if !root {
+        return Ok(Some(t));
+    }
     println!(
         "training on {} ({} train / {} test samples) on {:?}; run directory {}",
         t.data.name,
@@ -1015,6 +1072,11 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| bench::default_threads(jobs)),
         report_only: args.report_only,
         quiet: args.quiet,
+        torchrun: match args.nproc_per_run {
+            None | Some(1) => None,
+            Some(0) => bail!("--nproc-per-run must be at least 1"),
+            Some(n) => Some((torchrun()?, n)),
+        },
     };
     if !args.quiet {
         println!(

@@ -110,6 +110,9 @@ pub struct Options {
     pub report_only: bool,
     /// No progress lines.
     pub quiet: bool,
+    /// Each run data-parallel on this many processes, launched by `torchrun` (its path) with
+    /// `--standalone` (a free port per run); `None`: one process per run.
+    pub torchrun: Option<(PathBuf, usize)>,
 }
 
 /// What happened to the runs of a bench.
@@ -417,7 +420,20 @@ fn start(plan: &Plan, r: &PlannedRun, cfg: &RunConfig, opts: &Options) -> Result
         .open(&log_path)
         .map_err(|e| Error::io(&log_path, e))?;
     let err_file = log_file.try_clone().map_err(|e| Error::io(&log_path, e))?;
-    let mut cmd = Command::new(&opts.exe);
+    let mut cmd = match &opts.torchrun {
+        Some((torchrun, n)) => {
+            let mut c = Command::new(torchrun);
+            c.args([
+                "--standalone",
+                "--nproc-per-node",
+                &n.to_string(),
+                "--no-python",
+            ])
+            .arg(&opts.exe);
+            c
+        }
+        None => Command::new(&opts.exe),
+    };
     cmd.arg("train");
     if resume {
         cmd.arg("--resume").arg(&r.dir);

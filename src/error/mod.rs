@@ -67,6 +67,10 @@ pub enum Error {
     /// A growth step failed.
     #[error("growth: {0}")]
     Growth(String),
+
+    /// A distributed run's set-up or collective failed (a rank died, a timeout, a bad launch).
+    #[error("distributed: {0}")]
+    Dist(String),
     /// A chart could not be drawn or written.
     #[error("plot {path}: {detail}")]
     Plot { path: PathBuf, detail: String },

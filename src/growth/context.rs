@@ -7,6 +7,7 @@
 //!
 //! ```
 //! use grownet::data::Dataset;
+//! use grownet::distributed::World;
 //! use grownet::events::Event;
 //! use grownet::growth::{Clock, Context, GrowthConfig, Grower, Method, Selection};
 //! use grownet::nn::{Activation, Architecture, Loss, Network};
@@ -37,6 +38,7 @@
 //!     seed: 0,
 //!     clock: Clock { epoch: 1, step: 8 },
 //!     events: &mut events,
+//!     world: &World::single(),
 //! };
 //! grower.check(&mut ctx).unwrap();
 //! assert_eq!(grower.state.steps_done, 1);
@@ -48,6 +50,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use crate::data::Dataset;
+use crate::distributed::World;
 use crate::error::Result;
 use crate::events::{Event, EventSink};
 use crate::nn::{Loss, Network};
@@ -75,6 +78,9 @@ pub struct Context<'a> {
     pub seed: u64,
     pub clock: Clock,
     pub events: &'a mut dyn EventSink,
+    /// The ranks of a data-parallel run ([`World::single`] otherwise): statistics are summed
+    /// over them, and after a check every rank holds rank 0's network and optimiser state.
+    pub world: &'a World,
 }
 
 impl Context<'_> {

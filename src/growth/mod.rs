@@ -34,6 +34,7 @@ pub mod linalg;
 pub mod moment;
 pub mod preview;
 pub mod proposal;
+pub mod replicate;
 pub mod senn;
 pub mod site;
 pub mod statistics;
@@ -106,7 +107,10 @@ impl Grower {
     /// One growth check by the configured method.
     pub fn check(&mut self, ctx: &mut Context) -> Result<()> {
         let start = Instant::now();
-        let result = self.method.check(&self.config, &mut self.state, ctx);
+        let result = self
+            .method
+            .check(&self.config, &mut self.state, ctx)
+            .and_then(|()| replicate::from_root(ctx.world, ctx.net, ctx.opt));
         self.state.seconds += start.elapsed().as_secs_f64();
         result
     }

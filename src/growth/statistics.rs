@@ -15,6 +15,7 @@ use super::moment::InputMoment;
 use super::site::{self, Site};
 use super::tiny::SiteStatistics;
 use crate::data::Dataset;
+use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::nn::{Hooks, Loss, Network, Stage};
 
@@ -49,6 +50,18 @@ impl Sums {
             p: f64(p),
             e: f64(g.tr().matmul(g)),
         }
+    }
+
+    /// The sums over every rank's rows, in place.
+    fn all_reduce(&self, world: &World) -> Result<()> {
+        let all = [Some(&self.s), Some(&self.m), self.s2.as_ref()];
+        let all = all
+            .into_iter()
+            .chain([Some(&self.m2), Some(&self.p), Some(&self.e)]);
+        for t in all.flatten() {
+            world.all_reduce_sum(t)?;
+        }
+        Ok(())
     }
 
     fn add(&mut self, batch: Sums) {
@@ -220,6 +233,27 @@ impl Accumulator<'_> {
         }
     }
 
+    /// Every rank's sums added up (a rank with no rows holds none: an error), and rank 0's raw
+    /// rows given to every rank.
+    fn all_reduce(&mut self, world: &World) -> Result<()> {
+        if world.size() == 1 {
+            return Ok(());
+        }
+        for sm in &self.sums {
+            let sm = sm.as_ref().ok_or_else(|| {
+                Error::Growth("a rank's share of the statistics sample is empty".into())
+            })?;
+            sm.all_reduce(world)?;
+        }
+        for rows in self.samples.iter_mut().flatten() {
+            rows.b2 = world.broadcast_from_root(&rows.b2)?;
+            rows.g = world.broadcast_from_root(&rows.g)?;
+            let images = world.broadcast_from_root(&Tensor::from_slice(&[rows.images]))?;
+            rows.images = images.int64_value(&[0]);
+        }
+        Ok(())
+    }
+
     /// The averages over `n` samples, as f64 matrices.
     fn finish(self, net: &Network, sites: &[Site], n: i64) -> Result<Vec<SiteStatistics>> {
         let inv = 1.0 / n.max(1) as f64;
@@ -286,6 +320,21 @@ pub fn collect(
     batch_size: usize,
     plan: &Plan,
 ) -> Result<Collected> {
+    collect_on(&World::single(), net, loss, (data, index, batch_size), plan)
+}
+
+/// [`collect`] in a data-parallel run: each rank goes through its contiguous share of `index`
+/// (rank 0's starting with the whole first minibatch, whose raw rows are every rank's), and
+/// the sums and the loss are summed over the ranks, so that every rank holds the statistics of
+/// the whole sample from the same rows as one process. A sample too small to share (some rank
+/// would get nothing) is gone through whole by every rank.
+pub fn collect_on(
+    world: &World,
+    net: &Network,
+    loss: Loss,
+    (data, index, batch_size): (&Dataset, &Tensor, usize),
+    plan: &Plan,
+) -> Result<Collected> {
     let (sites, keep_samples) = (plan.sites, plan.keep_samples);
     if plan.known.len() != sites.len() {
         return Err(Error::Growth(
@@ -293,6 +342,14 @@ pub fn collect(
         ));
     }
     let n = index.size()[0];
+    let share = world.shard_keeping_first(n as usize, batch_size);
+    let single = World::single();
+    let (world, share) = match share {
+        Some(r) => (world, r),
+        None => (&single, 0..n as usize),
+    };
+    let index = &index.narrow(0, share.start as i64, share.len() as i64);
+    let local = index.size()[0];
     // Raw samples are kept in the training precision.
     let kind = net
         .stages
@@ -311,8 +368,8 @@ pub fn collect(
     };
     let mut loss_total = 0.0;
     let mut start = 0;
-    while start < n {
-        let len = (batch_size as i64).min(n - start);
+    while start < local {
+        let len = (batch_size as i64).min(local - start);
         let (x, y) = data.select(&index.narrow(0, start, len));
         start += len;
         let mut hooks = Probes {
@@ -325,6 +382,8 @@ pub fn collect(
         loss_total += lv;
         acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));
     }
+    acc.all_reduce(world)?;
+    let loss_total = world.sum_f64(&[loss_total])?[0];
     let samples = std::mem::take(&mut acc.samples);
     Ok(Collected {
         stats: acc.finish(net, sites, n)?,

@@ -289,7 +289,8 @@ fn propose(
             StatisticsPrecision::Mixed => net.stages[0].layer.weight().kind(),
         },
     };
-    let collected = statistics::collect(net, ctx.loss, ctx.train, stats_idx, batch, &plan)?;
+    let data = (ctx.train, stats_idx, batch);
+    let collected = statistics::collect_on(ctx.world, net, ctx.loss, data, &plan)?;
     tm.statistics += t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let thresholds = (cfg.numerical_threshold, cfg.statistical_threshold);

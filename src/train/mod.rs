@@ -17,6 +17,7 @@
 //! assert!(summary.test.accuracy.unwrap() > 0.7);
 //! ```
 mod log;
+pub mod shard;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -34,9 +35,10 @@ pub use log::{
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::{parse_device, RunConfig};
 use crate::data::{self, Dataset, Splits, Task};
+use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::events::{End, EpochEnd, Event, RunError, Start};
-use crate::growth::{Clock, Context, Grower};
+use crate::growth::{replicate, Clock, Context, Grower};
 use crate::nn::{Loss, Network};
 use crate::optim::Optimizer;
 
@@ -60,6 +62,8 @@ pub struct Trainer {
     /// Testing resume: stop right after this optimisation step as a crash would (no
     /// checkpoint, no further event), with [`Error::Interrupted`].
     pub crash_after_step: Option<usize>,
+    /// The ranks of a data-parallel run (a world of one by default; [`Trainer::join`]).
+    pub world: World,
     device: Device,
     /// What the run is doing (for the `error` event): training, growth, evaluation,
     /// checkpoint.
@@ -106,6 +110,7 @@ impl Trainer {
             grower,
             quiet: false,
             crash_after_step: None,
+            world: World::single(),
             device,
             doing: "training",
         };
@@ -141,6 +146,22 @@ impl Trainer {
         dir: &Path,
         adjust: impl FnOnce(&mut RunConfig),
     ) -> Result<Self> {
+        let (mut t, m) = Self::load(dir, adjust)?;
+        let run = RunDir::reopen(dir, lock, m.metrics_events, m.epoch, m.step)?;
+        run.write_config(&t.config.to_toml())?;
+        t.run = Some(run);
+        Ok(t)
+    }
+
+    /// The run in `dir` as its checkpoint left it, for a rank other than 0 of a data-parallel
+    /// run: no lock, and nothing is ever written ([`Trainer::resume`] for rank 0).
+    pub fn resume_replica(dir: &Path, adjust: impl FnOnce(&mut RunConfig)) -> Result<Self> {
+        Ok(Self::load(dir, adjust)?.0)
+    }
+
+    /// A trainer from the checkpoint in `dir` (without its run directory) and the
+    /// checkpoint's metadata.
+    fn load(dir: &Path, adjust: impl FnOnce(&mut RunConfig)) -> Result<(Self, CheckpointMeta)> {
         let ckpt = dir.join(CHECKPOINT_FILE);
         let probe = checkpoint::load(&ckpt, Device::Cpu)?;
         let mut config = probe.meta.config.clone();
@@ -175,11 +196,8 @@ impl Trainer {
         if let Some(g) = grower.as_mut() {
             g.state = loaded.meta.growth.clone();
         }
-        let m = &loaded.meta;
-        let run = RunDir::reopen(dir, lock, m.metrics_events, m.epoch, m.step)?;
-        run.write_config(&config.to_toml())?;
         let loss = data.task.loss();
-        Ok(Trainer {
+        let t = Trainer {
             config,
             net,
             opt,
@@ -188,13 +206,25 @@ impl Trainer {
             epoch: loaded.meta.epoch,
             step: loaded.meta.step,
             elapsed: loaded.meta.elapsed,
-            run: Some(run),
+            run: None,
             grower,
             quiet: false,
             crash_after_step: None,
+            world: World::single(),
             device,
             doing: "training",
-        })
+        };
+        Ok((t, loaded.meta))
+    }
+
+    /// Makes this trainer one rank of `world`: every rank takes rank 0's network and
+    /// optimiser state, and only rank 0 prints (only rank 0 should have been given a run
+    /// directory).
+    pub fn join(&mut self, world: World) -> Result<()> {
+        replicate::from_root(&world, &self.net, &self.opt)?;
+        self.quiet |= !world.is_root();
+        self.world = world;
+        Ok(())
     }
 
     pub fn device(&self) -> Device {
@@ -231,6 +261,7 @@ impl Trainer {
                 step: self.step,
             },
             events: &mut sink,
+            world: &self.world,
         };
         grower.check(&mut ctx)?;
         self.doing = "training";
@@ -280,7 +311,7 @@ impl Trainer {
     pub fn fit(&mut self) -> Result<Summary> {
         self.fit_until(self.config.train.epochs)?;
         self.doing = "evaluation";
-        let summary = self.summary();
+        let summary = self.reduced_summary()?;
         if let Some((what, v)) = non_finite(&[
             ("final training loss", summary.train.loss),
             ("final test loss", summary.test.loss),
@@ -364,8 +395,14 @@ impl Trainer {
             let seconds = start.elapsed().as_secs_f64();
             self.elapsed += seconds;
             self.doing = "evaluation";
-            let val = self.data.val.as_ref().map(|v| self.evaluate(v));
-            let test = self.evaluate(&self.data.test);
+            shard::sync_buffers(&self.world, &self.net)?;
+            let val = self
+                .data
+                .val
+                .as_ref()
+                .map(|v| self.evaluate_all(v))
+                .transpose()?;
+            let test = self.evaluate_all(&self.data.test)?;
             // A network that evaluates to NaN is not a state to continue from: no epoch event
             // and no checkpoint (the last one stays the last good one).
             if let Some((what, v)) = non_finite(&[
@@ -427,10 +464,39 @@ impl Trainer {
     /// The final evaluation of the current network.
     pub fn summary(&self) -> Summary {
         Summary {
-            epochs: self.epoch,
             train: self.evaluate(&self.data.train),
             val: self.data.val.as_ref().map(|v| self.evaluate(v)),
             test: self.evaluate(&self.data.test),
+            ..self.summary_without_evaluation()
+        }
+    }
+
+    /// [`Trainer::summary`], each rank evaluating its share in a data-parallel run.
+    fn reduced_summary(&self) -> Result<Summary> {
+        shard::sync_buffers(&self.world, &self.net)?;
+        Ok(Summary {
+            train: self.evaluate_all(&self.data.train)?,
+            val: self
+                .data
+                .val
+                .as_ref()
+                .map(|v| self.evaluate_all(v))
+                .transpose()?,
+            test: self.evaluate_all(&self.data.test)?,
+            ..self.summary_without_evaluation()
+        })
+    }
+
+    fn summary_without_evaluation(&self) -> Summary {
+        let nothing = Eval {
+            loss: f64::NAN,
+            accuracy: None,
+        };
+        Summary {
+            epochs: self.epoch,
+            train: nothing,
+            val: None,
+            test: nothing,
             parameters: self.net.parameter_count(),
             hidden_widths: self.net.hidden_widths(),
             seconds: self.elapsed,
@@ -468,14 +534,21 @@ impl Trainer {
         let mut params = self.net.named_parameters();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
         for idx in batches {
+            let global = idx.size()[0];
+            let idx = shard::local(&self.world, &idx);
             let (mut x, y) = self.data.train.select(&idx);
             if augment {
                 x = data::augment_crop_flip(&x, 4, &mut rng)?;
             }
             Optimizer::zero_grad(&params);
             let out = self.net.forward(&x, true);
-            let loss = self.loss.mean(&out, &y);
-            let value = loss.double_value(&[]);
+            let loss = shard::batch_loss(&self.world, self.loss, &out, &y, global);
+            let mut value = loss.double_value(&[]);
+            let several = self.world.size() > 1;
+            if several {
+                loss.backward();
+                value = shard::reduce_gradients(&self.world, &params, value)?;
+            }
             if !value.is_finite() {
                 bar.finish_and_clear();
                 return Err(Error::NonFiniteLoss {
@@ -486,7 +559,9 @@ impl Trainer {
                     checkpoint: self.checkpoint_note(),
                 });
             }
-            loss.backward();
+            if !several {
+                loss.backward();
+            }
             let lr = cfg.schedule.lr(cfg.lr, self.step, spe, spe * cfg.epochs);
             self.opt.step(&params, lr);
             self.step += 1;
@@ -502,7 +577,7 @@ impl Trainer {
                 bar.finish_and_clear();
                 return Err(Error::Interrupted { step: self.step });
             }
-            let n = idx.size()[0] as usize;
+            let n = global as usize;
             loss_sum += value * n as f64;
             seen += n;
             if classify {
@@ -516,8 +591,17 @@ impl Trainer {
             bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
         }
         bar.finish_and_clear();
+        if self.world.size() > 1 {
+            correct = self.world.sum_f64(&[correct as f64])?[0] as i64;
+        }
         let seen = seen.max(1) as f64;
         Ok((loss_sum / seen, classify.then(|| correct as f64 / seen)))
+    }
+
+    /// [`Trainer::evaluate`] over every rank's share of `data` in a data-parallel run.
+    pub fn evaluate_all(&self, data: &Dataset) -> Result<Eval> {
+        let batch = self.config.train.eval_batch_size;
+        shard::evaluate(&self.world, &self.net, self.loss, data, batch)
     }
 
     /// Loss and accuracy of the current network on `data` (eval mode, no gradients).
@@ -533,6 +617,13 @@ impl Trainer {
 
 /// Loss and accuracy of `net` on `data`, in batches of `batch_size`.
 pub fn evaluate(net: &Network, loss: Loss, data: &Dataset, batch_size: usize) -> Eval {
+    let (total, correct) = eval_sums(net, loss, data, batch_size);
+    eval_from_sums(loss, total, correct, data.len() as f64)
+}
+
+/// The summed loss and the number of correct predictions of `net` on `data` (eval mode, no
+/// gradients).
+fn eval_sums(net: &Network, loss: Loss, data: &Dataset, batch_size: usize) -> (f64, i64) {
     tch::no_grad(|| {
         let n = data.len() as i64;
         let (mut total, mut correct) = (0.0, 0i64);
@@ -555,19 +646,23 @@ pub fn evaluate(net: &Network, loss: Loss, data: &Dataset, batch_size: usize) ->
             }
             start += len;
         }
-        if n == 0 {
-            // Nothing to measure: no number rather than a made-up 0.
-            return Eval {
-                loss: f64::NAN,
-                accuracy: None,
-            };
-        }
-        let n = n as f64;
-        Eval {
-            loss: total / n,
-            accuracy: (loss == Loss::CrossEntropy).then(|| correct as f64 / n),
-        }
+        (total, correct)
     })
+}
+
+/// The mean loss and the accuracy over `n` samples from their sums.
+fn eval_from_sums(loss: Loss, total: f64, correct: i64, n: f64) -> Eval {
+    if n == 0.0 {
+        // Nothing to measure: no number rather than a made-up 0.
+        return Eval {
+            loss: f64::NAN,
+            accuracy: None,
+        };
+    }
+    Eval {
+        loss: total / n,
+        accuracy: (loss == Loss::CrossEntropy).then(|| correct as f64 / n),
+    }
 }
 
 /// Whether `data` is what `net` was built for: the same input shape and as many outputs as

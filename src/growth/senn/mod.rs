@@ -29,6 +29,7 @@
 //! let mut ctx = Context {
 //!     net: &mut net, opt: &mut opt, train: &train, val: None, loss: Loss::Mse, seed: 0,
 //!     clock: Clock { epoch: 1, step: 10 }, events: &mut events,
+//!     world: &grownet::distributed::World::single(),
 //! };
 //! grower.check(&mut ctx).unwrap();
 //! let added: i64 = events.iter().map(|e| match e {

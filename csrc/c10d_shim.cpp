@@ -1,0 +1,144 @@
+// The C ABI grownet's `dist` module calls (src/distributed/ffi.rs): a c10d store and process group
+// (Gloo; NCCL when compiled with GROWNET_NCCL) and the three collectives grownet uses, on tch
+// tensors (a tch `Tensor` is a `torch::Tensor*`). Every entry point catches C++ exceptions and
+// returns them as a malloc'd message: nothing unwinds into Rust.
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef GROWNET_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+struct grownet_pg {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Backend> backend;
+  std::chrono::milliseconds timeout;
+};
+
+static char *copy_message(const std::string &s) {
+  char *out = static_cast<char *>(std::malloc(s.size() + 1));
+  if (out != nullptr) {
+    std::memcpy(out, s.c_str(), s.size() + 1);
+  }
+  return out;
+}
+
+// Runs `f`, turning any exception into a message in `*err` (and returning 1).
+template <typename F> static int guarded(char **err, F f) {
+  try {
+    f();
+    return 0;
+  } catch (const c10::Error &e) {
+    *err = copy_message(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    *err = copy_message(e.what());
+  } catch (...) {
+    *err = copy_message("unknown C++ exception in the c10d shim");
+  }
+  return 1;
+}
+
+extern "C" {
+
+// 1 when the shim was compiled with NCCL.
+int grownet_c10d_has_nccl() {
+#ifdef GROWNET_NCCL
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+// Connects to (rank 0: hosts, unless `agent_store`) the TCP store at host:port and creates
+// the process group. `agent_store`: torchrun's agent already hosts the store; workers join it
+// under the prefix `/worker/attempt_{restart}` as torch.distributed does.
+grownet_pg *grownet_c10d_new(const char *backend, const char *host, int port, int rank,
+                             int size, int agent_store, int restart, long long timeout_ms,
+                             char **err) {
+  grownet_pg *out = nullptr;
+  guarded(err, [&] {
+    auto timeout = std::chrono::milliseconds(timeout_ms);
+    c10d::TCPStoreOptions opts;
+    opts.port = static_cast<std::uint16_t>(port);
+    opts.isServer = !agent_store && rank == 0;
+    opts.numWorkers = size;
+    opts.waitWorkers = false;
+    opts.timeout = timeout;
+    c10::intrusive_ptr<c10d::Store> store =
+        c10::make_intrusive<c10d::TCPStore>(std::string(host), opts);
+    if (agent_store) {
+      store = c10::make_intrusive<c10d::PrefixStore>(
+          "/worker/attempt_" + std::to_string(restart), store);
+    }
+    store = c10::make_intrusive<c10d::PrefixStore>("grownet", store);
+    std::string name(backend);
+    c10::intrusive_ptr<c10d::Backend> pg;
+    if (name == "gloo") {
+      auto o = c10d::ProcessGroupGloo::Options::create(timeout);
+      o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      o->threads = 1;
+      pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, o);
+    } else if (name == "nccl") {
+#ifdef GROWNET_NCCL
+      auto o = c10d::ProcessGroupNCCL::Options::create();
+      o->timeout = timeout;
+      pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, o);
+#else
+      throw std::runtime_error("this grownet was built without NCCL (nccl.h and the CUDA "
+                               "headers were not found at build time)");
+#endif
+    } else {
+      throw std::runtime_error("unknown backend '" + name + "'");
+    }
+    out = new grownet_pg{store, pg, timeout};
+  });
+  return out;
+}
+
+void grownet_c10d_free(grownet_pg *pg) { delete pg; }
+
+void grownet_c10d_free_message(char *s) { std::free(s); }
+
+static void wait(grownet_pg *pg, const c10::intrusive_ptr<c10d::Work> &work) {
+  if (!work->wait(pg->timeout)) {
+    throw std::runtime_error("collective timed out");
+  }
+}
+
+// Sums `t` (dense, contiguous) over the ranks, in place.
+int grownet_c10d_all_reduce_sum(grownet_pg *pg, at::Tensor *t, char **err) {
+  return guarded(err, [&] {
+    std::vector<at::Tensor> v{*t};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    o.timeout = pg->timeout;
+    wait(pg, pg->backend->allreduce(v, o));
+  });
+}
+
+// Replaces `t` on every rank by its value on `root`, in place.
+int grownet_c10d_broadcast(grownet_pg *pg, at::Tensor *t, int root, char **err) {
+  return guarded(err, [&] {
+    std::vector<at::Tensor> v{*t};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    o.timeout = pg->timeout;
+    wait(pg, pg->backend->broadcast(v, o));
+  });
+}
+
+int grownet_c10d_barrier(grownet_pg *pg, char **err) {
+  return guarded(err, [&] {
+    c10d::BarrierOptions o;
+    o.timeout = pg->timeout;
+    wait(pg, pg->backend->barrier(o));
+  });
+}
+}
