@@ -106,6 +106,11 @@ from_str_by_serde! {
     crate::growth::Selection => "site selection",
     crate::growth::AutoGain => "automatic-growth gain",
     crate::growth::site::ConvNeuron => "conv neuron",
+    crate::data::TaskChoice => "task",
+    crate::data::Missing => "missing-value rule",
+    crate::data::Layout => "array layout",
+    crate::data::ImageFit => "image fit",
+    crate::data::Cifar100Label => "CIFAR-100 label",
 }
 
 #[cfg(test)]
@@ -151,6 +156,11 @@ mod tests {
         round_trips::<Selection>("site selection");
         round_trips::<AutoGain>("automatic-growth gain");
         round_trips::<ConvNeuron>("conv neuron");
+        round_trips::<crate::data::TaskChoice>("task");
+        round_trips::<crate::data::Missing>("missing-value rule");
+        round_trips::<crate::data::Layout>("array layout");
+        round_trips::<crate::data::ImageFit>("image fit");
+        round_trips::<crate::data::Cifar100Label>("CIFAR-100 label");
     }
 
     #[test]

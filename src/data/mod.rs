@@ -1,4 +1,5 @@
-//! Data: file formats (IDX, CIFAR-10), built-in synthetic sets, and the tensors training uses.
+//! Data: file formats (IDX, CIFAR-10, CIFAR-100, CSV, NumPy, safetensors, image folders),
+//! built-in synthetic sets, and the tensors training uses.
 //!
 //! ```
 //! use grownet::data::{load, DataConfig};
@@ -8,11 +9,20 @@
 //! assert!(splits.train.len() > 0 && splits.test.len() > 0);
 //! ```
 mod batches;
+mod config;
 mod dataset;
 pub mod formats;
+mod own;
+mod source;
+mod summary;
 pub mod synthetic;
 
 pub use batches::{augment_crop_flip, epoch_batches, epoch_rng};
-pub use dataset::{
-    load, load_test, DataConfig, Dataset, Normalisation, Splits, Task, TestSplit, SYNTHETIC_NAMES,
+pub use config::{
+    Cifar100Label, DataConfig, ImageFit, Layout, Missing, TaskChoice, AUTO_MAX_CLASSES,
+    DEFAULT_TEST_FRACTION,
 };
+pub use dataset::{
+    load, load_test, Dataset, Normalisation, Splits, Task, TestSplit, SYNTHETIC_NAMES,
+};
+pub use source::{resolve, Source, KINDS};
