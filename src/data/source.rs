@@ -72,13 +72,13 @@ impl Source {
                 "data.name",
                 name,
                 format!(
-                    "{why}: csv:PATH, tsv:PATH, npy:X.npy,Y.npy, npz:PATH, safetensors:PATH or \
-                     images:DIR (or a built-in dataset name)"
+                    "csv:PATH, tsv:PATH, npy:X.npy,Y.npy, npz:PATH, safetensors:PATH, images:DIR \
+                     or a built-in dataset name ({why})"
                 ),
             )
         };
         if path.is_empty() {
-            return Err(bad("a path after the colon"));
+            return Err(bad("nothing after the colon"));
         }
         match kind.trim().to_ascii_lowercase().as_str() {
             "csv" => Ok(Source::Csv {
@@ -94,12 +94,14 @@ impl Source {
                     x: x.into(),
                     y: y.into(),
                 }),
-                _ => Err(bad("two files for npy, inputs then targets")),
+                _ => Err(bad("npy takes two files, inputs then targets")),
             },
             "npz" => Ok(Source::Npz(path.into())),
             "safetensors" => Ok(Source::Safetensors(path.into())),
             "images" => Ok(Source::Images(path.into())),
-            _ => Err(bad(&format!("an unknown kind '{kind}' (expected one of)"))),
+            _ => Err(bad(&format!(
+                "'{kind}' is not a kind of file grownet reads; a Parquet table: save it as CSV"
+            ))),
         }
     }
 

@@ -89,6 +89,7 @@ pub fn parse_cifar100(
 }
 
 /// The train and test files and the class names file, found under the data directory `root`.
+#[derive(Debug)]
 pub struct Cifar100Files {
     pub train: PathBuf,
     pub test: PathBuf,
