@@ -65,7 +65,7 @@ fn tiny_grows_an_mlp_on_a_csv_table() {
     cfg.growth = Some(GrowthConfig {
         selection: Selection::All,
         max_hidden: Some(vec![8]),
-        every_epochs: Some(1),
+        every_epochs: 1,
         ..GrowthConfig::default()
     });
     let start = std::time::Instant::now();
@@ -193,8 +193,13 @@ fn user_errors_are_messages_not_panics() {
     let ragged = write(d, "ragged.csv", "a,b,y\n1,2,0\n3,4\n");
     let words = write(d, "words.csv", "a,y\n1,0\n2,1\n3,0\n");
     let missing = write(d, "missing.csv", "a,y\n1,0\nNA,1\n");
-    let one = |s: &str| format!("csv:{s}");
+    let (ragged, words, missing) = (
+        format!("csv:{ragged}"),
+        format!("csv:{words}"),
+        format!("csv:{missing}"),
+    );
     let npy = write(d, "x.npy", "\u{93}NUMPY garbage");
+    let npy = format!("npy:{npy},{npy}");
     std::fs::create_dir_all(d.join("pics/a")).unwrap();
     std::fs::create_dir_all(d.join("pics/b")).unwrap();
     std::fs::write(d.join("pics/a/broken.png"), b"not a png").unwrap();
@@ -206,19 +211,19 @@ fn user_errors_are_messages_not_panics() {
     let data_dir = d.display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec!["train", "--dataset", &one(&ragged), "--target", "y"],
+            vec!["train", "--dataset", &ragged, "--target", "y"],
             "ragged.csv: row 2 (line 3): 2 fields, but the header has 3",
         ),
         (
-            vec!["train", "--dataset", &one(&words), "--target", "z"],
+            vec!["train", "--dataset", &words, "--target", "z"],
             "words.csv: header: no column 'z' (the target, data.target)",
         ),
         (
-            vec!["train", "--dataset", &one(&words)],
+            vec!["train", "--dataset", &words],
             "a CSV dataset needs the column to predict: --target COLUMN",
         ),
         (
-            vec!["train", "--dataset", &one(&missing), "--target", "y"],
+            vec!["train", "--dataset", &missing, "--target", "y"],
             "missing.csv: row 2 (line 3), column 'a': missing value ('NA')",
         ),
         (
@@ -226,7 +231,7 @@ fn user_errors_are_messages_not_panics() {
             "nowhere.csv: cannot read file: not found",
         ),
         (
-            vec!["train", "--dataset", &format!("npy:{npy},{npy}")],
+            vec!["train", "--dataset", &npy],
             "x.npy: array: not a NumPy array",
         ),
         (
@@ -249,7 +254,7 @@ fn user_errors_are_messages_not_panics() {
             vec![
                 "train",
                 "--dataset",
-                &one(&words),
+                &words,
                 "--target",
                 "y",
                 "--task",
@@ -261,7 +266,7 @@ fn user_errors_are_messages_not_panics() {
             vec![
                 "train",
                 "--dataset",
-                &one(&words),
+                &words,
                 "--target",
                 "y",
                 "--test-fraction",

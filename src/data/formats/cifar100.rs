@@ -136,12 +136,15 @@ pub fn locate(root: Option<&Path>, label: Cifar100Label) -> Result<Cifar100Files
     Err(missing(Some(main)))
 }
 
+/// Images and their labels.
+pub type Labelled = (Images, Vec<u8>);
+
 /// Reads the train and test files and the class names (when present: one per line, as many
 /// as classes).
 pub fn read(
     files: &Cifar100Files,
     label: Cifar100Label,
-) -> Result<((Images, Vec<u8>), (Images, Vec<u8>), Option<Vec<String>>), DataError> {
+) -> Result<(Labelled, Labelled, Option<Vec<String>>), DataError> {
     let train = parse_cifar100(&read_maybe_gz(&files.train)?, &files.train, label)?;
     let test = parse_cifar100(&read_maybe_gz(&files.test)?, &files.test, label)?;
     let names = match &files.names {
