@@ -19,7 +19,7 @@ mkdir -p "$out" "$results"
 for ds in breast_cancer wine; do
   "$bin" bench "bench/tabular/$ds.toml" --out "$out/$ds" --data-dir "$out/data" --jobs 2 --threads 1 --quiet
   mkdir -p "$results/$ds"
-  cp "$out/$ds/results.csv" "$out/$ds/report.md" "$results/$ds/"
+  cp -r "$out/$ds/results.csv" "$out/$ds/report.md" "$out/$ds/plots" "$results/$ds/"
 done
 "$py" bench/tabular/sklearn_baselines.py "$out/data" breast_cancer:diagnosis wine:cultivar > "$results/sklearn.csv"
 python3 - "$results" <<'PY'

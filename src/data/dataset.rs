@@ -104,6 +104,8 @@ pub struct Splits {
     /// Regression targets of files of your own are standardised: the training split's mean
     /// and standard deviation per output (losses are in these units).
     pub target_scale: Option<(Vec<f32>, Vec<f32>)>,
+    /// Seconds [`load`] took (reading, decoding, splitting, normalising).
+    pub load_seconds: f64,
 }
 
 impl Splits {
@@ -261,6 +263,7 @@ fn x_shape(images: &Images) -> Vec<i64> {
 
 /// Loads (or generates) the dataset named in `cfg`, normalised with training-set statistics.
 pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
+    let started = std::time::Instant::now();
     cfg.validate()?;
     let raw = match Source::parse(&cfg.name)? {
         Source::Synthetic => Raw::from_builtin(synthetic_tensors(cfg)?),
@@ -350,6 +353,7 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
         class_names: raw.class_names,
         description: raw.description,
         target_scale,
+        load_seconds: started.elapsed().as_secs_f64(),
     })
 }
 

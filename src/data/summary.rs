@@ -16,7 +16,7 @@ use super::dataset::{Splits, Task};
 const LISTED_CLASSES: usize = 10;
 
 impl Splits {
-    /// One line: `data NAME: N train / N val / N test samples; input [...]; TASK`.
+    /// One line: `data NAME: N train / N val / N test samples; input [...]; TASK; loaded in S s`.
     pub fn summary(&self) -> String {
         let val = self
             .val
@@ -27,11 +27,12 @@ impl Splits {
             None => format!("input {:?}", self.input_shape),
         };
         format!(
-            "data {}: {} train{val} / {} test samples; {input}; {}",
+            "data {}: {} train{val} / {} test samples; {input}; {}; loaded in {:.2} s",
             self.name,
             self.train.len(),
             self.test.len(),
-            self.task_summary()
+            self.task_summary(),
+            self.load_seconds
         )
     }
 
