@@ -5,42 +5,14 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::config::{DataConfig, DEFAULT_TEST_FRACTION};
+use super::config::DataConfig;
 use super::formats::{self, Images};
 use super::own;
+use super::raw::{images_tensor, labels_tensor, Builtin, Raw};
 use super::source::Source;
 use super::synthetic::{self, SyntheticData, Targets};
+use super::task::Task;
 use crate::error::{Error, Result};
-use crate::nn::Loss;
-
-/// Names of the built-in datasets that need no files.
-pub const SYNTHETIC_NAMES: [&str; 5] = ["spirals", "moons", "regression", "teacher", "patterns"];
-
-/// What a dataset asks the network to predict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Task {
-    Classification { classes: i64 },
-    Regression { outputs: i64 },
-}
-
-impl Task {
-    /// Width of the network's output layer.
-    pub fn outputs(self) -> i64 {
-        match self {
-            Task::Classification { classes } => classes,
-            Task::Regression { outputs } => outputs,
-        }
-    }
-
-    /// The natural loss for the task.
-    pub fn loss(self) -> Loss {
-        match self {
-            Task::Classification { .. } => Loss::CrossEntropy,
-            Task::Regression { .. } => Loss::Mse,
-        }
-    }
-}
 
 /// Inputs and targets held as tensors on the training device.
 #[derive(Debug)]
@@ -359,89 +331,6 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
 
 /// Mixed into the split seed so that the split differs from the generators' draws.
 const SPLIT_SALT: u64 = 0x5eed_5911;
-/// Mixed into the seed of the test split drawn from files without a test set.
-const TEST_SALT: u64 = 0x7e57_5911;
-
-/// What the built-in datasets give: training and test inputs and targets, the task, the
-/// shape of a sample and whether it is a colour image.
-type Builtin = (Tensor, Tensor, Tensor, Tensor, Task, Vec<i64>, bool);
-
-/// A dataset as read, before splitting and normalisation.
-pub(crate) struct Raw {
-    /// Inputs (`[n, …]`, float) and targets.
-    pub train: (Tensor, Tensor),
-    /// The test set, when the dataset has one (else drawn from `train`).
-    pub test: Option<(Tensor, Tensor)>,
-    pub task: Task,
-    /// Shape of one sample.
-    pub input_shape: Vec<i64>,
-    /// Colour images: normalised per channel, kept as images, crop + flip augmentation.
-    pub augmentable: bool,
-    pub class_names: Option<Vec<String>>,
-    /// The inputs hold NaN where a value is missing, to impute with the training means.
-    pub impute: bool,
-    /// Regression targets standardised with the training split's statistics.
-    pub standardise_target: bool,
-    /// What was read (for the summary), e.g. `4 numeric + 1 categorical columns → 7 features`.
-    pub description: Option<String>,
-}
-
-impl Raw {
-    fn from_builtin(
-        (train_x, train_y, test_x, test_y, task, input_shape, augmentable): Builtin,
-    ) -> Raw {
-        Raw {
-            train: (train_x, train_y),
-            test: Some((test_x, test_y)),
-            task,
-            input_shape,
-            augmentable,
-            class_names: None,
-            impute: false,
-            standardise_target: false,
-            description: None,
-        }
-    }
-
-    /// The training and test sets: the dataset's own, or `data.test_fraction` (default
-    /// [`DEFAULT_TEST_FRACTION`]) of the samples drawn with the seed.
-    #[allow(clippy::type_complexity)]
-    fn split_test(&self, cfg: &DataConfig) -> Result<((Tensor, Tensor), (Tensor, Tensor))> {
-        let (x, y) = (&self.train.0, &self.train.1);
-        if let Some((tx, ty)) = &self.test {
-            if cfg.test_fraction.is_some() {
-                return Err(Error::Config(format!(
-                    "{}: data.test_fraction is set, but the dataset has its own test set",
-                    cfg.name
-                )));
-            }
-            return Ok((
-                (x.shallow_clone(), y.shallow_clone()),
-                (tx.shallow_clone(), ty.shallow_clone()),
-            ));
-        }
-        let n = x.size()[0];
-        let fraction = cfg.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
-        let k = ((n as f64 * fraction).round() as i64).clamp(1, (n - 1).max(1));
-        if n < 2 {
-            return Err(Error::Config(format!(
-                "{}: {n} sample(s): too few to draw a test split from",
-                cfg.name
-            )));
-        }
-        let mut perm: Vec<i64> = (0..n).collect();
-        perm.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ TEST_SALT));
-        let (mut test, mut train) = (perm[..k as usize].to_vec(), perm[k as usize..].to_vec());
-        test.sort_unstable();
-        train.sort_unstable();
-        let pick = |idx: &[i64]| {
-            let idx = Tensor::from_slice(idx);
-            (x.index_select(0, &idx), y.index_select(0, &idx))
-        };
-        Ok((pick(&train), pick(&test)))
-    }
-}
-
 fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
     Ok(Vec::<f32>::try_from(
         &t.to_kind(Kind::Float).flatten(0, -1),
@@ -535,24 +424,6 @@ fn synthetic_tensors(cfg: &DataConfig) -> Result<Builtin> {
         shape,
         image,
     ))
-}
-
-pub(crate) fn images_tensor(images: &Images) -> Tensor {
-    let shape = [
-        images.n as i64,
-        images.channels as i64,
-        images.height as i64,
-        images.width as i64,
-    ];
-    // Grey-scale sets are flattened into vectors after normalisation (see `load`).
-    Tensor::from_slice(&images.pixels)
-        .view(shape)
-        .to_kind(Kind::Float)
-        / 255.0
-}
-
-pub(crate) fn labels_tensor(labels: &[u8]) -> Tensor {
-    Tensor::from_slice(labels).to_kind(Kind::Int64)
 }
 
 fn file_tensors(cfg: &DataConfig) -> Result<Builtin> {

@@ -9,20 +9,20 @@
 //! assert!(splits.train.len() > 0 && splits.test.len() > 0);
 //! ```
 mod batches;
+mod choices;
 mod config;
 mod dataset;
 pub mod formats;
 mod own;
+mod raw;
 mod source;
 mod summary;
 pub mod synthetic;
+mod task;
 
 pub use batches::{augment_crop_flip, epoch_batches, epoch_rng};
-pub use config::{
-    Cifar100Label, DataConfig, ImageFit, Layout, Missing, TaskChoice, AUTO_MAX_CLASSES,
-    DEFAULT_TEST_FRACTION,
-};
-pub use dataset::{
-    load, load_test, Dataset, Normalisation, Splits, Task, TestSplit, SYNTHETIC_NAMES,
-};
-pub use source::{resolve, Source, KINDS};
+pub use choices::{Cifar100Label, ImageFit, Layout, Missing, TaskChoice, AUTO_MAX_CLASSES};
+pub use config::{DataConfig, DEFAULT_TEST_FRACTION};
+pub use dataset::{load, load_test, Dataset, Normalisation, Splits, TestSplit};
+pub use source::{resolve, Source, KINDS, SYNTHETIC_NAMES};
+pub use task::Task;

@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 
 use tch::{Kind, Tensor};
 
-use super::config::{DataConfig, Layout, TaskChoice};
-use super::dataset::{images_tensor, labels_tensor, Raw, Task};
+use super::choices::{ImageFit, Layout, Missing, TaskChoice};
+use super::config::DataConfig;
 use super::formats::csv::{read_table, CsvOptions, Table, TableTarget};
 use super::formats::{self, cifar100, image_folder, npy, safetensors};
+use super::raw::{images_tensor, labels_tensor, Raw};
 use super::source::{resolve, Source};
+use super::task::Task;
 use crate::error::{DataError, Error, Result};
 
 /// Reads a dataset that is not built in.
@@ -84,7 +86,7 @@ fn csv_raw(path: &Path, delimiter: u8, cfg: &DataConfig, dir: Option<&Path>) -> 
         input_shape: vec![train.features.len() as i64],
         augmentable: false,
         class_names,
-        impute: cfg.missing == super::config::Missing::Impute,
+        impute: cfg.missing == Missing::Impute,
         standardise_target: matches!(task, Task::Regression { .. }),
         description: Some(train.describe()),
     })
@@ -385,8 +387,8 @@ fn images_raw(root: &Path, cfg: &DataConfig, dir: Option<&Path>) -> Result<Raw> 
         description: Some(format!(
             "RGB images {size}×{size} ({}), {}",
             match fit {
-                super::config::ImageFit::Crop => "centre-cropped",
-                super::config::ImageFit::Resize => "resized",
+                ImageFit::Crop => "centre-cropped",
+                ImageFit::Resize => "resized",
             },
             if cached {
                 "read from the cache"

@@ -25,8 +25,10 @@
 //! ```
 use std::path::{Path, PathBuf};
 
-use super::dataset::SYNTHETIC_NAMES;
 use crate::error::{DataError, Error, Result};
+
+/// Names of the built-in datasets that need no files.
+pub const SYNTHETIC_NAMES: [&str; 5] = ["spirals", "moons", "regression", "teacher", "patterns"];
 
 /// The kinds of files of your own, as written before the colon.
 pub const KINDS: [&str; 6] = ["csv", "tsv", "npy", "npz", "safetensors", "images"];

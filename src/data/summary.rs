@@ -10,7 +10,8 @@
 //! ```
 use tch::Kind;
 
-use super::dataset::{Splits, Task};
+use super::dataset::Splits;
+use super::task::Task;
 
 /// Classes listed one by one up to this many; beyond, the smallest and the largest.
 const LISTED_CLASSES: usize = 10;

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::cifar::{CIFAR_IMAGE_BYTES, CIFAR_SIDE};
 use super::{read_maybe_gz, Images};
-use crate::data::config::Cifar100Label;
+use crate::data::choices::Cifar100Label;
 use crate::error::DataError;
 
 /// Bytes per record (two label bytes + pixels).

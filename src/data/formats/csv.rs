@@ -38,7 +38,7 @@
 use std::path::Path;
 
 use super::read_maybe_gz;
-use crate::data::config::{Missing, TaskChoice, AUTO_MAX_CLASSES};
+use crate::data::choices::{Missing, TaskChoice, AUTO_MAX_CLASSES};
 use crate::error::DataError;
 
 /// How to read a table.

@@ -31,7 +31,7 @@ use image::imageops::{self, FilterType};
 use tch::{Kind, Tensor};
 
 use super::Images;
-use crate::data::config::ImageFit;
+use crate::data::choices::ImageFit;
 use crate::error::DataError;
 
 /// The cache folder inside an image folder.
