@@ -282,6 +282,8 @@ fn shipped_bench_files_are_valid() {
         "cifar-vgg.toml",
         "cifar-resnet.toml",
         "cifar-resnet-cpu.toml",
+        "tabular/breast_cancer.toml",
+        "tabular/wine.toml",
     ] {
         let b = grownet::bench::BenchConfig::from_file(&dir.join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
