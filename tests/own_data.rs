@@ -209,6 +209,21 @@ fn user_errors_are_messages_not_panics() {
     std::fs::create_dir_all(d.join("empty/b")).unwrap();
     let empty = format!("images:{}", d.join("empty").display());
     let data_dir = d.display().to_string();
+    let junk = write(d, "junk.safetensors", "not a safetensors file");
+    let junk = format!("safetensors:{junk}");
+    let mut record = vec![3u8, 42];
+    record.extend(std::iter::repeat_n(0u8, 3072));
+    let mut bad_label = record.clone();
+    bad_label[1] = 100;
+    let cifar100 = |name: &str, train: &[u8], test: &[u8]| {
+        let root = d.join(name);
+        std::fs::create_dir_all(root.join("cifar-100")).unwrap();
+        std::fs::write(root.join("cifar-100/train.bin"), train).unwrap();
+        std::fs::write(root.join("cifar-100/test.bin"), test).unwrap();
+        root.display().to_string()
+    };
+    let truncated = cifar100("c100", &record[..3000], &record);
+    let out_of_range = cifar100("c100b", &record, &bad_label);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["train", "--dataset", &ragged, "--target", "y"],
@@ -249,6 +264,24 @@ fn user_errors_are_messages_not_panics() {
         (
             vec!["train", "--dataset", "parquet:t.parquet"],
             "data.name = parquet:t.parquet",
+        ),
+        (
+            vec!["train", "--dataset", &junk],
+            "junk.safetensors: file: not a valid safetensors file",
+        ),
+        (
+            vec!["train", "--dataset", "cifar-100", "--data-dir", &truncated],
+            "train.bin: file is truncated: expected 3074 bytes, found 3000",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "cifar-100",
+                "--data-dir",
+                &out_of_range,
+            ],
+            "test.bin: label 100 at index 0 is out of range 0..100",
         ),
         (
             vec![

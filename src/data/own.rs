@@ -28,9 +28,8 @@ pub(crate) fn load_raw(source: &Source, cfg: &DataConfig) -> Result<Raw> {
     match source {
         Source::Csv { path, delimiter } => csv_raw(&resolve(path, dir)?, *delimiter, cfg, dir),
         Source::Npy { x, y } => npy_raw(&resolve(x, dir)?, &resolve(y, dir)?, cfg, dir),
-        Source::Npz(path) | Source::Safetensors(path) => {
-            archive_raw(&resolve(path, dir)?, cfg, dir)
-        }
+        Source::Npz(path) => archive_raw(&resolve(path, dir)?, true, cfg, dir),
+        Source::Safetensors(path) => archive_raw(&resolve(path, dir)?, false, cfg, dir),
         Source::Images(path) => images_raw(&resolve(path, dir)?, cfg, dir),
         Source::Cifar100 => cifar100_raw(cfg, dir),
         Source::Synthetic | Source::Builtin => Err(Error::Config(format!(
@@ -113,11 +112,11 @@ fn npy_raw(x: &Path, y: &Path, cfg: &DataConfig, dir: Option<&Path>) -> Result<R
 }
 
 #[allow(clippy::type_complexity)]
-fn read_archive(path: &Path, names: &[&str]) -> Result<(Vec<Option<Tensor>>, Vec<String>)> {
-    let npz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
-        || std::fs::read(path).is_ok_and(|b| b.starts_with(b"PK"));
+fn read_archive(
+    path: &Path,
+    npz: bool,
+    names: &[&str],
+) -> Result<(Vec<Option<Tensor>>, Vec<String>)> {
     Ok(if npz {
         npy::read_npz(path, names)?
     } else {
@@ -127,7 +126,7 @@ fn read_archive(path: &Path, names: &[&str]) -> Result<(Vec<Option<Tensor>>, Vec
 
 /// `x`/`y` (or `x_train`/`y_train`) of an npz or safetensors file, and its test arrays:
 /// those of `data.test_file`, else `x_test`/`y_test` when present.
-fn archive_raw(path: &Path, cfg: &DataConfig, dir: Option<&Path>) -> Result<Raw> {
+fn archive_raw(path: &Path, npz: bool, cfg: &DataConfig, dir: Option<&Path>) -> Result<Raw> {
     let (xk, yk) = (cfg.x_key.as_str(), cfg.y_key.as_str());
     let names = [
         xk.to_string(),
@@ -138,7 +137,7 @@ fn archive_raw(path: &Path, cfg: &DataConfig, dir: Option<&Path>) -> Result<Raw>
         format!("{yk}_test"),
     ];
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let (mut arrays, held) = read_archive(path, &refs)?;
+    let (mut arrays, held) = read_archive(path, npz, &refs)?;
     let mut take = |i: usize| arrays[i].take();
     let train =
         match (take(0), take(1), take(2), take(3)) {
@@ -159,7 +158,7 @@ fn archive_raw(path: &Path, cfg: &DataConfig, dir: Option<&Path>) -> Result<Raw>
     let files = [path.to_path_buf(), path.to_path_buf()];
     let test = match (test_file(cfg, dir)?, take(4), take(5)) {
         (Some(p), _, _) => {
-            let (mut t, held) = read_archive(&p, &refs[..2])?;
+            let (mut t, held) = read_archive(&p, npz, &refs[..2])?;
             let (Some(x), Some(y)) = (t[0].take(), t[1].take()) else {
                 return Err(DataError::malformed(
                     &p,
