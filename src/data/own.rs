@@ -57,6 +57,10 @@ fn csv_raw(path: &Path, delimiter: u8, cfg: &DataConfig, dir: Option<&Path>) -> 
         ignore: cfg.ignore_columns.clone(),
     };
     let train = read_table(path, &opts, None)?;
+    if train.features.is_empty() {
+        let detail = "no feature column besides the target (and data.ignore_columns)";
+        return Err(DataError::malformed(path, "header", detail).into());
+    }
     let test = match test_file(cfg, dir)? {
         Some(p) => Some(read_table(&p, &opts, Some(&train.schema))?),
         None => None,
@@ -252,8 +256,12 @@ fn shape_inputs(x: Tensor, path: &Path, layout: Layout) -> Result<(Tensor, Vec<i
         (2, _) | (4, _) => x,
         _ => x.flatten(1, -1),
     };
-    if x.size()[0] == 0 {
-        return Err(DataError::malformed(path, "inputs", "no samples").into());
+    if x.size()[0] == 0 || x.size()[1..].contains(&0) {
+        let detail = format!(
+            "shape {:?}: no samples, or samples without values",
+            x.size()
+        );
+        return Err(DataError::malformed(path, "inputs", detail).into());
     }
     let bad = x.isfinite().logical_not().flatten(1, -1).any_dim(1, false);
     if bad.any().int64_value(&[]) != 0 {
@@ -273,6 +281,10 @@ fn shape_inputs(x: Tensor, path: &Path, layout: Layout) -> Result<(Tensor, Vec<i
 /// Class indices `[N]` (int64, checked against `task`'s classes when given) or values
 /// `[N, K]` (float).
 fn targets(y: Tensor, path: &Path, classify: bool, task: Option<Task>) -> Result<Tensor> {
+    if y.dim() == 0 || y.numel() == 0 {
+        let detail = format!("shape {:?}: no targets", y.size());
+        return Err(DataError::malformed(path, "targets", detail).into());
+    }
     if !classify {
         let y = y.to_kind(Kind::Float);
         let y = if y.dim() == 1 {
@@ -483,6 +495,31 @@ mod tests {
         let e = load(&c, Device::Cpu).unwrap_err().to_string();
         assert!(
             e.ends_with("neg.npy: target 1: class -1 is negative: classes are 0, 1, …"),
+            "{e}"
+        );
+        w("empty.npy", &Tensor::from_slice(&[0i64; 0]));
+        c.name = "npy:x3.npy,empty.npy".into();
+        let e = load(&c, Device::Cpu).unwrap_err().to_string();
+        assert!(
+            e.ends_with("empty.npy: targets: shape [0]: no targets"),
+            "{e}"
+        );
+        w(
+            "wide0.npy",
+            &Tensor::zeros([3, 0], (Kind::Float, Device::Cpu)),
+        );
+        c.name = "npy:wide0.npy,y.npy".into();
+        let e = load(&c, Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains("wide0.npy: inputs: shape [3, 0]"), "{e}");
+        std::fs::write(dir.path().join("only.csv"), "y\n0\n1\n").unwrap();
+        let mut t = cfg("csv:only.csv".into());
+        t.data_dir = Some(dir.path().to_path_buf());
+        t.target = Some("y".into());
+        let e = load(&t, Device::Cpu).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "only.csv: header: no feature column besides the target (and data.ignore_columns)"
+            ),
             "{e}"
         );
         c.name = "npy:x3.npy,missing.npy".into();
