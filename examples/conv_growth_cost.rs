@@ -119,8 +119,7 @@ fn main() {
                     &data,
                     &idx,
                     images as usize,
-                    &[site],
-                    64,
+                    &statistics::Plan::new(&[site], 64),
                 )
                 .unwrap();
             });
@@ -155,6 +154,7 @@ fn main() {
         e: None,
         trace_e: 1e4,
         n: 10_000,
+        s2_factor: None,
         consumer_bias: true,
         taps: 1,
     };

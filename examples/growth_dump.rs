@@ -164,8 +164,7 @@ fn dump(args: &[String]) -> Result<()> {
         &data.train,
         &idx,
         128,
-        &sites,
-        1024,
+        &statistics::Plan::new(&sites, 1024),
     )?;
     d.scalars("first/stats_loss", &[collected.loss]);
     for (i, site) in sites.iter().enumerate() {

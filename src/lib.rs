@@ -33,6 +33,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod growth;
 pub mod nn;
 pub mod optim;

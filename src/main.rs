@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use grownet::checkpoint;
 use grownet::config::{self as config, parse_device, Change, ModelKind, Override, RunConfig};
+use grownet::growth::config::{StatisticsPrecision, StatisticsSample};
 use grownet::growth::site::ConvNeuron;
 use grownet::growth::{AutoGain, LineSearch, Method, Selection};
 use grownet::nn::{Activation, LayerSpec};
@@ -61,6 +62,26 @@ enum Command {
         /// Where to write the SVG and PNG files (default RUN/plots).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Write a run's network for PyTorch: DIR/model.py (a plain torch.nn.Module),
+    /// DIR/model.safetensors (its state_dict) and DIR/README.md; with --format onnx also
+    /// DIR/model.onnx (needs the onnx Python package beside torch).
+    Export {
+        /// A run directory (or a checkpoint file).
+        run: PathBuf,
+        /// The folder to write into (created; one that holds files needs --force).
+        #[arg(long)]
+        to: PathBuf,
+        /// pytorch or onnx.
+        #[arg(long, default_value = "pytorch")]
+        format: grownet::export::Format,
+        /// Another checkpoint file of the run directory (default checkpoint.safetensors).
+        #[arg(long)]
+        checkpoint: Option<String>,
+        /// Write into a folder that already holds files (an earlier export's are replaced,
+        /// its model.onnx removed unless --format onnx writes it again).
+        #[arg(long)]
+        force: bool,
     },
     /// What this binary runs on: grownet and libtorch versions, CUDA and cuDNN as libtorch
     /// sees them, and a tiny matmul and conv on the device checked against the CPU. Fails
@@ -310,6 +331,14 @@ struct GrowthArgs {
     /// Amplitude search: armijo, or grid:S1,S2,… (scales).
     #[arg(long, value_name = "SEARCH", value_parser = parse_line_search)]
     line_search: Option<LineSearch>,
+    /// Statistics sample of each growth step: fresh (a new random sample, default) or fixed
+    /// (the first step's; the input layer's S₂ is then computed once per run).
+    #[arg(long, value_name = "SAMPLE")]
+    statistics_sample: Option<StatisticsSample>,
+    /// Precision of the statistics' products: double (f64, default) or mixed (f32 products
+    /// per minibatch, summed in f64).
+    #[arg(long, value_name = "PRECISION")]
+    statistics_precision: Option<StatisticsPrecision>,
     /// Eigenvalue cut of S and S₂ in the TINY solves (default 1e-6).
     #[arg(long)]
     numerical_threshold: Option<f64>,
@@ -495,6 +524,8 @@ impl TrainArgs {
             selection => "growth.selection",
             stats_samples => "growth.stats_samples",
             stats_batch_size => "growth.stats_batch_size",
+            statistics_sample => "growth.statistics_sample",
+            statistics_precision => "growth.statistics_precision",
             line_search_samples => "growth.line_search_samples",
             line_search => "growth.line_search",
             numerical_threshold => "growth.numerical_threshold",
@@ -1041,6 +1072,26 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn export(
+    run: PathBuf,
+    to: PathBuf,
+    format: grownet::export::Format,
+    checkpoint: Option<String>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let path = grownet::export::checkpoint_in(&run, checkpoint.as_deref())?;
+    let done = grownet::export::export(&path, &to, &grownet::export::Options { format, force })?;
+    println!(
+        "exported {} ({} parameters):",
+        path.display(),
+        done.parameters
+    );
+    for f in &done.files {
+        println!("  {}", f.display());
+    }
+    Ok(())
+}
+
 fn report(run: PathBuf, out: Option<PathBuf>) -> anyhow::Result<()> {
     let series = grownet::report::RunSeries::load(&run)?;
     if series.epochs.is_empty() {
@@ -1097,6 +1148,13 @@ fn main() -> ExitCode {
         Command::Info { checkpoint } => info(checkpoint),
         Command::Bench(args) => bench(args),
         Command::Report { run, out } => report(run, out),
+        Command::Export {
+            run,
+            to,
+            format,
+            checkpoint,
+            force,
+        } => export(run, to, format, checkpoint, force),
         Command::Doctor { device } => doctor::run(device.as_deref()),
     };
     match result {

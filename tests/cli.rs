@@ -388,7 +388,7 @@ fn set_and_flags_change_a_resumed_run() {
 
 #[test]
 fn enum_flags_accept_every_alias_and_list_the_names() {
-    let accepted: [(&str, &str, &str); 16] = [
+    let accepted: [(&str, &str, &str); 18] = [
         ("--model", "vgg", "kind = \"cnn\""),
         ("--model", "resnet-18", "kind = \"resnet18\""),
         ("--model", "ResNet18", "kind = \"resnet18\""),
@@ -409,6 +409,16 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
         ("--new-second-moment", "0", "new_second_moment = \"zero\""),
         ("--conv-neuron", "full", "conv_neuron = \"full\""),
         ("--auto-gain", "total", "auto_gain = \"total\""),
+        (
+            "--statistics-sample",
+            "Fixed",
+            "statistics_sample = \"fixed\"",
+        ),
+        (
+            "--statistics-precision",
+            "mixed",
+            "statistics_precision = \"mixed\"",
+        ),
     ];
     for (flag, value, written) in accepted {
         let t = resolved(&["--set", "growth.max_parameters=1", flag, value]);
@@ -442,6 +452,14 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
         (
             vec!["train", "--auto-gain", "x"],
             "(expected total or neurons)",
+        ),
+        (
+            vec!["train", "--statistics-sample", "sometimes"],
+            "unknown statistics sample 'sometimes' (expected fresh or fixed)",
+        ),
+        (
+            vec!["train", "--statistics-precision", "half"],
+            "unknown statistics precision 'half' (expected double or mixed)",
         ),
         (
             vec!["train", "--activation", "x"],

@@ -85,7 +85,15 @@ fn propose(
     method: Method,
 ) -> proposal::Proposal {
     let s = [Site::new(net, site, neuron).unwrap()];
-    let c = statistics::collect(net, Loss::Mse, d, &all_idx(d.len() as i64), 16, &s, 64).unwrap();
+    let c = statistics::collect(
+        net,
+        Loss::Mse,
+        d,
+        &all_idx(d.len() as i64),
+        16,
+        &statistics::Plan::new(&s, 64),
+    )
+    .unwrap();
     proposal::closed_form(
         net,
         &s[0],
@@ -218,8 +226,24 @@ fn conv_statistics_are_batching_invariant() {
             Site::new(&n, 0, neuron).unwrap(),
             Site::new(&n, 1, neuron).unwrap(),
         ];
-        let a = statistics::collect(&n, Loss::Mse, &d, &all_idx(20), 3, &s, 8).unwrap();
-        let b = statistics::collect(&n, Loss::Mse, &d, &all_idx(20), 20, &s, 8).unwrap();
+        let a = statistics::collect(
+            &n,
+            Loss::Mse,
+            &d,
+            &all_idx(20),
+            3,
+            &statistics::Plan::new(&s, 8),
+        )
+        .unwrap();
+        let b = statistics::collect(
+            &n,
+            Loss::Mse,
+            &d,
+            &all_idx(20),
+            20,
+            &statistics::Plan::new(&s, 8),
+        )
+        .unwrap();
         assert_eq!(
             a.stats[0].taps,
             if neuron == ConvNeuron::Full { 9 } else { 1 }

@@ -245,7 +245,15 @@ fn an_inserted_block_grows_from_nothing() {
     };
     let sites = [grownet::growth::site::Site::new(&net, site, Default::default()).unwrap()];
     let idx = Tensor::arange(64, (Kind::Int64, Device::Cpu));
-    let c = statistics::collect(&net, Loss::CrossEntropy, &d, &idx, 32, &sites, 64).unwrap();
+    let c = statistics::collect(
+        &net,
+        Loss::CrossEntropy,
+        &d,
+        &idx,
+        32,
+        &statistics::Plan::new(&sites, 64),
+    )
+    .unwrap();
     let p = proposal::closed_form(
         &net,
         &sites[0],

@@ -46,8 +46,7 @@ fn propose(net: &Network, d: &Dataset, site: usize, method: Method) -> proposal:
         d,
         &all_idx(d.len() as i64),
         64,
-        &s,
-        256,
+        &statistics::Plan::new(&s, 256),
     )
     .unwrap();
     proposal::closed_form(
@@ -67,8 +66,24 @@ fn statistics_match_brute_force_and_are_batching_invariant() {
     let n = net(&[3, 2], Activation::Tanh, 1);
     let d = data(100, 1);
     let s = sites(&n, &[0, 1]);
-    let a = statistics::collect(&n, Loss::CrossEntropy, &d, &all_idx(100), 7, &s, 10).unwrap();
-    let b = statistics::collect(&n, Loss::CrossEntropy, &d, &all_idx(100), 100, &s, 10).unwrap();
+    let a = statistics::collect(
+        &n,
+        Loss::CrossEntropy,
+        &d,
+        &all_idx(100),
+        7,
+        &statistics::Plan::new(&s, 10),
+    )
+    .unwrap();
+    let b = statistics::collect(
+        &n,
+        Loss::CrossEntropy,
+        &d,
+        &all_idx(100),
+        100,
+        &statistics::Plan::new(&s, 10),
+    )
+    .unwrap();
     for (sa, sb) in a.stats.iter().zip(&b.stats) {
         for (ma, mb) in [
             (&sa.s, &sb.s),
@@ -124,6 +139,66 @@ fn statistics_match_brute_force_and_are_batching_invariant() {
     check(b2.tr().matmul(&g), &s.m2);
     check(b2.tr().matmul(&b1), &s.p);
     assert!((a.loss - loss.double_value(&[]) / 100.0).abs() < 1e-5);
+}
+
+/// Largest relative difference between two matrices (Frobenius norm of the difference over
+/// the norm of the reference).
+fn rel_diff(a: &faer::Mat<f64>, b: &faer::Mat<f64>) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            num += (a[(i, j)] - b[(i, j)]).powi(2);
+            den += b[(i, j)].powi(2);
+        }
+    }
+    (num / den.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+#[test]
+fn mixed_precision_statistics_stay_within_the_bound_of_the_f64_path() {
+    // docs/tiny.md §2.2 "Precision": f32 products per minibatch, f64 sums across minibatches.
+    // On 4096 samples in batches of 512 through a 4-16-12-3 MLP (ReLU): every statistic and
+    // the first order of both sites within 1e-6 (relative) of the all-f64 path; δ and the λ's,
+    // which carry the conditioning of S and S₂, within 5e-5 (measured: 1.3e-7, 2.5e-7, 9.4e-6
+    // and 1.3e-5).
+    let n = net(&[16, 12], Activation::Relu, 3);
+    let d = data(4096, 4);
+    let s = sites(&n, &[0, 1]);
+    let idx = all_idx(4096);
+    let collect = |precision| {
+        let mut plan = statistics::Plan::new(&s, 0);
+        plan.precision = precision;
+        statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 512, &plan).unwrap()
+    };
+    let (exact, mixed) = (collect(Kind::Double), collect(Kind::Float));
+    let opts = grownet::growth::tiny::TinyOptions::tiny();
+    let (mut stats, mut first_order, mut solved): (f64, f64, f64) = (0.0, 0.0, 0.0);
+    for (e, m) in exact.stats.iter().zip(&mixed.stats) {
+        for (a, b) in [
+            (&m.s, &e.s),
+            (&m.m, &e.m),
+            (&m.s2, &e.s2),
+            (&m.m2, &e.m2),
+            (&m.p, &e.p),
+        ] {
+            stats = stats.max(rel_diff(a, b));
+        }
+        let pe = grownet::growth::tiny::propose_neurons(e, 1.0, &opts);
+        let pm = grownet::growth::tiny::propose_neurons(m, 1.0, &opts);
+        assert!(pe.n_neurons() > 0 && pe.n_neurons() == pm.n_neurons());
+        first_order = first_order.max((pm.fo_gromo - pe.fo_gromo).abs() / pe.fo_gromo.abs());
+        solved = solved.max(rel_diff(&pm.delta, &pe.delta));
+        for (lm, le) in pm.lambdas.iter().zip(&pe.lambdas) {
+            solved = solved.max((lm - le).abs() / le);
+        }
+    }
+    eprintln!("mixed against f64: statistics {stats:.2e}, first order {first_order:.2e}, δ and λ {solved:.2e}");
+    assert!(stats > 0.0, "the mixed path must actually compute in f32");
+    assert!(
+        stats < 1e-6 && first_order < 1e-6,
+        "{stats:.3e} {first_order:.3e}"
+    );
+    assert!(solved < 5e-5, "δ or a λ moved by {solved:.3e}");
 }
 
 #[test]
@@ -314,6 +389,102 @@ fn tiny_grows_a_width_one_network_and_the_loss_falls() {
             assert!(!e[key].is_null(), "{key} missing in {e}");
         }
     }
+}
+
+#[test]
+fn the_input_moment_is_the_statistics_pass_s2_on_the_same_sample() {
+    use grownet::growth::moment::InputMoments;
+    let mlp = net(&[5, 4], Activation::Relu, 1);
+    let cnn = {
+        let arch = Architecture::cnn([3, 8, 8], &[4, 4], 3, Activation::Relu, true);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        Network::new(&arch, &mut rng, Device::Cpu).unwrap()
+    };
+    tch::manual_seed(3);
+    let images = Dataset {
+        x: Tensor::randn([40, 3, 8, 8], (Kind::Float, Device::Cpu)),
+        y: Tensor::randint(3, [40], (Kind::Int64, Device::Cpu)),
+    };
+    let idx = Tensor::from_slice(&[3i64, 1, 4, 15, 9, 26, 5, 35, 8, 37, 2, 0]);
+    for (n, d, neuron) in [
+        (&mlp, data(40, 2), ConvNeuron::Restricted),
+        (
+            &cnn,
+            Dataset {
+                x: images.x.copy(),
+                y: images.y.copy(),
+            },
+            ConvNeuron::Restricted,
+        ),
+        (
+            &cnn,
+            Dataset {
+                x: images.x.copy(),
+                y: images.y.copy(),
+            },
+            ConvNeuron::Full,
+        ),
+    ] {
+        let site = [Site::new(n, 0, neuron).unwrap()];
+        let c = statistics::collect(
+            n,
+            Loss::CrossEntropy,
+            &d,
+            &idx,
+            5,
+            &statistics::Plan::new(&site, 0),
+        )
+        .unwrap();
+        let mut moments = InputMoments::default();
+        let m = moments
+            .get(n, &site[0], &d, &idx, 5, 1e-6)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.s2, c.stats[0].s2, "{neuron:?}");
+        assert!(m.factor.is_some());
+        // Cached: the same moment again, even for another sample.
+        let again = moments
+            .get(n, &site[0], &d, &idx.narrow(0, 0, 4), 5, 1e-6)
+            .unwrap()
+            .unwrap();
+        assert!(std::sync::Arc::ptr_eq(&m, &again));
+    }
+}
+
+#[test]
+fn a_fixed_sample_with_mixed_precision_grows_as_the_fresh_f64_one() {
+    use grownet::growth::config::{StatisticsPrecision, StatisticsSample};
+    let mut finals = Vec::new();
+    for (sample, precision) in [
+        (StatisticsSample::Fresh, StatisticsPrecision::Double),
+        (StatisticsSample::Fixed, StatisticsPrecision::Mixed),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = small_config("teacher");
+        cfg.data.synthetic_train = 1500;
+        cfg.model.hidden = vec![1, 1];
+        cfg.train.epochs = 6;
+        let mut g = growth_config(vec![16, 16]);
+        g.selection = Selection::All;
+        g.statistics_sample = sample;
+        g.statistics_precision = precision;
+        cfg.growth = Some(g);
+        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+        t.quiet = true;
+        let s = t.fit().unwrap();
+        assert!(
+            s.hidden_widths.iter().all(|&w| w > 2),
+            "{sample:?}: {:?}",
+            s.hidden_widths
+        );
+        finals.push(s.test.loss);
+    }
+    assert!(
+        finals[1] < 1.1 * finals[0],
+        "fresh f64 {} against fixed mixed {}",
+        finals[0],
+        finals[1]
+    );
 }
 
 /// Every selection mode grows, and each does what its name says (docs/tiny.md §2.10): `all`

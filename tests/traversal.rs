@@ -4,7 +4,7 @@
 //! site.
 use grownet::data::Dataset;
 use grownet::growth::amplitude::forward_extended;
-use grownet::growth::auto::{prefix, Previews};
+use grownet::growth::preview::{prefix, Previews};
 use grownet::growth::proposal;
 use grownet::nn::{
     Activation, Architecture, Hooks, LayerSpec, Network, Pool, Skip, Stage, StageSpec,

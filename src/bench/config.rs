@@ -91,6 +91,10 @@ pub struct BenchConfig {
     pub growth: Table,
     #[serde(default, rename = "method")]
     pub methods: Vec<MethodSpec>,
+    /// Grow versus search: the fixed widths of a search and the growing methods held against
+    /// it ([`super::search`]).
+    #[serde(default)]
+    pub search: Option<super::search::SearchSpec>,
 }
 
 impl BenchConfig {
@@ -191,6 +195,15 @@ impl BenchConfig {
             }
             if !names.insert(&m.name) {
                 return err(format!("method '{}' is listed twice", m.name));
+            }
+        }
+        if let Some(search) = &self.search {
+            for name in search.methods.iter().chain(&search.growth) {
+                if self.method(name).is_none() {
+                    return err(format!(
+                        "[search] names '{name}', which is no method of the bench"
+                    ));
+                }
             }
         }
         for m in &self.methods {

@@ -30,6 +30,7 @@
 //! ```
 mod config;
 mod results;
+pub mod search;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -470,6 +471,7 @@ pub fn write_report(
         .filter(|g| !g.runs.is_empty())
         .collect();
     let plots = comparison_plots(&groups, &out.join("plots"))?;
+    let mut files_extra = Vec::new();
     let mut md = String::new();
     let title = b.name.clone().unwrap_or_else(|| "grownet bench".into());
     writeln!(md, "# {title}\n").ok();
@@ -533,6 +535,15 @@ pub fn write_report(
             writeln!(md, "- {n} not finished{}", progress_note(plan, n)).ok();
         }
     }
+    if let Some(spec) = &b.search {
+        if let Some(summary) = search::Summary::of(spec, &outcome.results) {
+            md.push_str(&summary.markdown());
+            let stem = out.join("plots").join("grow-vs-search");
+            let files = search::plot(spec, &outcome.results, &series, &stem)?;
+            writeln!(md, "\n![grow versus search](plots/grow-vs-search.png)").ok();
+            files_extra.extend(files);
+        }
+    }
     writeln!(md, "\n## Runs\n\n{}", run_table(&outcome.results)).ok();
     writeln!(md, "## Plots\n").ok();
     for p in plots
@@ -548,5 +559,6 @@ pub fn write_report(
     write(&report, &md)?;
     files.push(report);
     files.extend(plots);
+    files.extend(files_extra);
     Ok(files)
 }

@@ -106,6 +106,8 @@ from_str_by_serde! {
     crate::growth::Selection => "site selection",
     crate::growth::AutoGain => "automatic-growth gain",
     crate::growth::site::ConvNeuron => "conv neuron",
+    crate::growth::config::StatisticsSample => "statistics sample",
+    crate::growth::config::StatisticsPrecision => "statistics precision",
     crate::data::TaskChoice => "task",
     crate::data::Missing => "missing-value rule",
     crate::data::Layout => "array layout",

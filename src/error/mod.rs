@@ -79,6 +79,9 @@ pub enum Error {
     /// A benchmark run failed.
     #[error("bench: {0}")]
     Bench(String),
+    /// A network could not be exported (see `grownet export`).
+    #[error("export: {0}")]
+    Export(String),
 }
 
 /// Shorthand for `Result<T, grownet::Error>`.

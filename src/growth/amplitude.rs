@@ -13,17 +13,17 @@ use crate::nn::{Hooks, Layer, Loss, Network, Stage};
 /// channels will after growth (γ = 1, β = 0, running mean 0, variance 1: `x/√(1+ε)` in eval
 /// mode; docs/tiny.md §3.3). Nothing is stored; the network is unchanged.
 pub fn forward_extended(net: &Network, x: &Tensor, proposal: &Proposal, s: f64) -> Tensor {
-    forward_extended_from(net, &prefix(net, x, proposal.site), proposal, s)
+    forward_extended_from(net, &stem(net, x, proposal.site), proposal, s)
 }
 
 /// The inputs of stages `site` and `site − 1` (eval mode): what every scale's extended
 /// forward shares.
-fn prefix(net: &Network, x: &Tensor, site: usize) -> (Tensor, Option<Tensor>) {
+pub fn stem(net: &Network, x: &Tensor, site: usize) -> (Tensor, Option<Tensor>) {
     net.forward_range(x, None, 0..site.min(net.stages.len()), false)
 }
 
-/// [`forward_extended`] from the producer's input and its block input (see [`prefix`]).
-fn forward_extended_from(
+/// [`forward_extended`] from the producer's input and its block input (see [`stem`]).
+pub fn forward_extended_from(
     net: &Network,
     (h, block_input): &(Tensor, Option<Tensor>),
     proposal: &Proposal,
@@ -115,7 +115,7 @@ pub struct Preview<'a> {
 
 impl<'a> Preview<'a> {
     pub fn new(net: &'a Network, loss: Loss, data: &'a Dataset, proposal: &'a Proposal) -> Self {
-        let prefix = tch::no_grad(|| prefix(net, &data.x, proposal.site));
+        let prefix = tch::no_grad(|| stem(net, &data.x, proposal.site));
         Preview {
             net,
             loss,
@@ -257,7 +257,7 @@ pub fn search(
 
 /// Armijo backtracking on γ (docs/tiny.md §2.9); returns (s = √γ, loss), or (0, L0) when no γ ≥ 1e-7
 /// satisfies the condition. `loss_of(γ)` evaluates the loss at amplitude γ = s².
-fn armijo(
+pub fn armijo(
     l0: f64,
     fo: f64,
     c: f64,

@@ -18,15 +18,16 @@
 //! longer beat, by more than their cost and the noise, what the existing neurons can do.
 //!
 //! At plain linear sites the previews share everything that depends neither on the scale
-//! nor on k ([`Previews`]), so judging a step costs a few small products, not full passes.
+//! nor on k ([`super::preview::Previews`]), so judging a step costs a few small products, not full passes.
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-use super::amplitude::{self, Amplitude, LineSearch};
+use super::amplitude::{Amplitude, LineSearch};
+use super::preview::{prefix, Previews};
 use super::proposal::Proposal;
 use crate::data::Dataset;
 pub use crate::events::Judgement;
-use crate::nn::{Hooks, Layer, Loss, Network, Pool, Stage};
+use crate::nn::{Loss, Network};
 
 /// What the automatic mode's acceptance measures on the judging half.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,199 +116,6 @@ pub fn refusal(j: &Judgement, rule: Acceptance) -> Option<String> {
         ))
     } else {
         None
-    }
-}
-
-/// Previews of one proposal and of its first-k cuts (k = 0: the update of the existing
-/// weights alone) on fixed data, as [`amplitude::forward_extended`] computes them. At a plain
-/// linear site (linear producer and consumer without BatchNorm, pooling or rational units)
-/// what depends neither on the scale nor on the cut is computed once: the producer's input
-/// and output, the consumer's pre-activation, the δ step's change of it and the new units'
-/// pre-activations. A preview then costs the new units and the layers after the consumer
-/// instead of a whole forward pass. Elsewhere every preview is a full extended forward.
-pub struct Previews<'a> {
-    net: &'a Network,
-    proposal: &'a Proposal,
-    data: &'a Dataset,
-    cache: Option<Cache>,
-}
-
-/// What a plain linear site's previews share (see [`Previews`]).
-struct Cache {
-    /// Consumer pre-activation of the unchanged network `[n, d]`.
-    base: Tensor,
-    /// The δ step's change of it at scale 1, `δ b̃₋₁` `[n, d]`.
-    delta: Option<Tensor>,
-    /// The new units' pre-activations at scale 1, `α b̃₋₂` `[n, K]`.
-    pre: Tensor,
-    /// The producer's input and output (the consumer's input) in the unchanged network.
-    producer_input: Tensor,
-    producer_output: Tensor,
-}
-
-/// Hooks that supply one stage's layer output (the preview's consumer pre-activation).
-struct Supplied {
-    stage: usize,
-    z: Option<Tensor>,
-}
-
-impl Hooks for Supplied {
-    fn layer_output(&mut self, i: usize, stage: &Stage, input: &Tensor) -> Tensor {
-        match self.z.take_if(|_| i == self.stage) {
-            Some(z) => z,
-            None => stage.layer.forward(input),
-        }
-    }
-}
-
-impl<'a> Previews<'a> {
-    pub fn new(net: &'a Network, proposal: &'a Proposal, data: &'a Dataset) -> Self {
-        let k = proposal.site;
-        let plain = |i: usize| {
-            net.stages.get(i).is_some_and(|st| {
-                matches!(st.layer, Layer::Linear(_))
-                    && st.norm.is_none()
-                    && st.rational.is_none()
-                    && st.pool == Pool::None
-            })
-        };
-        let cache = (plain(k) && plain(k + 1) && proposal.rational.is_none()).then(|| {
-            tch::no_grad(|| {
-                let (h, prev) = net.forward_range(&data.x, None, 0..k, false);
-                let inp = net.stages[k].layer.input(&h);
-                let out = net.stages[k].forward_in_chain(&inp, prev.as_ref(), false);
-                Cache {
-                    base: net.stages[k + 1].layer.forward(&out),
-                    delta: proposal
-                        .delta_w
-                        .as_ref()
-                        .map(|dw| out.linear(dw, proposal.delta_b.as_ref())),
-                    pre: inp.linear(&proposal.alpha_w, proposal.alpha_b.as_ref()),
-                    producer_input: inp,
-                    producer_output: out,
-                }
-            })
-        });
-        Previews {
-            net,
-            proposal,
-            data,
-            cache,
-        }
-    }
-
-    /// The network's output with the first `k` new neurons at scale `s`.
-    pub fn output(&self, k: i64, s: f64) -> Tensor {
-        let Some(c) = &self.cache else {
-            return amplitude::forward_extended(
-                self.net,
-                &self.data.x,
-                &prefix(self.proposal, k),
-                s,
-            );
-        };
-        tch::no_grad(|| {
-            let site = self.proposal.site;
-            // A new tensor in both cases: `z` is changed in place below, and the cached
-            // pre-activation must not be (an earlier version added every preview's new units
-            // into the cache when the proposal had no δ: GradMax, TINY-paper).
-            let mut z = match &c.delta {
-                Some(d) => &c.base - d * (s * s),
-                None => c.base.copy(),
-            };
-            if k > 0 {
-                let act = self.net.stages[site].activation;
-                let ext = act.forward(&(c.pre.narrow(1, 0, k) * s));
-                z += ext.matmul(&(self.proposal.omega.narrow(1, 0, k) * s).tr());
-            }
-            // The rest of the chain through the one traversal (residual connections after
-            // the site included), the consumer's layer output supplied.
-            let mut hooks = Supplied {
-                stage: site + 1,
-                z: Some(z),
-            };
-            let block_input = Some(c.producer_input.shallow_clone());
-            let range = site + 1..self.net.stages.len();
-            let (out, _) = self
-                .net
-                .run(&c.producer_output, block_input, range, false, &mut hooks);
-            out
-        })
-    }
-
-    /// Per-sample losses `[n]` (f64) with the first `k` new neurons at scale `s`.
-    pub fn per_sample_losses(&self, loss: Loss, k: i64, s: f64) -> Tensor {
-        tch::no_grad(|| {
-            loss.per_sample(&self.output(k, s), &self.data.y)
-                .to_kind(Kind::Double)
-        })
-    }
-
-    /// Mean loss with the first `k` new neurons at scale `s`.
-    pub fn loss(&self, loss: Loss, k: i64, s: f64) -> f64 {
-        tch::no_grad(|| {
-            loss.mean(&self.output(k, s), &self.data.y)
-                .double_value(&[])
-        })
-    }
-
-    /// The scale of the first `k` new neurons: 1 for a function-preserving proposal
-    /// (previewed, not searched), else the line search on this data.
-    pub fn amplitude(&self, loss: Loss, k: i64, line_search: &LineSearch) -> Amplitude {
-        let l0 = self.loss(loss, k, 0.0);
-        if self.proposal.function_preserving {
-            return Amplitude {
-                scale: 1.0,
-                loss_before: l0,
-                loss_after: self.loss(loss, k, 1.0),
-                evaluations: 2,
-            };
-        }
-        match line_search {
-            // As amplitude::search: the best scale of the grid, 0 unless one lowers the loss.
-            LineSearch::Grid { scales } => {
-                let mut best = (0.0, l0);
-                let mut evaluations = 1;
-                for &s in scales.iter().filter(|&&s| s != 0.0) {
-                    evaluations += 1;
-                    let l = self.loss(loss, k, s);
-                    let l = if l.is_finite() { l } else { f64::INFINITY };
-                    if l < best.1 {
-                        best = (s, l);
-                    }
-                }
-                Amplitude {
-                    scale: best.0,
-                    loss_before: l0,
-                    loss_after: best.1,
-                    evaluations,
-                }
-            }
-            LineSearch::Armijo { .. } => amplitude::search(
-                self.net,
-                loss,
-                self.data,
-                &prefix(self.proposal, k),
-                line_search,
-            ),
-        }
-    }
-}
-
-/// The first `k` neurons of `p` (those with the largest λ), with the same update of the
-/// existing weights.
-pub fn prefix(p: &Proposal, k: i64) -> Proposal {
-    let k = k.clamp(0, p.neurons());
-    Proposal {
-        site: p.site,
-        alpha_w: p.alpha_w.narrow(0, 0, k),
-        alpha_b: p.alpha_b.as_ref().map(|b| b.narrow(0, 0, k)),
-        omega: p.omega.narrow(1, 0, k),
-        delta_w: p.delta_w.as_ref().map(|t| t.shallow_clone()),
-        delta_b: p.delta_b.as_ref().map(|t| t.shallow_clone()),
-        info: p.info.clone(),
-        function_preserving: p.function_preserving,
-        rational: p.rational.as_ref().map(|t| t.narrow(0, 0, k)),
     }
 }
 
@@ -422,6 +230,8 @@ pub fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::growth::amplitude;
+    use tch::Kind;
 
     #[test]
     fn paired_gain_is_the_mean_difference_with_its_standard_error() {
@@ -464,7 +274,7 @@ mod tests {
         assert_eq!(prefix(&p, 2).neurons(), 2);
         assert_eq!(parameters_added(&prefix(&p, 2)), 2 * (3 + 1 + 2));
         let previews = Previews::new(&net, &p, &data);
-        assert!(previews.cache.is_some());
+        assert!(previews.is_cached());
         for k in 0..=3 {
             for s in [0.0, 0.3, 1.0] {
                 let want = preview(&net, &prefix(&p, k), &data, s);

@@ -32,6 +32,30 @@ pub enum Selection {
     All,
 }
 
+/// Which training samples each growth step's statistics use (docs/tiny.md §2.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatisticsSample {
+    /// A fresh random sample at every step (GroMo's protocol).
+    #[default]
+    Fresh,
+    /// The first step's sample at every step: the input site's `S₂` and its eigen-factor are
+    /// then computed once per run (the input moment).
+    Fixed,
+}
+
+/// Precision of the statistics' per-batch products (docs/tiny.md §2.2, "Precision").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatisticsPrecision {
+    /// Rows and products in f64.
+    #[default]
+    Double,
+    /// Rows and per-batch products in the training precision (f32), summed across batches in
+    /// f64 (a test bounds the difference to the f64 path).
+    Mixed,
+}
+
 /// How, when and where the network grows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -77,6 +101,10 @@ pub struct GrowthConfig {
     /// Samples in the statistics pass and its minibatch size.
     pub stats_samples: usize,
     pub stats_batch_size: usize,
+    /// A fresh statistics sample at every step, or the first step's at every step.
+    pub statistics_sample: StatisticsSample,
+    /// f64 products, or products in the training precision summed in f64.
+    pub statistics_precision: StatisticsPrecision,
     /// Held-out samples for the line search (the validation split when there is one).
     pub line_search_samples: usize,
     pub line_search: LineSearch,
@@ -119,6 +147,8 @@ impl Default for GrowthConfig {
             threshold_per_parameter: 0.0,
             stats_samples: 2048,
             stats_batch_size: 512,
+            statistics_sample: StatisticsSample::Fresh,
+            statistics_precision: StatisticsPrecision::Double,
             line_search_samples: 1024,
             line_search: LineSearch::default(),
             random_fan_out_std: 0.0,

@@ -91,23 +91,53 @@ impl Context<'_> {
         held_out: usize,
         rng: &mut ChaCha8Rng,
     ) -> (Tensor, Dataset) {
-        let device = self.net.device();
-        let n = self.train.len();
-        let mut perm: Vec<i64> = (0..n as i64).collect();
+        let perm = self.permutation(rng);
+        let n_stats = stats.min(perm.len());
+        let rest = if perm.len() > n_stats {
+            &perm[n_stats..]
+        } else {
+            &perm[..]
+        };
+        let stats_idx = Tensor::from_slice(&perm[..n_stats]).to_device(self.net.device());
+        (stats_idx, self.held_out(rest, held_out))
+    }
+
+    /// The statistics sample [`Context::samples`] draws from `rng`, as indices.
+    pub fn statistics_indices(&self, stats: usize, rng: &mut ChaCha8Rng) -> Vec<i64> {
+        let mut perm = self.permutation(rng);
+        perm.truncate(stats);
+        perm
+    }
+
+    /// `held_out` line-search samples beside a fixed statistics sample `fixed` (disjoint from
+    /// it when the training set is large enough), drawn as [`Context::samples`] draws them.
+    pub fn held_out_beside(&self, fixed: &[i64], held_out: usize, rng: &mut ChaCha8Rng) -> Dataset {
+        let perm = self.permutation(rng);
+        if perm.len() <= fixed.len() {
+            return self.held_out(&perm, held_out);
+        }
+        let taken: std::collections::HashSet<i64> = fixed.iter().copied().collect();
+        let rest: Vec<i64> = perm.into_iter().filter(|i| !taken.contains(i)).collect();
+        self.held_out(&rest, held_out)
+    }
+
+    fn permutation(&self, rng: &mut ChaCha8Rng) -> Vec<i64> {
+        let mut perm: Vec<i64> = (0..self.train.len() as i64).collect();
         perm.shuffle(rng);
-        let n_stats = stats.min(n);
-        let stats_idx = Tensor::from_slice(&perm[..n_stats]).to_device(device);
-        let ls = match self.val {
-            Some(v) if !v.is_empty() => v.head(held_out),
+        perm
+    }
+
+    /// The validation split's first `n` samples, else the training samples `candidates[..n]`.
+    fn held_out(&self, candidates: &[i64], n: usize) -> Dataset {
+        match self.val {
+            Some(v) if !v.is_empty() => v.head(n),
             _ => {
-                let from = if n > n_stats { n_stats } else { 0 };
-                let len = held_out.min(n - from);
-                let idx = Tensor::from_slice(&perm[from..from + len]).to_device(device);
+                let len = n.min(candidates.len());
+                let idx = Tensor::from_slice(&candidates[..len]).to_device(self.net.device());
                 let (x, y) = self.train.select(&idx);
                 Dataset { x, y }
             }
-        };
-        (stats_idx, ls)
+        }
     }
 }
 

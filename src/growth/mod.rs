@@ -31,6 +31,8 @@ pub mod config;
 pub mod context;
 pub mod depth;
 pub mod linalg;
+pub mod moment;
+pub mod preview;
 pub mod proposal;
 pub mod senn;
 pub mod site;
@@ -54,7 +56,7 @@ use crate::error::Result;
 /// its events. The TINY family ([`step::TinyFamily`]) and SENN ([`senn::Senn`]) implement it.
 pub trait GrowthMethod: std::fmt::Debug {
     fn check(
-        &self,
+        &mut self,
         config: &GrowthConfig,
         state: &mut GrowthState,
         ctx: &mut Context,
@@ -75,7 +77,7 @@ impl Grower {
         config.validate()?;
         let method: Box<dyn GrowthMethod> = match config.method {
             Method::Senn => Box::new(senn::Senn),
-            _ => Box::new(step::TinyFamily),
+            _ => Box::new(step::TinyFamily::default()),
         };
         Ok(Grower {
             config,

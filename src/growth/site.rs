@@ -59,6 +59,24 @@ pub struct ProducerRows {
     pub s2: Option<Tensor>,
 }
 
+impl ProducerRows {
+    /// The rows' contribution to the sum of `S₂`: the mean over taps of `Σ_rows b̃₋₂ b̃₋₂ᵀ`
+    /// (`s2` when a cheaper route gave it).
+    // A site has at least one tap.
+    #[allow(clippy::expect_used)]
+    pub fn moment(&self) -> Tensor {
+        if let Some(s2) = &self.s2 {
+            return s2.shallow_clone();
+        }
+        self.taps
+            .iter()
+            .map(|b| b.tr().matmul(b))
+            .reduce(|a, b| a + b)
+            .expect("at least one tap")
+            / self.taps.len() as f64
+    }
+}
+
 /// The kind of a growth site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SiteKind {
@@ -156,7 +174,9 @@ impl Site {
         };
         match self.kind {
             SiteKind::Dense => single(producer_features.shallow_clone()),
-            SiteKind::ConvToDense => single(producer_features.mean_dim(1, false, Kind::Double)),
+            SiteKind::ConvToDense => {
+                single(producer_features.mean_dim(1, false, producer_features.kind()))
+            }
             SiteKind::ConvToConv(neuron) => {
                 // Site::new sets the consumer of every conv → conv site.
                 #[allow(clippy::expect_used)]
@@ -222,11 +242,11 @@ fn full_s2(image: &Tensor, conv2: Conv) -> Tensor {
     rows.tr().matmul(&rows) / (k * k) as f64
 }
 
-/// A stage's augmented input features, f64: `[N, D(+1)]` for a linear layer, the unfolded
-/// patches `[N, L, C·k²(+1)]` for a conv (docs/tiny.md §3.1). Computed once per batch and stage,
-/// shared by the site it produces for and the site it consumes for.
-pub fn features(stage: &Stage, x: &Tensor) -> Tensor {
-    let x = x.to_kind(Kind::Double);
+/// A stage's augmented input features in precision `kind`: `[N, D(+1)]` for a linear layer,
+/// the unfolded patches `[N, L, C·k²(+1)]` for a conv (docs/tiny.md §3.1). Computed once per
+/// batch and stage, shared by the site it produces for and the site it consumes for.
+pub fn features(stage: &Stage, x: &Tensor, kind: Kind) -> Tensor {
+    let x = x.to_kind(kind);
     match &stage.layer {
         Layer::Linear(l) => super::unfold::augment(&x.flatten(1, -1), l.bias.is_some()),
         Layer::Conv2d(c) => unfold::unfold(&x, c.geometry(), c.bias.is_some()),
@@ -234,9 +254,9 @@ pub fn features(stage: &Stage, x: &Tensor) -> Tensor {
 }
 
 /// The consumer's `B̃₋₁` rows from its features, and `G` rows from the gradient at its
-/// pre-activation (`[N, d]` or `[N, C, H, W]`), f64.
+/// pre-activation (`[N, d]` or `[N, C, H, W]`), in the features' precision.
 pub fn consumer_rows(consumer_features: &Tensor, grad: &Tensor) -> (Tensor, Tensor) {
-    let g = grad.to_kind(Kind::Double);
+    let g = grad.to_kind(consumer_features.kind());
     if g.dim() == 4 {
         let g = g.flatten(2, 3).transpose(1, 2).flatten(0, 1);
         (consumer_features.flatten(0, 1), g)
@@ -291,7 +311,7 @@ mod tests {
             let site = Site::new(&net, 0, ConvNeuron::Full).unwrap();
             tch::manual_seed(2);
             let x = Tensor::randn([3, 2, 9, 9], (Kind::Double, Device::Cpu));
-            let feats = features(&net.stages[0], &x);
+            let feats = features(&net.stages[0], &x, Kind::Double);
             let rows = site.producer_rows(&feats, (9, 9));
             assert_eq!(rows.taps.len(), 9);
             let mean = rows

@@ -6,57 +6,57 @@
 //! `torch.autograd.grad`): the parameters' `.grad` fields, and so the training graph, are
 //! left untouched. The loss is summed over the batch, so each row of `G` is one sample's
 //! gradient and the averages do not depend on how the sample is split into batches.
+use std::sync::Arc;
+
 use tch::{Kind, Tensor};
 
 use super::linalg::to_mat;
+use super::moment::InputMoment;
 use super::site::{self, Site};
 use super::tiny::SiteStatistics;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::nn::{Hooks, Loss, Network, Stage};
 
-/// Running sums of one site's statistics (f64 tensors on the device).
+/// Running sums of one site's statistics (f64 tensors on the device). `s2` is `None` when
+/// the site's `S₂` is already known (the input moment, docs/tiny.md §2.2).
 struct Sums {
     s: Tensor,
     m: Tensor,
-    s2: Tensor,
+    s2: Option<Tensor>,
     m2: Tensor,
     p: Tensor,
     e: Tensor,
 }
 
 impl Sums {
-    /// One batch's sums from aligned rows (docs/tiny.md §2.2; conv sites §3.1–3.2): `b2` holds
-    /// one block of producer rows per tap. With several taps (full conv neuron) `S₂` is the
-    /// *mean* over taps of the per-tap moments (`s2` when the caller has it by a cheaper
-    /// route), `M₂` has columns (output, tap) and `P` one block of rows per tap.
-    // A site has at least one tap (ProducerRows).
-    #[allow(clippy::expect_used)]
-    fn of_rows(b2: &[Tensor], b1: &Tensor, g: &Tensor, s2: Option<Tensor>) -> Sums {
-        let s2 = s2.unwrap_or_else(|| {
-            b2.iter()
-                .map(|b| b.tr().matmul(b))
-                .reduce(|a, b| a + b)
-                .expect("at least one tap")
-                / b2.len() as f64
-        });
+    /// One batch's sums from aligned rows (docs/tiny.md §2.2; conv sites §3.1–3.2): `rows`
+    /// holds one block of producer rows per tap. With several taps (full conv neuron) `S₂` is
+    /// the *mean* over taps of the per-tap moments, `M₂` has columns (output, tap) and `P` one
+    /// block of rows per tap.
+    /// The products are taken in the rows' precision and summed across batches in f64.
+    fn of_rows(rows: &site::ProducerRows, b1: &Tensor, g: &Tensor, with_s2: bool) -> Sums {
+        let b2 = &rows.taps;
+        let f64 = |t: Tensor| t.to_kind(Kind::Double);
         let m2 = Tensor::stack(&b2.iter().map(|b| b.tr().matmul(g)).collect::<Vec<_>>(), 2)
             .flatten(1, 2); // [d2, (output, tap)]
         let p = Tensor::cat(&b2.iter().map(|b| b.tr().matmul(b1)).collect::<Vec<_>>(), 0);
         Sums {
-            s: b1.tr().matmul(b1),
-            m: b1.tr().matmul(g),
-            s2,
-            m2,
-            p,
-            e: g.tr().matmul(g),
+            s: f64(b1.tr().matmul(b1)),
+            m: f64(b1.tr().matmul(g)),
+            s2: with_s2.then(|| f64(rows.moment())),
+            m2: f64(m2),
+            p: f64(p),
+            e: f64(g.tr().matmul(g)),
         }
     }
 
     fn add(&mut self, batch: Sums) {
         self.s += batch.s;
         self.m += batch.m;
-        self.s2 += batch.s2;
+        if let (Some(acc), Some(b)) = (self.s2.as_mut(), batch.s2) {
+            *acc += b;
+        }
         self.m2 += batch.m2;
         self.p += batch.p;
         self.e += batch.e;
@@ -167,12 +167,14 @@ fn raw_rows(
 }
 
 /// Running sums and raw rows of every requested site.
-struct Accumulator {
+struct Accumulator<'a> {
     sums: Vec<Option<Sums>>,
     samples: Vec<Option<Samples>>,
+    known: &'a [Option<Arc<InputMoment>>],
+    precision: Kind,
 }
 
-impl Accumulator {
+impl Accumulator<'_> {
     /// Adds one minibatch's rows of every site (features once per stage and batch, shared by
     /// the sites on both sides of it).
     // The traversal puts a probe at, and records the input of, every stage around a site.
@@ -189,7 +191,10 @@ impl Accumulator {
             .stages
             .iter()
             .enumerate()
-            .map(|(i, st)| hooks.inputs[i].as_ref().map(|x| site::features(st, x)))
+            .map(|(i, st)| {
+                let x = hooks.inputs[i].as_ref();
+                x.map(|x| site::features(st, x, self.precision))
+            })
             .collect();
         for (slot, s) in sites.iter().enumerate() {
             let k = s.index;
@@ -202,12 +207,12 @@ impl Accumulator {
                 _ => (1, 1),
             };
             let producer = feats[k].as_ref().expect("features");
-            let site::ProducerRows { taps: b2, s2 } = s.producer_rows(producer, hw);
-            if self.samples[slot].is_none() && keep_samples > 0 && b2.len() == 1 {
-                let rows = raw_rows(s, producer, &b2[0], &g, (images, keep_samples, kind));
-                self.samples[slot] = Some(rows);
+            let rows = s.producer_rows(producer, hw);
+            if self.samples[slot].is_none() && keep_samples > 0 && rows.taps.len() == 1 {
+                let raw = raw_rows(s, producer, &rows.taps[0], &g, (images, keep_samples, kind));
+                self.samples[slot] = Some(raw);
             }
-            let batch = Sums::of_rows(&b2, &b1, &g, s2);
+            let batch = Sums::of_rows(&rows, &b1, &g, self.known[slot].is_none());
             match self.sums[slot].as_mut() {
                 None => self.sums[slot] = Some(batch),
                 Some(acc) => acc.add(batch),
@@ -219,14 +224,22 @@ impl Accumulator {
     fn finish(self, net: &Network, sites: &[Site], n: i64) -> Result<Vec<SiteStatistics>> {
         let inv = 1.0 / n.max(1) as f64;
         let mut stats = Vec::with_capacity(sites.len());
-        for (s, sm) in sites.iter().zip(self.sums) {
+        for ((s, sm), known) in sites.iter().zip(self.sums).zip(self.known) {
             let sm = sm.ok_or_else(|| Error::Growth("empty statistics sample".into()))?;
+            let (s2, s2_factor) = match (known, &sm.s2) {
+                (Some(k), _) => (k.s2.clone(), k.factor.clone()),
+                (None, Some(s2)) => (to_mat(&(s2 * inv))?, None),
+                (None, None) => {
+                    return Err(Error::Growth("S₂ was neither known nor summed".into()))
+                }
+            };
             let e = to_mat(&(&sm.e * inv))?;
             let trace_e = (0..e.nrows()).map(|i| e[(i, i)]).sum();
             stats.push(SiteStatistics {
                 s: to_mat(&(&sm.s * inv))?,
                 m: to_mat(&(&sm.m * inv))?,
-                s2: to_mat(&(&sm.s2 * inv))?,
+                s2,
+                s2_factor,
                 m2: to_mat(&(&sm.m2 * inv))?,
                 p: to_mat(&(&sm.p * inv))?,
                 e: Some(e),
@@ -240,18 +253,45 @@ impl Accumulator {
     }
 }
 
-/// Collects the statistics of `sites` over the samples `index` of `data`, in minibatches of
-/// `batch_size` (only one minibatch's unfolded tensors live at a time). Raw rows of the first
-/// `keep_samples` samples are kept per site (fewer for wide conv sites).
+/// What [`collect`] gathers: the sites, how many samples' raw rows to keep per site (fewer for
+/// wide conv sites), per site its `S₂` when already known ([`InputMoment`]), and the precision
+/// of the per-batch products (`Kind::Double`, or the training precision with f64 sums across
+/// batches: docs/tiny.md §2.2, "Precision").
+pub struct Plan<'a> {
+    pub sites: &'a [Site],
+    pub keep_samples: usize,
+    pub known: Vec<Option<Arc<InputMoment>>>,
+    pub precision: Kind,
+}
+
+impl<'a> Plan<'a> {
+    /// Every statistic of `sites` in f64, keeping `keep_samples` samples' raw rows.
+    pub fn new(sites: &'a [Site], keep_samples: usize) -> Plan<'a> {
+        Plan {
+            sites,
+            keep_samples,
+            known: vec![None; sites.len()],
+            precision: Kind::Double,
+        }
+    }
+}
+
+/// Collects the statistics of `plan.sites` over the samples `index` of `data`, in minibatches
+/// of `batch_size` (only one minibatch's unfolded tensors live at a time).
 pub fn collect(
     net: &Network,
     loss: Loss,
     data: &Dataset,
     index: &Tensor,
     batch_size: usize,
-    sites: &[Site],
-    keep_samples: usize,
+    plan: &Plan,
 ) -> Result<Collected> {
+    let (sites, keep_samples) = (plan.sites, plan.keep_samples);
+    if plan.known.len() != sites.len() {
+        return Err(Error::Growth(
+            "statistics plan: one known S₂ slot per site".into(),
+        ));
+    }
     let n = index.size()[0];
     // Raw samples are kept in the training precision.
     let kind = net
@@ -266,6 +306,8 @@ pub fn collect(
     let mut acc = Accumulator {
         sums: sites.iter().map(|_| None).collect(),
         samples: sites.iter().map(|_| None).collect(),
+        known: &plan.known,
+        precision: plan.precision,
     };
     let mut loss_total = 0.0;
     let mut start = 0;

@@ -9,8 +9,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
-use super::config::{GrowthConfig, Selection};
+use super::config::{GrowthConfig, Selection, StatisticsPrecision, StatisticsSample};
 use super::context::{Context, GrowthState};
+use super::moment::InputMoments;
 use super::proposal::{self, Method, Proposal};
 use super::site::Site;
 use super::verdict::{self, Bottlenecks, Timings};
@@ -19,18 +20,46 @@ use crate::error::Result;
 use crate::events::{Event, Growth, GrowthFinished, NoSite};
 use crate::nn::Network;
 
-/// The TINY family of growth methods.
+/// The TINY family of growth methods, with its fixed statistics sample when it has one.
+#[derive(Debug, Default)]
+pub struct TinyFamily {
+    fixed: Option<FixedSample>,
+}
+
+/// The statistics sample every step uses under `statistics_sample = "fixed"` (growth step 1's,
+/// a function of the seed) and the input moment computed on it ([`InputMoments`]).
 #[derive(Debug)]
-pub struct TinyFamily;
+struct FixedSample {
+    indices: Vec<i64>,
+    index: Tensor,
+    moments: InputMoments,
+}
+
+impl FixedSample {
+    fn new(cfg: &GrowthConfig, ctx: &Context) -> FixedSample {
+        let indices = ctx.statistics_indices(cfg.stats_samples, &mut step_rng(ctx.seed, 1));
+        let index = Tensor::from_slice(&indices).to_device(ctx.net.device());
+        FixedSample {
+            indices,
+            index,
+            moments: InputMoments::default(),
+        }
+    }
+}
 
 impl GrowthMethod for TinyFamily {
     /// One growth step, or in automatic mode as many as keep finding useful neurons (at most
     /// `auto_rounds`).
-    fn check(&self, cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> Result<()> {
+    fn check(
+        &mut self,
+        cfg: &GrowthConfig,
+        state: &mut GrowthState,
+        ctx: &mut Context,
+    ) -> Result<()> {
         let rounds = if cfg.auto { cfg.auto_rounds.max(1) } else { 1 };
         let mut added_any = false;
         for _ in 0..rounds {
-            let added = grow_step(cfg, state, ctx)?;
+            let added = grow_step(cfg, state, ctx, &mut self.fixed)?;
             added_any |= added;
             if !added || state.finished {
                 break;
@@ -92,15 +121,29 @@ pub fn capacities(cfg: &GrowthConfig, net: &Network) -> Vec<(usize, usize)> {
 
 /// One growth step: statistics, proposals, line search, apply (or roll back), log.
 /// Returns whether any neuron was added.
-fn grow_step(cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> Result<bool> {
+fn grow_step(
+    cfg: &GrowthConfig,
+    state: &mut GrowthState,
+    ctx: &mut Context,
+    fixed: &mut Option<FixedSample>,
+) -> Result<bool> {
     let caps = capacities(cfg, ctx.net);
     if caps.is_empty() {
         state.finished = true;
         return Ok(false);
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed ^ 0x6a09_e667);
-    rng.set_stream(state.steps_done as u64 + 1);
-    let (stats_idx, ls_data) = ctx.samples(cfg.stats_samples, cfg.line_search_samples, &mut rng);
+    let mut rng = step_rng(ctx.seed, state.steps_done + 1);
+    let (stats_idx, ls_data) = match cfg.statistics_sample {
+        StatisticsSample::Fresh => {
+            ctx.samples(cfg.stats_samples, cfg.line_search_samples, &mut rng)
+        }
+        StatisticsSample::Fixed => {
+            let f = fixed.get_or_insert_with(|| FixedSample::new(cfg, ctx));
+            let ls = ctx.held_out_beside(&f.indices, cfg.line_search_samples, &mut rng);
+            (f.index.shallow_clone(), ls)
+        }
+    };
+    let mut moments = fixed.as_mut().map(|f| &mut f.moments);
     let step = state.steps_done + 1;
     let mut added_any = false;
     let mut bottlenecks = Bottlenecks::new();
@@ -119,6 +162,7 @@ fn grow_step(cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> 
             let p = propose(
                 cfg,
                 ctx,
+                moments.as_deref_mut(),
                 &[(k, cap)],
                 &stats_idx,
                 &mut rng,
@@ -144,6 +188,7 @@ fn grow_step(cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> 
         let proposals = propose(
             cfg,
             ctx,
+            moments,
             &sites,
             &stats_idx,
             &mut rng,
@@ -173,6 +218,14 @@ fn grow_step(cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> 
     Ok(added_any)
 }
 
+/// The random generator of growth step `step` (1-based): its statistics and line-search
+/// samples, random neurons and picks.
+fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6a09_e667);
+    rng.set_stream(step as u64);
+    rng
+}
+
 /// The proposal to try among several sites': a random one for random growth, else the one
 /// with the largest first-order improvement (docs/tiny.md §2.10).
 fn pick(method: Method, proposals: Vec<Proposal>, rng: &mut ChaCha8Rng) -> Option<Proposal> {
@@ -186,10 +239,13 @@ fn pick(method: Method, proposals: Vec<Proposal>, rng: &mut ChaCha8Rng) -> Optio
         .max_by(|a, b| a.info.first_order().total_cmp(&b.info.first_order()))
 }
 
-/// Proposals for `sites` (with their neuron caps); the statistics pass is shared by all.
+/// Proposals for `sites` (with their neuron caps); the statistics pass is shared by all. With
+/// a fixed statistics sample the input moment comes from `moments`.
+#[allow(clippy::too_many_arguments)] // the step's parts, each borrowed differently
 fn propose(
     cfg: &GrowthConfig,
     ctx: &Context,
+    moments: Option<&mut InputMoments>,
     sites: &[(usize, usize)],
     stats_idx: &Tensor,
     rng: &mut ChaCha8Rng,
@@ -213,7 +269,27 @@ fn propose(
         .map(|s| Site::new(net, s.0, cfg.conv_neuron))
         .collect::<Result<Vec<_>>>()?;
     let batch = cfg.stats_batch_size;
-    let collected = statistics::collect(net, ctx.loss, ctx.train, stats_idx, batch, &ks, 1024)?;
+    let covariance = cfg.method.tiny_options().is_some_and(|o| o.use_covariance);
+    let known = match moments {
+        Some(moments) if covariance => ks
+            .iter()
+            .map(|s| {
+                let threshold = cfg.numerical_threshold;
+                moments.get(net, s, ctx.train, stats_idx, batch, threshold)
+            })
+            .collect::<Result<Vec<_>>>()?,
+        _ => vec![None; ks.len()],
+    };
+    let plan = statistics::Plan {
+        sites: &ks,
+        keep_samples: 1024,
+        known,
+        precision: match cfg.statistics_precision {
+            StatisticsPrecision::Double => tch::Kind::Double,
+            StatisticsPrecision::Mixed => net.stages[0].layer.weight().kind(),
+        },
+    };
+    let collected = statistics::collect(net, ctx.loss, ctx.train, stats_idx, batch, &plan)?;
     tm.statistics += t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let thresholds = (cfg.numerical_threshold, cfg.statistical_threshold);

@@ -43,6 +43,8 @@
 //! assert!((theta[(0, 0)] - 1.0).abs() < 1e-12 && theta[(0, 1)].abs() < 1e-12);
 //! ```
 
+use std::sync::Arc;
+
 use faer::{Mat, MatRef};
 
 use super::linalg::{self, PsdFactor, SolveMethod};
@@ -53,6 +55,13 @@ use super::linalg::{self, PsdFactor, SolveMethod};
 /// it (Cauchy–Schwarz on `M₂`). Such a λ explains at most a `1e-14` fraction of the
 /// gradient energy: it only comes from dead neurons, a zero bottleneck or round-off.
 pub const ZERO_LAMBDA_REL: f64 = 1e-7;
+
+/// A known truncated eigen-factor of `S₂` ([`linalg::psd_factor`] at `threshold`).
+#[derive(Clone, Debug)]
+pub struct S2Factor {
+    pub threshold: f64,
+    pub factor: PsdFactor,
+}
 
 /// Second-order statistics of one growth site, already averaged (sum / n) — docs/tiny.md §2.2.
 ///
@@ -82,6 +91,9 @@ pub struct SiteStatistics {
     pub trace_e: f64,
     /// Number of samples averaged.
     pub n: usize,
+    /// `S₂`'s truncated eigen-factor when it is already known (the input moment,
+    /// docs/tiny.md §2.2); used when its threshold is the one asked for, else recomputed.
+    pub s2_factor: Option<Arc<S2Factor>>,
     /// Whether the consumer layer has a bias, i.e. whether the last coordinate of `S`,
     /// `M` and of the columns of `P` is the constant 1. With it the hidden width is
     /// `s.nrows() − 1`, without it `s.nrows()`; a hidden width of 0 is an *empty* hidden
@@ -129,6 +141,7 @@ impl SiteStatistics {
             e: with_e.then(|| avg(g, g)),
             trace_e,
             n,
+            s2_factor: None,
             consumer_bias,
             taps: 1,
         }
@@ -172,6 +185,7 @@ impl SiteStatistics {
             },
             trace_e: wa * self.trace_e + wb * other.trace_e,
             n,
+            s2_factor: None,
             consumer_bias: self.consumer_bias,
             taps: self.taps,
         }
@@ -617,8 +631,15 @@ fn whitened_svd(
     opts: &TinyOptions,
     notes: &mut Vec<String>,
 ) -> Option<(Option<PsdFactor>, linalg::ThinSvd)> {
+    let known = stats
+        .s2_factor
+        .as_ref()
+        .filter(|k| k.threshold == opts.numerical_threshold)
+        .map(|k| k.factor.clone());
     let factor = if opts.use_covariance {
-        let Some(f) = linalg::psd_factor(stats.s2.as_ref(), opts.numerical_threshold) else {
+        let Some(f) =
+            known.or_else(|| linalg::psd_factor(stats.s2.as_ref(), opts.numerical_threshold))
+        else {
             notes.push("eigendecomposition of S₂ failed: nothing proposed".into());
             return None;
         };

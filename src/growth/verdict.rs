@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::amplitude::{self, Amplitude, Preview};
+use super::amplitude::{self, Amplitude};
 use super::apply;
 use super::auto::{self, Acceptance};
 use super::config::GrowthConfig;
 use super::context::Context;
+use super::preview::Previews;
 use super::proposal::Proposal;
 use crate::data::Dataset;
 use crate::error::Result;
@@ -77,18 +78,7 @@ fn choose(cfg: &GrowthConfig, ctx: &Context, p: Proposal, ls: &Dataset) -> (Chos
         return (chosen, choose);
     }
     let choose = ls.slice(0, ls.len());
-    let amp = if p.function_preserving {
-        let preview = Preview::new(net, loss, &choose, &p);
-        let l0 = preview.loss(0.0);
-        Amplitude {
-            scale: 1.0,
-            loss_before: l0,
-            loss_after: preview.loss(1.0),
-            evaluations: 2,
-        }
-    } else {
-        amplitude::search(net, loss, &choose, &p, &cfg.line_search)
-    };
+    let amp = Previews::new(net, &p, &choose).amplitude(loss, p.neurons(), &cfg.line_search);
     let chosen = Chosen {
         proposal: p,
         amplitude: amp,

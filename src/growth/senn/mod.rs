@@ -155,7 +155,12 @@ struct Check {
 }
 
 impl GrowthMethod for Senn {
-    fn check(&self, cfg: &GrowthConfig, state: &mut GrowthState, ctx: &mut Context) -> Result<()> {
+    fn check(
+        &mut self,
+        cfg: &GrowthConfig,
+        state: &mut GrowthState,
+        ctx: &mut Context,
+    ) -> Result<()> {
         let sc = &cfg.senn;
         let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed ^ 0x5e22_0000);
         rng.set_stream(state.steps_done as u64 + 1);
