@@ -231,10 +231,26 @@ struct RunArgs {
 #[derive(Args, Default)]
 #[command(next_help_heading = "Data")]
 struct DataArgs {
-    /// spirals, moons, regression, teacher, patterns, mnist, cifar-10, or any IDX folder name
-    /// [key: data.name].
+    /// spirals, moons, regression, teacher, patterns, mnist, cifar-10, cifar-100, any IDX
+    /// folder name, or files of your own: csv:PATH, tsv:PATH, npy:X.npy,Y.npy, npz:PATH,
+    /// safetensors:PATH, images:DIR [key: data.name].
     #[arg(long)]
     dataset: Option<String>,
+    /// CSV: the column to predict.
+    #[arg(long, value_name = "COLUMN")]
+    target: Option<String>,
+    /// Files of your own: auto, classification or regression.
+    #[arg(long)]
+    task: Option<grownet::data::TaskChoice>,
+    /// Files of your own: the test set, in the same format (X.npy,Y.npy for npy).
+    #[arg(long, value_name = "PATH")]
+    test_file: Option<String>,
+    /// Files of your own without a test set: the fraction drawn for testing (default 0.2).
+    #[arg(long, value_name = "F")]
+    test_fraction: Option<f64>,
+    /// Image folders: side of the square images in pixels (default 32).
+    #[arg(long, value_name = "PIXELS")]
+    image_size: Option<usize>,
     /// Directory holding the datasets (default: $GROWNET_DATA).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -495,6 +511,11 @@ impl TrainArgs {
         keys!(r, out; device => "device", threads => "threads", name => "name");
         keys!(d, out;
             dataset => "data.name",
+            target => "data.target",
+            task => "data.task",
+            test_file => "data.test_file",
+            test_fraction => "data.test_fraction",
+            image_size => "data.image_size",
             data_dir => "data.data_dir",
             val_fraction => "data.val_fraction",
             limit => "data.limit",
@@ -898,6 +919,7 @@ fn start(args: &TrainArgs, root: bool) -> anyhow::Result<Option<Trainer>> {
     if !root {
         return Ok(Some(t));
     }
+    println!("{}", t.data.summary());
     println!(
         "training on {} ({} train / {} test samples) on {:?}; run directory {}",
         t.data.name,

@@ -282,6 +282,8 @@ fn shipped_bench_files_are_valid() {
         "cifar-vgg.toml",
         "cifar-resnet.toml",
         "cifar-resnet-cpu.toml",
+        "tabular/breast_cancer.toml",
+        "tabular/wine.toml",
     ] {
         let b = grownet::bench::BenchConfig::from_file(&dir.join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -331,4 +333,62 @@ fn bench_resumes_an_interrupted_growing_run_as_if_uninterrupted() {
             .count()
     };
     assert!(growth(&out) > 0, "no growth after the resumption");
+}
+
+/// A bench file whose base is a CSV table of your own (its path relative to the data
+/// directory, as the shipped tabular benches have it) parses, and its one tiny run trains.
+#[test]
+fn a_bench_on_a_csv_table_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut table = String::from("a,b,kind\n");
+    for i in 0..120 {
+        let (a, b) = ((i % 7) as f64 / 7.0, (i % 5) as f64 / 5.0);
+        let kind = if a + b > 0.8 { "big" } else { "small" };
+        table.push_str(&format!("{a},{b},{kind}\n"));
+    }
+    std::fs::write(dir.path().join("table.csv"), table).unwrap();
+    let file = dir.path().join("bench.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "csv bench"
+seeds = [0]
+[base]
+device = "cpu"
+threads = 1
+[base.data]
+name = "csv:table.csv"
+target = "kind"
+test_fraction = 0.25
+[base.model]
+hidden = [4]
+[base.train]
+epochs = 2
+batch_size = 16
+[[method]]
+name = "fixed"
+"#,
+    )
+    .unwrap();
+    let b = grownet::bench::BenchConfig::from_file(&file).unwrap();
+    assert_eq!(b.base["data"]["target"].as_str(), Some("kind"));
+    let out = dir.path().join("out");
+    let data_dir = dir.path().display().to_string();
+    let args = [
+        "bench",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--data-dir",
+        &data_dir,
+    ];
+    let o = grownet(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("1 runs finished") || t.contains("1 run finished"),
+        "{t}"
+    );
+    let rows = csv_rows(&out.join("results.csv"));
+    assert_eq!(rows.len(), 1);
 }

@@ -1,5 +1,6 @@
-//! Bounded fuzzing of everything that reads user files: the IDX and CIFAR-10 readers (gzip
-//! included), checkpoints, run configs, `--set` overrides and bench files. A mutation fuzzer
+//! Bounded fuzzing of everything that reads user files: the IDX, CIFAR-10 and CIFAR-100
+//! readers (gzip included), CSV tables, NumPy and safetensors arrays, checkpoints, run
+//! configs, `--set` overrides and bench files. A mutation fuzzer
 //! (seeded, so a failure can be replayed): each target starts from valid inputs and applies
 //! random byte- and token-level damage; every input must give `Ok` or an error, never a
 //! panic. `GROWNET_FUZZ_SECONDS` sets the time per target (default 1.5), `GROWNET_FUZZ_SEED`
@@ -355,4 +356,65 @@ fn bench_files_never_panic() {
             }
         },
     );
+}
+
+#[test]
+fn table_array_and_cifar100_readers_never_panic() {
+    use grownet::data::formats::csv::{parse_table, CsvOptions};
+    use grownet::data::formats::{cifar100, npy, safetensors};
+    use grownet::data::{Cifar100Label, Missing};
+    let p = Path::new("fuzz-table");
+    let tables = vec![
+        b"a,b,kind\n1.5,red,x\n2,blue,y\nNA,red,x\n".to_vec(),
+        b"x\ty\n1\t0.5\n2\t1e3\n".to_vec(),
+        b"\"q,uoted\",y\n\"a\"\"b\",1\n,2\n".to_vec(),
+    ];
+    let mut opts = CsvOptions::new("kind");
+    let train = parse_table(&tables[0], p, &opts, None)
+        .ok()
+        .map(|t| t.schema);
+    fuzz("csv", &tables, bytes_mutator, |b| {
+        for target in ["kind", "y"] {
+            let mut o = opts.clone();
+            o.target = target.into();
+            o.missing = if b.len() % 2 == 0 {
+                Missing::Impute
+            } else {
+                Missing::Refuse
+            };
+            o.delimiter = if b.contains(&b'\t') { b'\t' } else { b',' };
+            let _ = parse_table(b, p, &o, None);
+            let _ = parse_table(b, p, &o, train.as_ref());
+        }
+    });
+    opts.target = "y".into();
+    let x = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]);
+    let y = tch::Tensor::from_slice(&[0i64, 1]);
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("s.safetensors");
+    tch::Tensor::write_safetensors(&[("x", &x), ("y", &y)], &st).unwrap();
+    let arrays = vec![
+        npy::npy_bytes(&x),
+        npy::npy_bytes(&y),
+        std::fs::read(&st).unwrap(),
+    ];
+    fuzz("npy-safetensors", &arrays, bytes_mutator, |b| {
+        let _ = npy::parse_npy(b, p, "array");
+        let _ = safetensors::parse_safetensors(b, p, &["x", "y"]);
+    });
+    let npz = dir.path().join("a.npz");
+    tch::Tensor::write_npz(&[("x", &x), ("y", &y)], &npz).unwrap();
+    let zips = vec![std::fs::read(&npz).unwrap()];
+    let damaged = dir.path().join("d.npz");
+    fuzz("npz", &zips, bytes_mutator, |b| {
+        std::fs::write(&damaged, b).unwrap();
+        let _ = npy::read_npz(&damaged, &["x", "y"]);
+    });
+    let mut record = vec![3u8, 42];
+    record.extend((0..3072).map(|j| (j % 256) as u8));
+    let records = vec![record.clone(), [record.clone(), record].concat()];
+    fuzz("cifar-100", &records, bytes_mutator, |b| {
+        let _ = cifar100::parse_cifar100(b, p, Cifar100Label::Fine);
+        let _ = cifar100::parse_cifar100(b, p, Cifar100Label::Coarse);
+    });
 }

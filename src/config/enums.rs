@@ -108,6 +108,11 @@ from_str_by_serde! {
     crate::growth::site::ConvNeuron => "conv neuron",
     crate::growth::config::StatisticsSample => "statistics sample",
     crate::growth::config::StatisticsPrecision => "statistics precision",
+    crate::data::TaskChoice => "task",
+    crate::data::Missing => "missing-value rule",
+    crate::data::Layout => "array layout",
+    crate::data::ImageFit => "image fit",
+    crate::data::Cifar100Label => "CIFAR-100 label",
 }
 
 #[cfg(test)]
@@ -153,6 +158,11 @@ mod tests {
         round_trips::<Selection>("site selection");
         round_trips::<AutoGain>("automatic-growth gain");
         round_trips::<ConvNeuron>("conv neuron");
+        round_trips::<crate::data::TaskChoice>("task");
+        round_trips::<crate::data::Missing>("missing-value rule");
+        round_trips::<crate::data::Layout>("array layout");
+        round_trips::<crate::data::ImageFit>("image fit");
+        round_trips::<crate::data::Cifar100Label>("CIFAR-100 label");
     }
 
     #[test]

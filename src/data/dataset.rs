@@ -1,45 +1,18 @@
 //! Turning files or generators into normalised tensors with train / validation / test splits.
-use std::path::PathBuf;
-
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use super::config::DataConfig;
 use super::formats::{self, Images};
+use super::own;
+use super::raw::{images_tensor, labels_tensor, Builtin, Raw};
+use super::source::Source;
 use super::synthetic::{self, SyntheticData, Targets};
+use super::task::Task;
 use crate::error::{Error, Result};
-use crate::nn::Loss;
-
-/// Names of the built-in datasets that need no files.
-pub const SYNTHETIC_NAMES: [&str; 5] = ["spirals", "moons", "regression", "teacher", "patterns"];
-
-/// What a dataset asks the network to predict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Task {
-    Classification { classes: i64 },
-    Regression { outputs: i64 },
-}
-
-impl Task {
-    /// Width of the network's output layer.
-    pub fn outputs(self) -> i64 {
-        match self {
-            Task::Classification { classes } => classes,
-            Task::Regression { outputs } => outputs,
-        }
-    }
-
-    /// The natural loss for the task.
-    pub fn loss(self) -> Loss {
-        match self {
-            Task::Classification { .. } => Loss::CrossEntropy,
-            Task::Regression { .. } => Loss::Mse,
-        }
-    }
-}
 
 /// Inputs and targets held as tensors on the training device.
 #[derive(Debug)]
@@ -96,6 +69,15 @@ pub struct Splits {
     pub input_mean: Tensor,
     pub input_std: Tensor,
     flatten: bool,
+    /// Class names, label `i` being `class_names[i]`, when the dataset has them.
+    pub class_names: Option<Vec<String>>,
+    /// What was read, for the summary (files of your own).
+    pub description: Option<String>,
+    /// Regression targets of files of your own are standardised: the training split's mean
+    /// and standard deviation per output (losses are in these units).
+    pub target_scale: Option<(Vec<f32>, Vec<f32>)>,
+    /// Seconds [`load`] took (reading, decoding, splitting, normalising).
+    pub load_seconds: f64,
 }
 
 impl Splits {
@@ -160,8 +142,10 @@ pub fn load_test(
     device: Device,
 ) -> Result<TestSplit> {
     cfg.validate()?;
-    if SYNTHETIC_NAMES.contains(&cfg.name.as_str()) {
-        return Ok(load(cfg, device)?.into());
+    match Source::parse(&cfg.name)? {
+        Source::Synthetic => return Ok(load(cfg, device)?.into()),
+        Source::Builtin => {}
+        _ => return load_test_reading_all(cfg, norm, device),
     }
     let (images, labels, known) = formats::load_test_split(cfg.data_dir.as_deref(), &cfg.name)?;
     let classes = known.map_or(classes, |k| k as i64);
@@ -215,6 +199,32 @@ pub fn load_test(
     })
 }
 
+/// [`load_test`] of datasets whose test split needs the training files too (a test split
+/// drawn from them, categories and classes of a CSV file's training rows): everything is
+/// read again, and the normalisation must be the checkpoint's (else the files changed).
+fn load_test_reading_all(
+    cfg: &DataConfig,
+    norm: &Normalisation,
+    device: Device,
+) -> Result<TestSplit> {
+    let splits = load(cfg, device)?;
+    let now = splits.normalisation()?;
+    let close = |a: &[f32], b: &[f32]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs()))
+    };
+    if now.shape != norm.shape || !close(&now.mean, &norm.mean) || !close(&now.std, &norm.std) {
+        return Err(Error::Config(format!(
+            "{}: the training data's statistics differ from the checkpoint's: the files changed \
+             since the network was trained (or --data-dir points elsewhere)",
+            cfg.name
+        )));
+    }
+    Ok(splits.into())
+}
+
 fn x_shape(images: &Images) -> Vec<i64> {
     vec![
         images.channels as i64,
@@ -223,92 +233,16 @@ fn x_shape(images: &Images) -> Vec<i64> {
     ]
 }
 
-/// Which data to load and how to split it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DataConfig {
-    /// `spirals`, `moons`, `regression`, `teacher`, `patterns` (small colour images), `mnist`, `cifar-10` or any IDX folder name.
-    pub name: String,
-    /// Directory holding `<name>/…` files (else `GROWNET_DATA`).
-    pub data_dir: Option<PathBuf>,
-    /// Fraction of the training set held out for validation.
-    pub val_fraction: f64,
-    /// Synthetic sets: number of training and test samples, noise level.
-    pub synthetic_train: usize,
-    pub synthetic_test: usize,
-    pub noise: f64,
-    /// Teacher task: input dimension, teacher width and number of classes.
-    pub teacher_inputs: usize,
-    pub teacher_width: usize,
-    pub teacher_classes: usize,
-    /// Only use the first `limit` training samples (quick experiments).
-    pub limit: Option<usize>,
-    /// Only evaluate on the first `test_limit` test samples (reduced CPU protocols; the
-    /// report says so).
-    pub test_limit: Option<usize>,
-    /// Seed of the generators and of the validation split.
-    pub seed: u64,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        DataConfig {
-            name: "spirals".into(),
-            data_dir: None,
-            val_fraction: 0.0,
-            synthetic_train: 4000,
-            synthetic_test: 1000,
-            noise: 0.05,
-            teacher_inputs: 20,
-            teacher_width: 16,
-            teacher_classes: 4,
-            limit: None,
-            test_limit: None,
-            seed: 0,
-        }
-    }
-}
-
-impl DataConfig {
-    /// Checks every value of the section (keys as in config.toml).
-    pub fn validate(&self) -> Result<()> {
-        use crate::error::check;
-        if self.name.trim().is_empty() {
-            return Err(Error::invalid(
-                "data.name",
-                &self.name,
-                format!(
-                    "a dataset name ({}, or a folder of IDX files)",
-                    SYNTHETIC_NAMES.join(", ")
-                ),
-            ));
-        }
-        check::in_range("data.val_fraction", self.val_fraction, 0.0, 1.0, true)?;
-        check::non_negative("data.noise", self.noise)?;
-        check::opt_at_least("data.limit", self.limit, 1, "every training sample")?;
-        check::opt_at_least("data.test_limit", self.test_limit, 1, "every test sample")?;
-        if SYNTHETIC_NAMES.contains(&self.name.as_str()) {
-            check::at_least("data.synthetic_train", self.synthetic_train, 1)?;
-            check::at_least("data.synthetic_test", self.synthetic_test, 1)?;
-        }
-        if self.name == "teacher" {
-            check::at_least("data.teacher_inputs", self.teacher_inputs, 1)?;
-            check::at_least("data.teacher_width", self.teacher_width, 1)?;
-            check::at_least("data.teacher_classes", self.teacher_classes, 2)?;
-        }
-        Ok(())
-    }
-}
-
 /// Loads (or generates) the dataset named in `cfg`, normalised with training-set statistics.
 pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
+    let started = std::time::Instant::now();
     cfg.validate()?;
-    let (mut train_x, mut train_y, mut test_x, mut test_y, task, input_shape, augmentable) =
-        if SYNTHETIC_NAMES.contains(&cfg.name.as_str()) {
-            synthetic_tensors(cfg)?
-        } else {
-            file_tensors(cfg)?
-        };
+    let raw = match Source::parse(&cfg.name)? {
+        Source::Synthetic => Raw::from_builtin(synthetic_tensors(cfg)?),
+        Source::Builtin => Raw::from_builtin(file_tensors(cfg)?),
+        source => own::load_raw(&source, cfg)?,
+    };
+    let ((mut train_x, mut train_y), (mut test_x, mut test_y)) = raw.split_test(cfg)?;
     if test_x.size()[0] == 0 {
         return Err(Error::Config(format!(
             "{}: the test split holds no samples: there is nothing to evaluate on",
@@ -339,9 +273,23 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
     }
     let train_idx = Tensor::from_slice(&perm[n_val as usize..]);
     let val_idx = Tensor::from_slice(&perm[..n_val as usize]);
+    if raw.impute {
+        let fill = column_means(&train_x.index_select(0, &train_idx));
+        train_x = impute(&train_x, &fill);
+        test_x = impute(&test_x, &fill);
+    }
+    let target_scale = if raw.standardise_target {
+        let (mean, std) = channel_stats(&train_y.index_select(0, &train_idx));
+        train_y = (&train_y - &mean) / &std;
+        test_y = (&test_y - &mean) / &std;
+        Some((to_vec(&mean)?, to_vec(&std)?))
+    } else {
+        None
+    };
     let (mean, std) = channel_stats(&train_x.index_select(0, &train_idx));
     // Grey-scale images are normalised per channel as images, then flattened into vectors
     // (per-pixel statistics would blow up pixels that are almost always 0).
+    let augmentable = raw.augmentable;
     let flatten = !augmentable && train_x.dim() == 4;
     let normalise = |x: &Tensor| {
         let x = (x - &mean) / &std;
@@ -349,9 +297,9 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
         x.to_device(device)
     };
     let input_shape = if flatten {
-        vec![input_shape.iter().product()]
+        vec![raw.input_shape.iter().product()]
     } else {
-        input_shape
+        raw.input_shape
     };
     let val = (n_val > 0).then(|| Dataset {
         x: normalise(&train_x.index_select(0, &val_idx)),
@@ -368,19 +316,40 @@ pub fn load(cfg: &DataConfig, device: Device) -> Result<Splits> {
             x: normalise(&test_x),
             y: test_y.to_device(device),
         },
-        task,
+        task: raw.task,
         input_shape,
         augmentable,
         input_mean: mean,
         input_std: std,
         flatten,
+        class_names: raw.class_names,
+        description: raw.description,
+        target_scale,
+        load_seconds: started.elapsed().as_secs_f64(),
     })
 }
 
 /// Mixed into the split seed so that the split differs from the generators' draws.
 const SPLIT_SALT: u64 = 0x5eed_5911;
+fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(Vec::<f32>::try_from(
+        &t.to_kind(Kind::Float).flatten(0, -1),
+    )?)
+}
 
-type Raw = (Tensor, Tensor, Tensor, Tensor, Task, Vec<i64>, bool);
+/// Per-column means of the values that are not NaN (0 for a column without any).
+fn column_means(x: &Tensor) -> Tensor {
+    let present = x.isnan().logical_not();
+    let count = present.sum_dim_intlist(0, true, Kind::Float).clamp_min(1.0);
+    x.nan_to_num(0.0, None::<f64>, None::<f64>)
+        .sum_dim_intlist(0, true, Kind::Float)
+        / count
+}
+
+/// `x` with every NaN replaced by its column's `fill`.
+fn impute(x: &Tensor, fill: &Tensor) -> Tensor {
+    x.where_self(&x.isnan().logical_not(), &fill.expand_as(x))
+}
 
 /// Per-channel (images) or per-feature (vectors) mean and standard deviation, broadcastable.
 fn channel_stats(x: &Tensor) -> (Tensor, Tensor) {
@@ -390,7 +359,7 @@ fn channel_stats(x: &Tensor) -> (Tensor, Tensor) {
     (mean, std)
 }
 
-fn synthetic_tensors(cfg: &DataConfig) -> Result<Raw> {
+fn synthetic_tensors(cfg: &DataConfig) -> Result<Builtin> {
     let n = cfg.synthetic_train + cfg.synthetic_test;
     if cfg.synthetic_train == 0 || cfg.synthetic_test == 0 {
         return Err(Error::Config(
@@ -457,25 +426,7 @@ fn synthetic_tensors(cfg: &DataConfig) -> Result<Raw> {
     ))
 }
 
-fn images_tensor(images: &Images) -> Tensor {
-    let shape = [
-        images.n as i64,
-        images.channels as i64,
-        images.height as i64,
-        images.width as i64,
-    ];
-    // Grey-scale sets are flattened into vectors after normalisation (see `load`).
-    Tensor::from_slice(&images.pixels)
-        .view(shape)
-        .to_kind(Kind::Float)
-        / 255.0
-}
-
-fn labels_tensor(labels: &[u8]) -> Tensor {
-    Tensor::from_slice(labels).to_kind(Kind::Int64)
-}
-
-fn file_tensors(cfg: &DataConfig) -> Result<Raw> {
+fn file_tensors(cfg: &DataConfig) -> Result<Builtin> {
     let split = formats::load_image_dataset(cfg.data_dir.as_deref(), &cfg.name)?;
     let train_x = images_tensor(&split.train.0);
     let test_x = images_tensor(&split.test.0);

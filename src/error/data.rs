@@ -170,6 +170,18 @@ pub enum DataError {
         missing: String,
     },
 
+    /// A row, column, record, array or image of a file cannot be used: `at` says which
+    /// (`row 5 (line 6), column 'age'`, `array 'x'`, `record 17`), `detail` what is wrong.
+    #[error("{}: {at}: {detail}", .path.display())]
+    Malformed {
+        /// The file (or folder).
+        path: PathBuf,
+        /// Where in it.
+        at: String,
+        /// What is wrong, and what to do when it is not obvious.
+        detail: String,
+    },
+
     /// The dataset name cannot be used.
     #[error("unknown dataset '{name}': {detail}")]
     UnknownDataset {
@@ -209,6 +221,15 @@ fn missing_files_message(
 }
 
 impl DataError {
+    /// Builds a [`DataError::Malformed`].
+    pub(crate) fn malformed(path: &Path, at: impl Into<String>, detail: impl Into<String>) -> Self {
+        DataError::Malformed {
+            path: path.to_path_buf(),
+            at: at.into(),
+            detail: detail.into(),
+        }
+    }
+
     /// Builds an [`DataError::Io`] for `path`.
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         DataError::Io {

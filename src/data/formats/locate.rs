@@ -310,7 +310,9 @@ fn classify(name: &str) -> Result<Dataset, DataError> {
     };
     if matches!(lower.as_str(), "cifar-100" | "cifar100" | "cifar_100") {
         return Err(unknown(
-            "CIFAR-100 is not supported; use cifar-10 or an IDX dataset".to_string(),
+            "CIFAR-100 has its own reader (formats::cifar100, through data::load), not \
+             this one of IDX folders and CIFAR-10"
+                .to_string(),
         ));
     }
     let name = name.trim();

@@ -2,7 +2,10 @@
 //! distribution formats, with or without gzip compression:
 //!
 //! - [`idx`]: the IDX format of MNIST, Fashion-MNIST, KMNIST, ...
-//! - [`cifar`]: the CIFAR-10 binary batches.
+//! - [`cifar`]: the CIFAR-10 binary batches; [`cifar100`]: CIFAR-100's binary files.
+//! - [`csv`]: tables with a header (CSV, TSV).
+//! - [`npy`]: NumPy `.npy` and `.npz`; [`safetensors`]: safetensors files.
+//! - [`image_folder`]: one folder of PNG/JPEG images per class, cached as a tensor file.
 //! - [`locate`]: finding a dataset's files under the data directory
 //!   (`--data-dir` or `GROWNET_DATA`) and loading its train and test splits.
 //!
@@ -29,8 +32,13 @@
 //! ```
 
 pub mod cifar;
+pub mod cifar100;
+pub mod csv;
 pub mod idx;
+pub mod image_folder;
 pub mod locate;
+pub mod npy;
+pub mod safetensors;
 
 use std::io::Read;
 use std::path::Path;
