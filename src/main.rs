@@ -114,6 +114,10 @@ struct BenchArgs {
     /// ($GROWNET_TORCH_ENV/bin/torchrun, else torchrun on the PATH); --threads is per process.
     #[arg(long, value_name = "N")]
     nproc_per_run: Option<usize>,
+    /// Train nothing: write OUT/bench.sbatch (a Slurm job array, one task per run) and
+    /// OUT/report.sbatch (the dependent runs and the report, after the array).
+    #[arg(long)]
+    sbatch: bool,
     /// Epochs of every run (default: the file's).
     #[arg(long)]
     epochs: Option<usize>,
@@ -1100,6 +1104,17 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             Some(n) => Some((torchrun()?, n)),
         },
     };
+    if args.sbatch {
+        let plan = bench::Plan::new(&b, &out);
+        let s = bench::slurm::write(&b, &plan, &opts, &args.config)?;
+        println!(
+            "{} runs in a Slurm array; submit with\n  jid=$(sbatch --parsable {})\n  sbatch --dependency=afterany:$jid {}",
+            s.tasks,
+            s.array.display(),
+            s.report.display()
+        );
+        return Ok(());
+    }
     if !args.quiet {
         println!(
             "bench {}: {} methods × {} seeds, {} at a time, {} thread(s) each; output in {}",

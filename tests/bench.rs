@@ -392,3 +392,54 @@ name = "fixed"
     let rows = csv_rows(&out.join("results.csv"));
     assert_eq!(rows.len(), 1);
 }
+
+/// `--sbatch` trains nothing and writes a job array and a report job; run by hand (no Slurm:
+/// `SLURM_ARRAY_TASK_ID` set per task), they train every run and write the report.
+#[test]
+fn a_bench_as_a_slurm_job_array_runs_task_by_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = bench_file(dir.path(), "0, 1", true);
+    let out = dir.path().join("out");
+    let o = grownet(&[
+        "bench",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--sbatch",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("4 runs in a Slurm array"), "{}", text(&o));
+    assert!(!out.join("runs").exists(), "--sbatch trained something");
+    let array = std::fs::read_to_string(out.join("bench.sbatch")).unwrap();
+    assert!(array.contains("#SBATCH --array=0-3"), "{array}");
+    for task in 0..4 {
+        let o = std::process::Command::new("bash")
+            .arg(out.join("bench.sbatch"))
+            .env("SLURM_ARRAY_TASK_ID", task.to_string())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "task {task}: {}", text(&o));
+    }
+    for run in ["fixed-s0", "tiny-s0", "fixed-s1", "tiny-s1"] {
+        assert!(
+            RunSeries::load(&out.join("runs").join(run))
+                .unwrap()
+                .is_complete(),
+            "{run}"
+        );
+    }
+    let o = std::process::Command::new("bash")
+        .arg(out.join("report.sbatch"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "report: {}", text(&o));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("fixed-at-tiny"), "{report}");
+    // Without a task number the array script says what is missing.
+    let o = std::process::Command::new("bash")
+        .arg(out.join("bench.sbatch"))
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o).contains("set SLURM_ARRAY_TASK_ID"));
+}

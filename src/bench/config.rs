@@ -124,7 +124,7 @@ impl BenchConfig {
         Ok(b)
     }
 
-    fn method(&self, name: &str) -> Option<&MethodSpec> {
+    pub(crate) fn method(&self, name: &str) -> Option<&MethodSpec> {
         self.methods.iter().find(|m| m.name == name)
     }
 

@@ -31,6 +31,7 @@
 mod config;
 mod results;
 pub mod search;
+pub mod slurm;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
