@@ -168,6 +168,11 @@ fn a_tiny_growth_step_under_two_ranks_grows_as_one_rank() {
 /// A growth check in each of `size` threads, one rank each (a world of one: no group), on the
 /// same data and network; every rank's parameters after it.
 fn grow_in_threads(size: usize) -> Vec<Vec<Tensor>> {
+    grow_in_threads_with(size, Method::Tiny)
+}
+
+/// [`grow_in_threads`] with another growth method.
+fn grow_in_threads_with(size: usize, method: Method) -> Vec<Vec<Tensor>> {
     let port = free_port();
     let ranks: Vec<_> = (0..size)
         .map(|r| {
@@ -186,14 +191,14 @@ fn grow_in_threads(size: usize) -> Vec<Vec<Tensor>> {
                         World::join("gloo", &rdv).unwrap()
                     }
                 };
-                grow_once(&world)
+                grow_once(&world, method)
             })
         })
         .collect();
     ranks.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
-fn grow_once(world: &World) -> Vec<Tensor> {
+fn grow_once(world: &World, method: Method) -> Vec<Tensor> {
     // Deterministic data, the same in every thread (no global RNG).
     let x = Tensor::arange(512 * 3, (Kind::Float, Device::Cpu))
         .view([512, 3])
@@ -206,14 +211,20 @@ fn grow_once(world: &World) -> Vec<Tensor> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     let mut net = Network::new(&arch, &mut rng, Device::Cpu).unwrap();
     let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
-    let config = GrowthConfig {
-        method: Method::Tiny,
+    let mut config = GrowthConfig {
+        method,
         selection: Selection::All,
         max_hidden: Some(vec![8, 8]),
         stats_samples: 512,
         stats_batch_size: 64,
         ..GrowthConfig::default()
     };
+    if method == Method::Senn {
+        // Thresholds low enough that one check adds a neuron.
+        config.max_hidden = None;
+        config.senn.tau = 1e-6;
+        config.senn.alpha = 1e-9;
+    }
     let mut grower = Grower::new(config).unwrap();
     let mut events: Vec<Event> = Vec::new();
     let mut ctx = Context {
@@ -240,17 +251,26 @@ fn ranks_grow_identically_and_as_one_rank() {
     if !c10d() {
         return;
     }
-    let one = grow_in_threads(1).remove(0);
-    let two = grow_in_threads(2);
+    for method in [Method::Tiny, Method::Senn] {
+        same_growth_on_two_ranks(method);
+    }
+}
+
+fn same_growth_on_two_ranks(method: Method) {
+    let one = grow_in_threads_with(1, method).remove(0);
+    let two = grow_in_threads_with(2, method);
     for (a, b) in two[0].iter().zip(&two[1]) {
-        assert!(a.equal(b), "ranks differ after growth");
+        assert!(a.equal(b), "{method:?}: ranks differ after growth");
     }
     assert_eq!(one.len(), two[0].len());
     for (a, b) in one.iter().zip(&two[0]) {
         assert_eq!(a.size(), b.size());
         let scale = a.abs().max().double_value(&[]).max(1e-12);
         let diff = (a - b).abs().max().double_value(&[]) / scale;
-        assert!(diff < 1e-6, "relative difference {diff} to one rank");
+        assert!(
+            diff < 1e-6,
+            "{method:?}: relative difference {diff} to one rank"
+        );
     }
 }
 
