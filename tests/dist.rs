@@ -165,13 +165,8 @@ fn a_tiny_growth_step_under_two_ranks_grows_as_one_rank() {
     assert_ne!(widths, vec![2, 2], "nothing grew");
 }
 
-/// A growth check in each of `size` threads, one rank each (a world of one: no group), on the
+/// A growth check by `method` in each of `size` threads, one rank each (a world of one: no group), on the
 /// same data and network; every rank's parameters after it.
-fn grow_in_threads(size: usize) -> Vec<Vec<Tensor>> {
-    grow_in_threads_with(size, Method::Tiny)
-}
-
-/// [`grow_in_threads`] with another growth method.
 fn grow_in_threads_with(size: usize, method: Method) -> Vec<Vec<Tensor>> {
     let port = free_port();
     let ranks: Vec<_> = (0..size)
