@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use common::{grownet, small_config, text};
 use grownet::checkpoint;
 use grownet::config::{ModelKind, RunConfig};
-use grownet::growth::senn::SennConfig;
-use grownet::growth::{GrowthConfig, Method, Selection};
+use grownet::growth::{GrowthConfig, Selection};
 use grownet::nn::Activation;
 use grownet::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use grownet::train::{Trainer, CHECKPOINT_FILE};
@@ -192,22 +191,7 @@ fn senn_with_an_inserted_rational_layer_gives_grownets_outputs() {
     cfg.train.epochs = 4;
     cfg.train.optimizer = OptimizerKind::AdamW;
     cfg.train.lr = 0.01;
-    cfg.growth = Some(GrowthConfig {
-        method: Method::Senn,
-        every_epochs: 1,
-        stats_samples: 128,
-        line_search_samples: 128,
-        senn: SennConfig {
-            tau: 1.0,
-            depth_cost: 2.0,
-            max_width: 8,
-            proposals: 4,
-            refine_steps: 10,
-            refine_samples: 128,
-            ..SennConfig::default()
-        },
-        ..GrowthConfig::default()
-    });
+    cfg.growth = Some(common::small_senn());
     check(cfg, |ckpt| {
         let (net, _) = checkpoint::load_network(ckpt, tch::Device::Cpu).unwrap();
         let arch = net.architecture();

@@ -11,8 +11,7 @@ use grownet::config::RunConfig;
 use grownet::error::Error;
 use grownet::events::{self, Event};
 use grownet::growth::config::{StatisticsPrecision, StatisticsSample};
-use grownet::growth::senn::SennConfig;
-use grownet::growth::{GrowthConfig, Method, Selection};
+use grownet::growth::{GrowthConfig, Selection};
 use grownet::optim::OptimizerKind;
 use grownet::train::{Trainer, CHECKPOINT_FILE, METRICS_FILE};
 
@@ -74,22 +73,7 @@ fn automatic() -> RunConfig {
 
 fn senn() -> RunConfig {
     let mut cfg = base(vec![], 4);
-    cfg.growth = Some(GrowthConfig {
-        method: Method::Senn,
-        every_epochs: 1,
-        stats_samples: 128,
-        line_search_samples: 128,
-        senn: SennConfig {
-            tau: 1.0,
-            depth_cost: 2.0,
-            max_width: 8,
-            proposals: 4,
-            refine_steps: 10,
-            refine_samples: 128,
-            ..SennConfig::default()
-        },
-        ..GrowthConfig::default()
-    });
+    cfg.growth = Some(common::small_senn());
     cfg
 }
 

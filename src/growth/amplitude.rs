@@ -216,11 +216,19 @@ pub fn search(
     method: &LineSearch,
 ) -> Amplitude {
     let preview = Preview::new(net, loss, data, proposal);
-    let l0 = preview.loss(0.0);
+    search_with(method, proposal.info.first_order(), &mut |s| {
+        preview.loss(s)
+    })
+}
+
+/// The line search `method` on the loss at scale `s` given by `loss_at(s)` (`fo`: the
+/// proposal's first order, for Armijo); a non-finite loss counts as +∞.
+pub fn search_with(method: &LineSearch, fo: f64, loss_at: &mut dyn FnMut(f64) -> f64) -> Amplitude {
+    let l0 = loss_at(0.0);
     let mut evals = 1;
     let mut eval = |s: f64| {
         evals += 1;
-        let l = preview.loss(s);
+        let l = loss_at(s);
         if l.is_finite() {
             l
         } else {
@@ -239,7 +247,6 @@ pub fn search(
             best
         }
         LineSearch::Armijo { c, max_iterations } => {
-            let fo = proposal.info.first_order();
             if !(fo.is_finite() && fo > 0.0 && l0.is_finite()) {
                 (0.0, l0)
             } else {
@@ -257,7 +264,7 @@ pub fn search(
 
 /// Armijo backtracking on γ (docs/tiny.md §2.9); returns (s = √γ, loss), or (0, L0) when no γ ≥ 1e-7
 /// satisfies the condition. `loss_of(γ)` evaluates the loss at amplitude γ = s².
-pub fn armijo(
+fn armijo(
     l0: f64,
     fo: f64,
     c: f64,

@@ -190,43 +190,8 @@ impl<'a> Previews<'a> {
                 evaluations: 2,
             };
         }
-        let mut evaluations = 1;
-        let mut eval = |s: f64| {
-            evaluations += 1;
-            let l = self.loss(loss, k, s);
-            if l.is_finite() {
-                l
-            } else {
-                f64::INFINITY
-            }
-        };
-        // As amplitude::search, on the shared products.
-        let (scale, loss_after) = match line_search {
-            LineSearch::Grid { scales } => {
-                let mut best = (0.0, l0);
-                for &s in scales.iter().filter(|&&s| s != 0.0) {
-                    let l = eval(s);
-                    if l < best.1 {
-                        best = (s, l);
-                    }
-                }
-                best
-            }
-            LineSearch::Armijo { c, max_iterations } => {
-                let fo = self.proposal.info.first_order();
-                if fo.is_finite() && fo > 0.0 && l0.is_finite() {
-                    amplitude::armijo(l0, fo, *c, *max_iterations, &mut |g| eval(g.sqrt()))
-                } else {
-                    (0.0, l0)
-                }
-            }
-        };
-        Amplitude {
-            scale,
-            loss_before: l0,
-            loss_after,
-            evaluations,
-        }
+        let fo = self.proposal.info.first_order();
+        amplitude::search_with(line_search, fo, &mut |s| self.loss(loss, k, s))
     }
 }
 

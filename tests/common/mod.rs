@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use grownet::config::RunConfig;
+use grownet::growth::senn::SennConfig;
+use grownet::growth::{GrowthConfig, Method};
 use grownet::nn::Network;
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
@@ -17,6 +19,28 @@ pub fn small_config(dataset: &str) -> RunConfig {
     cfg.threads = Some(1);
     cfg.train.batch_size = 32;
     cfg
+}
+
+/// SENN on a small problem: a check every epoch on 128 samples, eager thresholds (`tau` 1,
+/// depth cost 2), at most 8 units per layer, 4 proposals refined 10 steps: it grows width and
+/// depth within a few epochs.
+pub fn small_senn() -> GrowthConfig {
+    GrowthConfig {
+        method: Method::Senn,
+        every_epochs: 1,
+        stats_samples: 128,
+        line_search_samples: 128,
+        senn: SennConfig {
+            tau: 1.0,
+            depth_cost: 2.0,
+            max_width: 8,
+            proposals: 4,
+            refine_steps: 10,
+            refine_samples: 128,
+            ..SennConfig::default()
+        },
+        ..GrowthConfig::default()
+    }
 }
 
 /// The real-data directory, or `None` (with a printed reason) when it is not available.

@@ -27,30 +27,44 @@ pub const CIFAR10_RECORD_BYTES: usize = 1 + CIFAR_IMAGE_BYTES;
 /// Returns the images (`channels = 3`, 32×32, planes in CHW order as in the
 /// file) and their labels.
 pub fn parse_cifar10(bytes: &[u8], path: &Path) -> Result<(Images, Vec<u8>), DataError> {
+    parse_records(bytes, path, &[CIFAR10_CLASSES], 0)
+}
+
+/// Parses CIFAR records: `label_classes.len()` label bytes (each checked against its number
+/// of classes) then the pixels of one 32×32 colour image; returns the images and label byte
+/// `keep` of every record. Shared by CIFAR-10 (one label) and CIFAR-100 (coarse, fine).
+pub(super) fn parse_records(
+    bytes: &[u8],
+    path: &Path,
+    label_classes: &[usize],
+    keep: usize,
+) -> Result<(Images, Vec<u8>), DataError> {
+    let record_bytes = label_classes.len() + CIFAR_IMAGE_BYTES;
     let found = bytes.len();
-    if found == 0 || found % CIFAR10_RECORD_BYTES != 0 {
-        let records = found / CIFAR10_RECORD_BYTES + 1;
+    if found == 0 || found % record_bytes != 0 {
+        let records = found / record_bytes + 1;
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            expected_bytes: (records * CIFAR10_RECORD_BYTES) as u64,
+            expected_bytes: (records * record_bytes) as u64,
             found_bytes: found as u64,
         });
     }
-    let n = found / CIFAR10_RECORD_BYTES;
+    let n = found / record_bytes;
     let mut labels = Vec::with_capacity(n);
     let mut pixels = Vec::with_capacity(n * CIFAR_IMAGE_BYTES);
-    for (index, record) in bytes.chunks_exact(CIFAR10_RECORD_BYTES).enumerate() {
-        let label = record[0];
-        if usize::from(label) >= CIFAR10_CLASSES {
-            return Err(DataError::LabelOutOfRange {
-                path: path.to_path_buf(),
-                index,
-                label,
-                num_classes: CIFAR10_CLASSES,
-            });
+    for (index, record) in bytes.chunks_exact(record_bytes).enumerate() {
+        for (&label, &num_classes) in record.iter().zip(label_classes) {
+            if usize::from(label) >= num_classes {
+                return Err(DataError::LabelOutOfRange {
+                    path: path.to_path_buf(),
+                    index,
+                    label,
+                    num_classes,
+                });
+            }
         }
-        labels.push(label);
-        pixels.extend_from_slice(&record[1..]);
+        labels.push(record[keep]);
+        pixels.extend_from_slice(&record[label_classes.len()..]);
     }
     let images = Images {
         n,

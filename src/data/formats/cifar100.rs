@@ -21,7 +21,7 @@
 //! ```
 use std::path::{Path, PathBuf};
 
-use super::cifar::{CIFAR_IMAGE_BYTES, CIFAR_SIDE};
+use super::cifar::{parse_records, CIFAR_IMAGE_BYTES};
 use super::{read_maybe_gz, Images};
 use crate::data::choices::Cifar100Label;
 use crate::error::DataError;
@@ -49,43 +49,11 @@ pub fn parse_cifar100(
     path: &Path,
     label: Cifar100Label,
 ) -> Result<(Images, Vec<u8>), DataError> {
-    let found = bytes.len();
-    if found == 0 || found % CIFAR100_RECORD_BYTES != 0 {
-        let records = found / CIFAR100_RECORD_BYTES + 1;
-        return Err(DataError::Truncated {
-            path: path.to_path_buf(),
-            expected_bytes: (records * CIFAR100_RECORD_BYTES) as u64,
-            found_bytes: found as u64,
-        });
-    }
-    let n = found / CIFAR100_RECORD_BYTES;
-    let mut labels = Vec::with_capacity(n);
-    let mut pixels = Vec::with_capacity(n * CIFAR_IMAGE_BYTES);
-    for (index, record) in bytes.chunks_exact(CIFAR100_RECORD_BYTES).enumerate() {
-        for (byte, num_classes) in [(record[0], CIFAR100_COARSE), (record[1], CIFAR100_FINE)] {
-            if usize::from(byte) >= num_classes {
-                return Err(DataError::LabelOutOfRange {
-                    path: path.to_path_buf(),
-                    index,
-                    label: byte,
-                    num_classes,
-                });
-            }
-        }
-        labels.push(match label {
-            Cifar100Label::Coarse => record[0],
-            Cifar100Label::Fine => record[1],
-        });
-        pixels.extend_from_slice(&record[2..]);
-    }
-    let images = Images {
-        n,
-        channels: 3,
-        height: CIFAR_SIDE,
-        width: CIFAR_SIDE,
-        pixels,
+    let keep = match label {
+        Cifar100Label::Coarse => 0,
+        Cifar100Label::Fine => 1,
     };
-    Ok((images, labels))
+    parse_records(bytes, path, &[CIFAR100_COARSE, CIFAR100_FINE], keep)
 }
 
 /// The train and test files and the class names file, found under the data directory `root`.
