@@ -10,7 +10,7 @@ use serde::Serialize;
 use grownet::checkpoint;
 use grownet::config::{self as config, parse_device, Change, ModelKind, Override, RunConfig};
 use grownet::distributed::{Backend, World};
-use grownet::growth::config::{StatisticsPrecision, StatisticsSample};
+use grownet::growth::config::{AutoRetry, StatisticsPrecision, StatisticsSample};
 use grownet::growth::site::ConvNeuron;
 use grownet::growth::{AutoGain, LineSearch, Method, Selection};
 use grownet::nn::{Activation, LayerSpec};
@@ -412,6 +412,10 @@ struct AutoArgs {
     /// Growth steps per check at most (8).
     #[arg(long, visible_alias = "grow-rounds", value_name = "N")]
     auto_rounds: Option<usize>,
+    /// At a site whose step was refused: backoff (not again this check, then rest 1, 3, 7
+    /// checks after 2, 3, 4 refusals in a row; default) or always (judge it again at once).
+    #[arg(long, value_name = "RULE")]
+    auto_retry: Option<AutoRetry>,
     /// What is judged on held-out data: neurons (their gain beyond the existing weights' own
     /// best update, default) or total (the whole growth step).
     #[arg(long, visible_alias = "grow-gain", value_name = "WHAT")]
@@ -575,6 +579,7 @@ impl TrainArgs {
             grow_threshold => "growth.threshold",
             grow_patience => "growth.patience",
             auto_rounds => "growth.auto_rounds",
+            auto_retry => "growth.auto_retry",
             auto_gain => "growth.auto_gain",
             grow_significance => "growth.significance",
             grow_threshold_per_neuron => "growth.threshold_per_neuron",

@@ -388,7 +388,7 @@ fn set_and_flags_change_a_resumed_run() {
 
 #[test]
 fn enum_flags_accept_every_alias_and_list_the_names() {
-    let accepted: [(&str, &str, &str); 18] = [
+    let accepted: [(&str, &str, &str); 19] = [
         ("--model", "vgg", "kind = \"cnn\""),
         ("--model", "resnet-18", "kind = \"resnet18\""),
         ("--model", "ResNet18", "kind = \"resnet18\""),
@@ -409,6 +409,7 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
         ("--new-second-moment", "0", "new_second_moment = \"zero\""),
         ("--conv-neuron", "full", "conv_neuron = \"full\""),
         ("--auto-gain", "total", "auto_gain = \"total\""),
+        ("--auto-retry", "always", "auto_retry = \"always\""),
         (
             "--statistics-sample",
             "Fixed",
@@ -452,6 +453,10 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
         (
             vec!["train", "--auto-gain", "x"],
             "(expected total or neurons)",
+        ),
+        (
+            vec!["train", "--auto-retry", "never"],
+            "unknown automatic-growth retry rule 'never' (expected always or backoff)",
         ),
         (
             vec!["train", "--statistics-sample", "sometimes"],

@@ -448,6 +448,21 @@ fn the_input_moment_is_the_statistics_pass_s2_on_the_same_sample() {
             .unwrap()
             .unwrap();
         assert!(std::sync::Arc::ptr_eq(&m, &again));
+        // Prefetched on its thread while the caller goes on: the same moment, bit for bit.
+        let mut prefetched = InputMoments::default();
+        prefetched.prefetch(n, &site[0], &d, &idx, 5, 1e-6);
+        let p = prefetched
+            .get(n, &site[0], &d, &idx, 5, 1e-6)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.s2, m.s2, "{neuron:?}");
+        // A site that does not read the input has no moment to prefetch.
+        let inner = Site::new(n, 1, neuron).unwrap();
+        prefetched.prefetch(n, &inner, &d, &idx, 5, 1e-6);
+        assert!(prefetched
+            .get(n, &inner, &d, &idx, 5, 1e-6)
+            .unwrap()
+            .is_none());
     }
 }
 

@@ -107,6 +107,7 @@ from_str_by_serde! {
     crate::growth::AutoGain => "automatic-growth gain",
     crate::growth::site::ConvNeuron => "conv neuron",
     crate::growth::config::StatisticsSample => "statistics sample",
+    crate::growth::config::AutoRetry => "automatic-growth retry rule",
     crate::growth::config::StatisticsPrecision => "statistics precision",
     crate::data::TaskChoice => "task",
     crate::data::Missing => "missing-value rule",

@@ -287,6 +287,14 @@ mod tests {
         assert!(!previews
             .output(0, 0.7)
             .allclose(&previews.output(0, 0.0), 1e-4, 1e-4, false));
+        // Scale 0 is the unchanged network for every k, bit for bit (its loss is computed once).
+        for k in [3, 0, 2] {
+            let direct = Loss::CrossEntropy.mean(&previews.output(k, 0.0), &data.y);
+            assert_eq!(
+                previews.loss(Loss::CrossEntropy, k, 0.0),
+                direct.double_value(&[])
+            );
+        }
         let l = previews.per_sample_losses(Loss::CrossEntropy, 2, 0.7);
         let m = previews.loss(Loss::CrossEntropy, 2, 0.7);
         assert!((l.mean(Kind::Double).double_value(&[]) - m).abs() < 1e-5);

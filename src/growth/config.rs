@@ -44,6 +44,18 @@ pub enum StatisticsSample {
     Fixed,
 }
 
+/// What the automatic mode does at a site whose step it refused (docs/tiny.md §10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AutoRetry {
+    /// Judge it again in the check's next round and at every check.
+    Always,
+    /// Not again in this check, and after r refusals in a row not in the next 2^(r−1) − 1
+    /// checks ([`super::backoff`]).
+    #[default]
+    Backoff,
+}
+
 /// Precision of the statistics' per-batch products (docs/tiny.md §2.2, "Precision").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -88,6 +100,9 @@ pub struct GrowthConfig {
     pub patience: usize,
     /// Automatic mode: growth steps per check at most.
     pub auto_rounds: usize,
+    /// Automatic mode: whether a site whose step was refused is judged again at once or
+    /// rests ([`AutoRetry`]).
+    pub auto_retry: AutoRetry,
     /// Automatic mode: what the held-out gain measures (the new neurons beyond the existing
     /// weights' own best update, or the whole step; see [`auto`]).
     pub auto_gain: AutoGain,
@@ -141,6 +156,7 @@ impl Default for GrowthConfig {
             threshold: 0.0,
             patience: 3,
             auto_rounds: 8,
+            auto_retry: AutoRetry::Backoff,
             auto_gain: AutoGain::Neurons,
             significance: 2.0,
             threshold_per_neuron: 1.5e-4,
@@ -175,6 +191,7 @@ impl GrowthConfig {
             threshold: d.threshold,
             patience: d.patience,
             auto_rounds: d.auto_rounds,
+            auto_retry: d.auto_retry,
             auto_gain: d.auto_gain,
             threshold_per_neuron: d.threshold_per_neuron,
             threshold_per_parameter: d.threshold_per_parameter,

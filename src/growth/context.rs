@@ -49,6 +49,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+use super::backoff::Backoff;
 use crate::data::Dataset;
 use crate::distributed::World;
 use crate::error::Result;
@@ -160,6 +161,13 @@ pub struct GrowthState {
     /// No more growth (targets reached or bottlenecks exhausted).
     #[serde(rename = "growth_finished", default)]
     pub finished: bool,
+    /// Automatic mode: the sites resting after refused steps ([`super::backoff`]).
+    #[serde(
+        rename = "growth_backoff",
+        default,
+        skip_serializing_if = "Backoff::is_empty"
+    )]
+    pub backoff: Backoff,
     /// SENN: checks left before another layer may be inserted.
     #[serde(default)]
     pub senn_depth_cooldown: usize,

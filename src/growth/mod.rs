@@ -27,6 +27,7 @@
 pub mod amplitude;
 pub mod apply;
 pub mod auto;
+pub mod backoff;
 pub mod config;
 pub mod context;
 pub mod depth;
@@ -62,6 +63,10 @@ pub trait GrowthMethod: std::fmt::Debug {
         state: &mut GrowthState,
         ctx: &mut Context,
     ) -> Result<()>;
+
+    /// Work that can start before the first check, in the background (e.g. the input moment
+    /// of a fixed statistics sample). Nothing by default.
+    fn prepare(&mut self, _config: &GrowthConfig, _ctx: &Context) {}
 }
 
 /// Drives growth during training: when to check (schedule or automatic mode), the method
@@ -102,6 +107,17 @@ impl Grower {
             && self.active(epoch - 1)
             && epoch % self.config.every_epochs == 0
             && epoch < epochs
+    }
+
+    /// Starts what the method can compute before its first check while training goes on
+    /// (counted in the growth time); call once when training starts.
+    pub fn prepare(&mut self, ctx: &Context) {
+        if self.state.finished {
+            return;
+        }
+        let start = Instant::now();
+        self.method.prepare(&self.config, ctx);
+        self.state.seconds += start.elapsed().as_secs_f64();
     }
 
     /// One growth check by the configured method.

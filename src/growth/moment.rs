@@ -7,6 +7,11 @@
 //! reused: `S₂` from one sample and `M₂`, `P` from another inflate the whitened directions the
 //! first sample barely covers (measured: λ's twice as large and steps the line search rejects).
 //!
+//! The moment is always computed on a thread of its own ([`InputMoments::prefetch`] starts it
+//! when training starts, so that it runs while the small network trains; [`InputMoments::get`]
+//! joins it, or starts and joins it when nothing was prefetched), with the caller's number of
+//! intra-op threads: the same code either way, so the same numbers whenever it finishes.
+//!
 //! ```
 //! use grownet::data::Dataset;
 //! use grownet::growth::moment::InputMoments;
@@ -29,12 +34,13 @@
 //! assert!(none.unwrap().is_none());
 //! ```
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use faer::Mat;
 use tch::{Kind, Tensor};
 
 use super::linalg::{self, to_mat};
-use super::site::{self, Site, SiteKind};
+use super::site::{FeatureMap, Site, SiteKind};
 use super::tiny::S2Factor;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -84,9 +90,43 @@ impl MomentKey {
 #[derive(Debug, Default)]
 pub struct InputMoments {
     cached: Option<(MomentKey, Arc<InputMoment>)>,
+    pending: Option<Pending>,
+}
+
+/// A moment being computed on another thread.
+#[derive(Debug)]
+struct Pending {
+    key: MomentKey,
+    handle: JoinHandle<Result<InputMoment>>,
 }
 
 impl InputMoments {
+    /// Starts computing the input moment of `site` on another thread (nothing unless its
+    /// producer reads the network's input). [`InputMoments::get`] with the same arguments
+    /// then waits for it instead of starting over.
+    pub fn prefetch(
+        &mut self,
+        net: &Network,
+        site: &Site,
+        data: &Dataset,
+        index: &Tensor,
+        batch: usize,
+        threshold: f64,
+    ) {
+        if site.index != 0 {
+            return;
+        }
+        let key = MomentKey::of(net, site, batch, threshold);
+        let started = self.pending.as_ref().map(|p| &p.key) == Some(&key);
+        let cached = self.cached.as_ref().map(|c| &c.0) == Some(&key);
+        if !started && !cached {
+            let map = FeatureMap::of(&net.stages[site.index]);
+            let (x, _) = data.select(index);
+            let handle = spawn(*site, map, x, batch, threshold);
+            self.pending = Some(Pending { key, handle });
+        }
+    }
+
     /// The input moment of `site` (`None` unless its producer reads the network's input),
     /// computed on the samples `index` of `data` in minibatches of `batch` on first use.
     pub fn get(
@@ -107,37 +147,56 @@ impl InputMoments {
                 return Ok(Some(m.clone()));
             }
         }
-        let s2 = producer_moment(net, site, data, index, batch)?;
-        let factor = linalg::psd_factor(s2.as_ref(), threshold)
-            .map(|factor| Arc::new(S2Factor { threshold, factor }));
-        let moment = Arc::new(InputMoment { s2, factor });
+        self.prefetch(net, site, data, index, batch, threshold);
+        // prefetch left a pending computation with this key (the cache did not match).
+        let Some(pending) = self.pending.take() else {
+            return Err(Error::Growth("input moment: nothing computed".into()));
+        };
+        let moment = pending
+            .handle
+            .join()
+            .map_err(|_| Error::Growth("input moment: its thread panicked".into()))??;
+        let moment = Arc::new(moment);
         self.cached = Some((key, moment.clone()));
         Ok(Some(moment))
     }
 }
 
-/// `S₂` of `site` over the samples `index` of `data`: the same rows and the same f64
-/// summation as `statistics::collect`, without the network beyond the producer's input.
-fn producer_moment(
-    net: &Network,
-    site: &Site,
-    data: &Dataset,
-    index: &Tensor,
+/// Computes `S₂` of `site` from its producer's inputs `x` and its eigen-factor on a new
+/// thread with the caller's number of intra-op threads.
+fn spawn(
+    site: Site,
+    map: FeatureMap,
+    x: Tensor,
     batch: usize,
-) -> Result<Mat<f64>> {
-    let n = index.size()[0];
-    let stage = &net.stages[site.index];
+    threshold: f64,
+) -> JoinHandle<Result<InputMoment>> {
+    let threads = tch::get_num_threads();
+    std::thread::spawn(move || {
+        tch::set_num_threads(threads);
+        let s2 = producer_moment(&site, map, &x, batch)?;
+        let factor = linalg::psd_factor(s2.as_ref(), threshold)
+            .map(|factor| Arc::new(S2Factor { threshold, factor }));
+        Ok(InputMoment { s2, factor })
+    })
+}
+
+/// `S₂` of `site` over the producer inputs `x` (the statistics sample, in order): the same rows
+/// and the same f64 summation over minibatches of `batch` as `statistics::collect`, without the
+/// network beyond the producer's input.
+fn producer_moment(site: &Site, map: FeatureMap, x: &Tensor, batch: usize) -> Result<Mat<f64>> {
+    let n = x.size()[0];
     let mut sum: Option<Tensor> = None;
     let mut start = 0;
     while start < n {
         let len = (batch as i64).min(n - start);
-        let (x, _) = data.select(&index.narrow(0, start, len));
+        let xb = x.narrow(0, start, len);
         start += len;
-        let hw = match x.dim() {
-            4 => (x.size()[2], x.size()[3]),
+        let hw = match xb.dim() {
+            4 => (xb.size()[2], xb.size()[3]),
             _ => (1, 1),
         };
-        let rows = site.producer_rows(&site::features(stage, &x, Kind::Double), hw);
+        let rows = site.producer_rows(&map.apply(&xb, Kind::Double), hw);
         let s2 = rows.moment();
         sum = Some(match sum {
             None => s2,

@@ -48,6 +48,9 @@ pub struct Previews<'a> {
     cache: Option<Cache>,
     /// Without a cache: the inputs of the producer and of its block.
     stem: Option<(Tensor, Option<Tensor>)>,
+    /// With a cache, the unchanged network's mean loss (scale 0 previews the same output for
+    /// every k), once computed: every line search starts from it.
+    unchanged: std::cell::OnceCell<(Loss, f64)>,
 }
 
 /// What a plain linear site's previews share (see [`Previews`]).
@@ -115,6 +118,7 @@ impl<'a> Previews<'a> {
             data,
             cache,
             stem,
+            unchanged: std::cell::OnceCell::new(),
         }
     }
 
@@ -172,6 +176,19 @@ impl<'a> Previews<'a> {
 
     /// Mean loss with the first `k` new neurons at scale `s`.
     pub fn loss(&self, loss: Loss, k: i64, s: f64) -> f64 {
+        if s == 0.0 && self.cache.is_some() {
+            // Scale 0 gives the cached consumer pre-activation itself, bit for bit, for every k.
+            let &(l, v) = self
+                .unchanged
+                .get_or_init(|| (loss, self.mean_loss(loss, 0, 0.0)));
+            if l == loss {
+                return v;
+            }
+        }
+        self.mean_loss(loss, k, s)
+    }
+
+    fn mean_loss(&self, loss: Loss, k: i64, s: f64) -> f64 {
         tch::no_grad(|| {
             loss.mean(&self.output(k, s), &self.data.y)
                 .double_value(&[])

@@ -246,10 +246,37 @@ fn full_s2(image: &Tensor, conv2: Conv) -> Tensor {
 /// the unfolded patches `[N, L, C·k²(+1)]` for a conv (docs/tiny.md §3.1). Computed once per
 /// batch and stage, shared by the site it produces for and the site it consumes for.
 pub fn features(stage: &Stage, x: &Tensor, kind: Kind) -> Tensor {
-    let x = x.to_kind(kind);
-    match &stage.layer {
-        Layer::Linear(l) => super::unfold::augment(&x.flatten(1, -1), l.bias.is_some()),
-        Layer::Conv2d(c) => unfold::unfold(&x, c.geometry(), c.bias.is_some()),
+    FeatureMap::of(stage).apply(x, kind)
+}
+
+/// What a stage's features depend on: its layer's kind, conv geometry and bias, not its
+/// weights (so that they can be computed away from the network, e.g. on another thread).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FeatureMap {
+    Linear { bias: bool },
+    Conv { geometry: Conv, bias: bool },
+}
+
+impl FeatureMap {
+    pub fn of(stage: &Stage) -> FeatureMap {
+        match &stage.layer {
+            Layer::Linear(l) => FeatureMap::Linear {
+                bias: l.bias.is_some(),
+            },
+            Layer::Conv2d(c) => FeatureMap::Conv {
+                geometry: c.geometry(),
+                bias: c.bias.is_some(),
+            },
+        }
+    }
+
+    /// The features of input `x` in precision `kind` (see [`features`]).
+    pub fn apply(&self, x: &Tensor, kind: Kind) -> Tensor {
+        let x = x.to_kind(kind);
+        match *self {
+            FeatureMap::Linear { bias } => super::unfold::augment(&x.flatten(1, -1), bias),
+            FeatureMap::Conv { geometry, bias } => unfold::unfold(&x, geometry, bias),
+        }
     }
 }
 

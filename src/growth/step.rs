@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
-use super::config::{GrowthConfig, Selection, StatisticsPrecision, StatisticsSample};
+use super::config::{AutoRetry, GrowthConfig, Selection, StatisticsPrecision, StatisticsSample};
 use super::context::{Context, GrowthState};
 use super::moment::InputMoments;
 use super::proposal::{self, Method, Proposal};
@@ -48,6 +48,21 @@ impl FixedSample {
 }
 
 impl GrowthMethod for TinyFamily {
+    /// With a fixed statistics sample, draws it and starts computing the input moment.
+    fn prepare(&mut self, cfg: &GrowthConfig, ctx: &Context) {
+        let covariance = cfg.method.tiny_options().is_some_and(|o| o.use_covariance);
+        if cfg.statistics_sample != StatisticsSample::Fixed || !covariance {
+            return;
+        }
+        let Ok(site) = Site::new(ctx.net, 0, cfg.conv_neuron) else {
+            return;
+        };
+        let f = self.fixed.get_or_insert_with(|| FixedSample::new(cfg, ctx));
+        let (batch, threshold) = (cfg.stats_batch_size, cfg.numerical_threshold);
+        f.moments
+            .prefetch(ctx.net, &site, ctx.train, &f.index, batch, threshold);
+    }
+
     /// One growth step, or in automatic mode as many as keep finding useful neurons (at most
     /// `auto_rounds`).
     fn check(
@@ -57,13 +72,22 @@ impl GrowthMethod for TinyFamily {
         ctx: &mut Context,
     ) -> Result<()> {
         let rounds = if cfg.auto { cfg.auto_rounds.max(1) } else { 1 };
+        let backoff = cfg.auto && cfg.auto_retry == AutoRetry::Backoff;
+        if backoff {
+            state.backoff.next_check();
+        }
         let mut added_any = false;
+        let mut judged_any = false;
         for _ in 0..rounds {
-            let added = grow_step(cfg, state, ctx, &mut self.fixed)?;
-            added_any |= added;
-            if !added || state.finished {
+            let outcome = grow_step(cfg, state, ctx, &mut self.fixed, backoff)?;
+            added_any |= outcome == Outcome::Added;
+            judged_any |= outcome != Outcome::AllResting;
+            if outcome != Outcome::Added || state.finished {
                 break;
             }
+        }
+        if !judged_any {
+            return Ok(()); // every site rests: this check judged nothing
         }
         if added_any {
             state.idle_checks = 0;
@@ -119,18 +143,36 @@ pub fn capacities(cfg: &GrowthConfig, net: &Network) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// One growth step: statistics, proposals, line search, apply (or roll back), log.
-/// Returns whether any neuron was added.
+/// What a growth step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Some site kept its step.
+    Added,
+    /// Every site judged refused its step (or none could grow).
+    Refused,
+    /// Every site that may grow rests after refusals ([`super::backoff`]): nothing judged.
+    AllResting,
+}
+
+/// One growth step: statistics, proposals, line search, apply (or roll back), log. With
+/// `backoff`, resting sites are left out and each judged site's verdict is recorded.
 fn grow_step(
     cfg: &GrowthConfig,
     state: &mut GrowthState,
     ctx: &mut Context,
     fixed: &mut Option<FixedSample>,
-) -> Result<bool> {
-    let caps = capacities(cfg, ctx.net);
+    backoff: bool,
+) -> Result<Outcome> {
+    let mut caps = capacities(cfg, ctx.net);
     if caps.is_empty() {
         state.finished = true;
-        return Ok(false);
+        return Ok(Outcome::Refused);
+    }
+    if backoff {
+        caps.retain(|&(k, _)| !state.backoff.resting(k));
+        if caps.is_empty() {
+            return Ok(Outcome::AllResting);
+        }
     }
     let mut rng = step_rng(ctx.seed, state.steps_done + 1);
     let (stats_idx, ls_data) = match cfg.statistics_sample {
@@ -175,7 +217,11 @@ fn grow_step(
                     tm,
                     bottlenecks: &bottlenecks,
                 };
-                added_any |= verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged)?;
+                let kept = verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged)?;
+                if backoff {
+                    state.backoff.record(k, kept);
+                }
+                added_any |= kept.any();
             }
         }
     } else {
@@ -202,7 +248,12 @@ fn grow_step(
                     tm,
                     bottlenecks: &bottlenecks,
                 };
-                added_any = verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged)?;
+                let site = p.site;
+                let kept = verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged)?;
+                if backoff {
+                    state.backoff.record(site, kept);
+                }
+                added_any = kept.any();
             }
             None => ctx.emit(Event::Growth(Growth::NoSite(NoSite {
                 epoch: ctx.clock.epoch,
@@ -215,7 +266,11 @@ fn grow_step(
         }
     }
     state.steps_done += 1;
-    Ok(added_any)
+    Ok(if added_any {
+        Outcome::Added
+    } else {
+        Outcome::Refused
+    })
 }
 
 /// The random generator of growth step `step` (1-based): its statistics and line-search

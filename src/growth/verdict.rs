@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::amplitude::{self, Amplitude};
 use super::apply;
 use super::auto::{self, Acceptance};
+use super::backoff::Kept;
 use super::config::GrowthConfig;
 use super::context::Context;
 use super::preview::Previews;
@@ -141,14 +142,14 @@ fn apply_checked(
     Ok((l0 - after, Some(why)))
 }
 
-/// Line search (or fixed scale), apply, verify, log. Returns whether neurons were kept.
+/// Line search (or fixed scale), apply, verify, log. Returns what was kept of the proposal.
 pub fn amplitude_and_apply(
     cfg: &GrowthConfig,
     ctx: &mut Context,
     p: Proposal,
     ls: &Dataset,
     judged: Judged,
-) -> Result<bool> {
+) -> Result<Kept> {
     let t0 = Instant::now();
     let proposed = p.neurons();
     let (chosen, choose) = choose(cfg, ctx, p, ls);
@@ -174,9 +175,9 @@ pub fn amplitude_and_apply(
         &judged,
         tm,
     );
-    let accepted = event.accepted;
+    let kept = Kept::of(event.neurons_added, proposed);
     ctx.emit(Event::Growth(Growth::Step(Box::new(event))))?;
-    Ok(accepted)
+    Ok(kept)
 }
 
 /// The growth event of a TINY-family step.

@@ -241,10 +241,20 @@ impl Trainer {
 
     /// One growth check, through the narrow context growth works on.
     fn grow(&mut self) -> Result<()> {
+        self.doing = "growth";
+        self.with_growth(|grower, ctx| grower.check(ctx))?;
+        self.doing = "training";
+        Ok(())
+    }
+
+    /// Runs `f` on the grower (when there is one) and the narrow context growth works on.
+    fn with_growth(
+        &mut self,
+        f: impl FnOnce(&mut Grower, &mut Context) -> Result<()>,
+    ) -> Result<()> {
         let Some(grower) = self.grower.as_mut() else {
             return Ok(());
         };
-        self.doing = "growth";
         let mut sink = Reporter {
             run: self.run.as_mut(),
             quiet: self.quiet,
@@ -263,9 +273,7 @@ impl Trainer {
             events: &mut sink,
             world: &self.world,
         };
-        grower.check(&mut ctx)?;
-        self.doing = "training";
-        Ok(())
+        f(grower, &mut ctx)
     }
 
     /// Seconds spent in growth so far.
@@ -378,6 +386,11 @@ impl Trainer {
 
     fn epochs_until(&mut self, epoch: usize) -> Result<()> {
         let show = !self.quiet && std::io::stdout().is_terminal();
+        // Growth's background work (idempotent) runs while the first epochs train.
+        self.with_growth(|grower, ctx| {
+            grower.prepare(ctx);
+            Ok(())
+        })?;
         while self.epoch < epoch.min(self.config.train.epochs) {
             let start = Instant::now();
             let growth_before = self.growth_seconds();
