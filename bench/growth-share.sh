@@ -3,8 +3,10 @@
 # schedule: every 10 steps to 256+256; the automatic mode: checks every 100 steps, no target),
 # each with grownet's defaults (a fresh f64 statistics sample per step) and fast (a fixed
 # statistics sample, so the input moment is computed once, and mixed-precision products:
-# docs/tiny.md §2.2). Runs interleaved seed by seed; prints the table (medians of the share,
-# mean ± sd of the accuracy).
+# docs/tiny.md §2.2). The automatic mode also runs with the retry rule it had before the
+# back-off (`--auto-retry always`: a refused site judged again in every round; docs/tiny.md §10),
+# fast. Runs interleaved seed by seed; prints the table (medians of the share, mean ± sd of the
+# accuracy).
 # Usage: GROWNET_DATA=… bench/growth-share.sh OUT_DIR [SEED…] (default seeds 0 1 2); finished
 # runs are kept.
 set -euo pipefail
@@ -33,6 +35,7 @@ for s in "${seeds[@]}"; do
   run "schedule-fast-s$s" --seed "$s" "${sched[@]}" "${fast[@]}"
   run "auto-fast-s$s" --seed "$s" "${auto[@]}" "${fast[@]}"
   run "auto-s$s" --seed "$s" "${auto[@]}"
+  run "auto-fast-always-s$s" --seed "$s" "${auto[@]}" "${fast[@]}" --auto-retry always
 done
 python3 - "$out" <<'PY'
 import json, statistics, sys
