@@ -247,12 +247,17 @@ fn a_tiny_growth_step_under_two_ranks_grows_as_one_rank() {
     assert_ne!(widths, vec![2, 2], "nothing grew");
 }
 
-/// A growth check by `method` in each of `size` threads, one rank each (a world of one: no group), on the
-/// same data and network; every rank's parameters after it.
-fn grow_in_threads_with(size: usize, method: Method) -> Vec<Vec<Tensor>> {
+/// `f(world)` on each of `size` ranks, as threads of this process with a group each (a world
+/// of one: no group); every rank's result.
+fn in_threads<T, F>(size: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(&World) -> T + Send + Clone + 'static,
+{
     let port = free_port();
     let ranks: Vec<_> = (0..size)
         .map(|r| {
+            let f = f.clone();
             std::thread::spawn(move || {
                 let world = match size {
                     1 => World::single(),
@@ -268,11 +273,41 @@ fn grow_in_threads_with(size: usize, method: Method) -> Vec<Vec<Tensor>> {
                         World::join("gloo", &rdv).unwrap()
                     }
                 };
-                grow_once(&world, method)
+                f(&world)
             })
         })
         .collect();
     ranks.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn the_differentiable_sum_sums_values_forward_and_gradients_backward() {
+    if !c10d() {
+        return;
+    }
+    // Rank r: x = [r+1, 10(r+1)], loss = Σ y·w with w = [1, r+2]. y = Σ_r x on both ranks;
+    // each rank's ∂(Σ_r loss_r)/∂x = Σ_r w_r = [2, 5] once the backward pass sums it.
+    let out = in_threads(2, |world| {
+        let r = world.rank() as f64;
+        let x = Tensor::from_slice(&[r + 1.0, 10.0 * (r + 1.0)]).set_requires_grad(true);
+        let y = world.all_reduce_sum_differentiable(&x).unwrap();
+        (&y * Tensor::from_slice(&[1.0, r + 2.0]))
+            .sum(Kind::Double)
+            .backward();
+        let v = |t: &Tensor| Vec::<f64>::try_from(t).unwrap();
+        (v(&y.detach()), v(&x.grad()), v(&x.detach()))
+    });
+    for (r, (y, grad, x)) in out.into_iter().enumerate() {
+        assert_eq!(y, vec![3.0, 30.0], "rank {r}");
+        assert_eq!(grad, vec![2.0, 5.0], "rank {r}");
+        assert_eq!(x[0], r as f64 + 1.0, "rank {r}: the input was changed");
+    }
+}
+
+/// A growth check by `method` in each of `size` threads, one rank each (a world of one: no group), on the
+/// same data and network; every rank's parameters after it.
+fn grow_in_threads_with(size: usize, method: Method) -> Vec<Vec<Tensor>> {
+    in_threads(size, move |world| grow_once(world, method))
 }
 
 fn grow_once(world: &World, method: Method) -> Vec<Tensor> {
