@@ -147,18 +147,24 @@ fn same_weights(a: &Path, b: &Path, tol: f64) -> Vec<i64> {
     n.hidden_widths()
 }
 
+/// `grownet train ARGS` on one rank and on two: every epoch's losses and the checkpoints'
+/// weights and buffers within 1e-5 (relative). The final widths and the 2 ranks' output.
+fn two_ranks_as_one(args: &[&str]) -> (Vec<i64>, Vec<Output>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    train(args, 1, &one);
+    let outputs = train(args, 2, &two);
+    same_losses(&one, &two, 1e-5);
+    (same_weights(&one, &two, 1e-5), outputs)
+}
+
 #[test]
 fn two_ranks_with_half_batches_train_as_one_rank() {
     if !c10d() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     let args: Vec<&str> = [MLP, &["--epochs", "2", "--hidden", "16,16"]].concat();
-    train(&args, 1, &one);
-    let outputs = train(&args, 2, &two);
-    same_losses(&one, &two, 1e-5);
-    same_weights(&one, &two, 1e-5);
+    let (_, outputs) = two_ranks_as_one(&args);
     // Rank 1 wrote nothing and printed nothing.
     assert!(text(&outputs[1]).trim().is_empty(), "{}", text(&outputs[1]));
 }
@@ -169,13 +175,8 @@ fn two_ranks_with_half_batches_train_a_batchnorm_cnn_as_one_rank() {
         return;
     }
     // Synchronised BatchNorm: the 2 ranks' batch statistics are those of the global batch.
-    let tmp = tempfile::tempdir().unwrap();
-    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     let args: Vec<&str> = [CNN, &["--epochs", "2"]].concat();
-    train(&args, 1, &one);
-    train(&args, 2, &two);
-    same_losses(&one, &two, 1e-5);
-    same_weights(&one, &two, 1e-5);
+    two_ranks_as_one(&args);
 }
 
 #[test]
@@ -189,8 +190,6 @@ fn a_tiny_growth_step_of_a_batchnorm_cnn_under_two_ranks_grows_as_one_rank() {
     // ~1e-2 under float rounding alone (one process on 2 threads against 1 thread, measured).
     // The statistics pass runs in eval mode (running statistics): synchronised BatchNorm
     // takes part through the training steps before and after it.
-    let tmp = tempfile::tempdir().unwrap();
-    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     let grow = [
         "--epochs",
         "2",
@@ -208,10 +207,7 @@ fn a_tiny_growth_step_of_a_batchnorm_cnn_under_two_ranks_grows_as_one_rank() {
         "growth.stats_samples=128",
     ];
     let args: Vec<&str> = [CNN, &grow].concat();
-    train(&args, 1, &one);
-    train(&args, 2, &two);
-    same_losses(&one, &two, 1e-5);
-    let widths = same_weights(&one, &two, 1e-5);
+    let (widths, _) = two_ranks_as_one(&args);
     assert_eq!(widths, vec![6, 8], "the conv → conv site did not grow");
 }
 
@@ -222,8 +218,6 @@ fn a_tiny_growth_step_under_two_ranks_grows_as_one_rank() {
     }
     // One epoch of 8 steps and one growth check right after its last step: the checkpoint
     // holds the grown network.
-    let tmp = tempfile::tempdir().unwrap();
-    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     let grow = [
         "--epochs",
         "1",
@@ -241,9 +235,7 @@ fn a_tiny_growth_step_under_two_ranks_grows_as_one_rank() {
         "growth.stats_batch_size=128",
     ];
     let args: Vec<&str> = [MLP, &grow].concat();
-    train(&args, 1, &one);
-    train(&args, 2, &two);
-    let widths = same_weights(&one, &two, 1e-5);
+    let (widths, _) = two_ranks_as_one(&args);
     assert_ne!(widths, vec![2, 2], "nothing grew");
 }
 
