@@ -62,17 +62,28 @@ fn shim(libtorch: &Path, gloo: &Path) {
     );
 }
 
-/// `nccl.h` (the wheel's nvidia-nccl package) and a CUDA toolkit's headers (CUDA_HOME or
-/// /usr/local/cuda: the wheel's own CUDA headers lack `crt/` and `nv/target`), when
-/// libtorch_cuda is there too.
+/// `nccl.h` (the wheel's nvidia-nccl package) and CUDA's headers, when libtorch_cuda is there
+/// too: the wheel's own CUDA headers lack `crt/` and `nv/target`, which scripts/env.sh fetches
+/// (`GROWNET_CUDA_INCLUDE`: the nvidia-cuda-crt and nvidia-cuda-cccl wheels' headers, searched
+/// after the wheel's), else a CUDA toolkit's (CUDA_HOME or /usr/local/cuda).
 fn nccl_includes(libtorch: &Path) -> Option<Vec<PathBuf>> {
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    println!("cargo:rerun-if-env-changed=GROWNET_CUDA_INCLUDE");
     if !libtorch.join("lib/libtorch_cuda.so").exists() {
         return None;
     }
     let nccl = libtorch.parent()?.join("nvidia/nccl/include");
     if !nccl.join("nccl.h").exists() {
         return None;
+    }
+    let wheel = libtorch.parent()?.join("nvidia/cu13/include");
+    if let Some(extra) = std::env::var_os("GROWNET_CUDA_INCLUDE").map(PathBuf::from) {
+        let complete = wheel.join("cuda_runtime_api.h").exists()
+            && extra.join("nv/target").exists()
+            && extra.join("crt/host_config.h").exists();
+        if complete {
+            return Some(vec![nccl, wheel, extra]);
+        }
     }
     let home =
         std::env::var_os("CUDA_HOME").map_or_else(|| "/usr/local/cuda".into(), PathBuf::from);

@@ -50,4 +50,23 @@ if [ ! -f "$GROWNET_GLOO_INCLUDE/gloo/algorithm.h" ] && command -v apt-get >/dev
   rm -rf "$gloo_tmp"
 fi
 export GROWNET_GLOO_INCLUDE
+
+# CUDA's `crt/` and `nv/target` headers, which the CUDA wheel lacks and c10d's
+# ProcessGroupNCCL.hpp includes: with them build.rs compiles the shim with NCCL. Only headers
+# (~3 MB of wheels: nvidia-cuda-crt and nvidia-cuda-cccl of the CUDA version torch was built
+# with), once, into the same cache; CUDA 13 wheels only (CUDA 12's packages are named
+# otherwise); skipped for a CPU-only torch or without NCCL in the wheel.
+GROWNET_CUDA_INCLUDE=${GROWNET_CUDA_INCLUDE:-$GROWNET_TORCH_ENV/cuda-headers/nvidia/cu13/include}
+if [ ! -f "$GROWNET_CUDA_INCLUDE/nv/target" ] && [ -f "$LIBTORCH/../nvidia/nccl/include/nccl.h" ]; then
+  cuda_version=$("$GROWNET_TORCH_ENV/bin/python" -c 'import torch; print(torch.version.cuda or "")' 2>/dev/null)
+  case "$cuda_version" in
+    13.*)
+      echo "grownet: fetching CUDA $cuda_version's crt and nv/target headers (for NCCL, once)" >&2
+      "$GROWNET_TORCH_ENV/bin/pip" install --quiet --no-deps --target "$GROWNET_TORCH_ENV/cuda-headers" \
+        "nvidia-cuda-crt==$cuda_version.*" "nvidia-cuda-cccl==$cuda_version.*" >&2 ||
+        echo "grownet: could not fetch CUDA's headers; building without NCCL" >&2
+      ;;
+  esac
+fi
+export GROWNET_CUDA_INCLUDE
 export GROWNET_TORCH_ENV

@@ -316,9 +316,38 @@ impl RunConfig {
     }
 }
 
-/// Parses `auto`, `cpu`, `cuda` or `cuda:N`.
+/// The device a process of a launched run uses when `requested` is `auto`, `cuda` or `gpu`:
+/// `cuda:LOCAL_RANK` (torchrun and the Slurm recipe set `LOCAL_RANK`, the process's rank on
+/// its machine), so that each process of a machine takes its own GPU; `cuda:0` when the process
+/// sees a single GPU (one GPU per task, e.g. through `CUDA_VISIBLE_DEVICES`). Unchanged without
+/// `local_rank`, without GPUs (`auto` then means the CPU, `cuda` is refused as before), for
+/// `cpu` and for an explicit `cuda:N`. More local ranks than GPUs is an error.
+pub fn rank_device(requested: &str, local_rank: Option<usize>, gpus: i64) -> Result<String> {
+    match (requested, local_rank) {
+        ("auto" | "cuda" | "gpu", Some(r)) if gpus > 0 => {
+            if (r as i64) < gpus {
+                Ok(format!("cuda:{r}"))
+            } else if gpus == 1 {
+                Ok("cuda:0".into())
+            } else {
+                Err(Error::Config(format!(
+                    "--device {requested}: LOCAL_RANK={r} but this machine has {gpus} CUDA \
+                     devices (launch at most one process per GPU, or give --device cuda:N)"
+                )))
+            }
+        }
+        _ => Ok(requested.to_string()),
+    }
+}
+
+/// Parses `auto`, `cpu`, `cuda` or `cuda:N`; under a launcher that sets `LOCAL_RANK`, `auto`
+/// and `cuda` mean this process's own GPU ([`rank_device`]).
 pub fn parse_device(s: &str) -> Result<Device> {
-    match s {
+    let local_rank = std::env::var("LOCAL_RANK")
+        .ok()
+        .and_then(|v| v.trim().parse().ok());
+    let gpus = local_rank.map_or(0, |_| tch::Cuda::device_count());
+    match rank_device(s, local_rank, gpus)?.as_str() {
         "auto" => Ok(Device::cuda_if_available()),
         "cpu" => Ok(Device::Cpu),
         "cuda" | "gpu" => {
@@ -487,6 +516,32 @@ mod tests {
         let e = senn.validate().unwrap_err().to_string();
         assert!(e.contains("growth.senn.tau = NaN"), "{e}");
         assert!(parse_device("tpu").is_err());
+        assert!(parse_device("cuda:x").is_err());
         assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
+    }
+
+    #[test]
+    fn each_local_rank_takes_its_own_gpu() {
+        let dev = |s: &str, r: Option<usize>, gpus: i64| rank_device(s, r, gpus).unwrap();
+        // torchrun on a machine of 4 GPUs: auto and cuda mean the rank's own GPU.
+        assert_eq!(dev("auto", Some(2), 4), "cuda:2");
+        assert_eq!(dev("cuda", Some(3), 4), "cuda:3");
+        assert_eq!(dev("gpu", Some(0), 4), "cuda:0");
+        // An explicit index and the CPU are kept.
+        assert_eq!(dev("cuda:1", Some(3), 4), "cuda:1");
+        assert_eq!(dev("cpu", Some(3), 4), "cpu");
+        // One visible GPU per process (CUDA_VISIBLE_DEVICES): cuda:0 whatever the local rank.
+        assert_eq!(dev("auto", Some(5), 1), "cuda:0");
+        // No GPU: auto stays auto (the CPU); no launcher: unchanged.
+        assert_eq!(dev("auto", Some(1), 0), "auto");
+        assert_eq!(dev("cuda", Some(1), 0), "cuda");
+        assert_eq!(dev("auto", None, 4), "auto");
+        assert_eq!(dev("cuda", None, 4), "cuda");
+        // More processes than GPUs on a machine.
+        let e = rank_device("cuda", Some(4), 2).unwrap_err().to_string();
+        assert!(
+            e.contains("LOCAL_RANK=4") && e.contains("2 CUDA devices"),
+            "{e}"
+        );
     }
 }

@@ -33,6 +33,12 @@ extern "C" {
         err: *mut *mut c_char,
     ) -> i32;
     fn grownet_c10d_barrier(pg: *mut c_void, err: *mut *mut c_char) -> i32;
+    fn grownet_c10d_all_reduce_sum_differentiable(
+        pg: *mut c_void,
+        t: *mut c_void,
+        err: *mut *mut c_char,
+    ) -> *mut c_void;
+    fn grownet_c10d_share(pg: *mut c_void) -> *mut c_void;
 }
 
 /// Where to find the group: the TCP store's address and this process's place in the group.
@@ -170,6 +176,46 @@ impl ProcessGroup {
             check(rc, err, "all-reduce", self.timeout_s)?;
         }
         Ok(())
+    }
+
+    /// The sum of `t` over the ranks as a new tensor that keeps the autograd graph: its
+    /// backward pass sums the incoming gradient over the ranks (every rank must run the
+    /// backward pass through it too, in the same order as the others).
+    pub fn all_reduce_sum_differentiable(&self, t: &Tensor) -> Result<Tensor> {
+        if !t.is_contiguous() {
+            return Err(Error::Dist("collectives need contiguous tensors".into()));
+        }
+        #[cfg(not(grownet_no_c10d))]
+        {
+            let mut err = std::ptr::null_mut();
+            // SAFETY: a live group and a live tensor; the shim catches every exception and
+            // returns a new `torch::Tensor*` (tch's own convention), owned by the `Tensor`
+            // made from it here, or null.
+            let out = unsafe {
+                grownet_c10d_all_reduce_sum_differentiable(self.ptr, tensor_ptr(t), &mut err)
+            };
+            if out.is_null() {
+                check(1, err, "all-reduce", self.timeout_s)?;
+            }
+            // SAFETY: a tensor the shim allocated for us alone.
+            Ok(unsafe { Tensor::from_ptr(out as *mut _) })
+        }
+        #[cfg(grownet_no_c10d)]
+        Ok(t.shallow_clone())
+    }
+
+    /// A second owner of the same group (the C++ group lives until both are dropped), for a
+    /// layer that runs collectives of its own ([`super::SharedGroup`]).
+    pub fn share(&self) -> ProcessGroup {
+        #[cfg(not(grownet_no_c10d))]
+        // SAFETY: a live group; the copy holds its own references to the store and backend.
+        let ptr = unsafe { grownet_c10d_share(self.ptr) };
+        #[cfg(grownet_no_c10d)]
+        let ptr = self.ptr;
+        ProcessGroup {
+            ptr,
+            timeout_s: self.timeout_s,
+        }
     }
 
     /// Gives `t` on every rank the value it has on `root`, in place.

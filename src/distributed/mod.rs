@@ -18,7 +18,9 @@
 //! assert_eq!(world.shard(10), 0..10);
 //! ```
 mod ffi;
+mod shared;
 mod world;
 
 pub use ffi::{available, has_nccl, ProcessGroup, Rendezvous};
+pub use shared::SharedGroup;
 pub use world::{rendezvous_from_env, Backend, World};

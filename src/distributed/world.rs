@@ -6,6 +6,7 @@ use std::ops::Range;
 use tch::{Kind, Tensor};
 
 use super::ffi::{has_nccl, ProcessGroup, Rendezvous};
+use super::shared::SharedGroup;
 use crate::error::{Error, Result};
 
 /// The processes of a run (one: no group, nothing to communicate).
@@ -15,6 +16,8 @@ pub struct World {
     /// The group's backend (`gloo`, `nccl`; `single` for a world of one).
     backend: &'static str,
     group: Option<ProcessGroup>,
+    /// The same group, for layers that run collectives in their forward pass.
+    shared: Option<SharedGroup>,
 }
 
 /// Which c10d backend a distributed run uses.
@@ -94,6 +97,7 @@ impl World {
             size: 1,
             backend: "single",
             group: None,
+            shared: None,
         }
     }
 
@@ -117,11 +121,13 @@ impl World {
             ));
         }
         let group = ProcessGroup::new(backend, r)?;
+        let shared = SharedGroup::new(group.share(), r.size);
         Ok(World {
             rank: r.rank,
             size: r.size,
             backend,
             group: Some(group),
+            shared: Some(shared),
         })
     }
 
@@ -177,6 +183,28 @@ impl World {
             Some(g) => g.all_reduce_sum(t),
             None => Ok(()),
         }
+    }
+
+    /// The sum of `t` over the ranks as a new tensor that keeps the autograd graph (the
+    /// backward pass sums the incoming gradient over the ranks, as
+    /// `torch.distributed.nn.functional.all_reduce`); in a world of one, `t` itself.
+    pub fn all_reduce_sum_differentiable(&self, t: &Tensor) -> Result<Tensor> {
+        match &self.group {
+            Some(g) => g.all_reduce_sum_differentiable(t),
+            None => Ok(t.shallow_clone()),
+        }
+    }
+
+    /// A handle on the group for layers that run collectives in their forward pass
+    /// (synchronised BatchNorm, `Network::sync_batch_norm`); `None` in a world of one.
+    pub fn shared(&self) -> Option<SharedGroup> {
+        self.shared.clone()
+    }
+
+    /// The first collective that failed inside a forward pass through [`World::shared`] since
+    /// the last check, as an error.
+    pub fn check_shared(&self) -> Result<()> {
+        self.shared.as_ref().map_or(Ok(()), SharedGroup::check)
     }
 
     /// Sums a few numbers over the ranks (in f64).

@@ -21,6 +21,7 @@ use super::{
     init, Activation, Architecture, BatchNorm, Conv2d, Layer, LayerSpec, Linear, ParamPath, Part,
     Pool, Skip, SkipPath, Stage, StageSpec,
 };
+use crate::distributed::SharedGroup;
 use crate::error::{Error, Result};
 
 /// A chain of stages whose widths can grow.
@@ -29,6 +30,9 @@ pub struct Network {
     pub stages: Vec<Stage>,
     input_shape: Vec<i64>,
     device: Device,
+    /// The ranks over which training-mode BatchNorm statistics are taken (none: this
+    /// process's batch). Set by a data-parallel run, never saved.
+    sync: Option<SharedGroup>,
 }
 
 impl Network {
@@ -105,6 +109,7 @@ impl Network {
             stages,
             input_shape: arch.input_shape.clone(),
             device,
+            sync: None,
         })
     }
 
@@ -127,6 +132,19 @@ impl Network {
                 })
                 .collect(),
         }
+    }
+
+    /// Synchronises BatchNorm over the ranks of `group` (`None`: each process on its own
+    /// batch): every training-mode pass through [`Network::run`] then normalises with the
+    /// statistics of all ranks' batches together ([`BatchNorm::forward_in`]). Not saved with
+    /// the network; kept through growth (stages inserted later are covered too).
+    pub fn sync_batch_norm(&mut self, group: Option<SharedGroup>) {
+        self.sync = group;
+    }
+
+    /// The group BatchNorm is synchronised over ([`Network::sync_batch_norm`]).
+    pub fn batch_norm_group(&self) -> Option<&SharedGroup> {
+        self.sync.as_ref()
     }
 
     /// Forward pass; `train` selects BatchNorm's batch statistics.
@@ -171,10 +189,10 @@ impl Network {
             hooks.input(i, stage, &input);
             let mut z = hooks.layer_output(i, stage, &input);
             if let Some(bn) = &stage.norm {
-                z = bn.forward(&z, train);
+                z = bn.forward_in(&z, train, self.sync.as_ref());
             }
             let z = hooks.normalised(i, z);
-            h = stage.post(&stage.add_skip(z, prev.as_ref(), train));
+            h = stage.post(&stage.add_skip_in(z, prev.as_ref(), train, self.sync.as_ref()));
             prev = Some(input);
         }
         (h, prev)

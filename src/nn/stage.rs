@@ -3,6 +3,7 @@
 use tch::Tensor;
 
 use super::{Activation, BatchNorm, Conv2d, LayerSpec, Linear, Pool};
+use crate::distributed::SharedGroup;
 
 /// A layer with its parameters.
 #[derive(Debug)]
@@ -92,9 +93,15 @@ pub struct SkipPath {
 
 impl SkipPath {
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_in(x, train, None)
+    }
+
+    /// [`SkipPath::forward`] with the projection's BatchNorm synchronised over `group`
+    /// ([`BatchNorm::forward_in`]).
+    pub fn forward_in(&self, x: &Tensor, train: bool, group: Option<&SharedGroup>) -> Tensor {
         match &self.projection {
             None => x.shallow_clone(),
-            Some((conv, bn)) => bn.forward(&conv.forward(x), train),
+            Some((conv, bn)) => bn.forward_in(&conv.forward(x), train, group),
         }
     }
 }
@@ -149,8 +156,19 @@ impl Stage {
     /// Adds the residual path (from `block_input`, the previous stage's input) to a
     /// normalised pre-activation; the identity for a stage without one.
     pub fn add_skip(&self, z: Tensor, block_input: Option<&Tensor>, train: bool) -> Tensor {
+        self.add_skip_in(z, block_input, train, None)
+    }
+
+    /// [`Stage::add_skip`] with the projection's BatchNorm synchronised over `group`.
+    pub fn add_skip_in(
+        &self,
+        z: Tensor,
+        block_input: Option<&Tensor>,
+        train: bool,
+        group: Option<&SharedGroup>,
+    ) -> Tensor {
         match (&self.skip, block_input) {
-            (Some(path), Some(x)) => z + path.forward(x, train),
+            (Some(path), Some(x)) => z + path.forward_in(x, train, group),
             _ => z,
         }
     }

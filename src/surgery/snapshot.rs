@@ -81,6 +81,7 @@ impl NetSnapshot {
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
         let mut fresh = Network::new(&self.architecture, &mut rng, net.device())?;
         fresh.load_tensors(&self.tensors)?;
+        fresh.sync_batch_norm(net.batch_norm_group().cloned());
         *net = fresh;
         opt.load_state(self.optimizer, self.steps)
     }

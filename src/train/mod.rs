@@ -222,6 +222,7 @@ impl Trainer {
     /// directory).
     pub fn join(&mut self, world: World) -> Result<()> {
         replicate::from_root(&world, &self.net, &self.opt)?;
+        self.net.sync_batch_norm(world.shared());
         self.quiet |= !world.is_root();
         self.world = world;
         Ok(())
@@ -555,11 +556,12 @@ impl Trainer {
             }
             Optimizer::zero_grad(&params);
             let out = self.net.forward(&x, true);
+            self.world.check_shared()?;
             let loss = shard::batch_loss(&self.world, self.loss, &out, &y, global);
             let mut value = loss.double_value(&[]);
             let several = self.world.size() > 1;
             if several {
-                loss.backward();
+                shard::backward(&loss)?;
                 value = shard::reduce_gradients(&self.world, &params, value)?;
             }
             if !value.is_finite() {

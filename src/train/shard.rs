@@ -17,7 +17,7 @@ use tch::Tensor;
 use super::{eval_from_sums, eval_sums, Eval};
 use crate::data::Dataset;
 use crate::distributed::World;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::nn::{Loss, Network};
 
 /// This rank's contiguous share of a global minibatch's indices.
@@ -36,6 +36,13 @@ pub fn batch_loss(world: &World, loss: Loss, out: &Tensor, y: &Tensor, global: i
         return loss.mean(out, y);
     }
     loss.per_sample(out, y).sum(out.kind()) / global as f64
+}
+
+/// The backward pass of a data-parallel step: synchronised BatchNorm runs collectives in it,
+/// whose failure (a rank died) comes back as an error rather than a panic.
+pub fn backward(loss: &Tensor) -> Result<()> {
+    loss.f_backward()
+        .map_err(|e| Error::Dist(format!("backward pass: {e}")))
 }
 
 /// Sums the gradients of `params` over the ranks (one flattened bucket, in place) and returns
