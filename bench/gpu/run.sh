@@ -15,7 +15,8 @@
 # against full width on the CIFAR-10 subset; 5 the statistics and decomposition cost of
 # 512-channel conv sites (examples/conv_growth_cost). Everything lands in OUT_DIR as at most 8
 # files: one log per step, metrics.tar.gz (the growth runs' metrics and the dumps) and
-# summary.md (bench/gpu/summarize.py).
+# summary.md (bench/gpu/summarize.py). Step 6 (issue 14): training data-parallel under torchrun
+# on NCCL (world size = the GPUs present) against one plain process.
 #
 # Environment (all optional):
 #   DEVICE    cuda (default), cuda:N or cpu
@@ -183,9 +184,44 @@ else
   step $CC 150 "$BIN/conv_growth_cost" --device "$DEVICE" --channels 512,512,512 --images 128 --repeats 3
 fi
 
+# --- 6. data-parallel on NCCL (issue 14) ---------------------------------------------------
+# torchrun with one process per GPU (NCCL; world size 1 on a one-GPU machine still creates the
+# process group and runs every all-reduce through NCCL), against the same run in one plain
+# process; the CPU dry run uses Gloo with 2 processes. The log ends with the losses compared.
+DP=06-distributed.log
+TORCHRUN=$(dirname "$PYTHON")/torchrun
+if [ "$DEVICE" = cpu ]; then
+  backend=gloo nproc=2
+else
+  backend=nccl nproc=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+  [ "$nproc" -ge 1 ] || nproc=1
+fi
+if [ "$QUICK" = 1 ]; then dps=(--limit 256 --test-limit 128 --batch-size 32); else dps=(--limit 4096 --test-limit 1000 --batch-size 128); fi
+dp=(--dataset cifar-10 --data-dir "$DATA" --model cnn --epochs 2 --optimizer sgd --lr 0.05 --momentum 0.9
+  --seed 0 --device "$DEVICE" --no-augment "${dps[@]}")
+if [ -x "$TORCHRUN" ]; then
+  step $DP 120 "$TORCHRUN" --nproc-per-node "$nproc" --no-python "$BIN/grownet" train "${dp[@]}" \
+    --dist-backend "$backend" --out "$WORK/dist"
+  step $DP 90 "$BIN/grownet" train "${dp[@]}" --out "$WORK/single"
+  step $DP 30 "$PYTHON" - "$WORK/dist/metrics.jsonl" "$WORK/single/metrics.jsonl" <<'PY'
+import json, sys
+def epochs(path):
+    return [e for e in map(json.loads, open(path)) if e.get("event") == "epoch"]
+d, s = epochs(sys.argv[1]), epochs(sys.argv[2])
+for a, b in zip(d, s):
+    rel = abs(a["train_loss"] - b["train_loss"]) / max(abs(b["train_loss"]), 1e-12)
+    print(f"DIST epoch {a['epoch']}: train loss {a['train_loss']:.6f} (torchrun) vs "
+          f"{b['train_loss']:.6f} (one process), relative difference {rel:.2e}; "
+          f"epoch {a['epoch_seconds']:.2f} s vs {b['epoch_seconds']:.2f} s")
+PY
+else
+  echo "no torchrun beside $PYTHON: step skipped" >>"$OUT/$DP"
+fi
+
 # --- results --------------------------------------------------------------------------------
 (cd "$WORK" && tar -czf "$OUT/metrics.tar.gz" --ignore-failed-read \
   full-width/metrics.jsonl full-width/config.toml tiny/metrics.jsonl tiny/config.toml \
+  dist/metrics.jsonl single/metrics.jsonl \
   dump-*.safetensors 2>/dev/null)
 note "writing the summary"
 timeout 60 python3 "$ROOT/bench/gpu/summarize.py" "$OUT" >"$OUT/summary.md" 2>"$WORK/summarize.err" ||

@@ -203,6 +203,19 @@ def conv_cost(out):
     print("```text\n" + "\n".join(l for l in body if l.strip()) + "\n```\n")
 
 
+def distributed(out):
+    log = read(os.path.join(out, "06-distributed.log"))
+    print("## 6. Data-parallel under torchrun (issue 14)\n")
+    m = re.search(r"^\$ (\S*torchrun .*) \(timeout", log, re.M)
+    if m:
+        c = re.sub(r"/\S*/(torchrun|grownet)", r"\1", m.group(1))
+        print(f"```sh\n{c}\n```\n")
+    lines = re.findall(r"^DIST (.*)$", log, re.M)
+    print("\n".join(f"- {l}" for l in lines) if lines else "(no comparison: see 06-distributed.log)")
+    print()
+    problems(log)
+
+
 def main():
     out = sys.argv[1]
     env = read(os.path.join(out, "01-environment.log"))
@@ -218,6 +231,7 @@ def main():
     throughput(out)
     growth(out)
     conv_cost(out)
+    distributed(out)
 
 
 if __name__ == "__main__":
