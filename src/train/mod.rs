@@ -387,14 +387,15 @@ impl Trainer {
 
     fn epochs_until(&mut self, epoch: usize) -> Result<()> {
         let show = !self.quiet && std::io::stdout().is_terminal();
-        // Growth's background work (idempotent) runs while the first epochs train.
-        self.with_growth(|grower, ctx| {
-            grower.prepare(ctx);
-            Ok(())
-        })?;
         while self.epoch < epoch.min(self.config.train.epochs) {
             let start = Instant::now();
             let growth_before = self.growth_seconds();
+            // Growth's background work starts while the epoch trains (idempotent: once per run;
+            // its time counts in the epoch's growth time).
+            self.with_growth(|grower, ctx| {
+                grower.prepare(ctx);
+                Ok(())
+            })?;
             let (train_loss, train_acc) = self.train_epoch(show)?;
             self.epoch += 1;
             let epochs = self.config.train.epochs;
