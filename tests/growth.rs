@@ -763,3 +763,42 @@ fn automatic_mode_rejects_negative_or_non_finite_thresholds() {
         assert!(bad.validate().is_err(), "{bad:?}");
     }
 }
+
+/// Stems (docs/tiny.md §10): a statistics pass that starts from the kept activations of the
+/// stages before the site gives the same statistics, bit for bit, as the whole forward; a step
+/// at that site keeps them, one before it drops them.
+#[test]
+fn statistics_from_kept_stems_are_those_of_the_whole_forward() {
+    use grownet::growth::stem::Stems;
+    use std::cell::RefCell;
+    let n = net(&[6, 5, 4], Activation::Relu, 3);
+    let d = data(96, 7);
+    let idx = all_idx(96);
+    let s = sites(&n, &[1]);
+    let plain = statistics::collect(
+        &n,
+        Loss::CrossEntropy,
+        &d,
+        &idx,
+        32,
+        &statistics::Plan::new(&s, 16),
+    )
+    .unwrap();
+    let stems = RefCell::new(Stems::default());
+    let mut plan = statistics::Plan::new(&s, 16);
+    plan.stems = Some(&stems);
+    for pass in 0..2 {
+        let c = statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap();
+        let (a, b) = (&plain.stats[0], &c.stats[0]);
+        assert!(
+            a.s == b.s && a.m == b.m && a.s2 == b.s2 && a.m2 == b.m2 && a.p == b.p,
+            "pass {pass}"
+        );
+        assert_eq!(plain.loss, c.loss);
+        assert_eq!(stems.borrow().len(), 1);
+    }
+    stems.borrow_mut().changed(1);
+    assert_eq!(stems.borrow().len(), 1);
+    stems.borrow_mut().changed(0);
+    assert!(stems.borrow().is_empty());
+}

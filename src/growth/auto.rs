@@ -19,12 +19,15 @@
 //!
 //! At plain linear sites the previews share everything that depends neither on the scale
 //! nor on k ([`super::preview::Previews`]), so judging a step costs a few small products, not full passes.
+use std::cell::RefCell;
+
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::amplitude::{Amplitude, LineSearch};
 use super::preview::{prefix, Previews};
 use super::proposal::Proposal;
+use super::stem::Stems;
 use crate::data::Dataset;
 pub use crate::events::Judgement;
 use crate::nn::{Loss, Network};
@@ -151,6 +154,7 @@ pub struct Choice {
 /// the first k, k/4, …, 1 neurons (line search), and the count whose gain (measured as
 /// `what` says) minus its cost under `rule` is largest. On `verify`, which took no part in
 /// those choices: that count's gain, its standard error, and the verdict of `rule`.
+#[allow(clippy::too_many_arguments)] // the data, the proposal and the rule, each its own
 pub fn choose(
     net: &Network,
     loss: Loss,
@@ -159,8 +163,10 @@ pub fn choose(
     what: AutoGain,
     line_search: &LineSearch,
     rule: Acceptance,
+    stems: Option<&RefCell<Stems>>,
 ) -> Choice {
-    let (pc, pv) = (Previews::new(net, p, choose), Previews::new(net, p, verify));
+    let pc = Previews::with_stems(net, p, choose, stems);
+    let pv = Previews::with_stems(net, p, verify, stems);
     // The baseline the new neurons must beat: the unchanged network, or the existing
     // weights' update alone (no new neuron) at its own best scale.
     let existing = (what == AutoGain::Neurons && p.delta_w.is_some())
@@ -330,6 +336,7 @@ mod tests {
             AutoGain::Neurons,
             &grid,
             rule,
+            None,
         );
         assert_eq!(c.judgement.gain, 0.0);
         assert!(c.judgement.existing.is_some());
@@ -344,6 +351,7 @@ mod tests {
             AutoGain::Total,
             &grid,
             rule,
+            None,
         );
         assert!(t.judgement.existing.is_none());
         assert_eq!(t.judgement.gain, t.judgement.total);

@@ -39,6 +39,7 @@ pub mod replicate;
 pub mod senn;
 pub mod site;
 pub mod statistics;
+pub mod stem;
 pub mod step;
 pub mod tiny;
 pub mod unfold;

@@ -26,10 +26,13 @@
 //! let a = previews.amplitude(Loss::CrossEntropy, 3, &LineSearch::Grid { scales: vec![0.5, 1.0] });
 //! assert!(a.loss_after <= a.loss_before);
 //! ```
+use std::cell::RefCell;
+
 use tch::{Kind, Tensor};
 
 use super::amplitude::{self, Amplitude, LineSearch};
 use super::proposal::Proposal;
+use super::stem::Stems;
 use crate::data::Dataset;
 use crate::nn::{Hooks, Layer, Loss, Network, Pool, Stage};
 
@@ -83,6 +86,17 @@ impl Hooks for Supplied {
 
 impl<'a> Previews<'a> {
     pub fn new(net: &'a Network, proposal: &'a Proposal, data: &'a Dataset) -> Self {
+        Self::with_stems(net, proposal, data, None)
+    }
+
+    /// [`Previews::new`], the stages before the site run once per check through `stems` while
+    /// they are unchanged ([`Stems`]; the same values).
+    pub fn with_stems(
+        net: &'a Network,
+        proposal: &'a Proposal,
+        data: &'a Dataset,
+        stems: Option<&RefCell<Stems>>,
+    ) -> Self {
         let k = proposal.site;
         let plain = |i: usize| {
             net.stages.get(i).is_some_and(|st| {
@@ -94,7 +108,14 @@ impl<'a> Previews<'a> {
         };
         let cache = (plain(k) && plain(k + 1) && proposal.rational.is_none()).then(|| {
             tch::no_grad(|| {
-                let (h, prev) = net.forward_range(&data.x, None, 0..k, false);
+                let (h, prev) = match stems {
+                    Some(st) if k > 0 => {
+                        let mut st = st.borrow_mut();
+                        let (h, prev) = &st.of(net, &data.x, k, data.x.size()[0])[0];
+                        (h.shallow_clone(), prev.as_ref().map(Tensor::shallow_clone))
+                    }
+                    _ => net.forward_range(&data.x, None, 0..k, false),
+                };
                 let inp = net.stages[k].layer.input(&h);
                 let out = net.stages[k].forward_in_chain(&inp, prev.as_ref(), false);
                 Cache {

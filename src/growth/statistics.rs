@@ -6,6 +6,7 @@
 //! `torch.autograd.grad`): the parameters' `.grad` fields, and so the training graph, are
 //! left untouched. The loss is summed over the batch, so each row of `G` is one sample's
 //! gradient and the averages do not depend on how the sample is split into batches.
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use tch::{Kind, Tensor};
@@ -13,6 +14,7 @@ use tch::{Kind, Tensor};
 use super::linalg::to_mat;
 use super::moment::InputMoment;
 use super::site::{self, Site};
+use super::stem::{Stem, Stems};
 use super::tiny::SiteStatistics;
 use crate::data::Dataset;
 use crate::distributed::World;
@@ -131,15 +133,35 @@ impl Hooks for Probes<'_> {
     }
 }
 
-/// One statistics minibatch through the network: the summed loss, the per-sample gradients
-/// at every probe (in the order of `Probes::probes`) and the recorded stage inputs.
+/// The inputs of stage `first` (and of its block) for the minibatches of the sample `index`.
+fn sample_stems(
+    net: &Network,
+    data: &Dataset,
+    index: &Tensor,
+    batch: i64,
+    first: usize,
+) -> Vec<Stem> {
+    let n = index.size()[0];
+    (0..n)
+        .step_by(batch.max(1) as usize)
+        .map(|start| {
+            let (x, _) = data.select(&index.narrow(0, start, batch.min(n - start)));
+            net.forward_range(&x, None, 0..first, false)
+        })
+        .collect()
+}
+
+/// One statistics minibatch through the network from stage `first` (its input `x`, its
+/// block's input): the summed loss, the per-sample gradients at every probe (in the order of
+/// `Probes::probes`) and the recorded stage inputs.
 fn probe_batch(
     net: &Network,
     loss: Loss,
-    (x, y): (&Tensor, &Tensor),
+    (x, block_input, first): (Tensor, Option<Tensor>, usize),
+    y: &Tensor,
     hooks: &mut Probes,
 ) -> Result<(f64, Vec<Tensor>)> {
-    let (out, _) = net.run(x, None, 0..net.stages.len(), false, hooks);
+    let (out, _) = net.run(&x, block_input, first..net.stages.len(), false, hooks);
     let total = loss.per_sample(&out, y).sum(Kind::Double);
     let lv = total.double_value(&[]);
     if !lv.is_finite() {
@@ -290,12 +312,14 @@ impl Accumulator<'_> {
 /// What [`collect`] gathers: the sites, how many samples' raw rows to keep per site (fewer for
 /// wide conv sites), per site its `S₂` when already known ([`InputMoment`]), and the precision
 /// of the per-batch products (`Kind::Double`, or the training precision with f64 sums across
-/// batches: docs/tiny.md §2.2, "Precision").
+/// batches: docs/tiny.md §2.2, "Precision"), and where to keep the stems of the sample
+/// (the activations before the first site; [`Stems`]) between passes of one check.
 pub struct Plan<'a> {
     pub sites: &'a [Site],
     pub keep_samples: usize,
     pub known: Vec<Option<Arc<InputMoment>>>,
     pub precision: Kind,
+    pub stems: Option<&'a RefCell<Stems>>,
 }
 
 impl<'a> Plan<'a> {
@@ -306,6 +330,7 @@ impl<'a> Plan<'a> {
             keep_samples,
             known: vec![None; sites.len()],
             precision: Kind::Double,
+            stems: None,
         }
     }
 }
@@ -367,7 +392,16 @@ pub fn collect_on(
         precision: plan.precision,
     };
     let mut loss_total = 0.0;
+    // The stages before the first site run once per check while they are unchanged.
+    let first = needed.first().copied().unwrap_or(0);
+    let mut stems = plan.stems.filter(|_| first > 0).map(|s| s.borrow_mut());
+    let stems = stems.as_mut().map(|s| {
+        s.get_or_compute(&[index, &data.x], first, batch_size as i64, || {
+            sample_stems(net, data, index, batch_size as i64, first)
+        })
+    });
     let mut start = 0;
+    let mut b = 0;
     while start < local {
         let len = (batch_size as i64).min(local - start);
         let (x, y) = data.select(&index.narrow(0, start, len));
@@ -378,7 +412,16 @@ pub fn collect_on(
             inputs: net.stages.iter().map(|_| None).collect(),
             probes: Vec::new(),
         };
-        let (lv, grads) = probe_batch(net, loss, (&x, &y), &mut hooks)?;
+        let from = match stems {
+            Some(s) => (
+                s[b].0.shallow_clone(),
+                s[b].1.as_ref().map(Tensor::shallow_clone),
+                first,
+            ),
+            None => (x, None, 0),
+        };
+        b += 1;
+        let (lv, grads) = probe_batch(net, loss, from, &y, &mut hooks)?;
         loss_total += lv;
         acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));
     }

@@ -3,6 +3,7 @@
 //! docs/tiny.md §2.10), the statistics and proposals, then each proposal's amplitude, verdict and
 //! application ([`super::verdict`]). In automatic mode a check repeats steps while some site
 //! keeps its step and ends growth after `patience` fruitless checks.
+use std::cell::RefCell;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -14,6 +15,7 @@ use super::context::{Context, GrowthState};
 use super::moment::InputMoments;
 use super::proposal::{self, Method, Proposal};
 use super::site::Site;
+use super::stem::Stems;
 use super::verdict::{self, Bottlenecks, Timings};
 use super::{statistics, GrowthMethod};
 use crate::error::Result;
@@ -24,6 +26,8 @@ use crate::nn::Network;
 #[derive(Debug, Default)]
 pub struct TinyFamily {
     fixed: Option<FixedSample>,
+    /// The current check's stems of fixed data ([`Stems`]).
+    stems: RefCell<Stems>,
 }
 
 /// The statistics sample every step uses under `statistics_sample = "fixed"` (growth step 1's,
@@ -78,14 +82,16 @@ impl GrowthMethod for TinyFamily {
         }
         let mut added_any = false;
         let mut judged_any = false;
+        self.stems.borrow_mut().clear(); // the network has trained since the last check
         for _ in 0..rounds {
-            let outcome = grow_step(cfg, state, ctx, &mut self.fixed, backoff)?;
+            let outcome = grow_step(cfg, state, ctx, (&mut self.fixed, &self.stems), backoff)?;
             added_any |= outcome == Outcome::Added;
             judged_any |= outcome != Outcome::AllResting;
             if outcome != Outcome::Added || state.finished {
                 break;
             }
         }
+        self.stems.borrow_mut().clear();
         if !judged_any {
             return Ok(()); // every site rests: this check judged nothing
         }
@@ -160,7 +166,7 @@ fn grow_step(
     cfg: &GrowthConfig,
     state: &mut GrowthState,
     ctx: &mut Context,
-    fixed: &mut Option<FixedSample>,
+    (fixed, stems): (&mut Option<FixedSample>, &RefCell<Stems>),
     backoff: bool,
 ) -> Result<Outcome> {
     let mut caps = capacities(cfg, ctx.net);
@@ -206,7 +212,7 @@ fn grow_step(
                 ctx,
                 moments.as_deref_mut(),
                 &[(k, cap)],
-                &stats_idx,
+                (&stats_idx, stems),
                 &mut rng,
                 &mut tm,
                 &mut bottlenecks,
@@ -217,7 +223,8 @@ fn grow_step(
                     tm,
                     bottlenecks: &bottlenecks,
                 };
-                let kept = verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged)?;
+                let kept =
+                    verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
                 if backoff {
                     state.backoff.record(k, kept);
                 }
@@ -236,7 +243,7 @@ fn grow_step(
             ctx,
             moments,
             &sites,
-            &stats_idx,
+            (&stats_idx, stems),
             &mut rng,
             &mut tm,
             &mut bottlenecks,
@@ -249,7 +256,8 @@ fn grow_step(
                     bottlenecks: &bottlenecks,
                 };
                 let site = p.site;
-                let kept = verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged)?;
+                let kept =
+                    verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
                 if backoff {
                     state.backoff.record(site, kept);
                 }
@@ -302,7 +310,7 @@ fn propose(
     ctx: &Context,
     moments: Option<&mut InputMoments>,
     sites: &[(usize, usize)],
-    stats_idx: &Tensor,
+    (stats_idx, stems): (&Tensor, &RefCell<Stems>),
     rng: &mut ChaCha8Rng,
     tm: &mut Timings,
     bottlenecks: &mut Bottlenecks,
@@ -343,6 +351,8 @@ fn propose(
             StatisticsPrecision::Double => tch::Kind::Double,
             StatisticsPrecision::Mixed => net.stages[0].layer.weight().kind(),
         },
+        // A fixed sample is the same at every round of a check: its stems are kept.
+        stems: (cfg.statistics_sample == StatisticsSample::Fixed).then_some(stems),
     };
     let data = (ctx.train, stats_idx, batch);
     let collected = statistics::collect_on(ctx.world, net, ctx.loss, data, &plan)?;

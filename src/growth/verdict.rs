@@ -1,6 +1,7 @@
 //! A proposal's fate: its amplitude (line search, or the automatic mode's held-out choice and
 //! verdict, [`super::auto`]), whether it is kept, its application with a rollback when the
 //! loss on the choosing samples rises or is not finite, and the growth event that records it.
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use super::config::GrowthConfig;
 use super::context::Context;
 use super::preview::Previews;
 use super::proposal::Proposal;
+use super::stem::Stems;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::events::{Event, Growth, GrowthStep, Judgement};
@@ -49,7 +51,13 @@ struct Chosen {
 /// the scale and the neuron count and the other half judges the improvement: judging on the
 /// data that chose the best of several scales would count noise as gain, and growth would
 /// never stop. Returns the choice and the choosing samples.
-fn choose(cfg: &GrowthConfig, ctx: &Context, p: Proposal, ls: &Dataset) -> (Chosen, Dataset) {
+fn choose(
+    cfg: &GrowthConfig,
+    ctx: &Context,
+    p: Proposal,
+    ls: &Dataset,
+    stems: Option<&RefCell<Stems>>,
+) -> (Chosen, Dataset) {
     let (net, loss) = (&*ctx.net, ctx.loss);
     if cfg.auto && ls.len() >= 2 {
         let half = ls.len() / 2;
@@ -68,6 +76,7 @@ fn choose(cfg: &GrowthConfig, ctx: &Context, p: Proposal, ls: &Dataset) -> (Chos
             cfg.auto_gain,
             &cfg.line_search,
             rule,
+            stems,
         );
         let chosen = Chosen {
             proposal: c.proposal,
@@ -79,7 +88,11 @@ fn choose(cfg: &GrowthConfig, ctx: &Context, p: Proposal, ls: &Dataset) -> (Chos
         return (chosen, choose);
     }
     let choose = ls.slice(0, ls.len());
-    let amp = Previews::new(net, &p, &choose).amplitude(loss, p.neurons(), &cfg.line_search);
+    let amp = Previews::with_stems(net, &p, &choose, stems).amplitude(
+        loss,
+        p.neurons(),
+        &cfg.line_search,
+    );
     let chosen = Chosen {
         proposal: p,
         amplitude: amp,
@@ -143,16 +156,18 @@ fn apply_checked(
 }
 
 /// Line search (or fixed scale), apply, verify, log. Returns what was kept of the proposal.
+/// `stems` (the held-out data's stems in this check) forgets what an applied step changed.
 pub fn amplitude_and_apply(
     cfg: &GrowthConfig,
     ctx: &mut Context,
     p: Proposal,
     ls: &Dataset,
     judged: Judged,
+    stems: Option<&RefCell<Stems>>,
 ) -> Result<Kept> {
     let t0 = Instant::now();
-    let proposed = p.neurons();
-    let (chosen, choose) = choose(cfg, ctx, p, ls);
+    let (proposed, site) = (p.neurons(), p.site);
+    let (chosen, choose) = choose(cfg, ctx, p, ls, stems);
     let l0 = chosen.amplitude.loss_before;
     let rel = match &chosen.judgement {
         Some(j) => j.gain,
@@ -165,6 +180,9 @@ pub fn amplitude_and_apply(
     if reason.is_none() {
         // A rolled-back step logs the decrease it measured (negative or not finite).
         (measured, reason) = apply_checked(cfg, ctx, &chosen, &choose)?;
+        if let Some(st) = stems {
+            st.borrow_mut().changed(site); // applied, and kept or restored
+        }
     }
     let event = step_event(
         cfg,

@@ -1,0 +1,140 @@
+//! Stems: the activations of fixed data up to a stage (the input of the stage, and of its
+//! block), kept within one growth check while no stage before it changes (docs/tiny.md §10).
+//!
+//! Between the rounds of a check nothing trains, and a step at site k changes stages k and k+1
+//! only. The statistics sample (fixed) and the held-out data (the validation split's head) are
+//! the same at every round, so the forward pass through the stages before a site — at an MLP's
+//! second site, the input layer over thousands of samples — need not run again while those
+//! stages are unchanged. A stem is the same computation on the same values as the forward it
+//! replaces: results are bit for bit those without it.
+//!
+//! ```
+//! use grownet::growth::stem::Stems;
+//! use grownet::nn::{Activation, Architecture, Network};
+//! use rand::SeedableRng;
+//! use tch::{Device, Kind, Tensor};
+//! let arch = Architecture::mlp(3, &[4, 4], 2, Activation::Relu);
+//! let net = Network::new(&arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0), Device::Cpu).unwrap();
+//! let x = Tensor::randn([10, 3], (Kind::Float, Device::Cpu));
+//! let mut stems = Stems::default();
+//! let (h, _) = net.forward_range(&x, None, 0..1, false);
+//! assert!(stems.of(&net, &x, 1, 4)[0].0.equal(&h.narrow(0, 0, 4)));
+//! assert_eq!(stems.len(), 1);
+//! stems.changed(1); // a step at site 1 leaves stage 0, the stem of stage 1, as it was
+//! assert_eq!(stems.len(), 1);
+//! stems.changed(0); // a step at site 0 changes stage 0
+//! assert_eq!(stems.len(), 0);
+//! ```
+use tch::Tensor;
+
+use crate::nn::Network;
+
+/// A stage's input and its block's input (residual networks) for one minibatch.
+pub type Stem = (Tensor, Option<Tensor>);
+
+/// The stems computed in the current check.
+#[derive(Debug, Default)]
+pub struct Stems {
+    entries: Vec<Entry>,
+    /// Stems too large to keep, for the one pass that asked for them.
+    scratch: Vec<Stem>,
+}
+
+/// Most values (stage inputs of every minibatch) one entry keeps: 64 Mi, 256 MiB in f32.
+const MAX_VALUES: i64 = 64 << 20;
+
+#[derive(Debug)]
+struct Entry {
+    /// The tensors the stems were computed from (the data, or the data and the sample's
+    /// indices), held so that their memory cannot be reused by other tensors while the entry
+    /// lives: the same address, shape and strides then mean the same values.
+    from: Vec<Tensor>,
+    stage: usize,
+    batch: i64,
+    stems: Vec<Stem>,
+}
+
+fn same(a: &Tensor, b: &Tensor) -> bool {
+    a.data_ptr() == b.data_ptr() && a.size() == b.size() && a.stride() == b.stride()
+}
+
+impl Entry {
+    fn is(&self, from: &[&Tensor], stage: usize, batch: i64) -> bool {
+        self.stage == stage
+            && self.batch == batch
+            && self.from.len() == from.len()
+            && self.from.iter().zip(from).all(|(a, b)| same(a, b))
+    }
+}
+
+impl Stems {
+    /// The inputs of stage `stage` (and of its block) for the rows of `x` in minibatches of
+    /// `batch` rows, each as `net.forward_range(minibatch, None, 0..stage, false)` computes it.
+    pub fn of(&mut self, net: &Network, x: &Tensor, stage: usize, batch: i64) -> &[Stem] {
+        self.get_or_compute(&[x], stage, batch, || {
+            let n = x.size()[0];
+            let batch = batch.max(1);
+            (0..n)
+                .step_by(batch as usize)
+                .map(|start| {
+                    let len = batch.min(n - start);
+                    net.forward_range(&x.narrow(0, start, len), None, 0..stage, false)
+                })
+                .collect()
+        })
+    }
+
+    /// The stems of stage `stage` computed from the tensors `from` by `compute` (once per check
+    /// while no stage before `stage` changes), in minibatches of `batch` rows.
+    pub fn get_or_compute(
+        &mut self,
+        from: &[&Tensor],
+        stage: usize,
+        batch: i64,
+        compute: impl FnOnce() -> Vec<Stem>,
+    ) -> &[Stem] {
+        let i = match self.entries.iter().position(|e| e.is(from, stage, batch)) {
+            Some(i) => i,
+            None => {
+                let stems: Vec<Stem> = tch::no_grad(compute);
+                let size: i64 = stems
+                    .iter()
+                    .map(|(h, b)| h.numel() as i64 + b.as_ref().map_or(0, |b| b.numel() as i64))
+                    .sum();
+                if size > MAX_VALUES {
+                    // Too large to keep (wide conv activations): used once, not kept.
+                    self.scratch = stems;
+                    return &self.scratch;
+                }
+                self.entries.push(Entry {
+                    from: from.iter().map(|t| t.shallow_clone()).collect(),
+                    stage,
+                    batch,
+                    stems,
+                });
+                self.entries.len() - 1
+            }
+        };
+        &self.entries[i].stems
+    }
+
+    /// A step changed the stages from `site` on (its producer `site` and consumer `site + 1`):
+    /// forgets the stems that ran through them.
+    pub fn changed(&mut self, site: usize) {
+        self.entries.retain(|e| e.stage <= site);
+    }
+
+    /// Forgets every stem (a new check: the network has trained since).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.scratch.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
