@@ -404,7 +404,7 @@ pub fn collect_on(
     let mut b = 0;
     while start < local {
         let len = (batch_size as i64).min(local - start);
-        let (x, y) = data.select(&index.narrow(0, start, len));
+        let batch_index = index.narrow(0, start, len);
         start += len;
         let mut hooks = Probes {
             needed: &needed,
@@ -412,13 +412,17 @@ pub fn collect_on(
             inputs: net.stages.iter().map(|_| None).collect(),
             probes: Vec::new(),
         };
-        let from = match stems {
-            Some(s) => (
-                s[b].0.shallow_clone(),
-                s[b].1.as_ref().map(Tensor::shallow_clone),
-                first,
-            ),
-            None => (x, None, 0),
+        // From a stem only the labels are selected.
+        let (from, y) = match stems {
+            Some(s) => {
+                let block = s[b].1.as_ref().map(Tensor::shallow_clone);
+                let y = data.y.index_select(0, &batch_index);
+                ((s[b].0.shallow_clone(), block, first), y)
+            }
+            None => {
+                let (x, y) = data.select(&batch_index);
+                ((x, None, 0), y)
+            }
         };
         b += 1;
         let (lv, grads) = probe_batch(net, loss, from, &y, &mut hooks)?;
