@@ -12,47 +12,21 @@
 //! stopped at 29 + 95 neurons instead of 104 + 159 and lost 1.2 points (docs/tiny.md §10).
 //!
 //! ```
-//! use grownet::growth::backoff::{Backoff, Kept};
+//! use grownet::growth::backoff::Backoff;
 //! let mut b = Backoff::default();
-//! b.record(0, Kept::Nothing); // site 0 refused: rests for the rest of this check
+//! b.record(0, false); // site 0 refused: rests for the rest of this check
 //! assert!(b.resting(0) && !b.resting(1));
 //! b.next_check();
 //! assert!(!b.resting(0)); // judged again at the next check
-//! b.record(0, Kept::Nothing); // second refusal in a row: sits out one whole check
+//! b.record(0, false); // second refusal in a row: sits out one whole check
 //! b.next_check();
 //! assert!(b.resting(0));
 //! b.next_check();
 //! assert!(!b.resting(0));
-//! b.record(0, Kept::Part); // kept some of its proposal: the record is cleared
+//! b.record(0, true); // the step kept neurons (all or some): the record is cleared
 //! assert!(b.is_empty());
 //! ```
 use serde::{Deserialize, Serialize};
-
-/// What a judged step kept of its proposal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kept {
-    /// Refused (or rolled back).
-    Nothing,
-    /// Some of the neurons proposed.
-    Part,
-    /// Every neuron proposed.
-    Whole,
-}
-
-impl Kept {
-    /// From the counts kept and proposed.
-    pub fn of(kept: i64, proposed: i64) -> Kept {
-        match kept {
-            0 => Kept::Nothing,
-            k if k >= proposed => Kept::Whole,
-            _ => Kept::Part,
-        }
-    }
-
-    pub fn any(self) -> bool {
-        self != Kept::Nothing
-    }
-}
 
 /// Most checks (the current one included) a refused site rests.
 pub const MAX_REST: u32 = 8;
@@ -77,9 +51,9 @@ impl Backoff {
         self.0.iter().any(|r| r.site == site && r.rest > 0)
     }
 
-    /// Notes what a judged step at `site` kept.
-    pub fn record(&mut self, site: usize, kept: Kept) {
-        if kept.any() {
+    /// Notes a judged step at `site`: whether it kept neurons.
+    pub fn record(&mut self, site: usize, kept: bool) {
+        if kept {
             self.0.retain(|r| r.site != site);
             return;
         }
@@ -142,7 +116,7 @@ mod tests {
             }
             if !b.resting(3) {
                 judged.push(check);
-                b.record(3, Kept::Nothing);
+                b.record(3, false);
             }
         }
         assert_eq!(judged, vec![1, 2, 4, 8, 16, 24, 32, 40]);
@@ -150,16 +124,13 @@ mod tests {
 
     #[test]
     fn a_kept_step_forgets_the_sites_refusals() {
-        assert_eq!(Kept::of(0, 9), Kept::Nothing);
-        assert_eq!(Kept::of(3, 9), Kept::Part);
-        assert_eq!(Kept::of(9, 9), Kept::Whole);
         let mut b = Backoff::default();
         for _ in 0..3 {
-            b.record(1, Kept::Nothing);
+            b.record(1, false);
         }
-        b.record(1, Kept::Part);
+        b.record(1, true);
         assert!(!b.resting(1));
-        b.record(1, Kept::Nothing); // a first refusal again: rests this check only
+        b.record(1, false); // a first refusal again: rests this check only
         assert!(b.resting(1));
         b.next_check();
         assert!(!b.resting(1));
@@ -168,10 +139,10 @@ mod tests {
     #[test]
     fn sites_are_independent_and_the_state_survives_serialisation() {
         let mut b = Backoff::default();
-        b.record(0, Kept::Nothing);
-        b.record(0, Kept::Nothing);
-        b.record(2, Kept::Nothing);
-        b.record(1, Kept::Whole);
+        b.record(0, false);
+        b.record(0, false);
+        b.record(2, false);
+        b.record(1, true);
         assert!(b.resting(0) && b.resting(2) && !b.resting(1));
         let json = serde_json::to_string(&b).unwrap();
         assert_eq!(serde_json::from_str::<Backoff>(&json).unwrap(), b);

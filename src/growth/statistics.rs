@@ -401,9 +401,9 @@ pub fn collect_on(
         })
     });
     let mut start = 0;
-    let mut b = 0;
     while start < local {
         let len = (batch_size as i64).min(local - start);
+        let b = (start / batch_size as i64) as usize; // the minibatch's stem
         let batch_index = index.narrow(0, start, len);
         start += len;
         let mut hooks = Probes {
@@ -424,7 +424,6 @@ pub fn collect_on(
                 ((x, None, 0), y)
             }
         };
-        b += 1;
         let (lv, grads) = probe_batch(net, loss, from, &y, &mut hooks)?;
         loss_total += lv;
         acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));

@@ -228,7 +228,7 @@ fn grow_step(
                 if backoff {
                     state.backoff.record(k, kept);
                 }
-                added_any |= kept.any();
+                added_any |= kept;
             }
         }
     } else {
@@ -261,7 +261,7 @@ fn grow_step(
                 if backoff {
                     state.backoff.record(site, kept);
                 }
-                added_any = kept.any();
+                added_any = kept;
             }
             None => ctx.emit(Event::Growth(Growth::NoSite(NoSite {
                 epoch: ctx.clock.epoch,

@@ -8,7 +8,6 @@ use std::time::Instant;
 use super::amplitude::{self, Amplitude};
 use super::apply;
 use super::auto::{self, Acceptance};
-use super::backoff::Kept;
 use super::config::GrowthConfig;
 use super::context::Context;
 use super::preview::Previews;
@@ -155,7 +154,7 @@ fn apply_checked(
     Ok((l0 - after, Some(why)))
 }
 
-/// Line search (or fixed scale), apply, verify, log. Returns what was kept of the proposal.
+/// Line search (or fixed scale), apply, verify, log. Returns whether neurons were kept.
 /// `stems` (the held-out data's stems in this check) forgets what an applied step changed.
 pub fn amplitude_and_apply(
     cfg: &GrowthConfig,
@@ -164,7 +163,7 @@ pub fn amplitude_and_apply(
     ls: &Dataset,
     judged: Judged,
     stems: Option<&RefCell<Stems>>,
-) -> Result<Kept> {
+) -> Result<bool> {
     let t0 = Instant::now();
     let (proposed, site) = (p.neurons(), p.site);
     let (chosen, choose) = choose(cfg, ctx, p, ls, stems);
@@ -193,7 +192,7 @@ pub fn amplitude_and_apply(
         &judged,
         tm,
     );
-    let kept = Kept::of(event.neurons_added, proposed);
+    let kept = event.accepted;
     ctx.emit(Event::Growth(Growth::Step(Box::new(event))))?;
     Ok(kept)
 }
