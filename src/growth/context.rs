@@ -119,9 +119,11 @@ impl Context<'_> {
     /// `held_out` line-search samples beside a fixed statistics sample `fixed` (disjoint from
     /// it when the training set is large enough), drawn as [`Context::samples`] draws them.
     pub fn held_out_beside(&self, fixed: &[i64], held_out: usize, rng: &mut ChaCha8Rng) -> Dataset {
+        // Drawn in every case: the generator then goes on from the same state.
         let perm = self.permutation(rng);
-        if perm.len() <= fixed.len() {
-            return self.held_out(&perm, held_out);
+        let validation = self.val.is_some_and(|v| !v.is_empty());
+        if validation || perm.len() <= fixed.len() {
+            return self.held_out(&perm, held_out); // the validation split ignores `perm`
         }
         let taken: std::collections::HashSet<i64> = fixed.iter().copied().collect();
         let rest: Vec<i64> = perm.into_iter().filter(|i| !taken.contains(i)).collect();

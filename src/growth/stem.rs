@@ -20,6 +20,8 @@
 //! let (h, _) = net.forward_range(&x, None, 0..1, false);
 //! assert!(stems.of(&net, &x, 1, 4)[0].0.equal(&h.narrow(0, 0, 4)));
 //! assert_eq!(stems.len(), 1);
+//! // The whole output from the stem of stage 1: the plain forward's, bit for bit.
+//! assert!(stems.output(&net, &x, 1).equal(&net.forward(&x, false)));
 //! stems.changed(1); // a step at site 1 leaves stage 0, the stem of stage 1, as it was
 //! assert_eq!(stems.len(), 1);
 //! stems.changed(0); // a step at site 0 changes stage 0
@@ -82,6 +84,19 @@ impl Stems {
                 })
                 .collect()
         })
+    }
+
+    /// The network's output on all of `x` (one batch), run from the stem of `stage`: the values
+    /// of `net.forward(x, false)` without the stages before `stage` while they are unchanged.
+    pub fn output(&mut self, net: &Network, x: &Tensor, stage: usize) -> Tensor {
+        let n = x.size()[0];
+        if n == 0 {
+            return tch::no_grad(|| net.forward(x, false));
+        }
+        let (h, prev) = &self.of(net, x, stage, n)[0];
+        let prev = prev.as_ref().map(Tensor::shallow_clone);
+        let range = stage..net.stages.len();
+        tch::no_grad(|| net.forward_range(h, prev, range, false).0)
     }
 
     /// The stems of stage `stage` computed from the tensors `from` by `compute` (once per check

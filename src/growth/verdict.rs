@@ -129,17 +129,26 @@ fn refusal(cfg: &GrowthConfig, c: &Chosen, rel: f64) -> Option<String> {
 }
 
 /// Applies the chosen step and checks the loss on `choose`: a loss that is not finite or
-/// that rose is rolled back. Returns the measured decrease and, after a rollback, why.
+/// that rose is rolled back. Returns the measured decrease and, after a rollback, why. With
+/// `stems` the check runs from the site's stem of `choose` (the stages before the site are
+/// unchanged by the step: the same loss as a whole forward pass).
 fn apply_checked(
     cfg: &GrowthConfig,
     ctx: &mut Context,
     c: &Chosen,
     choose: &Dataset,
+    stems: Option<&RefCell<Stems>>,
 ) -> Result<(f64, Option<String>)> {
     let (p, l0) = (&c.proposal, c.amplitude.loss_before);
     let snap = Snapshot::of_site(ctx.net, ctx.opt, p.site);
     apply::apply_with(ctx.net, ctx.opt, p, c.amplitude.scale, cfg.bn_rescale)?;
-    let after = amplitude::plain_loss(ctx.net, ctx.loss, choose);
+    let after = match stems {
+        Some(st) => {
+            let out = st.borrow_mut().output(ctx.net, &choose.x, p.site);
+            tch::no_grad(|| ctx.loss.mean(&out, &choose.y).double_value(&[]))
+        }
+        None => amplitude::plain_loss(ctx.net, ctx.loss, choose),
+    };
     let tol = 1e-5 * l0.abs().max(1e-3);
     if after.is_finite() && after <= l0 + tol {
         return Ok((l0 - after, None));
@@ -178,7 +187,7 @@ pub fn amplitude_and_apply(
     let mut measured = 0.0;
     if reason.is_none() {
         // A rolled-back step logs the decrease it measured (negative or not finite).
-        (measured, reason) = apply_checked(cfg, ctx, &chosen, &choose)?;
+        (measured, reason) = apply_checked(cfg, ctx, &chosen, &choose, stems)?;
         if let Some(st) = stems {
             st.borrow_mut().changed(site); // applied, and kept or restored
         }
