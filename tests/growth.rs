@@ -393,7 +393,7 @@ fn tiny_grows_a_width_one_network_and_the_loss_falls() {
 
 #[test]
 fn the_input_moment_is_the_statistics_pass_s2_on_the_same_sample() {
-    use grownet::growth::moment::InputMoments;
+    use grownet::growth::moment::{InputMoments, MomentRequest};
     let mlp = net(&[5, 4], Activation::Relu, 1);
     let cnn = {
         let arch = Architecture::cnn([3, 8, 8], &[4, 4], 3, Activation::Relu, true);
@@ -426,43 +426,65 @@ fn the_input_moment_is_the_statistics_pass_s2_on_the_same_sample() {
         ),
     ] {
         let site = [Site::new(n, 0, neuron).unwrap()];
-        let c = statistics::collect(
-            n,
-            Loss::CrossEntropy,
-            &d,
-            &idx,
-            5,
-            &statistics::Plan::new(&site, 0),
-        )
-        .unwrap();
-        let mut moments = InputMoments::default();
-        let m = moments
-            .get(n, &site[0], &d, &idx, 5, 1e-6)
-            .unwrap()
-            .unwrap();
-        assert_eq!(m.s2, c.stats[0].s2, "{neuron:?}");
-        assert!(m.factor.is_some());
-        // Cached: the same moment again, even for another sample.
-        let again = moments
-            .get(n, &site[0], &d, &idx.narrow(0, 0, 4), 5, 1e-6)
-            .unwrap()
-            .unwrap();
-        assert!(std::sync::Arc::ptr_eq(&m, &again));
-        // Prefetched on its thread while the caller goes on: the same moment, bit for bit.
-        let mut prefetched = InputMoments::default();
-        prefetched.prefetch(n, &site[0], &d, &idx, 5, 1e-6);
-        let p = prefetched
-            .get(n, &site[0], &d, &idx, 5, 1e-6)
-            .unwrap()
-            .unwrap();
-        assert_eq!(p.s2, m.s2, "{neuron:?}");
-        // A site that does not read the input has no moment to prefetch.
-        let inner = Site::new(n, 1, neuron).unwrap();
-        prefetched.prefetch(n, &inner, &d, &idx, 5, 1e-6);
-        assert!(prefetched
-            .get(n, &inner, &d, &idx, 5, 1e-6)
-            .unwrap()
-            .is_none());
+        fn request<'a>(d: &'a Dataset, index: &'a Tensor, precision: Kind) -> MomentRequest<'a> {
+            MomentRequest {
+                data: d,
+                index,
+                batch: 5,
+                threshold: 1e-6,
+                precision,
+            }
+        }
+        for precision in [Kind::Double, Kind::Float] {
+            let mut plan = statistics::Plan::new(&site, 0);
+            plan.precision = precision;
+            let c = statistics::collect(n, Loss::CrossEntropy, &d, &idx, 5, &plan).unwrap();
+            let mut moments = InputMoments::default();
+            let m = moments
+                .get(n, &site[0], &request(&d, &idx, precision))
+                .unwrap()
+                .unwrap();
+            // The same products in the same precision and the same f64 sums.
+            assert_eq!(m.s2, c.stats[0].s2, "{neuron:?} {precision:?}");
+            assert!(m.factor.is_some());
+            // Cached: the same moment again, even for another sample.
+            let head = idx.narrow(0, 0, 4);
+            let again = moments
+                .get(n, &site[0], &request(&d, &head, precision))
+                .unwrap()
+                .unwrap();
+            assert!(std::sync::Arc::ptr_eq(&m, &again));
+            // Prefetched on its thread while the caller goes on: the same moment, bit for bit.
+            let mut prefetched = InputMoments::default();
+            prefetched.prefetch(n, &site[0], &request(&d, &idx, precision));
+            let p = prefetched
+                .get(n, &site[0], &request(&d, &idx, precision))
+                .unwrap()
+                .unwrap();
+            assert_eq!(p.s2, m.s2, "{neuron:?}");
+            // Another precision is another moment.
+            let other = if precision == Kind::Double {
+                Kind::Float
+            } else {
+                Kind::Double
+            };
+            let o = moments
+                .get(n, &site[0], &request(&d, &idx, other))
+                .unwrap()
+                .unwrap();
+            assert!(!std::sync::Arc::ptr_eq(&m, &o));
+            assert!(
+                o.s2 != m.s2,
+                "{neuron:?}: f32 products must differ from f64 ones"
+            );
+            // A site that does not read the input has no moment to prefetch.
+            let inner = Site::new(n, 1, neuron).unwrap();
+            prefetched.prefetch(n, &inner, &request(&d, &idx, precision));
+            assert!(prefetched
+                .get(n, &inner, &request(&d, &idx, precision))
+                .unwrap()
+                .is_none());
+        }
     }
 }
 

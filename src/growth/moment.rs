@@ -10,11 +10,14 @@
 //! The moment is always computed on a thread of its own ([`InputMoments::prefetch`] starts it
 //! when training starts, so that it runs while the small network trains; [`InputMoments::get`]
 //! joins it, or starts and joins it when nothing was prefetched), with the caller's number of
-//! intra-op threads: the same code either way, so the same numbers whenever it finishes.
+//! intra-op threads: the same code either way, so the same numbers whenever it finishes. Its
+//! per-minibatch products are taken in the statistics' precision and summed in f64, as
+//! `statistics::collect` computes `S₂` (docs/tiny.md §2.2 "Precision"): with mixed-precision
+//! statistics, f32 products at half the f64 cost.
 //!
 //! ```
 //! use grownet::data::Dataset;
-//! use grownet::growth::moment::InputMoments;
+//! use grownet::growth::moment::{InputMoments, MomentRequest};
 //! use grownet::growth::site::{ConvNeuron, Site};
 //! use grownet::nn::{Activation, Architecture, Network};
 //! use rand::SeedableRng;
@@ -24,14 +27,15 @@
 //! let x = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 0.0, 2.0, 0.0]).reshape([2, 3]);
 //! let data = Dataset { x, y: Tensor::from_slice(&[0i64, 1]) };
 //! let site = Site::new(&net, 0, ConvNeuron::Restricted).unwrap();
+//! let index = Tensor::from_slice(&[0i64, 1]);
+//! let request = MomentRequest { data: &data, index: &index, batch: 512, threshold: 1e-6, precision: Kind::Double };
 //! let mut moments = InputMoments::default();
-//! let m = moments.get(&net, &site, &data, &Tensor::from_slice(&[0i64, 1]), 512, 1e-6).unwrap();
+//! let m = moments.get(&net, &site, &request).unwrap();
 //! let s2 = &m.unwrap().s2; // E[x̃ x̃ᵀ] of the augmented inputs (1, 0, 0, 1) and (0, 2, 0, 1)
 //! assert_eq!((s2[(0, 0)], s2[(1, 1)], s2[(3, 3)], s2[(1, 3)]), (0.5, 2.0, 1.0, 1.0));
 //! // The second site reads the hidden layer: no input moment.
 //! let inner = Site::new(&net, 1, ConvNeuron::Restricted).unwrap();
-//! let none = moments.get(&net, &inner, &data, &Tensor::from_slice(&[0i64, 1]), 512, 1e-6);
-//! assert!(none.unwrap().is_none());
+//! assert!(moments.get(&net, &inner, &request).unwrap().is_none());
 //! ```
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -68,10 +72,23 @@ struct MomentKey {
     bias: bool,
     batch: usize,
     threshold: f64,
+    precision: Kind,
+}
+
+/// What an input moment is computed on (the samples `index` of `data` in minibatches of
+/// `batch`) and how (the eigenvalue threshold of its factor, the products' precision).
+#[derive(Clone, Copy, Debug)]
+pub struct MomentRequest<'a> {
+    pub data: &'a Dataset,
+    pub index: &'a Tensor,
+    pub batch: usize,
+    pub threshold: f64,
+    /// `Kind::Double`, or the training precision with f64 sums across minibatches.
+    pub precision: Kind,
 }
 
 impl MomentKey {
-    fn of(net: &Network, site: &Site, batch: usize, threshold: f64) -> MomentKey {
+    fn of(net: &Network, site: &Site, r: &MomentRequest) -> MomentKey {
         let layer = &net.stages[site.index].layer;
         MomentKey {
             kind: site.kind,
@@ -80,8 +97,9 @@ impl MomentKey {
             pool: site.pool,
             fan_in: layer.weight().size()[1..].to_vec(),
             bias: layer.bias().is_some(),
-            batch,
-            threshold,
+            batch: r.batch,
+            threshold: r.threshold,
+            precision: r.precision,
         }
     }
 }
@@ -104,50 +122,39 @@ impl InputMoments {
     /// Starts computing the input moment of `site` on another thread (nothing unless its
     /// producer reads the network's input). [`InputMoments::get`] with the same arguments
     /// then waits for it instead of starting over.
-    pub fn prefetch(
-        &mut self,
-        net: &Network,
-        site: &Site,
-        data: &Dataset,
-        index: &Tensor,
-        batch: usize,
-        threshold: f64,
-    ) {
+    pub fn prefetch(&mut self, net: &Network, site: &Site, r: &MomentRequest) {
         if site.index != 0 {
             return;
         }
-        let key = MomentKey::of(net, site, batch, threshold);
+        let key = MomentKey::of(net, site, r);
         let started = self.pending.as_ref().map(|p| &p.key) == Some(&key);
         let cached = self.cached.as_ref().map(|c| &c.0) == Some(&key);
         if !started && !cached {
             let map = FeatureMap::of(&net.stages[site.index]);
-            let (x, _) = data.select(index);
-            let handle = spawn(*site, map, x, batch, threshold);
+            let (x, _) = r.data.select(r.index);
+            let handle = spawn(*site, map, x, r);
             self.pending = Some(Pending { key, handle });
         }
     }
 
     /// The input moment of `site` (`None` unless its producer reads the network's input),
-    /// computed on the samples `index` of `data` in minibatches of `batch` on first use.
+    /// computed as `r` says on first use.
     pub fn get(
         &mut self,
         net: &Network,
         site: &Site,
-        data: &Dataset,
-        index: &Tensor,
-        batch: usize,
-        threshold: f64,
+        r: &MomentRequest,
     ) -> Result<Option<Arc<InputMoment>>> {
         if site.index != 0 {
             return Ok(None);
         }
-        let key = MomentKey::of(net, site, batch, threshold);
+        let key = MomentKey::of(net, site, r);
         if let Some((k, m)) = &self.cached {
             if *k == key {
                 return Ok(Some(m.clone()));
             }
         }
-        self.prefetch(net, site, data, index, batch, threshold);
+        self.prefetch(net, site, r);
         // prefetch left a pending computation with this key (the cache did not match).
         let Some(pending) = self.pending.take() else {
             return Err(Error::Growth("input moment: nothing computed".into()));
@@ -168,23 +175,29 @@ fn spawn(
     site: Site,
     map: FeatureMap,
     x: Tensor,
-    batch: usize,
-    threshold: f64,
+    r: &MomentRequest,
 ) -> JoinHandle<Result<InputMoment>> {
     let threads = tch::get_num_threads();
+    let (batch, threshold, precision) = (r.batch, r.threshold, r.precision);
     std::thread::spawn(move || {
         tch::set_num_threads(threads);
-        let s2 = producer_moment(&site, map, &x, batch)?;
+        let s2 = producer_moment(&site, map, &x, batch, precision)?;
         let factor = linalg::psd_factor(s2.as_ref(), threshold)
             .map(|factor| Arc::new(S2Factor { threshold, factor }));
         Ok(InputMoment { s2, factor })
     })
 }
 
-/// `S₂` of `site` over the producer inputs `x` (the statistics sample, in order): the same rows
-/// and the same f64 summation over minibatches of `batch` as `statistics::collect`, without the
-/// network beyond the producer's input.
-fn producer_moment(site: &Site, map: FeatureMap, x: &Tensor, batch: usize) -> Result<Mat<f64>> {
+/// `S₂` of `site` over the producer inputs `x` (the statistics sample, in order): the same rows,
+/// products in `precision` and f64 summation over minibatches of `batch` as
+/// `statistics::collect`, without the network beyond the producer's input.
+fn producer_moment(
+    site: &Site,
+    map: FeatureMap,
+    x: &Tensor,
+    batch: usize,
+    precision: Kind,
+) -> Result<Mat<f64>> {
     let n = x.size()[0];
     let mut sum: Option<Tensor> = None;
     let mut start = 0;
@@ -196,8 +209,8 @@ fn producer_moment(site: &Site, map: FeatureMap, x: &Tensor, batch: usize) -> Re
             4 => (xb.size()[2], xb.size()[3]),
             _ => (1, 1),
         };
-        let rows = site.producer_rows(&map.apply(&xb, Kind::Double), hw);
-        let s2 = rows.moment();
+        let rows = site.producer_rows(&map.apply(&xb, precision), hw);
+        let s2 = rows.moment().to_kind(Kind::Double);
         sum = Some(match sum {
             None => s2,
             Some(acc) => acc + s2,

@@ -12,7 +12,7 @@ use tch::Tensor;
 
 use super::config::{AutoRetry, GrowthConfig, Selection, StatisticsPrecision, StatisticsSample};
 use super::context::{Context, GrowthState};
-use super::moment::InputMoments;
+use super::moment::{InputMoments, MomentRequest};
 use super::proposal::{self, Method, Proposal};
 use super::site::Site;
 use super::stem::Stems;
@@ -62,9 +62,14 @@ impl GrowthMethod for TinyFamily {
             return;
         };
         let f = self.fixed.get_or_insert_with(|| FixedSample::new(cfg, ctx));
-        let (batch, threshold) = (cfg.stats_batch_size, cfg.numerical_threshold);
-        f.moments
-            .prefetch(ctx.net, &site, ctx.train, &f.index, batch, threshold);
+        let request = MomentRequest {
+            data: ctx.train,
+            index: &f.index,
+            batch: cfg.stats_batch_size,
+            threshold: cfg.numerical_threshold,
+            precision: statistics_kind(cfg, ctx.net),
+        };
+        f.moments.prefetch(ctx.net, &site, &request);
     }
 
     /// One growth step, or in automatic mode as many as keep finding useful neurons (at most
@@ -281,6 +286,14 @@ fn grow_step(
     })
 }
 
+/// The precision of the statistics' per-minibatch products (docs/tiny.md §2.2 "Precision").
+fn statistics_kind(cfg: &GrowthConfig, net: &Network) -> tch::Kind {
+    match cfg.statistics_precision {
+        StatisticsPrecision::Double => tch::Kind::Double,
+        StatisticsPrecision::Mixed => net.stages[0].layer.weight().kind(),
+    }
+}
+
 /// The random generator of growth step `step` (1-based): its statistics and line-search
 /// samples, random neurons and picks.
 fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
@@ -333,13 +346,18 @@ fn propose(
         .collect::<Result<Vec<_>>>()?;
     let batch = cfg.stats_batch_size;
     let covariance = cfg.method.tiny_options().is_some_and(|o| o.use_covariance);
+    let precision = statistics_kind(cfg, net);
+    let request = MomentRequest {
+        data: ctx.train,
+        index: stats_idx,
+        batch,
+        threshold: cfg.numerical_threshold,
+        precision,
+    };
     let known = match moments {
         Some(moments) if covariance => ks
             .iter()
-            .map(|s| {
-                let threshold = cfg.numerical_threshold;
-                moments.get(net, s, ctx.train, stats_idx, batch, threshold)
-            })
+            .map(|s| moments.get(net, s, &request))
             .collect::<Result<Vec<_>>>()?,
         _ => vec![None; ks.len()],
     };
@@ -347,10 +365,7 @@ fn propose(
         sites: &ks,
         keep_samples: 1024,
         known,
-        precision: match cfg.statistics_precision {
-            StatisticsPrecision::Double => tch::Kind::Double,
-            StatisticsPrecision::Mixed => net.stages[0].layer.weight().kind(),
-        },
+        precision,
         // A fixed sample is the same at every round of a check: its stems are kept.
         stems: (cfg.statistics_sample == StatisticsSample::Fixed).then_some(stems),
     };
