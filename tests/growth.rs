@@ -823,4 +823,38 @@ fn statistics_from_kept_stems_are_those_of_the_whole_forward() {
     assert_eq!(stems.borrow().len(), 1);
     stems.borrow_mut().changed(0);
     assert!(stems.borrow().is_empty());
+    // A site whose consumer's stem is kept starts the pass at the consumer: site 0 (whose
+    // producer reads the input) and site 1, each after the next site's pass kept its stem.
+    for k in [0, 1] {
+        let (here, next) = (sites(&n, &[k]), sites(&n, &[k + 1]));
+        let whole = statistics::collect(
+            &n,
+            Loss::CrossEntropy,
+            &d,
+            &idx,
+            32,
+            &statistics::Plan::new(&here, 16),
+        )
+        .unwrap();
+        let stems = RefCell::new(Stems::default());
+        let mut plan = statistics::Plan::new(&next, 16);
+        plan.stems = Some(&stems);
+        statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap();
+        let from = [&idx, &d.x];
+        assert!(stems.borrow().peek(&from, k + 1, 32).is_some());
+        let mut plan = statistics::Plan::new(&here, 16);
+        plan.stems = Some(&stems);
+        let c = statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap();
+        let (a, b) = (&whole.stats[0], &c.stats[0]);
+        assert!(
+            a.s == b.s && a.m == b.m && a.s2 == b.s2 && a.m2 == b.m2 && a.p == b.p,
+            "site {k}"
+        );
+        assert_eq!(whole.loss, c.loss);
+        let (ra, rb) = (
+            whole.samples[0].as_ref().unwrap(),
+            c.samples[0].as_ref().unwrap(),
+        );
+        assert!(ra.b2.equal(&rb.b2) && ra.g.equal(&rb.g), "site {k}");
+    }
 }

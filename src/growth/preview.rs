@@ -117,7 +117,15 @@ impl<'a> Previews<'a> {
                     _ => net.forward_range(&data.x, None, 0..k, false),
                 };
                 let inp = net.stages[k].layer.input(&h);
-                let out = net.stages[k].forward_in_chain(&inp, prev.as_ref(), false);
+                // The producer's output: the consumer's stem when it is kept (the same values).
+                let n = data.x.size()[0];
+                let kept = stems.and_then(|st| {
+                    let st = st.borrow();
+                    st.peek(&[&data.x], k + 1, n)
+                        .map(|s| s[0].0.shallow_clone())
+                });
+                let out = kept
+                    .unwrap_or_else(|| net.stages[k].forward_in_chain(&inp, prev.as_ref(), false));
                 Cache {
                     base: net.stages[k + 1].layer.forward(&out),
                     delta: proposal

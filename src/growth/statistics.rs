@@ -133,6 +133,14 @@ impl Hooks for Probes<'_> {
     }
 }
 
+fn shallow_t(t: &Tensor) -> Tensor {
+    t.shallow_clone()
+}
+
+fn shallow((h, b): &Stem) -> Stem {
+    (h.shallow_clone(), b.as_ref().map(shallow_t))
+}
+
 /// The inputs of stage `first` (and of its block) for the minibatches of the sample `index`.
 fn sample_stems(
     net: &Network,
@@ -394,12 +402,24 @@ pub fn collect_on(
     let mut loss_total = 0.0;
     // The stages before the first site run once per check while they are unchanged.
     let first = needed.first().copied().unwrap_or(0);
-    let mut stems = plan.stems.filter(|_| first > 0).map(|s| s.borrow_mut());
-    let stems = stems.as_mut().map(|s| {
-        s.get_or_compute(&[index, &data.x], first, batch_size as i64, || {
-            sample_stems(net, data, index, batch_size as i64, first)
-        })
+    let batch = batch_size as i64;
+    let from = [index, &data.x];
+    let stems: Option<Vec<Stem>> = plan.stems.filter(|_| first > 0).map(|s| {
+        let mut s = s.borrow_mut();
+        let stems = s.get_or_compute(&from, first, batch, || {
+            sample_stems(net, data, index, batch, first)
+        });
+        stems.iter().map(shallow).collect()
     });
+    // One site whose consumer's stem is kept (its producer unchanged since): the pass starts
+    // at the consumer, the producer's input taken from the site's own stem (the same values).
+    let ahead: Option<Vec<Stem>> = match (plan.stems, sites) {
+        (Some(s), [_]) => s
+            .borrow()
+            .peek(&from, first + 1, batch)
+            .map(|st| st.iter().map(shallow).collect()),
+        _ => None,
+    };
     let mut start = 0;
     while start < local {
         let len = (batch_size as i64).min(local - start);
@@ -413,18 +433,34 @@ pub fn collect_on(
             probes: Vec::new(),
         };
         // From a stem only the labels are selected.
-        let (from, y) = match stems {
+        let (start_at, y) = match &stems {
             Some(s) => {
-                let block = s[b].1.as_ref().map(Tensor::shallow_clone);
                 let y = data.y.index_select(0, &batch_index);
-                ((s[b].0.shallow_clone(), block, first), y)
+                (
+                    (
+                        s[b].0.shallow_clone(),
+                        s[b].1.as_ref().map(shallow_t),
+                        first,
+                    ),
+                    y,
+                )
             }
             None => {
                 let (x, y) = data.select(&batch_index);
                 ((x, None, 0), y)
             }
         };
-        let (lv, grads) = probe_batch(net, loss, from, &y, &mut hooks)?;
+        let start_at = match &ahead {
+            Some(next) => {
+                // What the producer's input hook would have recorded.
+                let input = net.stages[first].layer.input(&start_at.0).detach();
+                hooks.inputs[first] = Some(input);
+                let (h, prev) = &next[b];
+                (h.shallow_clone(), prev.as_ref().map(shallow_t), first + 1)
+            }
+            None => start_at,
+        };
+        let (lv, grads) = probe_batch(net, loss, start_at, &y, &mut hooks)?;
         loss_total += lv;
         acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));
     }

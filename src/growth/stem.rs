@@ -20,12 +20,15 @@
 //! let (h, _) = net.forward_range(&x, None, 0..1, false);
 //! assert!(stems.of(&net, &x, 1, 4)[0].0.equal(&h.narrow(0, 0, 4)));
 //! assert_eq!(stems.len(), 1);
-//! // The whole output from the stem of stage 1: the plain forward's, bit for bit.
-//! assert!(stems.output(&net, &x, 1).equal(&net.forward(&x, false)));
 //! stems.changed(1); // a step at site 1 leaves stage 0, the stem of stage 1, as it was
 //! assert_eq!(stems.len(), 1);
 //! stems.changed(0); // a step at site 0 changes stage 0
 //! assert_eq!(stems.len(), 0);
+//! // The whole output from the stem of stage 1: the plain forward's, bit for bit; the stem of
+//! // stage 2 (of all ten rows at once) is kept on the way.
+//! assert!(stems.output(&net, &x, 1).equal(&net.forward(&x, false)));
+//! let (h2, _) = net.forward_range(&x, None, 0..2, false);
+//! assert!(stems.peek(&[&x], 2, 10).unwrap()[0].0.equal(&h2));
 //! ```
 use tch::Tensor;
 
@@ -88,15 +91,32 @@ impl Stems {
 
     /// The network's output on all of `x` (one batch), run from the stem of `stage`: the values
     /// of `net.forward(x, false)` without the stages before `stage` while they are unchanged.
+    /// The stem of the next stage, computed on the way, is kept too.
     pub fn output(&mut self, net: &Network, x: &Tensor, stage: usize) -> Tensor {
         let n = x.size()[0];
-        if n == 0 {
+        let last = net.stages.len();
+        if n == 0 || stage >= last {
             return tch::no_grad(|| net.forward(x, false));
         }
         let (h, prev) = &self.of(net, x, stage, n)[0];
         let prev = prev.as_ref().map(Tensor::shallow_clone);
-        let range = stage..net.stages.len();
-        tch::no_grad(|| net.forward_range(h, prev, range, false).0)
+        let next = tch::no_grad(|| net.forward_range(h, prev, stage..stage + 1, false));
+        let (h, prev) = (
+            next.0.shallow_clone(),
+            next.1.as_ref().map(Tensor::shallow_clone),
+        );
+        if stage + 1 < last && self.peek(&[x], stage + 1, n).is_none() {
+            self.get_or_compute(&[x], stage + 1, n, || vec![next]);
+        }
+        tch::no_grad(|| net.forward_range(&h, prev, stage + 1..last, false).0)
+    }
+
+    /// The stems of stage `stage` from `from` in minibatches of `batch` rows, if kept.
+    pub fn peek(&self, from: &[&Tensor], stage: usize, batch: i64) -> Option<&[Stem]> {
+        self.entries
+            .iter()
+            .find(|e| e.is(from, stage, batch))
+            .map(|e| e.stems.as_slice())
     }
 
     /// The stems of stage `stage` computed from the tensors `from` by `compute` (once per check

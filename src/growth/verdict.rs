@@ -141,8 +141,16 @@ fn apply_checked(
 ) -> Result<(f64, Option<String>)> {
     let (p, l0) = (&c.proposal, c.amplitude.loss_before);
     let snap = Snapshot::of_site(ctx.net, ctx.opt, p.site);
+    // Applied, kept or restored: the stems that ran through the site's stages are stale.
+    let forget = || {
+        if let Some(st) = stems {
+            st.borrow_mut().changed(p.site);
+        }
+    };
     apply::apply_with(ctx.net, ctx.opt, p, c.amplitude.scale, cfg.bn_rescale)?;
+    forget();
     let after = match stems {
+        // Keeps the grown producer's output on `choose` (the next site's stem) on the way.
         Some(st) => {
             let out = st.borrow_mut().output(ctx.net, &choose.x, p.site);
             tch::no_grad(|| ctx.loss.mean(&out, &choose.y).double_value(&[]))
@@ -154,6 +162,7 @@ fn apply_checked(
         return Ok((l0 - after, None));
     }
     snap.restore(ctx.net, ctx.opt);
+    forget();
     let shown = if after.is_finite() {
         format!("{after:.6}")
     } else {
@@ -174,7 +183,7 @@ pub fn amplitude_and_apply(
     stems: Option<&RefCell<Stems>>,
 ) -> Result<bool> {
     let t0 = Instant::now();
-    let (proposed, site) = (p.neurons(), p.site);
+    let proposed = p.neurons();
     let (chosen, choose) = choose(cfg, ctx, p, ls, stems);
     let l0 = chosen.amplitude.loss_before;
     let rel = match &chosen.judgement {
@@ -188,9 +197,6 @@ pub fn amplitude_and_apply(
     if reason.is_none() {
         // A rolled-back step logs the decrease it measured (negative or not finite).
         (measured, reason) = apply_checked(cfg, ctx, &chosen, &choose, stems)?;
-        if let Some(st) = stems {
-            st.borrow_mut().changed(site); // applied, and kept or restored
-        }
     }
     let event = step_event(
         cfg,
