@@ -817,7 +817,11 @@ fn statistics_from_kept_stems_are_those_of_the_whole_forward() {
             "pass {pass}"
         );
         assert_eq!(plain.loss, c.loss);
-        assert_eq!(stems.borrow().len(), 1);
+        // The site's stems (stage 1) and its consumer's (stage 2), kept on the way.
+        assert_eq!(stems.borrow().len(), 2);
+        let (h2, _) = n.forward_range(&d.x.narrow(0, 32, 32), None, 0..2, false);
+        let kept = stems.borrow();
+        assert!(kept.peek(&[&idx, &d.x], 2, 32).unwrap()[1].0.equal(&h2));
     }
     stems.borrow_mut().changed(1);
     assert_eq!(stems.borrow().len(), 1);
@@ -856,5 +860,42 @@ fn statistics_from_kept_stems_are_those_of_the_whole_forward() {
             c.samples[0].as_ref().unwrap(),
         );
         assert!(ra.b2.equal(&rb.b2) && ra.g.equal(&rb.g), "site {k}");
+    }
+}
+
+/// Mixed-precision checks grow the stems of a step's producer outputs instead of computing
+/// them again (docs/tiny.md §10, "Stems"): the grown stems equal a fresh forward up to the
+/// product's rounding, later stages' stems are forgotten, and a stem without its producer's
+/// stem is not grown.
+#[test]
+fn grown_stems_are_the_grown_networks_activations() {
+    use grownet::growth::stem::Stems;
+    let mut n = net(&[5, 4], Activation::Relu, 7);
+    let d = data(300, 8);
+    let p = propose(&n, &d, 0, Method::Tiny);
+    assert!(p.neurons() > 0);
+    let mut stems = Stems::default();
+    let other = d.x.narrow(0, 0, 100).copy();
+    for stage in [0, 1, 2] {
+        stems.of(&n, &d.x, stage, 64);
+    }
+    stems.of(&n, &other, 1, 100); // no stage-0 stem beside it: forgotten
+    let old = n.hidden_widths()[0];
+    let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+    apply::apply(&mut n, &mut opt, &p, 0.5).unwrap();
+    stems.grown(&n, 0, old);
+    assert_eq!(stems.len(), 2, "stages 0 and 1 of the data");
+    assert!(stems.peek(&[&other], 1, 100).is_none());
+    assert!(stems.peek(&[&d.x], 2, 64).is_none());
+    let grown = stems.peek(&[&d.x], 1, 64).unwrap();
+    assert_eq!(grown.len(), 5);
+    for (b, (h, _)) in grown.iter().enumerate() {
+        let start = 64 * b as i64;
+        let x = d.x.narrow(0, start, 64.min(300 - start));
+        let (want, _) = tch::no_grad(|| n.forward_range(&x, None, 0..1, false));
+        assert_eq!(h.size(), want.size());
+        let diff = (h - &want).abs().max().double_value(&[]);
+        let scale = want.abs().max().double_value(&[]);
+        assert!(diff <= 1e-6 * scale.max(1.0), "minibatch {b}: {diff:e}");
     }
 }

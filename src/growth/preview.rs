@@ -109,7 +109,7 @@ impl<'a> Previews<'a> {
         let cache = (plain(k) && plain(k + 1) && proposal.rational.is_none()).then(|| {
             tch::no_grad(|| {
                 let (h, prev) = match stems {
-                    Some(st) if k > 0 => {
+                    Some(st) => {
                         let mut st = st.borrow_mut();
                         let (h, prev) = &st.of(net, &data.x, k, data.x.size()[0])[0];
                         (h.shallow_clone(), prev.as_ref().map(Tensor::shallow_clone))

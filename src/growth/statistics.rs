@@ -420,6 +420,9 @@ pub fn collect_on(
             .map(|st| st.iter().map(shallow).collect()),
         _ => None,
     };
+    // One site's pass keeps, per minibatch, its producer's and its consumer's stems.
+    let keep = plan.stems.filter(|_| sites.len() == 1);
+    let (mut here, mut next): (Vec<Stem>, Vec<Stem>) = (Vec::new(), Vec::new());
     let mut start = 0;
     while start < local {
         let len = (batch_size as i64).min(local - start);
@@ -450,6 +453,9 @@ pub fn collect_on(
                 ((x, None, 0), y)
             }
         };
+        if keep.is_some() && stems.is_none() && first == 0 {
+            here.push((start_at.0.shallow_clone(), None)); // the selected inputs
+        }
         let start_at = match &ahead {
             Some(next) => {
                 // What the producer's input hook would have recorded.
@@ -461,8 +467,23 @@ pub fn collect_on(
             None => start_at,
         };
         let (lv, grads) = probe_batch(net, loss, start_at, &y, &mut hooks)?;
+        if keep.is_some() {
+            let recorded = |i: usize| hooks.inputs[i].as_ref().map(shallow_t);
+            if let (Some(h), prev) = (recorded(first + 1), recorded(first)) {
+                next.push((h, prev));
+            }
+        }
         loss_total += lv;
         acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));
+    }
+    if let Some(st) = keep {
+        let mut st = st.borrow_mut();
+        for (stage, kept) in [(first, here), (first + 1, next)] {
+            let whole = kept.len() == (local as usize).div_ceil(batch_size.max(1));
+            if whole && !kept.is_empty() && st.peek(&from, stage, batch).is_none() {
+                st.get_or_compute(&from, stage, batch, || kept);
+            }
+        }
     }
     acc.all_reduce(world)?;
     let loss_total = world.sum_f64(&[loss_total])?[0];

@@ -6,7 +6,9 @@
 //! the same at every round, so the forward pass through the stages before a site — at an MLP's
 //! second site, the input layer over thousands of samples — need not run again while those
 //! stages are unchanged. A stem is the same computation on the same values as the forward it
-//! replaces: results are bit for bit those without it.
+//! replaces: results are bit for bit those without it, except that with mixed-precision
+//! statistics a step's producer outputs are grown by the new units' columns
+//! ([`Stems::grown`], equal up to rounding).
 //!
 //! ```
 //! use grownet::growth::stem::Stems;
@@ -32,7 +34,7 @@
 //! ```
 use tch::Tensor;
 
-use crate::nn::Network;
+use crate::nn::{Layer, Network, Pool};
 
 /// A stage's input and its block's input (residual networks) for one minibatch.
 pub type Stem = (Tensor, Option<Tensor>);
@@ -157,6 +159,69 @@ impl Stems {
     /// forgets the stems that ran through them.
     pub fn changed(&mut self, site: usize) {
         self.entries.retain(|e| e.stage <= site);
+    }
+
+    /// A step at `site` appended units to its producer from row `old` on: the stems of stage
+    /// `site + 1` (the producer's outputs) get the new units' outputs, computed from the stems
+    /// of stage `site` with the grown weights; the stems of later stages are forgotten (the
+    /// consumer changed), and so are those of stage `site + 1` without their producer's stems.
+    /// Only for a plain linear producer (no BatchNorm, pooling, rational units or skip
+    /// connection; anything else is forgotten as [`Stems::changed`] does). The new columns come
+    /// from a narrower product than a whole forward: equal up to the product's rounding, not
+    /// bit for bit (docs/tiny.md §10, "Stems").
+    pub fn grown(&mut self, net: &Network, site: usize, old: i64) {
+        let Some(stage) = net.stages.get(site) else {
+            return self.changed(site);
+        };
+        let plain = matches!(stage.layer, Layer::Linear(_))
+            && stage.norm.is_none()
+            && stage.pool == Pool::None
+            && stage.rational.is_none()
+            && stage.skip.is_none();
+        let added = stage.layer.weight().size()[0] - old;
+        if !plain || added <= 0 {
+            return self.changed(site);
+        }
+        let w = stage.layer.weight().narrow(0, old, added);
+        let b = stage.layer.bias().map(|b| b.narrow(0, old, added));
+        let grown: Vec<Option<Vec<Stem>>> = self
+            .entries
+            .iter()
+            .map(|e| {
+                if e.stage != site + 1 {
+                    return None;
+                }
+                let inputs = self.entries.iter().find(|p| {
+                    p.stage == site
+                        && p.batch == e.batch
+                        && p.from.len() == e.from.len()
+                        && p.from.iter().zip(&e.from).all(|(a, b)| same(a, b))
+                })?;
+                tch::no_grad(|| {
+                    let new = inputs
+                        .stems
+                        .iter()
+                        .zip(&e.stems)
+                        .map(|((h, _), (out, prev))| {
+                            let units = stage.post(&stage.layer.input(h).linear(&w, b.as_ref()));
+                            let out = Tensor::cat(&[out, &units], 1);
+                            (out, prev.as_ref().map(Tensor::shallow_clone))
+                        });
+                    Some(new.collect())
+                })
+            })
+            .collect();
+        let entries = std::mem::take(&mut self.entries);
+        for (mut e, g) in entries.into_iter().zip(grown) {
+            match g {
+                Some(stems) => {
+                    e.stems = stems;
+                    self.entries.push(e);
+                }
+                None if e.stage <= site => self.entries.push(e),
+                None => {}
+            }
+        }
     }
 
     /// Forgets every stem (a new check: the network has trained since).

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::amplitude::{self, Amplitude};
 use super::apply;
 use super::auto::{self, Acceptance};
-use super::config::GrowthConfig;
+use super::config::{GrowthConfig, StatisticsPrecision};
 use super::context::Context;
 use super::preview::Previews;
 use super::proposal::Proposal;
@@ -147,8 +147,16 @@ fn apply_checked(
             st.borrow_mut().changed(p.site);
         }
     };
+    let old = ctx.net.stages[p.site].layer.weight().size()[0];
     apply::apply_with(ctx.net, ctx.opt, p, c.amplitude.scale, cfg.bn_rescale)?;
-    forget();
+    match stems {
+        // Mixed-precision statistics: the producer's outputs grow by the new units' columns
+        // instead of being computed again (equal up to rounding; docs/tiny.md §10).
+        Some(st) if cfg.statistics_precision == StatisticsPrecision::Mixed => {
+            st.borrow_mut().grown(ctx.net, p.site, old);
+        }
+        _ => forget(),
+    }
     let after = match stems {
         // Keeps the grown producer's output on `choose` (the next site's stem) on the way.
         Some(st) => {
