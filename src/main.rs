@@ -417,7 +417,8 @@ struct AutoArgs {
     #[arg(long, value_name = "RULE")]
     auto_retry: Option<AutoRetry>,
     /// What is judged on held-out data: neurons (their gain beyond the existing weights' own
-    /// best update, default) or total (the whole growth step).
+    /// best update, default), neurons-own-scale (the same, the neurons at a scale of their own
+    /// on top of that update) or total (the whole growth step).
     #[arg(long, visible_alias = "grow-gain", value_name = "WHAT")]
     auto_gain: Option<AutoGain>,
     /// The held-out gain must exceed this many standard errors (2)

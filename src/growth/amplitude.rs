@@ -25,14 +25,27 @@ pub fn stem(net: &Network, x: &Tensor, site: usize) -> (Tensor, Option<Tensor>) 
 /// [`forward_extended`] from the producer's input and its block input (see [`stem`]).
 pub fn forward_extended_from(
     net: &Network,
+    stem: &(Tensor, Option<Tensor>),
+    proposal: &Proposal,
+    s: f64,
+) -> Tensor {
+    forward_extended_scaled(net, stem, proposal, s, s)
+}
+
+/// [`forward_extended_from`] with the new units at scale `s` and the existing weights' update
+/// at its own scale `sd` (`−sd²δ b̃`).
+pub fn forward_extended_scaled(
+    net: &Network,
     (h, block_input): &(Tensor, Option<Tensor>),
     proposal: &Proposal,
     s: f64,
+    sd: f64,
 ) -> Tensor {
     let block_input = block_input.as_ref().map(Tensor::shallow_clone);
     let mut hooks = Extension {
         proposal,
         s,
+        sd,
         ext: None,
     };
     let range = proposal.site..net.stages.len();
@@ -44,6 +57,8 @@ pub fn forward_extended_from(
 struct Extension<'a> {
     proposal: &'a Proposal,
     s: f64,
+    /// The scale of the existing weights' update.
+    sd: f64,
     /// The new units' output after the producer's activation and pooling.
     ext: Option<Tensor>,
 }
@@ -70,7 +85,7 @@ impl Hooks for Extension<'_> {
 
     fn layer_output(&mut self, i: usize, stage: &Stage, input: &Tensor) -> Tensor {
         let mut z = stage.layer.forward(input);
-        let (p, s) = (self.proposal, self.s);
+        let (p, s, sd) = (self.proposal, self.s, self.sd);
         if i != p.site + 1 {
             return z;
         }
@@ -78,8 +93,8 @@ impl Hooks for Extension<'_> {
             z -= apply_weight(
                 &stage.layer,
                 input,
-                &(dw * (s * s)),
-                p.delta_b.as_ref().map(|b| b * (s * s)).as_ref(),
+                &(dw * (sd * sd)),
+                p.delta_b.as_ref().map(|b| b * (sd * sd)).as_ref(),
             );
         }
         if let Some(e) = self.ext.as_ref().filter(|_| p.neurons() > 0) {

@@ -17,6 +17,11 @@
 //! best scale (chosen on the same half). The bottleneck is exhausted when the new neurons no
 //! longer beat, by more than their cost and the noise, what the existing neurons can do.
 //!
+//! [`AutoGain::NeuronsOwnScale`] gives the new neurons a scale of their own on top of the δ step
+//! at its best scale: with one shared scale, a δ step whose best scale differs from the units'
+//! is judged against itself at its own best, and the units can lose by the scale alone (on a
+//! CIFAR-10 CNN, docs/tiny.md §10).
+//!
 //! At plain linear sites the previews share everything that depends neither on the scale
 //! nor on k ([`super::preview::Previews`]), so judging a step costs a few small products, not full passes.
 use std::cell::RefCell;
@@ -24,7 +29,7 @@ use std::cell::RefCell;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::amplitude::{Amplitude, LineSearch};
+use super::amplitude::{self, Amplitude, LineSearch};
 use super::preview::{prefix, Previews};
 use super::proposal::Proposal;
 use super::stem::Stems;
@@ -41,6 +46,10 @@ pub enum AutoGain {
     /// The new neurons' improvement over the best update of the existing weights alone
     /// (the same as `Total` for proposals without such an update: GradMax, TINY-paper).
     Neurons,
+    /// As `Neurons`, the new neurons at a scale of their own on top of the existing weights'
+    /// update at its best scale (`Neurons` takes both at one scale, which the δ step alone
+    /// need not share): the applied step is `−s_δ²δ` and the units at `s`.
+    NeuronsOwnScale,
 }
 
 /// Mean and standard error of the paired differences `before − after` (per-sample losses).
@@ -122,6 +131,16 @@ pub fn refusal(j: &Judgement, rule: Acceptance) -> Option<String> {
     }
 }
 
+/// `p` with its update of the existing weights multiplied by `r²`: applied at scale `s`, the
+/// update is then taken at scale `r·s` while the new units are at `s`
+/// ([`AutoGain::NeuronsOwnScale`]).
+pub fn with_delta_scale(mut p: Proposal, r: f64) -> Proposal {
+    let r2 = r * r;
+    p.delta_w = p.delta_w.map(|d| d * r2);
+    p.delta_b = p.delta_b.map(|d| d * r2);
+    p
+}
+
 /// The neuron counts tried for a proposal of `k` neurons: k, ⌈k/4⌉, ⌈k/16⌉, …, 1.
 pub fn prefix_sizes(k: i64) -> Vec<i64> {
     let mut out = Vec::new();
@@ -148,6 +167,9 @@ pub struct Choice {
     pub refusal: Option<String>,
     /// Every count tried on the choosing half: (neurons, relative gain, net benefit).
     pub tried: Vec<(i64, f64, f64)>,
+    /// The scale of the existing weights' update when it differs from the units' (`None`: the
+    /// proposal's one scale).
+    pub delta_scale: Option<f64>,
 }
 
 /// Decides on `p` with the held-out halves `choose` and `verify`. On `choose`: the scale of
@@ -169,12 +191,27 @@ pub fn choose(
     let pv = Previews::with_stems(net, p, verify, stems);
     // The baseline the new neurons must beat: the unchanged network, or the existing
     // weights' update alone (no new neuron) at its own best scale.
-    let existing = (what == AutoGain::Neurons && p.delta_w.is_some())
-        .then(|| pc.amplitude(loss, 0, line_search));
+    let beyond = matches!(what, AutoGain::Neurons | AutoGain::NeuronsOwnScale);
+    let existing = (beyond && p.delta_w.is_some()).then(|| pc.amplitude(loss, 0, line_search));
+    // The units at their own scale on top of the existing weights' update at its own.
+    let own = existing
+        .as_ref()
+        .filter(|_| what == AutoGain::NeuronsOwnScale)
+        .map(|e| e.scale);
     let mut best: Option<(i64, Amplitude, f64)> = None;
     let mut tried = Vec::new();
     for k in prefix_sizes(p.neurons()) {
-        let amp = pc.amplitude(loss, k, line_search);
+        let amp = match own {
+            Some(sd) => {
+                let fo = p.info.first_order();
+                let mut a = amplitude::search_with(line_search, fo, &mut |s| {
+                    pc.loss_scaled(loss, k, s, sd)
+                });
+                a.loss_before = pc.loss(loss, k, 0.0);
+                a
+            }
+            None => pc.amplitude(loss, k, line_search),
+        };
         let l0 = amp.loss_before.abs().max(1e-12);
         let base = existing.as_ref().map_or(amp.loss_before, |e| e.loss_after);
         let gain = (base - amp.loss_after) / l0;
@@ -196,12 +233,16 @@ pub fn choose(
             judgement: Judgement::default(),
             refusal: Some("no neuron proposed".into()),
             tried,
+            delta_scale: None,
         };
     };
     let pk = prefix(p, k);
     let to_vec = |t: Tensor| Vec::<f64>::try_from(&t).unwrap_or_default();
     let before = to_vec(pv.per_sample_losses(loss, k, 0.0));
-    let after = to_vec(pv.per_sample_losses(loss, k, amp.scale));
+    let after = to_vec(match own {
+        Some(sd) => pv.per_sample_losses_scaled(loss, k, amp.scale, sd),
+        None => pv.per_sample_losses(loss, k, amp.scale),
+    });
     let l0 = (before.iter().sum::<f64>() / before.len().max(1) as f64)
         .abs()
         .max(1e-12);
@@ -230,6 +271,7 @@ pub fn choose(
         amplitude: amp,
         judgement,
         tried,
+        delta_scale: own,
     }
 }
 
@@ -355,6 +397,65 @@ mod tests {
         );
         assert!(t.judgement.existing.is_none());
         assert_eq!(t.judgement.gain, t.judgement.total);
+    }
+
+    #[test]
+    fn own_scale_keeps_the_delta_step_at_its_best_scale() {
+        let (net, p, data) = setup();
+        let grid = LineSearch::Grid {
+            scales: vec![0.25, 0.5, 1.0, 2.0],
+        };
+        let rule = Acceptance {
+            threshold: 0.0,
+            per_neuron: 0.0,
+            per_parameter: 0.0,
+            significance: 0.0,
+        };
+        let halves = (&data.slice(0, 20), &data.slice(20, 20));
+        let what = AutoGain::NeuronsOwnScale;
+        let c = choose(
+            &net,
+            Loss::CrossEntropy,
+            halves,
+            &p,
+            what,
+            &grid,
+            rule,
+            None,
+        );
+        let pc = Previews::new(&net, &p, halves.0);
+        let e = pc.amplitude(Loss::CrossEntropy, 0, &grid);
+        assert_eq!(c.delta_scale, Some(e.scale));
+        assert_eq!(c.judgement.existing_scale, Some(e.scale));
+        // The units are previewed on top of δ at its own scale; "before" is the unchanged loss.
+        let (k, s) = (c.judgement.neurons, c.amplitude.scale);
+        let want = pc.loss_scaled(Loss::CrossEntropy, k, s, e.scale);
+        assert_eq!(c.amplitude.loss_after, want);
+        assert_eq!(c.amplitude.loss_before, pc.loss(Loss::CrossEntropy, k, 0.0));
+        // Applied as δ·(s_δ/s)² at s: the same network as δ at s_δ and the units at s.
+        let (s, sd) = (0.5, 2.0);
+        let q = with_delta_scale(prefix(&p, 3), sd / s);
+        let applied = amplitude::forward_extended(&net, &data.x, &q, s);
+        let previewed = Previews::new(&net, &p, &data).output_scaled(3, s, sd);
+        assert!(applied.allclose(&previewed, 1e-5, 1e-6, false));
+        assert!(!previewed.allclose(
+            &Previews::new(&net, &p, &data).output(3, s),
+            1e-4,
+            1e-4,
+            false
+        ));
+        // The one-scale rule judges the same proposal with δ at the units' scale.
+        let one = choose(
+            &net,
+            Loss::CrossEntropy,
+            halves,
+            &p,
+            AutoGain::Neurons,
+            &grid,
+            rule,
+            None,
+        );
+        assert_eq!(one.delta_scale, None);
     }
 
     #[test]

@@ -158,13 +158,19 @@ impl<'a> Previews<'a> {
 
     /// The network's output with the first `k` new neurons at scale `s`.
     pub fn output(&self, k: i64, s: f64) -> Tensor {
+        self.output_scaled(k, s, s)
+    }
+
+    /// The network's output with the first `k` new neurons at scale `s` and the existing
+    /// weights' update at scale `sd`.
+    pub fn output_scaled(&self, k: i64, s: f64, sd: f64) -> Tensor {
         let Some(c) = &self.cache else {
             let stem = self.stem.as_ref().map_or_else(
                 || amplitude::stem(self.net, &self.data.x, self.proposal.site),
                 |(h, b)| (h.shallow_clone(), b.as_ref().map(Tensor::shallow_clone)),
             );
             let p = prefix(self.proposal, k);
-            return tch::no_grad(|| amplitude::forward_extended_from(self.net, &stem, &p, s));
+            return tch::no_grad(|| amplitude::forward_extended_scaled(self.net, &stem, &p, s, sd));
         };
         tch::no_grad(|| {
             let site = self.proposal.site;
@@ -172,7 +178,7 @@ impl<'a> Previews<'a> {
             // pre-activation must not be (an earlier version added every preview's new units
             // into the cache when the proposal had no δ: GradMax, TINY-paper).
             let mut z = match &c.delta {
-                Some(d) => &c.base - d * (s * s),
+                Some(d) => &c.base - d * (sd * sd),
                 None => c.base.copy(),
             };
             if k > 0 {
@@ -200,6 +206,25 @@ impl<'a> Previews<'a> {
         tch::no_grad(|| {
             loss.per_sample(&self.output(k, s), &self.data.y)
                 .to_kind(Kind::Double)
+        })
+    }
+
+    /// Per-sample losses with the units at scale `s` and the existing weights' update at `sd`.
+    pub fn per_sample_losses_scaled(&self, loss: Loss, k: i64, s: f64, sd: f64) -> Tensor {
+        tch::no_grad(|| {
+            loss.per_sample(&self.output_scaled(k, s, sd), &self.data.y)
+                .to_kind(Kind::Double)
+        })
+    }
+
+    /// Mean loss with the units at scale `s` and the existing weights' update at `sd`.
+    pub fn loss_scaled(&self, loss: Loss, k: i64, s: f64, sd: f64) -> f64 {
+        if s == sd {
+            return self.loss(loss, k, s);
+        }
+        tch::no_grad(|| {
+            loss.mean(&self.output_scaled(k, s, sd), &self.data.y)
+                .double_value(&[])
         })
     }
 

@@ -77,8 +77,14 @@ fn choose(
             rule,
             stems,
         );
+        let proposal = match c.delta_scale {
+            Some(sd) if c.amplitude.scale > 0.0 => {
+                auto::with_delta_scale(c.proposal, sd / c.amplitude.scale)
+            }
+            _ => c.proposal,
+        };
         let chosen = Chosen {
-            proposal: c.proposal,
+            proposal,
             amplitude: c.amplitude,
             judgement: Some(c.judgement),
             refusal: c.refusal,
