@@ -452,7 +452,7 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
         ),
         (
             vec!["train", "--auto-gain", "x"],
-            "(expected total or neurons)",
+            "(expected total, neurons or neurons-own-scale)",
         ),
         (
             vec!["train", "--auto-retry", "never"],
