@@ -141,6 +141,123 @@ fn shallow((h, b): &Stem) -> Stem {
     (h.shallow_clone(), b.as_ref().map(shallow_t))
 }
 
+/// Where each minibatch of a statistics pass starts and which stems the pass keeps for the
+/// rest of the check ([`Stems`]). The stages before the first site run once per check while
+/// they are unchanged; one site whose consumer's stem is kept (its producer unchanged since)
+/// starts at the consumer, the producer's input taken from the site's own stem; one site's
+/// pass keeps, per minibatch, its producer's and its consumer's stems. The same values as a
+/// whole forward in every case.
+struct Starts<'a> {
+    net: &'a Network,
+    data: &'a Dataset,
+    from: [&'a Tensor; 2],
+    batch: i64,
+    first: usize,
+    /// The kept stems of stage `first`, and of `first + 1` when the pass starts there.
+    stems: Option<Vec<Stem>>,
+    ahead: Option<Vec<Stem>>,
+    /// Where this pass's stems go (one site), and those it computed on the way.
+    keep: Option<&'a RefCell<Stems>>,
+    here: Vec<Stem>,
+    next: Vec<Stem>,
+}
+
+impl<'a> Starts<'a> {
+    fn new(
+        net: &'a Network,
+        (data, index, batch): (&'a Dataset, &'a Tensor, i64),
+        first: usize,
+        plan: &Plan<'a>,
+    ) -> Starts<'a> {
+        let from = [index, &data.x];
+        let stems = plan.stems.filter(|_| first > 0).map(|s| {
+            let mut s = s.borrow_mut();
+            let stems = s.get_or_compute(&from, first, batch, || {
+                sample_stems(net, data, index, batch, first)
+            });
+            stems.iter().map(shallow).collect()
+        });
+        let ahead = match (plan.stems, plan.sites) {
+            (Some(s), [_]) => s
+                .borrow()
+                .peek(&from, first + 1, batch)
+                .map(|st| st.iter().map(shallow).collect()),
+            _ => None,
+        };
+        let keep = plan.stems.filter(|_| plan.sites.len() == 1);
+        Starts {
+            net,
+            data,
+            from,
+            batch,
+            first,
+            stems,
+            ahead,
+            keep,
+            here: Vec::new(),
+            next: Vec::new(),
+        }
+    }
+
+    /// Minibatch `b` (rows `batch_index` of the sample): its input, block input and first
+    /// stage, and its labels (from a stem only the labels are selected). Starting at the
+    /// consumer, records in `hooks` the producer's input its hook would have recorded.
+    fn start(
+        &mut self,
+        b: usize,
+        batch_index: &Tensor,
+        hooks: &mut Probes,
+    ) -> ((Tensor, Option<Tensor>, usize), Tensor) {
+        let first = self.first;
+        let (start_at, y) = match &self.stems {
+            Some(s) => {
+                let y = self.data.y.index_select(0, batch_index);
+                let (h, prev) = shallow(&s[b]);
+                ((h, prev, first), y)
+            }
+            None => {
+                let (x, y) = self.data.select(batch_index);
+                ((x, None, 0), y)
+            }
+        };
+        if self.keep.is_some() && self.stems.is_none() && first == 0 {
+            self.here.push((start_at.0.shallow_clone(), None)); // the selected inputs
+        }
+        let Some(next) = &self.ahead else {
+            return (start_at, y);
+        };
+        let input = self.net.stages[first].layer.input(&start_at.0).detach();
+        hooks.inputs[first] = Some(input);
+        let (h, prev) = shallow(&next[b]);
+        ((h, prev, first + 1), y)
+    }
+
+    /// After a minibatch's pass: its consumer's stem, from what the hooks recorded.
+    fn record(&mut self, hooks: &Probes) {
+        if self.keep.is_none() {
+            return;
+        }
+        let recorded = |i: usize| hooks.inputs[i].as_ref().map(shallow_t);
+        if let (Some(h), prev) = (recorded(self.first + 1), recorded(self.first)) {
+            self.next.push((h, prev));
+        }
+    }
+
+    /// Keeps the stems computed for every minibatch of the `local` samples (none that are
+    /// already kept).
+    fn keep(self, local: i64) {
+        let Some(st) = self.keep else { return };
+        let mut st = st.borrow_mut();
+        let minibatches = (local as usize).div_ceil(self.batch.max(1) as usize);
+        for (stage, kept) in [(self.first, self.here), (self.first + 1, self.next)] {
+            let whole = kept.len() == minibatches && !kept.is_empty();
+            if whole && st.peek(&self.from, stage, self.batch).is_none() {
+                st.get_or_compute(&self.from, stage, self.batch, || kept);
+            }
+        }
+    }
+}
+
 /// The inputs of stage `first` (and of its block) for the minibatches of the sample `index`.
 fn sample_stems(
     net: &Network,
@@ -400,29 +517,8 @@ pub fn collect_on(
         precision: plan.precision,
     };
     let mut loss_total = 0.0;
-    // The stages before the first site run once per check while they are unchanged.
     let first = needed.first().copied().unwrap_or(0);
-    let batch = batch_size as i64;
-    let from = [index, &data.x];
-    let stems: Option<Vec<Stem>> = plan.stems.filter(|_| first > 0).map(|s| {
-        let mut s = s.borrow_mut();
-        let stems = s.get_or_compute(&from, first, batch, || {
-            sample_stems(net, data, index, batch, first)
-        });
-        stems.iter().map(shallow).collect()
-    });
-    // One site whose consumer's stem is kept (its producer unchanged since): the pass starts
-    // at the consumer, the producer's input taken from the site's own stem (the same values).
-    let ahead: Option<Vec<Stem>> = match (plan.stems, sites) {
-        (Some(s), [_]) => s
-            .borrow()
-            .peek(&from, first + 1, batch)
-            .map(|st| st.iter().map(shallow).collect()),
-        _ => None,
-    };
-    // One site's pass keeps, per minibatch, its producer's and its consumer's stems.
-    let keep = plan.stems.filter(|_| sites.len() == 1);
-    let (mut here, mut next): (Vec<Stem>, Vec<Stem>) = (Vec::new(), Vec::new());
+    let mut starts = Starts::new(net, (data, index, batch_size as i64), first, plan);
     let mut start = 0;
     while start < local {
         let len = (batch_size as i64).min(local - start);
@@ -435,56 +531,13 @@ pub fn collect_on(
             inputs: net.stages.iter().map(|_| None).collect(),
             probes: Vec::new(),
         };
-        // From a stem only the labels are selected.
-        let (start_at, y) = match &stems {
-            Some(s) => {
-                let y = data.y.index_select(0, &batch_index);
-                (
-                    (
-                        s[b].0.shallow_clone(),
-                        s[b].1.as_ref().map(shallow_t),
-                        first,
-                    ),
-                    y,
-                )
-            }
-            None => {
-                let (x, y) = data.select(&batch_index);
-                ((x, None, 0), y)
-            }
-        };
-        if keep.is_some() && stems.is_none() && first == 0 {
-            here.push((start_at.0.shallow_clone(), None)); // the selected inputs
-        }
-        let start_at = match &ahead {
-            Some(next) => {
-                // What the producer's input hook would have recorded.
-                let input = net.stages[first].layer.input(&start_at.0).detach();
-                hooks.inputs[first] = Some(input);
-                let (h, prev) = &next[b];
-                (h.shallow_clone(), prev.as_ref().map(shallow_t), first + 1)
-            }
-            None => start_at,
-        };
+        let (start_at, y) = starts.start(b, &batch_index, &mut hooks);
         let (lv, grads) = probe_batch(net, loss, start_at, &y, &mut hooks)?;
-        if keep.is_some() {
-            let recorded = |i: usize| hooks.inputs[i].as_ref().map(shallow_t);
-            if let (Some(h), prev) = (recorded(first + 1), recorded(first)) {
-                next.push((h, prev));
-            }
-        }
+        starts.record(&hooks);
         loss_total += lv;
         acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));
     }
-    if let Some(st) = keep {
-        let mut st = st.borrow_mut();
-        for (stage, kept) in [(first, here), (first + 1, next)] {
-            let whole = kept.len() == (local as usize).div_ceil(batch_size.max(1));
-            if whole && !kept.is_empty() && st.peek(&from, stage, batch).is_none() {
-                st.get_or_compute(&from, stage, batch, || kept);
-            }
-        }
-    }
+    starts.keep(local);
     acc.all_reduce(world)?;
     let loss_total = world.sum_f64(&[loss_total])?[0];
     let samples = std::mem::take(&mut acc.samples);
