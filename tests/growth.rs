@@ -796,27 +796,22 @@ fn statistics_from_kept_stems_are_those_of_the_whole_forward() {
     let n = net(&[6, 5, 4], Activation::Relu, 3);
     let d = data(96, 7);
     let idx = all_idx(96);
+    // The pass over all 96 samples in minibatches of 32, keeping stems in `stems` if given.
+    let collect = |s: &[Site], stems: Option<&RefCell<Stems>>| {
+        let mut plan = statistics::Plan::new(s, 16);
+        plan.stems = stems;
+        statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap()
+    };
+    let same = |a: &statistics::Collected, b: &statistics::Collected| {
+        let (x, y) = (&a.stats[0], &b.stats[0]);
+        x.s == y.s && x.m == y.m && x.s2 == y.s2 && x.m2 == y.m2 && x.p == y.p && a.loss == b.loss
+    };
     let s = sites(&n, &[1]);
-    let plain = statistics::collect(
-        &n,
-        Loss::CrossEntropy,
-        &d,
-        &idx,
-        32,
-        &statistics::Plan::new(&s, 16),
-    )
-    .unwrap();
+    let plain = collect(&s, None);
     let stems = RefCell::new(Stems::default());
-    let mut plan = statistics::Plan::new(&s, 16);
-    plan.stems = Some(&stems);
     for pass in 0..2 {
-        let c = statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap();
-        let (a, b) = (&plain.stats[0], &c.stats[0]);
-        assert!(
-            a.s == b.s && a.m == b.m && a.s2 == b.s2 && a.m2 == b.m2 && a.p == b.p,
-            "pass {pass}"
-        );
-        assert_eq!(plain.loss, c.loss);
+        let c = collect(&s, Some(&stems));
+        assert!(same(&plain, &c), "pass {pass}");
         // The site's stems (stage 1) and its consumer's (stage 2), kept on the way.
         assert_eq!(stems.borrow().len(), 2);
         let (h2, _) = n.forward_range(&d.x.narrow(0, 32, 32), None, 0..2, false);
@@ -831,30 +826,12 @@ fn statistics_from_kept_stems_are_those_of_the_whole_forward() {
     // producer reads the input) and site 1, each after the next site's pass kept its stem.
     for k in [0, 1] {
         let (here, next) = (sites(&n, &[k]), sites(&n, &[k + 1]));
-        let whole = statistics::collect(
-            &n,
-            Loss::CrossEntropy,
-            &d,
-            &idx,
-            32,
-            &statistics::Plan::new(&here, 16),
-        )
-        .unwrap();
+        let whole = collect(&here, None);
         let stems = RefCell::new(Stems::default());
-        let mut plan = statistics::Plan::new(&next, 16);
-        plan.stems = Some(&stems);
-        statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap();
-        let from = [&idx, &d.x];
-        assert!(stems.borrow().peek(&from, k + 1, 32).is_some());
-        let mut plan = statistics::Plan::new(&here, 16);
-        plan.stems = Some(&stems);
-        let c = statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap();
-        let (a, b) = (&whole.stats[0], &c.stats[0]);
-        assert!(
-            a.s == b.s && a.m == b.m && a.s2 == b.s2 && a.m2 == b.m2 && a.p == b.p,
-            "site {k}"
-        );
-        assert_eq!(whole.loss, c.loss);
+        collect(&next, Some(&stems));
+        assert!(stems.borrow().peek(&[&idx, &d.x], k + 1, 32).is_some());
+        let c = collect(&here, Some(&stems));
+        assert!(same(&whole, &c), "site {k}");
         let (ra, rb) = (
             whole.samples[0].as_ref().unwrap(),
             c.samples[0].as_ref().unwrap(),

@@ -312,6 +312,36 @@ mod tests {
         (net, p, data)
     }
 
+    /// No cost and no significance asked: any positive gain is kept.
+    const ANY_GAIN: Acceptance = Acceptance {
+        threshold: 0.0,
+        per_neuron: 0.0,
+        per_parameter: 0.0,
+        significance: 0.0,
+    };
+
+    /// [`choose`] on the first and last 20 samples of `data`, the cross-entropy loss and no
+    /// stems.
+    fn judge(
+        net: &Network,
+        p: &Proposal,
+        data: &Dataset,
+        what: AutoGain,
+        grid: &LineSearch,
+    ) -> Choice {
+        let halves = (&data.slice(0, 20), &data.slice(20, 20));
+        choose(
+            net,
+            Loss::CrossEntropy,
+            halves,
+            p,
+            what,
+            grid,
+            ANY_GAIN,
+            None,
+        )
+    }
+
     fn preview(net: &Network, p: &Proposal, data: &Dataset, s: f64) -> Tensor {
         amplitude::forward_extended(net, &data.x, p, s)
     }
@@ -363,38 +393,13 @@ mod tests {
         let grid = LineSearch::Grid {
             scales: vec![0.5, 1.0],
         };
-        let rule = Acceptance {
-            threshold: 0.0,
-            per_neuron: 0.0,
-            per_parameter: 0.0,
-            significance: 0.0,
-        };
-        let halves = (&data.slice(0, 20), &data.slice(20, 20));
-        let c = choose(
-            &net,
-            Loss::CrossEntropy,
-            halves,
-            &p,
-            AutoGain::Neurons,
-            &grid,
-            rule,
-            None,
-        );
+        let c = judge(&net, &p, &data, AutoGain::Neurons, &grid);
         assert_eq!(c.judgement.gain, 0.0);
         assert!(c.judgement.existing.is_some());
         assert!(c.refusal.is_some());
         assert_eq!(c.tried.len(), prefix_sizes(3).len());
         // Judged as a whole, the same step counts the δ step's gain (or loss).
-        let t = choose(
-            &net,
-            Loss::CrossEntropy,
-            halves,
-            &p,
-            AutoGain::Total,
-            &grid,
-            rule,
-            None,
-        );
+        let t = judge(&net, &p, &data, AutoGain::Total, &grid);
         assert!(t.judgement.existing.is_none());
         assert_eq!(t.judgement.gain, t.judgement.total);
     }
@@ -405,25 +410,9 @@ mod tests {
         let grid = LineSearch::Grid {
             scales: vec![0.25, 0.5, 1.0, 2.0],
         };
-        let rule = Acceptance {
-            threshold: 0.0,
-            per_neuron: 0.0,
-            per_parameter: 0.0,
-            significance: 0.0,
-        };
-        let halves = (&data.slice(0, 20), &data.slice(20, 20));
-        let what = AutoGain::NeuronsOwnScale;
-        let c = choose(
-            &net,
-            Loss::CrossEntropy,
-            halves,
-            &p,
-            what,
-            &grid,
-            rule,
-            None,
-        );
-        let pc = Previews::new(&net, &p, halves.0);
+        let c = judge(&net, &p, &data, AutoGain::NeuronsOwnScale, &grid);
+        let choosing = data.slice(0, 20);
+        let pc = Previews::new(&net, &p, &choosing);
         let e = pc.amplitude(Loss::CrossEntropy, 0, &grid);
         assert_eq!(c.delta_scale, Some(e.scale));
         assert_eq!(c.judgement.existing_scale, Some(e.scale));
@@ -445,16 +434,7 @@ mod tests {
             false
         ));
         // The one-scale rule judges the same proposal with δ at the units' scale.
-        let one = choose(
-            &net,
-            Loss::CrossEntropy,
-            halves,
-            &p,
-            AutoGain::Neurons,
-            &grid,
-            rule,
-            None,
-        );
+        let one = judge(&net, &p, &data, AutoGain::Neurons, &grid);
         assert_eq!(one.delta_scale, None);
     }
 
@@ -491,12 +471,7 @@ mod tests {
         assert!(r(j(0.0021, 0.0011, 10, 10_000)).contains("not significant"));
         assert!(refusal(&j(f64::NAN, 0.0, 1, 1), rule).is_some());
         // No thresholds and significance 0: any positive gain.
-        let any = Acceptance {
-            threshold: 0.0,
-            per_neuron: 0.0,
-            per_parameter: 0.0,
-            significance: 0.0,
-        };
+        let any = ANY_GAIN;
         assert!(refusal(&j(1e-9, 0.5, 100, 1_000_000), any).is_none());
         assert!(refusal(&j(-1e-9, 0.5, 1, 1), any).is_some());
     }

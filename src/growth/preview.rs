@@ -203,10 +203,7 @@ impl<'a> Previews<'a> {
 
     /// Per-sample losses `[n]` (f64) with the first `k` new neurons at scale `s`.
     pub fn per_sample_losses(&self, loss: Loss, k: i64, s: f64) -> Tensor {
-        tch::no_grad(|| {
-            loss.per_sample(&self.output(k, s), &self.data.y)
-                .to_kind(Kind::Double)
-        })
+        self.per_sample_losses_scaled(loss, k, s, s)
     }
 
     /// Per-sample losses with the units at scale `s` and the existing weights' update at `sd`.
@@ -222,10 +219,7 @@ impl<'a> Previews<'a> {
         if s == sd {
             return self.loss(loss, k, s);
         }
-        tch::no_grad(|| {
-            loss.mean(&self.output_scaled(k, s, sd), &self.data.y)
-                .double_value(&[])
-        })
+        self.mean_loss(loss, k, s, sd)
     }
 
     /// Mean loss with the first `k` new neurons at scale `s`.
@@ -234,17 +228,17 @@ impl<'a> Previews<'a> {
             // Scale 0 gives the cached consumer pre-activation itself, bit for bit, for every k.
             let &(l, v) = self
                 .unchanged
-                .get_or_init(|| (loss, self.mean_loss(loss, 0, 0.0)));
+                .get_or_init(|| (loss, self.mean_loss(loss, 0, 0.0, 0.0)));
             if l == loss {
                 return v;
             }
         }
-        self.mean_loss(loss, k, s)
+        self.mean_loss(loss, k, s, s)
     }
 
-    fn mean_loss(&self, loss: Loss, k: i64, s: f64) -> f64 {
+    fn mean_loss(&self, loss: Loss, k: i64, s: f64, sd: f64) -> f64 {
         tch::no_grad(|| {
-            loss.mean(&self.output(k, s), &self.data.y)
+            loss.mean(&self.output_scaled(k, s, sd), &self.data.y)
                 .double_value(&[])
         })
     }

@@ -251,7 +251,7 @@ impl<'a> Starts<'a> {
         let minibatches = (local as usize).div_ceil(self.batch.max(1) as usize);
         for (stage, kept) in [(self.first, self.here), (self.first + 1, self.next)] {
             let whole = kept.len() == minibatches && !kept.is_empty();
-            if whole && st.peek(&self.from, stage, self.batch).is_none() {
+            if whole {
                 st.get_or_compute(&self.from, stage, self.batch, || kept);
             }
         }

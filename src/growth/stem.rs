@@ -107,7 +107,7 @@ impl Stems {
             next.0.shallow_clone(),
             next.1.as_ref().map(Tensor::shallow_clone),
         );
-        if stage + 1 < last && self.peek(&[x], stage + 1, n).is_none() {
+        if stage + 1 < last {
             self.get_or_compute(&[x], stage + 1, n, || vec![next]);
         }
         tch::no_grad(|| net.forward_range(&h, prev, stage + 1..last, false).0)
@@ -191,12 +191,8 @@ impl Stems {
                 if e.stage != site + 1 {
                     return None;
                 }
-                let inputs = self.entries.iter().find(|p| {
-                    p.stage == site
-                        && p.batch == e.batch
-                        && p.from.len() == e.from.len()
-                        && p.from.iter().zip(&e.from).all(|(a, b)| same(a, b))
-                })?;
+                let from: Vec<&Tensor> = e.from.iter().collect();
+                let inputs = self.entries.iter().find(|p| p.is(&from, site, e.batch))?;
                 tch::no_grad(|| {
                     let new = inputs
                         .stems
