@@ -374,7 +374,7 @@ struct GrowthArgs {
     #[arg(long, value_name = "SAMPLE")]
     statistics_sample: Option<StatisticsSample>,
     /// Precision of the statistics' products: double (f64, default) or mixed (f32 products
-    /// per minibatch, summed in f64).
+    /// per minibatch, summed in f64; growth's losses and previews equal up to rounding, faster).
     #[arg(long, value_name = "PRECISION")]
     statistics_precision: Option<StatisticsPrecision>,
     /// Eigenvalue cut of S and S₂ in the TINY solves (default 1e-6).

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::amplitude::{self, Amplitude, LineSearch};
-use super::preview::{prefix, Previews};
+use super::preview::{looked_up, prefix, Previews};
 use super::proposal::Proposal;
 use super::stem::Stems;
 use crate::data::Dataset;
@@ -172,23 +172,37 @@ pub struct Choice {
     pub delta_scale: Option<f64>,
 }
 
+/// How the automatic mode judges a proposal: what gain it measures, the line search that
+/// chooses the scales, the acceptance rule, and whether the previews use mixed precision's
+/// arithmetic ([`Previews::fast`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Judging<'a> {
+    pub gain: AutoGain,
+    pub line_search: &'a LineSearch,
+    pub rule: Acceptance,
+    pub fast: bool,
+}
+
 /// Decides on `p` with the held-out halves `choose` and `verify`. On `choose`: the scale of
 /// the first k, k/4, …, 1 neurons (line search), and the count whose gain (measured as
-/// `what` says) minus its cost under `rule` is largest. On `verify`, which took no part in
-/// those choices: that count's gain, its standard error, and the verdict of `rule`.
-#[allow(clippy::too_many_arguments)] // the data, the proposal and the rule, each its own
+/// `judging.gain` says) minus its cost under `judging.rule` is largest. On `verify`, which
+/// took no part in those choices: that count's gain, its standard error, and the verdict.
 pub fn choose(
     net: &Network,
     loss: Loss,
     (choose, verify): (&Dataset, &Dataset),
     p: &Proposal,
-    what: AutoGain,
-    line_search: &LineSearch,
-    rule: Acceptance,
+    judging: &Judging,
     stems: Option<&RefCell<Stems>>,
 ) -> Choice {
-    let pc = Previews::with_stems(net, p, choose, stems);
-    let pv = Previews::with_stems(net, p, verify, stems);
+    let Judging {
+        gain: what,
+        line_search,
+        rule,
+        fast,
+    } = *judging;
+    let pc = Previews::with_stems(net, p, choose, stems).fast(fast);
+    let pv = Previews::with_stems(net, p, verify, stems).fast(fast);
     // The baseline the new neurons must beat: the unchanged network, or the existing
     // weights' update alone (no new neuron) at its own best scale.
     let beyond = matches!(what, AutoGain::Neurons | AutoGain::NeuronsOwnScale);
@@ -204,8 +218,9 @@ pub fn choose(
         let amp = match own {
             Some(sd) => {
                 let fo = p.info.first_order();
+                let grid = pc.grid_losses(loss, k, line_search, Some(sd));
                 let mut a = amplitude::search_with(line_search, fo, &mut |s| {
-                    pc.loss_scaled(loss, k, s, sd)
+                    looked_up(&grid, s).unwrap_or_else(|| pc.loss_scaled(loss, k, s, sd))
                 });
                 a.loss_before = pc.loss(loss, k, 0.0);
                 a
@@ -330,16 +345,13 @@ mod tests {
         grid: &LineSearch,
     ) -> Choice {
         let halves = (&data.slice(0, 20), &data.slice(20, 20));
-        choose(
-            net,
-            Loss::CrossEntropy,
-            halves,
-            p,
-            what,
-            grid,
-            ANY_GAIN,
-            None,
-        )
+        let judging = Judging {
+            gain: what,
+            line_search: grid,
+            rule: ANY_GAIN,
+            fast: false,
+        };
+        choose(net, Loss::CrossEntropy, halves, p, &judging, None)
     }
 
     fn preview(net: &Network, p: &Proposal, data: &Dataset, s: f64) -> Tensor {

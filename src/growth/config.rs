@@ -64,7 +64,8 @@ pub enum StatisticsPrecision {
     #[default]
     Double,
     /// Rows and per-batch products in the training precision (f32), summed across batches in
-    /// f64 (a test bounds the difference to the f64 path).
+    /// f64 (a test bounds the difference to the f64 path); growth's losses and previews with
+    /// the same values up to rounding, faster (padded log-softmax, stacked grid scales).
     Mixed,
 }
 

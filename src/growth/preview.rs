@@ -34,7 +34,7 @@ use super::amplitude::{self, Amplitude, LineSearch};
 use super::proposal::Proposal;
 use super::stem::Stems;
 use crate::data::Dataset;
-use crate::nn::{Hooks, Layer, Loss, Network, Pool, Stage};
+use crate::nn::{Activation, Hooks, Layer, Loss, Network, Pool, Stage};
 
 /// Previews of one proposal and of its first-k cuts (k = 0: the update of the existing
 /// weights alone) on fixed data, as [`amplitude::forward_extended`] computes them. At a plain
@@ -54,6 +54,11 @@ pub struct Previews<'a> {
     /// With a cache, the unchanged network's mean loss (scale 0 previews the same output for
     /// every k), once computed: every line search starts from it.
     unchanged: std::cell::OnceCell<(Loss, f64)>,
+    /// Mixed precision's arithmetic ([`Previews::fast`]).
+    fast: bool,
+    /// In fast mode, the first k new units' contribution to the consumer's pre-activation at
+    /// scale 1, `σ(α_k b̃₋₂) Ω_kᵀ`, per cut k (ReLU and the identity: scale s gives s² times it).
+    units: RefCell<Vec<(i64, Tensor)>>,
 }
 
 /// What a plain linear site's previews share (see [`Previews`]).
@@ -148,7 +153,19 @@ impl<'a> Previews<'a> {
             cache,
             stem,
             unchanged: std::cell::OnceCell::new(),
+            fast: false,
+            units: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Mixed precision's arithmetic (docs/tiny.md §2.2, "Precision"): losses through
+    /// [`Loss::per_sample_padded`] with f64 means, the scales of a grid previewed in one
+    /// stacked pass ([`Previews::grid_losses`]), and at ReLU or linear units the new units'
+    /// contribution computed once per cut (`σ(s·a)·(s·Ω)ᵀ = s²·σ(a)·Ωᵀ` for s > 0). The same
+    /// values up to rounding; the default path keeps its operation order.
+    pub fn fast(mut self, on: bool) -> Self {
+        self.fast = on;
+        self
     }
 
     /// Whether the previews share a plain linear site's products.
@@ -172,33 +189,108 @@ impl<'a> Previews<'a> {
             let p = prefix(self.proposal, k);
             return tch::no_grad(|| amplitude::forward_extended_scaled(self.net, &stem, &p, s, sd));
         };
-        tch::no_grad(|| {
-            let site = self.proposal.site;
-            // A new tensor in both cases: `z` is changed in place below, and the cached
-            // pre-activation must not be (an earlier version added every preview's new units
-            // into the cache when the proposal had no δ: GradMax, TINY-paper).
-            let mut z = match &c.delta {
-                Some(d) => &c.base - d * (sd * sd),
-                None => c.base.copy(),
+        tch::no_grad(|| self.rest(c, self.consumer_pre(c, k, s, sd), 1))
+    }
+
+    /// The consumer's pre-activation with the first `k` new units at scale `s` and the
+    /// existing weights' update at `sd`.
+    fn consumer_pre(&self, c: &Cache, k: i64, s: f64, sd: f64) -> Tensor {
+        // A new tensor in both cases: `z` is changed in place below, and the cached
+        // pre-activation must not be (an earlier version added every preview's new units
+        // into the cache when the proposal had no δ: GradMax, TINY-paper).
+        let mut z = match &c.delta {
+            Some(d) => &c.base - d * (sd * sd),
+            None => c.base.copy(),
+        };
+        if k == 0 {
+            return z;
+        }
+        let act = self.net.stages[self.proposal.site].activation;
+        let omega = self.proposal.omega.narrow(1, 0, k);
+        if self.fast && s > 0.0 && matches!(act, Activation::Relu | Activation::Identity) {
+            let mut units = self.units.borrow_mut();
+            let at_one = match units.iter().find(|(j, _)| *j == k) {
+                Some((_, u)) => u.shallow_clone(),
+                None => {
+                    let u = act.forward(&c.pre.narrow(1, 0, k)).matmul(&omega.tr());
+                    units.push((k, u.shallow_clone()));
+                    u
+                }
             };
-            if k > 0 {
-                let act = self.net.stages[site].activation;
-                let ext = act.forward(&(c.pre.narrow(1, 0, k) * s));
-                z += ext.matmul(&(self.proposal.omega.narrow(1, 0, k) * s).tr());
+            z += at_one * (s * s);
+        } else {
+            let ext = act.forward(&(c.pre.narrow(1, 0, k) * s));
+            z += ext.matmul(&(omega * s).tr());
+        }
+        z
+    }
+
+    /// The rest of the chain from the consumer's pre-activation `z` (the consumer's layer
+    /// output supplied, residual connections after the site included), for `copies` previews
+    /// stacked along the batch.
+    fn rest(&self, c: &Cache, z: Tensor, copies: i64) -> Tensor {
+        let site = self.proposal.site;
+        let stack = |t: &Tensor| {
+            if copies == 1 {
+                t.shallow_clone()
+            } else {
+                Tensor::cat(&vec![t; copies as usize], 0)
             }
-            // The rest of the chain through the one traversal (residual connections after
-            // the site included), the consumer's layer output supplied.
-            let mut hooks = Supplied {
-                stage: site + 1,
-                z: Some(z),
-            };
-            let block_input = Some(c.producer_input.shallow_clone());
-            let range = site + 1..self.net.stages.len();
-            let (out, _) = self
-                .net
-                .run(&c.producer_output, block_input, range, false, &mut hooks);
-            out
-        })
+        };
+        let mut hooks = Supplied {
+            stage: site + 1,
+            z: Some(z),
+        };
+        // The producer's input feeds only a residual connection into the consumer's stage.
+        let block_input = self.net.stages[site + 1]
+            .skip
+            .is_some()
+            .then(|| stack(&c.producer_input));
+        let range = site + 1..self.net.stages.len();
+        let (out, _) = self.net.run(
+            &stack(&c.producer_output),
+            block_input,
+            range,
+            false,
+            &mut hooks,
+        );
+        out
+    }
+
+    /// Mean losses at each nonzero scale of a grid line search, the units at `s` and the
+    /// existing weights' update at `sd` (`None`: at `s`), as `(s, loss)`: in fast mode at a
+    /// plain linear site, every scale's preview in one stacked pass; otherwise empty (the
+    /// line search previews each scale when it needs it).
+    pub fn grid_losses(
+        &self,
+        loss: Loss,
+        k: i64,
+        line_search: &LineSearch,
+        sd: Option<f64>,
+    ) -> Vec<(f64, f64)> {
+        let (Some(c), true, LineSearch::Grid { scales }) = (&self.cache, self.fast, line_search)
+        else {
+            return Vec::new();
+        };
+        let scales: Vec<f64> = scales.iter().copied().filter(|&s| s != 0.0).collect();
+        if scales.is_empty() {
+            return Vec::new();
+        }
+        let m = scales.len() as i64;
+        let means = tch::no_grad(|| {
+            let zs: Vec<Tensor> = scales
+                .iter()
+                .map(|&s| self.consumer_pre(c, k, s, sd.unwrap_or(s)))
+                .collect();
+            let out = self.rest(c, Tensor::cat(&zs, 0), m);
+            let y = Tensor::cat(&vec![&self.data.y; m as usize], 0);
+            let n = self.data.x.size()[0];
+            loss.per_sample_padded(&out, &y)
+                .view([m, n])
+                .mean_dim(1, false, Kind::Double)
+        });
+        let means = Vec::<f64>::try_from(&means).unwrap_or_default();
+        scales.into_iter().zip(means).collect()
     }
 
     /// Per-sample losses `[n]` (f64) with the first `k` new neurons at scale `s`.
@@ -209,7 +301,7 @@ impl<'a> Previews<'a> {
     /// Per-sample losses with the units at scale `s` and the existing weights' update at `sd`.
     pub fn per_sample_losses_scaled(&self, loss: Loss, k: i64, s: f64, sd: f64) -> Tensor {
         tch::no_grad(|| {
-            loss.per_sample(&self.output_scaled(k, s, sd), &self.data.y)
+            self.per_sample(loss, &self.output_scaled(k, s, sd))
                 .to_kind(Kind::Double)
         })
     }
@@ -238,9 +330,23 @@ impl<'a> Previews<'a> {
 
     fn mean_loss(&self, loss: Loss, k: i64, s: f64, sd: f64) -> f64 {
         tch::no_grad(|| {
-            loss.mean(&self.output_scaled(k, s, sd), &self.data.y)
-                .double_value(&[])
+            let out = self.output_scaled(k, s, sd);
+            if self.fast {
+                self.per_sample(loss, &out).mean(Kind::Double)
+            } else {
+                loss.mean(&out, &self.data.y)
+            }
+            .double_value(&[])
         })
+    }
+
+    /// Per-sample losses of the output `out` of these previews' data.
+    fn per_sample(&self, loss: Loss, out: &Tensor) -> Tensor {
+        if self.fast {
+            loss.per_sample_padded(out, &self.data.y)
+        } else {
+            loss.per_sample(out, &self.data.y)
+        }
     }
 
     /// The scale of the first `k` new neurons: 1 for a function-preserving proposal
@@ -256,8 +362,16 @@ impl<'a> Previews<'a> {
             };
         }
         let fo = self.proposal.info.first_order();
-        amplitude::search_with(line_search, fo, &mut |s| self.loss(loss, k, s))
+        let grid = self.grid_losses(loss, k, line_search, None);
+        amplitude::search_with(line_search, fo, &mut |s| {
+            looked_up(&grid, s).unwrap_or_else(|| self.loss(loss, k, s))
+        })
     }
+}
+
+/// The loss at scale `s` in a table of [`Previews::grid_losses`].
+pub fn looked_up(table: &[(f64, f64)], s: f64) -> Option<f64> {
+    table.iter().find(|(t, _)| *t == s).map(|&(_, l)| l)
 }
 
 /// The first `k` neurons of `p` (those with the largest λ), with the same update of the
@@ -274,5 +388,77 @@ pub fn prefix(p: &Proposal, k: i64) -> Proposal {
         info: p.info.clone(),
         function_preserving: p.function_preserving,
         rational: p.rational.as_ref().map(|t| t.narrow(0, 0, k)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::Architecture;
+    use rand::SeedableRng;
+    use tch::Device;
+
+    /// A 3-[4, 3]-10 network with activation `act`, a proposal of 3 units at its first hidden
+    /// layer with an update of the existing weights, and 600 samples of 10 classes.
+    fn setup(act: Activation) -> (Network, Proposal, Dataset) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let arch = Architecture::mlp(3, &[4, 3], 10, act);
+        let net = Network::new(&arch, &mut rng, Device::Cpu).unwrap();
+        tch::manual_seed(11);
+        let r = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, Device::Cpu));
+        let mut p = Proposal::neurons_only(0, r(&[3, 3]), Some(r(&[3])), r(&[3, 3]));
+        p.delta_w = Some(r(&[3, 4]) * 0.1);
+        p.delta_b = Some(r(&[3]) * 0.1);
+        p.function_preserving = false;
+        let data = Dataset {
+            x: r(&[600, 3]),
+            y: Tensor::randint(10, [600], (Kind::Int64, Device::Cpu)),
+        };
+        (net, p, data)
+    }
+
+    /// Mixed precision's previews (padded losses, the grid's scales stacked, ReLU's and the
+    /// identity's homogeneity) against the default ones: the same outputs, losses and chosen
+    /// scales up to rounding, for homogeneous and other activations, with the existing
+    /// weights' update at the units' scale or its own.
+    #[test]
+    fn fast_previews_are_the_default_ones_up_to_rounding() {
+        let grid = LineSearch::Grid {
+            scales: vec![0.0, 0.1, 0.5, 1.0, 2.0],
+        };
+        for act in [Activation::Relu, Activation::Identity, Activation::Tanh] {
+            let (net, p, data) = setup(act);
+            let exact = Previews::new(&net, &p, &data);
+            let fast = Previews::new(&net, &p, &data).fast(true);
+            assert!(fast.is_cached());
+            assert!(exact
+                .grid_losses(Loss::CrossEntropy, 3, &grid, None)
+                .is_empty());
+            for k in 0..=3 {
+                for (s, sd) in [(0.5, 0.5), (2.0, 2.0), (1.0, 0.25)] {
+                    let (a, b) = (exact.output_scaled(k, s, sd), fast.output_scaled(k, s, sd));
+                    assert!(a.allclose(&b, 1e-5, 1e-6, false), "{act:?} k {k} s {s}");
+                }
+                for sd in [None, Some(0.5)] {
+                    let table = fast.grid_losses(Loss::CrossEntropy, k, &grid, sd);
+                    assert_eq!(table.len(), 4, "the nonzero scales");
+                    for (s, l) in table {
+                        let want = exact.loss_scaled(Loss::CrossEntropy, k, s, sd.unwrap_or(s));
+                        assert!((l - want).abs() <= 1e-6 * want.abs(), "{act:?} k {k} s {s}");
+                    }
+                }
+                let (a, b) = (
+                    exact.amplitude(Loss::CrossEntropy, k, &grid),
+                    fast.amplitude(Loss::CrossEntropy, k, &grid),
+                );
+                assert_eq!((a.scale, a.evaluations), (b.scale, b.evaluations));
+                assert!((a.loss_after - b.loss_after).abs() <= 1e-6 * a.loss_after.abs());
+                let (a, b) = (
+                    exact.per_sample_losses(Loss::CrossEntropy, k, 0.5),
+                    fast.per_sample_losses(Loss::CrossEntropy, k, 0.5),
+                );
+                assert!(a.allclose(&b, 1e-5, 1e-6, false));
+            }
+        }
     }
 }

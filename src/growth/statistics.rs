@@ -278,16 +278,22 @@ fn sample_stems(
 
 /// One statistics minibatch through the network from stage `first` (its input `x`, its
 /// block's input): the summed loss, the per-sample gradients at every probe (in the order of
-/// `Probes::probes`) and the recorded stage inputs.
+/// `Probes::probes`) and the recorded stage inputs. `padded`: the loss through
+/// [`Loss::per_sample_padded`] (mixed precision).
 fn probe_batch(
     net: &Network,
-    loss: Loss,
+    (loss, padded): (Loss, bool),
     (x, block_input, first): (Tensor, Option<Tensor>, usize),
     y: &Tensor,
     hooks: &mut Probes,
 ) -> Result<(f64, Vec<Tensor>)> {
     let (out, _) = net.run(&x, block_input, first..net.stages.len(), false, hooks);
-    let total = loss.per_sample(&out, y).sum(Kind::Double);
+    let per_sample = if padded {
+        loss.per_sample_padded(&out, y)
+    } else {
+        loss.per_sample(&out, y)
+    };
+    let total = per_sample.sum(Kind::Double);
     let lv = total.double_value(&[]);
     if !lv.is_finite() {
         return Err(Error::Growth(format!(
@@ -532,7 +538,8 @@ pub fn collect_on(
             probes: Vec::new(),
         };
         let (start_at, y) = starts.start(b, &batch_index, &mut hooks);
-        let (lv, grads) = probe_batch(net, loss, start_at, &y, &mut hooks)?;
+        let padded = plan.precision != Kind::Double;
+        let (lv, grads) = probe_batch(net, (loss, padded), start_at, &y, &mut hooks)?;
         starts.record(&hooks);
         loss_total += lv;
         acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));

@@ -5,6 +5,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use tch::Kind;
+
 use super::amplitude::{self, Amplitude};
 use super::apply;
 use super::auto::{self, Acceptance};
@@ -61,22 +63,18 @@ fn choose(
     if cfg.auto && ls.len() >= 2 {
         let half = ls.len() / 2;
         let (choose, verify) = (ls.slice(0, half), ls.slice(half, ls.len() - half));
-        let rule = Acceptance {
-            threshold: cfg.threshold,
-            per_neuron: cfg.threshold_per_neuron,
-            per_parameter: cfg.threshold_per_parameter,
-            significance: cfg.significance,
+        let judging = auto::Judging {
+            gain: cfg.auto_gain,
+            line_search: &cfg.line_search,
+            rule: Acceptance {
+                threshold: cfg.threshold,
+                per_neuron: cfg.threshold_per_neuron,
+                per_parameter: cfg.threshold_per_parameter,
+                significance: cfg.significance,
+            },
+            fast: mixed(cfg),
         };
-        let c = auto::choose(
-            net,
-            loss,
-            (&choose, &verify),
-            &p,
-            cfg.auto_gain,
-            &cfg.line_search,
-            rule,
-            stems,
-        );
+        let c = auto::choose(net, loss, (&choose, &verify), &p, &judging, stems);
         let proposal = match c.delta_scale {
             Some(sd) if c.amplitude.scale > 0.0 => {
                 auto::with_delta_scale(c.proposal, sd / c.amplitude.scale)
@@ -93,11 +91,9 @@ fn choose(
         return (chosen, choose);
     }
     let choose = ls.slice(0, ls.len());
-    let amp = Previews::with_stems(net, &p, &choose, stems).amplitude(
-        loss,
-        p.neurons(),
-        &cfg.line_search,
-    );
+    let amp = Previews::with_stems(net, &p, &choose, stems)
+        .fast(mixed(cfg))
+        .amplitude(loss, p.neurons(), &cfg.line_search);
     let chosen = Chosen {
         proposal: p,
         amplitude: amp,
@@ -106,6 +102,11 @@ fn choose(
         tried: Vec::new(),
     };
     (chosen, choose)
+}
+
+/// Whether growth uses mixed precision's arithmetic (docs/tiny.md §2.2, "Precision").
+fn mixed(cfg: &GrowthConfig) -> bool {
+    cfg.statistics_precision == StatisticsPrecision::Mixed
 }
 
 /// Why the chosen step is not applied (`None`: apply it). `rel` is its relative gain.
@@ -158,7 +159,7 @@ fn apply_checked(
     match stems {
         // Mixed-precision statistics: the producer's outputs grow by the new units' columns
         // instead of being computed again (equal up to rounding; docs/tiny.md §10).
-        Some(st) if cfg.statistics_precision == StatisticsPrecision::Mixed => {
+        Some(st) if mixed(cfg) => {
             st.borrow_mut().grown(ctx.net, p.site, old);
         }
         _ => forget(),
@@ -167,7 +168,16 @@ fn apply_checked(
         // Keeps the grown producer's output on `choose` (the next site's stem) on the way.
         Some(st) => {
             let out = st.borrow_mut().output(ctx.net, &choose.x, p.site);
-            tch::no_grad(|| ctx.loss.mean(&out, &choose.y).double_value(&[]))
+            tch::no_grad(|| {
+                if mixed(cfg) {
+                    ctx.loss
+                        .per_sample_padded(&out, &choose.y)
+                        .mean(Kind::Double)
+                } else {
+                    ctx.loss.mean(&out, &choose.y)
+                }
+                .double_value(&[])
+            })
         }
         None => amplitude::plain_loss(ctx.net, ctx.loss, choose),
     };

@@ -41,6 +41,26 @@ impl Loss {
     pub fn mean(self, output: &Tensor, target: &Tensor) -> Tensor {
         self.per_sample(output, target).mean(output.kind())
     }
+
+    /// [`Loss::per_sample`] up to the order of a sum: for cross-entropy the classes are padded
+    /// with −∞ to a multiple of 16 before the log-softmax (the padding adds `exp(−∞) = 0` to
+    /// each row's sum and is cut off again). libtorch's CPU log-softmax takes a slow path when
+    /// the class count is not a multiple of its vector width: padded, the forward on 3000 × 10
+    /// logits takes about a fifth of the time (`bench/padded_log_softmax.py`; docs/tiny.md
+    /// §2.2, "Precision"). Growth's previews and statistics use it under mixed precision;
+    /// training does not (on 128 rows its backward is slower, and training keeps PyTorch's
+    /// values).
+    pub fn per_sample_padded(self, output: &Tensor, target: &Tensor) -> Tensor {
+        let classes = output.size().last().copied().unwrap_or(0);
+        if self != Loss::CrossEntropy || output.dim() != 2 || classes % 16 == 0 {
+            return self.per_sample(output, target);
+        }
+        let padded = output.pad([0, 16 - classes % 16], "constant", f64::NEG_INFINITY);
+        padded
+            .log_softmax(-1, output.kind())
+            .narrow(1, 0, classes)
+            .nll_loss_nd(target, None::<Tensor>, Reduction::None, -100)
+    }
 }
 
 #[cfg(test)]
@@ -48,6 +68,41 @@ mod tests {
     use super::*;
     use crate::nn::testing::finite_difference_check;
     use tch::{Device, Kind};
+
+    /// The padded cross-entropy against the plain one: the same values up to rounding, and the
+    /// same gradients, for class counts with and without padding and for extreme logits.
+    #[test]
+    fn padded_cross_entropy_is_the_plain_one_up_to_rounding() {
+        tch::manual_seed(0);
+        for classes in [1, 2, 10, 16, 17] {
+            let logits = (Tensor::randn([600, classes], (Kind::Float, Device::Cpu)) * 8.0)
+                .set_requires_grad(true);
+            let y = Tensor::randint(classes, [600], (Kind::Int64, Device::Cpu));
+            let plain = Loss::CrossEntropy.per_sample(&logits, &y);
+            let padded = Loss::CrossEntropy.per_sample_padded(&logits, &y);
+            assert_eq!(padded.size(), vec![600]);
+            let err = (&plain - &padded).abs().max().double_value(&[]);
+            assert!(
+                err <= 1e-6 * (1.0 + plain.abs().max().double_value(&[])),
+                "{classes}: {err}"
+            );
+            let g = Tensor::run_backward(&[plain.sum(Kind::Float)], &[&logits], false, false);
+            let h = Tensor::run_backward(&[padded.sum(Kind::Float)], &[&logits], false, false);
+            assert!(g[0].allclose(&h[0], 1e-5, 1e-6, false), "{classes}");
+        }
+        let huge =
+            Tensor::from_slice(&[1e30f32, -1e30, 0.0, 3.0, f32::NEG_INFINITY, 2.0]).view([2, 3]);
+        let y = Tensor::from_slice(&[0i64, 2]);
+        let (a, b) = (
+            Loss::CrossEntropy.per_sample(&huge, &y),
+            Loss::CrossEntropy.per_sample_padded(&huge, &y),
+        );
+        assert!(a.allclose(&b, 1e-6, 1e-6, false), "{a:?} {b:?}");
+        let mse = Tensor::ones([3, 10], (Kind::Float, Device::Cpu));
+        assert!(Loss::Mse
+            .per_sample_padded(&mse, &mse.zeros_like())
+            .equal(&Loss::Mse.per_sample(&mse, &mse.zeros_like())));
+    }
 
     #[test]
     fn cross_entropy_matches_formula() {
