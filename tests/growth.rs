@@ -876,3 +876,86 @@ fn grown_stems_are_the_grown_networks_activations() {
         assert!(diff <= 1e-6 * scale.max(1.0), "minibatch {b}: {diff:e}");
     }
 }
+
+/// Under mixed precision the statistics pass sums `M₂` and `P` at the input site through the
+/// moment's rows in the basis of `S₂`'s kept eigenvectors, `B̃₋₂Q_r` (docs/tiny.md §2.2, "The
+/// input moment"): the part of `M₂` and `P` the whitened solve reads, and so its proposal, as
+/// from the rows themselves up to f32 rounding, with a direction of `S₂` cut.
+#[test]
+fn statistics_in_the_input_moments_basis_propose_the_same_neurons() {
+    use grownet::growth::moment::{InputMoment, InputMoments, MomentRequest};
+    use grownet::growth::tiny::{propose_neurons, TinyOptions};
+    let n = net(&[5, 4], Activation::Relu, 1);
+    // The fourth input is the first minus the second: S₂ has a direction the threshold cuts.
+    let mut d = data(400, 4);
+    d.x = Tensor::cat(
+        &[
+            d.x.narrow(1, 0, 3),
+            d.x.narrow(1, 0, 1) - d.x.narrow(1, 1, 1),
+        ],
+        1,
+    );
+    let idx = all_idx(300);
+    let site = [Site::new(&n, 0, ConvNeuron::Restricted).unwrap()];
+    let request = |precision| MomentRequest {
+        data: &d,
+        index: &idx,
+        batch: 64,
+        threshold: 1e-4,
+        precision,
+    };
+    let exact = InputMoments::default().get(&n, &site[0], &request(Kind::Double));
+    assert!(
+        exact.unwrap().unwrap().basis_rows.is_none(),
+        "only under mixed precision"
+    );
+    let m = InputMoments::default()
+        .get(&n, &site[0], &request(Kind::Float))
+        .unwrap()
+        .unwrap();
+    let factor = &m.factor.as_ref().unwrap().factor;
+    let rows = m.rows_in_basis(0, 300).expect("the rows in the basis");
+    assert!(factor.dropped >= 1);
+    assert_eq!(rows.size(), vec![300, factor.rank() as i64]);
+    let without = std::sync::Arc::new(InputMoment {
+        s2: m.s2.clone(),
+        factor: m.factor.clone(),
+        basis_rows: None,
+    });
+    let stats = |known| {
+        let mut plan = statistics::Plan::new(&site, 0);
+        plan.precision = Kind::Float;
+        plan.known = vec![Some(known)];
+        let c = statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 64, &plan).unwrap();
+        c.stats.into_iter().next().unwrap()
+    };
+    let (a, b) = (stats(m.clone()), stats(without));
+    assert_eq!(
+        (&a.s, &a.m),
+        (&b.s, &b.m),
+        "the consumer's sums do not change"
+    );
+    let q = factor.basis.transpose();
+    for (x, y) in [(&a.m2, &b.m2), (&a.p, &b.p)] {
+        assert_eq!(x.shape(), y.shape());
+        let err = rel_diff(&(q * x), &(q * y));
+        assert!(err < 1e-5, "{err:.2e}");
+    }
+    assert!(a.m2 != b.m2, "the pass must actually sum in the basis");
+    let opts = TinyOptions {
+        numerical_threshold: 1e-4,
+        ..TinyOptions::tiny()
+    };
+    let (pa, pb) = (
+        propose_neurons(&a, 1.0, &opts),
+        propose_neurons(&b, 1.0, &opts),
+    );
+    assert!(pa.n_neurons() > 0 && pa.n_neurons() == pb.n_neurons());
+    for (la, lb) in pa.lambdas.iter().zip(&pb.lambdas) {
+        assert!((la - lb).abs() < 1e-5 * lb, "{la} {lb}");
+    }
+    // The neurons up to their sign: α_k ω_kᵀ.
+    let outer = |p: &grownet::growth::tiny::NeuronProposal| &p.omega * &p.alpha;
+    assert!(rel_diff(&outer(&pa), &outer(&pb)) < 1e-4);
+    assert!((pa.fo_with_cross - pb.fo_with_cross).abs() < 1e-5 * pb.fo_with_cross.abs());
+}

@@ -37,13 +37,13 @@
 //! let inner = Site::new(&net, 1, ConvNeuron::Restricted).unwrap();
 //! assert!(moments.get(&net, &inner, &request).unwrap().is_none());
 //! ```
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use faer::Mat;
 use tch::{Kind, Tensor};
 
-use super::linalg::{self, to_mat};
+use super::linalg::{self, to_mat, PsdFactor};
 use super::site::{FeatureMap, Site, SiteKind};
 use super::tiny::S2Factor;
 use crate::data::Dataset;
@@ -58,6 +58,23 @@ pub struct InputMoment {
     /// Its eigen-factor at the configured threshold (`None` if the decomposition failed:
     /// each step then tries again and notes the failure).
     pub factor: Option<Arc<S2Factor>>,
+    /// Under mixed precision at a dense site: the sample's producer rows in the factor's
+    /// basis, `B̃₋₂Q_r` (`n × r`, in the sample's order and the statistics' precision). The
+    /// statistics pass takes `Q_rᵀM₂` and `Q_rᵀP` from them instead of `M₂` and `P`, with
+    /// `r/(d₂+1)` of the multiply-adds (docs/tiny.md §2.2, "The input moment"). Behind a
+    /// mutex because the moment is shared (`Arc`) and a `Tensor` is not `Sync`.
+    pub basis_rows: Option<Mutex<Tensor>>,
+}
+
+impl InputMoment {
+    /// Rows `offset..offset + len` of [`InputMoment::basis_rows`] (a view), if it has them.
+    pub fn rows_in_basis(&self, offset: i64, len: i64) -> Option<Tensor> {
+        let rows = self.basis_rows.as_ref()?;
+        let rows = rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(rows.narrow(0, offset, len))
+    }
 }
 
 /// What an input moment depends on: the site's geometry, the input layer's fan-in and bias,
@@ -184,8 +201,45 @@ fn spawn(
         let s2 = producer_moment(&site, map, &x, batch, precision)?;
         let factor = linalg::psd_factor(s2.as_ref(), threshold)
             .map(|factor| Arc::new(S2Factor { threshold, factor }));
-        Ok(InputMoment { s2, factor })
+        let in_basis = precision != Kind::Double && site.kind == SiteKind::Dense;
+        let basis_rows = match &factor {
+            Some(f) if in_basis => Some(Mutex::new(rows_in_basis(
+                &site, map, &x, batch, precision, &f.factor,
+            ))),
+            _ => None,
+        };
+        Ok(InputMoment {
+            s2,
+            factor,
+            basis_rows,
+        })
     })
+}
+
+/// A dense site's producer rows over `x` in the basis of `factor`, `B̃₋₂Q_r`, computed in
+/// `precision` minibatch by minibatch.
+fn rows_in_basis(
+    site: &Site,
+    map: FeatureMap,
+    x: &Tensor,
+    batch: usize,
+    precision: Kind,
+    factor: &PsdFactor,
+) -> Tensor {
+    let q = linalg::from_mat(&factor.basis, precision, x.device());
+    let parts: Vec<Tensor> = minibatches(x, batch)
+        .map(|xb| site.producer_rows(&map.apply(&xb, precision), (1, 1)).taps[0].matmul(&q))
+        .collect();
+    Tensor::cat(&parts, 0)
+}
+
+/// `x` in minibatches of `batch` rows, in order.
+fn minibatches(x: &Tensor, batch: usize) -> impl Iterator<Item = Tensor> + '_ {
+    let n = x.size()[0];
+    let batch = (batch as i64).max(1);
+    (0..n)
+        .step_by(batch as usize)
+        .map(move |start| x.narrow(0, start, batch.min(n - start)))
 }
 
 /// `S₂` of `site` over the producer inputs `x` (the statistics sample, in order): the same rows,
@@ -200,11 +254,7 @@ fn producer_moment(
 ) -> Result<Mat<f64>> {
     let n = x.size()[0];
     let mut sum: Option<Tensor> = None;
-    let mut start = 0;
-    while start < n {
-        let len = (batch as i64).min(n - start);
-        let xb = x.narrow(0, start, len);
-        start += len;
+    for xb in minibatches(x, batch) {
         let hw = match xb.dim() {
             4 => (xb.size()[2], xb.size()[3]),
             _ => (1, 1),

@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use faer::Mat;
 use tch::{Kind, Tensor};
 
 use super::linalg::to_mat;
@@ -38,8 +39,18 @@ impl Sums {
     /// the *mean* over taps of the per-tap moments, `M₂` has columns (output, tap) and `P` one
     /// block of rows per tap.
     /// The products are taken in the rows' precision and summed across batches in f64.
-    fn of_rows(rows: &site::ProducerRows, b1: &Tensor, g: &Tensor, with_s2: bool) -> Sums {
-        let b2 = &rows.taps;
+    /// With `in_basis` (one tap: the rows `B̃₋₂Q_r` of [`InputMoment::basis_rows`]) `M₂` and
+    /// `P` are summed as `Q_rᵀM₂` and `Q_rᵀP`.
+    fn of_rows(
+        rows: &site::ProducerRows,
+        (b1, g): (&Tensor, &Tensor),
+        with_s2: bool,
+        in_basis: Option<&Tensor>,
+    ) -> Sums {
+        let b2 = match in_basis {
+            Some(r) => std::slice::from_ref(r),
+            None => rows.taps.as_slice(),
+        };
         let f64 = |t: Tensor| t.to_kind(Kind::Double);
         let m2 = Tensor::stack(&b2.iter().map(|b| b.tr().matmul(g)).collect::<Vec<_>>(), 2)
             .flatten(1, 2); // [d2, (output, tap)]
@@ -345,13 +356,13 @@ impl Accumulator<'_> {
     /// the sites on both sides of it).
     // The traversal puts a probe at, and records the input of, every stage around a site.
     #[allow(clippy::expect_used)]
+    /// `offset`: the minibatch's first row in the statistics sample.
     fn add_batch(
         &mut self,
         net: &Network,
         sites: &[Site],
-        hooks: &Probes,
-        grads: &[Tensor],
-        (images, keep_samples, kind): (i64, usize, Kind),
+        (hooks, grads): (&Probes, &[Tensor]),
+        (offset, images, keep_samples, kind): (i64, i64, usize, Kind),
     ) {
         let feats: Vec<Option<Tensor>> = net
             .stages
@@ -378,7 +389,9 @@ impl Accumulator<'_> {
                 let raw = raw_rows(s, producer, &rows.taps[0], &g, (images, keep_samples, kind));
                 self.samples[slot] = Some(raw);
             }
-            let batch = Sums::of_rows(&rows, &b1, &g, self.known[slot].is_none());
+            let known = self.known[slot].as_ref();
+            let in_basis = known.and_then(|m| m.rows_in_basis(offset, images));
+            let batch = Sums::of_rows(&rows, (&b1, &g), known.is_none(), in_basis.as_ref());
             match self.sums[slot].as_mut() {
                 None => self.sums[slot] = Some(batch),
                 Some(acc) => acc.add(batch),
@@ -420,6 +433,19 @@ impl Accumulator<'_> {
                     return Err(Error::Growth("S₂ was neither known nor summed".into()))
                 }
             };
+            // Sums in the factor's basis back to the rows' coordinates: `Q_r·(Q_rᵀM₂)`, the
+            // part of `M₂` (and `P`) that the whitened solve reads (docs/tiny.md §2.2).
+            let basis = known
+                .as_ref()
+                .filter(|k| k.basis_rows.is_some())
+                .and_then(|k| k.factor.as_ref());
+            let back = |t: &Tensor| -> Result<Mat<f64>> {
+                let m = to_mat(&(t * inv))?;
+                Ok(match basis {
+                    Some(f) => &f.factor.basis * &m,
+                    None => m,
+                })
+            };
             let e = to_mat(&(&sm.e * inv))?;
             let trace_e = (0..e.nrows()).map(|i| e[(i, i)]).sum();
             stats.push(SiteStatistics {
@@ -427,8 +453,8 @@ impl Accumulator<'_> {
                 m: to_mat(&(&sm.m * inv))?,
                 s2,
                 s2_factor,
-                m2: to_mat(&(&sm.m2 * inv))?,
-                p: to_mat(&(&sm.p * inv))?,
+                m2: back(&sm.m2)?,
+                p: back(&sm.p)?,
                 e: Some(e),
                 trace_e,
                 n: n as usize,
@@ -542,7 +568,13 @@ pub fn collect_on(
         let (lv, grads) = probe_batch(net, (loss, padded), start_at, &y, &mut hooks)?;
         starts.record(&hooks);
         loss_total += lv;
-        acc.add_batch(net, sites, &hooks, &grads, (len, keep_samples, kind));
+        let offset = share.start as i64 + start - len;
+        acc.add_batch(
+            net,
+            sites,
+            (&hooks, &grads),
+            (offset, len, keep_samples, kind),
+        );
     }
     starts.keep(local);
     acc.all_reduce(world)?;
