@@ -2,13 +2,15 @@
 # Issue 12, target 2: the share of a run spent in growth, on the README's MNIST recipes (the fast
 # schedule: every 10 steps to 256+256; the automatic mode: checks every 100 steps, no target),
 # each with grownet's defaults (a fresh f64 statistics sample per step) and fast (a fixed
-# statistics sample, so the input moment is computed once, and mixed-precision products:
-# docs/tiny.md §2.2). The automatic mode also runs with the retry rule it had before the
+# statistics sample, so the input moment is computed once, mixed-precision products, and the
+# statistics sample in one minibatch of up to 4096 rows: docs/tiny.md §2.2). The automatic mode also runs with the retry rule it had before the
 # back-off (`--auto-retry always`: a refused site judged again in every round; docs/tiny.md §10),
 # fast. Runs interleaved seed by seed; prints the table (medians of the share, mean ± sd of the
 # accuracy).
 # Usage: GROWNET_DATA=… bench/growth-share.sh OUT_DIR [SEED…] (default seeds 0 1 2); finished
-# runs are kept.
+# runs are kept. GROWNET_RECIPES="auto-fast …" runs only those recipes. Besides the share, the
+# table gives the growth time per judged step (median over seeds): a run's share also follows
+# how many steps its trajectory takes, which each build's rounding changes (mixed precision).
 set -euo pipefail
 out=${1:?usage: bench/growth-share.sh OUT_DIR [SEED...]}
 shift
@@ -16,7 +18,7 @@ seeds=("$@")
 [ $# -eq 0 ] && seeds=(0 1 2)
 bin=${GROWNET_BIN:-target/release/grownet}
 common=(--dataset mnist --epochs 15 --batch-size 128 --lr 1e-3 --schedule cosine --quiet --threads 2)
-fast=(--statistics-sample fixed --statistics-precision mixed)
+fast=(--statistics-sample fixed --statistics-precision mixed --stats-batch-size 4096)
 sched=(--hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all --neurons-per-step 32
        --stats-samples 1024 --numerical-threshold 0.1 --line-search grid:0.1,0.25,0.5,1 --grow tiny)
 auto=(--hidden 1,1 --grow tiny --grow-auto --grow-every-steps 100 --grow-select all --val-fraction 0.1
@@ -24,6 +26,7 @@ auto=(--hidden 1,1 --grow tiny --grow-auto --grow-every-steps 100 --grow-select 
       --line-search grid:0.1,0.25,0.5,1)
 run() {
   local name=$1; shift
+  if [ -n "${GROWNET_RECIPES:-}" ] && [[ " $GROWNET_RECIPES " != *" ${name%-s*} "* ]]; then return 0; fi
   if [ -f "$out/$name/metrics.jsonl" ] && grep -q '"event":"end"' "$out/$name/metrics.jsonl"; then return 0; fi
   rm -rf "${out:?}/$name"
   "$bin" train "${common[@]}" --out "$out/$name" "$@" > "$out/$name.log" 2>&1
@@ -50,15 +53,18 @@ for d in sorted(out.iterdir()):
     if not end:
         continue
     s = end[-1]["summary"]
+    steps = sum(1 for l in open(m) if '"event":"growth"' in l)
     name = d.name.rsplit("-s", 1)[0]
     rows.setdefault(name, []).append((s["seconds_in_growth"] / s["seconds"], 100 * s["test"]["accuracy"],
-                                      s["seconds"], s["hidden_widths"]))
-print("| recipe | runs | growth share (median) | run time (median) | test accuracy | widths |")
-print("|---|---|---|---|---|---|")
+                                      s["seconds"], s["hidden_widths"],
+                                      1000 * s["seconds_in_growth"] / max(steps, 1)))
+print("| recipe | runs | growth share (median) | run time (median) | growth per judged step (median) "
+      "| test accuracy | widths |")
+print("|---|---|---|---|---|---|---|")
 for name, r in rows.items():
     acc = [x[1] for x in r]
     sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
     print(f"| {name} | {len(r)} | {100 * statistics.median(x[0] for x in r):.1f} % "
-          f"| {statistics.median(x[2] for x in r):.1f} s | {statistics.mean(acc):.2f} ± {sd:.2f} % "
-          f"| {', '.join('+'.join(map(str, x[3])) for x in r)} |")
+          f"| {statistics.median(x[2] for x in r):.1f} s | {statistics.median(x[4] for x in r):.0f} ms "
+          f"| {statistics.mean(acc):.2f} ± {sd:.2f} % | {', '.join('+'.join(map(str, x[3])) for x in r)} |")
 PY

@@ -880,18 +880,31 @@ fn grown_stems_are_the_grown_networks_activations() {
 /// Under mixed precision the statistics pass sums `M₂` and `P` at the input site through the
 /// moment's rows in the basis of `S₂`'s kept eigenvectors, `B̃₋₂Q_r` (docs/tiny.md §2.2, "The
 /// input moment"): the part of `M₂` and `P` the whitened solve reads, and so its proposal, as
-/// from the rows themselves up to f32 rounding, with a direction of `S₂` cut.
+/// from the rows themselves up to f32 rounding (λ's within 5e-5, as the mixed path's bound:
+/// they carry the conditioning of `S₂`), with directions of `S₂` cut.
 #[test]
 fn statistics_in_the_input_moments_basis_propose_the_same_neurons() {
     use grownet::growth::moment::{InputMoment, InputMoments, MomentRequest};
     use grownet::growth::tiny::{propose_neurons, TinyOptions};
-    let n = net(&[5, 4], Activation::Relu, 1);
-    // The fourth input is the first minus the second: S₂ has a direction the threshold cuts.
+    let n = {
+        let arch = Architecture::mlp(8, &[5, 4], 3, Activation::Relu);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        Network::new(&arch, &mut rng, Device::Cpu).unwrap()
+    };
+    // Eight inputs made of two: with the bias S₂ keeps 3 of 9 directions (the rows are taken in
+    // the basis only where the cut keeps at most half of them).
     let mut d = data(400, 4);
+    let (a, b) = (d.x.narrow(1, 0, 1), d.x.narrow(1, 1, 1));
     d.x = Tensor::cat(
         &[
-            d.x.narrow(1, 0, 3),
-            d.x.narrow(1, 0, 1) - d.x.narrow(1, 1, 1),
+            a.shallow_clone(),
+            b.shallow_clone(),
+            &a + &b,
+            &a - &b,
+            &a * 2.0,
+            &b * 2.0,
+            &a + &b * 2.0,
+            &a * 3.0 - &b,
         ],
         1,
     );
@@ -915,8 +928,8 @@ fn statistics_in_the_input_moments_basis_propose_the_same_neurons() {
         .unwrap();
     let factor = &m.factor.as_ref().unwrap().factor;
     let rows = m.rows_in_basis(0, 300).expect("the rows in the basis");
-    assert!(factor.dropped >= 1);
-    assert_eq!(rows.size(), vec![300, factor.rank() as i64]);
+    assert_eq!((factor.rank(), factor.dim()), (3, 9));
+    assert_eq!(rows.size(), vec![300, 3]);
     let without = std::sync::Arc::new(InputMoment {
         s2: m.s2.clone(),
         factor: m.factor.clone(),
@@ -952,10 +965,10 @@ fn statistics_in_the_input_moments_basis_propose_the_same_neurons() {
     );
     assert!(pa.n_neurons() > 0 && pa.n_neurons() == pb.n_neurons());
     for (la, lb) in pa.lambdas.iter().zip(&pb.lambdas) {
-        assert!((la - lb).abs() < 1e-5 * lb, "{la} {lb}");
+        assert!((la - lb).abs() < 5e-5 * lb, "{la} {lb}");
     }
     // The neurons up to their sign: α_k ω_kᵀ.
     let outer = |p: &grownet::growth::tiny::NeuronProposal| &p.omega * &p.alpha;
     assert!(rel_diff(&outer(&pa), &outer(&pb)) < 1e-4);
-    assert!((pa.fo_with_cross - pb.fo_with_cross).abs() < 1e-5 * pb.fo_with_cross.abs());
+    assert!((pa.fo_with_cross - pb.fo_with_cross).abs() < 5e-5 * pb.fo_with_cross.abs());
 }

@@ -58,8 +58,9 @@ pub struct InputMoment {
     /// Its eigen-factor at the configured threshold (`None` if the decomposition failed:
     /// each step then tries again and notes the failure).
     pub factor: Option<Arc<S2Factor>>,
-    /// Under mixed precision at a dense site: the sample's producer rows in the factor's
-    /// basis, `B̃₋₂Q_r` (`n × r`, in the sample's order and the statistics' precision). The
+    /// Under mixed precision at a dense site whose cut keeps at most half of `S₂`'s
+    /// directions: the sample's producer rows in the factor's basis, `B̃₋₂Q_r` (`n × r`, in
+    /// the sample's order and the statistics' precision). The
     /// statistics pass takes `Q_rᵀM₂` and `Q_rᵀP` from them instead of `M₂` and `P`, with
     /// `r/(d₂+1)` of the multiply-adds (docs/tiny.md §2.2, "The input moment"). Behind a
     /// mutex because the moment is shared (`Arc`) and a `Tensor` is not `Sync`.
@@ -201,11 +202,13 @@ fn spawn(
         let s2 = producer_moment(&site, map, &x, batch, precision)?;
         let factor = linalg::psd_factor(s2.as_ref(), threshold)
             .map(|factor| Arc::new(S2Factor { threshold, factor }));
+        // The projection costs a product as large as a step's savings over `dim/(dim − r)`
+        // steps: only where the cut keeps at most half of the directions.
         let in_basis = precision != Kind::Double && site.kind == SiteKind::Dense;
         let basis_rows = match &factor {
-            Some(f) if in_basis => Some(Mutex::new(rows_in_basis(
-                &site, map, &x, batch, precision, &f.factor,
-            ))),
+            Some(f) if in_basis && 2 * f.factor.rank() <= f.factor.dim() => Some(Mutex::new(
+                rows_in_basis(&site, map, &x, batch, precision, &f.factor),
+            )),
             _ => None,
         };
         Ok(InputMoment {
