@@ -181,14 +181,21 @@ impl BatchNorm {
 mod tests {
     use super::*;
 
-    fn bn_like(channels: i64, seed: i64) -> BatchNorm {
-        tch::manual_seed(seed);
+    /// A BatchNorm with random parameters and running statistics drawn from its own generator
+    /// (not libtorch's global one, which tests running in parallel share): the same `seed`
+    /// gives the same BatchNorm.
+    fn bn_like(channels: i64, seed: u64) -> BatchNorm {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut draw = |lo: f32, hi: f32| {
+            let v: Vec<f32> = (0..channels).map(|_| rng.random_range(lo..hi)).collect();
+            Tensor::from_slice(&v)
+        };
         let mut bn = BatchNorm::new(channels, Device::Cpu);
-        let opts = (Kind::Float, Device::Cpu);
-        bn.weight = (Tensor::rand([channels], opts) + 0.5).set_requires_grad(true);
-        bn.bias = Tensor::randn([channels], opts).set_requires_grad(true);
-        bn.running_mean = Tensor::randn([channels], opts);
-        bn.running_var = Tensor::rand([channels], opts) + 0.5;
+        bn.weight = draw(0.5, 1.5).set_requires_grad(true);
+        bn.bias = draw(-1.0, 1.0).set_requires_grad(true);
+        bn.running_mean = draw(-1.0, 1.0);
+        bn.running_var = draw(0.5, 1.5);
         bn
     }
 
