@@ -301,7 +301,7 @@ impl<'a> Previews<'a> {
     /// Per-sample losses with the units at scale `s` and the existing weights' update at `sd`.
     pub fn per_sample_losses_scaled(&self, loss: Loss, k: i64, s: f64, sd: f64) -> Tensor {
         tch::no_grad(|| {
-            self.per_sample(loss, &self.output_scaled(k, s, sd))
+            loss.per_sample_as(&self.output_scaled(k, s, sd), &self.data.y, self.fast)
                 .to_kind(Kind::Double)
         })
     }
@@ -331,22 +331,9 @@ impl<'a> Previews<'a> {
     fn mean_loss(&self, loss: Loss, k: i64, s: f64, sd: f64) -> f64 {
         tch::no_grad(|| {
             let out = self.output_scaled(k, s, sd);
-            if self.fast {
-                self.per_sample(loss, &out).mean(Kind::Double)
-            } else {
-                loss.mean(&out, &self.data.y)
-            }
-            .double_value(&[])
+            loss.mean_as(&out, &self.data.y, self.fast)
+                .double_value(&[])
         })
-    }
-
-    /// Per-sample losses of the output `out` of these previews' data.
-    fn per_sample(&self, loss: Loss, out: &Tensor) -> Tensor {
-        if self.fast {
-            loss.per_sample_padded(out, &self.data.y)
-        } else {
-            loss.per_sample(out, &self.data.y)
-        }
     }
 
     /// The scale of the first `k` new neurons: 1 for a function-preserving proposal

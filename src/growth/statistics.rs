@@ -299,12 +299,7 @@ fn probe_batch(
     hooks: &mut Probes,
 ) -> Result<(f64, Vec<Tensor>)> {
     let (out, _) = net.run(&x, block_input, first..net.stages.len(), false, hooks);
-    let per_sample = if padded {
-        loss.per_sample_padded(&out, y)
-    } else {
-        loss.per_sample(&out, y)
-    };
-    let total = per_sample.sum(Kind::Double);
+    let total = loss.per_sample_as(&out, y, padded).sum(Kind::Double);
     let lv = total.double_value(&[]);
     if !lv.is_finite() {
         return Err(Error::Growth(format!(

@@ -5,8 +5,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use tch::Kind;
-
 use super::amplitude::{self, Amplitude};
 use super::apply;
 use super::auto::{self, Acceptance};
@@ -169,14 +167,8 @@ fn apply_checked(
         Some(st) => {
             let out = st.borrow_mut().output(ctx.net, &choose.x, p.site);
             tch::no_grad(|| {
-                if mixed(cfg) {
-                    ctx.loss
-                        .per_sample_padded(&out, &choose.y)
-                        .mean(Kind::Double)
-                } else {
-                    ctx.loss.mean(&out, &choose.y)
-                }
-                .double_value(&[])
+                let mean = ctx.loss.mean_as(&out, &choose.y, mixed(cfg));
+                mean.double_value(&[])
             })
         }
         None => amplitude::plain_loss(ctx.net, ctx.loss, choose),

@@ -8,7 +8,7 @@
 //! assert_eq!(l.size(), vec![2]);
 //! ```
 use serde::{Deserialize, Serialize};
-use tch::{Reduction, Tensor};
+use tch::{Kind, Reduction, Tensor};
 
 /// A training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +60,26 @@ impl Loss {
             .log_softmax(-1, output.kind())
             .narrow(1, 0, classes)
             .nll_loss_nd(target, None::<Tensor>, Reduction::None, -100)
+    }
+
+    /// [`Loss::per_sample_padded`] when `padded` (growth under mixed precision), else
+    /// [`Loss::per_sample`].
+    pub fn per_sample_as(self, output: &Tensor, target: &Tensor, padded: bool) -> Tensor {
+        if padded {
+            self.per_sample_padded(output, target)
+        } else {
+            self.per_sample(output, target)
+        }
+    }
+
+    /// The mean loss as growth takes it: with `padded` the padded per-sample losses averaged in
+    /// f64, else [`Loss::mean`] (in the output's precision).
+    pub fn mean_as(self, output: &Tensor, target: &Tensor, padded: bool) -> Tensor {
+        if padded {
+            self.per_sample_padded(output, target).mean(Kind::Double)
+        } else {
+            self.mean(output, target)
+        }
     }
 }
 
