@@ -31,6 +31,16 @@ pub fn epoch_batches(
         .collect()
 }
 
+/// The rows of `x` in consecutive minibatches of `batch` rows (views, in order; the last may be
+/// smaller).
+pub fn consecutive_batches(x: &Tensor, batch: i64) -> impl Iterator<Item = Tensor> + '_ {
+    let n = x.size()[0];
+    let batch = batch.max(1);
+    (0..n)
+        .step_by(batch as usize)
+        .map(move |start| x.narrow(0, start, batch.min(n - start)))
+}
+
 /// Random crop (after zero-padding by `pad` pixels) and random horizontal flip of each image in
 /// `x` (`[b, c, h, w]`), with offsets and flips drawn from `rng`.
 pub fn augment_crop_flip(x: &Tensor, pad: i64, rng: &mut impl Rng) -> crate::Result<Tensor> {
@@ -58,6 +68,20 @@ pub fn augment_crop_flip(x: &Tensor, pad: i64, rng: &mut impl Rng) -> crate::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consecutive_batches_split_the_rows_in_order() {
+        let x = Tensor::arange(10, (Kind::Int64, Device::Cpu));
+        let sizes: Vec<i64> = consecutive_batches(&x, 4).map(|b| b.size()[0]).collect();
+        assert_eq!(sizes, vec![4, 4, 2]);
+        let again = Tensor::cat(&consecutive_batches(&x, 4).collect::<Vec<_>>(), 0);
+        assert!(again.equal(&x));
+        assert_eq!(
+            consecutive_batches(&x, 0).count(),
+            10,
+            "at least one row per batch"
+        );
+    }
 
     #[test]
     fn batches_cover_every_sample_once() {

@@ -20,7 +20,7 @@ mod summary;
 pub mod synthetic;
 mod task;
 
-pub use batches::{augment_crop_flip, epoch_batches, epoch_rng};
+pub use batches::{augment_crop_flip, consecutive_batches, epoch_batches, epoch_rng};
 pub use choices::{Cifar100Label, ImageFit, Layout, Missing, TaskChoice, AUTO_MAX_CLASSES};
 pub use config::{DataConfig, DEFAULT_TEST_FRACTION};
 pub use dataset::{load, load_test, Dataset, Normalisation, Splits, TestSplit};

@@ -46,7 +46,7 @@ use tch::{Kind, Tensor};
 use super::linalg::{self, to_mat, PsdFactor};
 use super::site::{FeatureMap, Site, SiteKind};
 use super::tiny::S2Factor;
-use crate::data::Dataset;
+use crate::data::{consecutive_batches, Dataset};
 use crate::error::{Error, Result};
 use crate::nn::{ConvGeometry, Network, Pool};
 
@@ -230,19 +230,10 @@ fn rows_in_basis(
     factor: &PsdFactor,
 ) -> Tensor {
     let q = linalg::from_mat(&factor.basis, precision, x.device());
-    let parts: Vec<Tensor> = minibatches(x, batch)
+    let parts: Vec<Tensor> = consecutive_batches(x, batch as i64)
         .map(|xb| site.producer_rows(&map.apply(&xb, precision), (1, 1)).taps[0].matmul(&q))
         .collect();
     Tensor::cat(&parts, 0)
-}
-
-/// `x` in minibatches of `batch` rows, in order.
-fn minibatches(x: &Tensor, batch: usize) -> impl Iterator<Item = Tensor> + '_ {
-    let n = x.size()[0];
-    let batch = (batch as i64).max(1);
-    (0..n)
-        .step_by(batch as usize)
-        .map(move |start| x.narrow(0, start, batch.min(n - start)))
 }
 
 /// `S₂` of `site` over the producer inputs `x` (the statistics sample, in order): the same rows,
@@ -257,7 +248,7 @@ fn producer_moment(
 ) -> Result<Mat<f64>> {
     let n = x.size()[0];
     let mut sum: Option<Tensor> = None;
-    for xb in minibatches(x, batch) {
+    for xb in consecutive_batches(x, batch as i64) {
         let hw = match xb.dim() {
             4 => (xb.size()[2], xb.size()[3]),
             _ => (1, 1),

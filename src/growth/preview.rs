@@ -32,7 +32,7 @@ use tch::{Kind, Tensor};
 
 use super::amplitude::{self, Amplitude, LineSearch};
 use super::proposal::Proposal;
-use super::stem::Stems;
+use super::stem::{shallow, Stems};
 use crate::data::Dataset;
 use crate::nn::{Activation, Hooks, Layer, Loss, Network, Pool, Stage};
 
@@ -114,11 +114,7 @@ impl<'a> Previews<'a> {
         let cache = (plain(k) && plain(k + 1) && proposal.rational.is_none()).then(|| {
             tch::no_grad(|| {
                 let (h, prev) = match stems {
-                    Some(st) => {
-                        let mut st = st.borrow_mut();
-                        let (h, prev) = &st.of(net, &data.x, k, data.x.size()[0])[0];
-                        (h.shallow_clone(), prev.as_ref().map(Tensor::shallow_clone))
-                    }
+                    Some(st) => shallow(&st.borrow_mut().of(net, &data.x, k, data.x.size()[0])[0]),
                     _ => net.forward_range(&data.x, None, 0..k, false),
                 };
                 let inp = net.stages[k].layer.input(&h);
@@ -184,7 +180,7 @@ impl<'a> Previews<'a> {
         let Some(c) = &self.cache else {
             let stem = self.stem.as_ref().map_or_else(
                 || amplitude::stem(self.net, &self.data.x, self.proposal.site),
-                |(h, b)| (h.shallow_clone(), b.as_ref().map(Tensor::shallow_clone)),
+                shallow,
             );
             let p = prefix(self.proposal, k);
             return tch::no_grad(|| amplitude::forward_extended_scaled(self.net, &stem, &p, s, sd));

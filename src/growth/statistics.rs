@@ -15,9 +15,9 @@ use tch::{Kind, Tensor};
 use super::linalg::to_mat;
 use super::moment::InputMoment;
 use super::site::{self, Site};
-use super::stem::{Stem, Stems};
+use super::stem::{shallow, Stem, Stems};
 use super::tiny::SiteStatistics;
-use crate::data::Dataset;
+use crate::data::{consecutive_batches, Dataset};
 use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::nn::{Hooks, Loss, Network, Stage};
@@ -144,14 +144,6 @@ impl Hooks for Probes<'_> {
     }
 }
 
-fn shallow_t(t: &Tensor) -> Tensor {
-    t.shallow_clone()
-}
-
-fn shallow((h, b): &Stem) -> Stem {
-    (h.shallow_clone(), b.as_ref().map(shallow_t))
-}
-
 /// Where each minibatch of a statistics pass starts and which stems the pass keeps for the
 /// rest of the check ([`Stems`]). The stages before the first site run once per check while
 /// they are unchanged; one site whose consumer's stem is kept (its producer unchanged since)
@@ -248,7 +240,7 @@ impl<'a> Starts<'a> {
         if self.keep.is_none() {
             return;
         }
-        let recorded = |i: usize| hooks.inputs[i].as_ref().map(shallow_t);
+        let recorded = |i: usize| hooks.inputs[i].as_ref().map(Tensor::shallow_clone);
         if let (Some(h), prev) = (recorded(self.first + 1), recorded(self.first)) {
             self.next.push((h, prev));
         }
@@ -277,13 +269,8 @@ fn sample_stems(
     batch: i64,
     first: usize,
 ) -> Vec<Stem> {
-    let n = index.size()[0];
-    (0..n)
-        .step_by(batch.max(1) as usize)
-        .map(|start| {
-            let (x, _) = data.select(&index.narrow(0, start, batch.min(n - start)));
-            net.forward_range(&x, None, 0..first, false)
-        })
+    consecutive_batches(index, batch)
+        .map(|ib| net.forward_range(&data.select(&ib).0, None, 0..first, false))
         .collect()
 }
 

@@ -34,10 +34,16 @@
 //! ```
 use tch::Tensor;
 
+use crate::data::consecutive_batches;
 use crate::nn::{Layer, Network, Pool};
 
 /// A stage's input and its block's input (residual networks) for one minibatch.
 pub type Stem = (Tensor, Option<Tensor>);
+
+/// Another handle on the same stem's tensors (no copy of their data).
+pub fn shallow((h, block): &Stem) -> Stem {
+    (h.shallow_clone(), block.as_ref().map(Tensor::shallow_clone))
+}
 
 /// The stems computed in the current check.
 #[derive(Debug, Default)]
@@ -79,14 +85,8 @@ impl Stems {
     /// `batch` rows, each as `net.forward_range(minibatch, None, 0..stage, false)` computes it.
     pub fn of(&mut self, net: &Network, x: &Tensor, stage: usize, batch: i64) -> &[Stem] {
         self.get_or_compute(&[x], stage, batch, || {
-            let n = x.size()[0];
-            let batch = batch.max(1);
-            (0..n)
-                .step_by(batch as usize)
-                .map(|start| {
-                    let len = batch.min(n - start);
-                    net.forward_range(&x.narrow(0, start, len), None, 0..stage, false)
-                })
+            consecutive_batches(x, batch)
+                .map(|xb| net.forward_range(&xb, None, 0..stage, false))
                 .collect()
         })
     }
@@ -100,13 +100,9 @@ impl Stems {
         if n == 0 || stage >= last {
             return tch::no_grad(|| net.forward(x, false));
         }
-        let (h, prev) = &self.of(net, x, stage, n)[0];
-        let prev = prev.as_ref().map(Tensor::shallow_clone);
-        let next = tch::no_grad(|| net.forward_range(h, prev, stage..stage + 1, false));
-        let (h, prev) = (
-            next.0.shallow_clone(),
-            next.1.as_ref().map(Tensor::shallow_clone),
-        );
+        let (h, prev) = shallow(&self.of(net, x, stage, n)[0]);
+        let next = tch::no_grad(|| net.forward_range(&h, prev, stage..stage + 1, false));
+        let (h, prev) = shallow(&next);
         if stage + 1 < last {
             self.get_or_compute(&[x], stage + 1, n, || vec![next]);
         }
