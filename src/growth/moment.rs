@@ -207,7 +207,7 @@ fn spawn(
         let in_basis = precision != Kind::Double && site.kind == SiteKind::Dense;
         let basis_rows = match &factor {
             Some(f) if in_basis && 2 * f.factor.rank() <= f.factor.dim() => Some(Mutex::new(
-                rows_in_basis(&site, map, &x, batch, precision, &f.factor),
+                project_rows(&site, map, &x, batch, precision, &f.factor),
             )),
             _ => None,
         };
@@ -221,7 +221,7 @@ fn spawn(
 
 /// A dense site's producer rows over `x` in the basis of `factor`, `B̃₋₂Q_r`, computed in
 /// `precision` minibatch by minibatch.
-fn rows_in_basis(
+fn project_rows(
     site: &Site,
     map: FeatureMap,
     x: &Tensor,

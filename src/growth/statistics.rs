@@ -533,6 +533,8 @@ pub fn collect_on(
     let mut loss_total = 0.0;
     let first = needed.first().copied().unwrap_or(0);
     let mut starts = Starts::new(net, (data, index, batch_size as i64), first, plan);
+    // Mixed precision's loss (`Loss::per_sample_padded`).
+    let padded = plan.precision != Kind::Double;
     let mut start = 0;
     while start < local {
         let len = (batch_size as i64).min(local - start);
@@ -546,7 +548,6 @@ pub fn collect_on(
             probes: Vec::new(),
         };
         let (start_at, y) = starts.start(b, &batch_index, &mut hooks);
-        let padded = plan.precision != Kind::Double;
         let (lv, grads) = probe_batch(net, (loss, padded), start_at, &y, &mut hooks)?;
         starts.record(&hooks);
         loss_total += lv;
