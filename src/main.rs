@@ -392,6 +392,10 @@ struct GrowthArgs {
     /// learning rate; the function is unchanged in eval mode).
     #[arg(long, visible_alias = "grow-bn-rescale")]
     bn_rescale: bool,
+    /// TINY family: add to each new unit's fan-in a uniform random part of C times the
+    /// default initialisation's bound 1/√fan_in (0, default: the closed form alone).
+    #[arg(long, value_name = "C")]
+    fan_in_noise: Option<f64>,
 }
 
 #[derive(Args, Default)]
@@ -575,6 +579,7 @@ impl TrainArgs {
             new_second_moment => "growth.new_second_moment",
             conv_neuron => "growth.conv_neuron",
             bn_rescale => "growth.bn_rescale" = true,
+            fan_in_noise => "growth.fan_in_noise",
         );
         keys!(a, when_growing;
             grow_threshold => "growth.threshold",

@@ -126,6 +126,9 @@ pub struct GrowthConfig {
     pub line_search: LineSearch,
     /// Random growth: standard deviation of the new fan-out (0: function-preserving).
     pub random_fan_out_std: f64,
+    /// TINY family: the new units' fan-in gets a uniform random part of this many times
+    /// PyTorch's default bound `1/√fan_in` (0: the closed form alone; docs/tiny.md §2.13).
+    pub fan_in_noise: f64,
     /// Eigenvalues of S and S₂ at or below this are dropped (docs/tiny.md §2.5; GroMo: 1e-6).
     pub numerical_threshold: f64,
     /// Keep λ_k ≥ min(statistical_threshold, λ_max) (docs/tiny.md §2.7; GroMo: 1e-3).
@@ -169,6 +172,7 @@ impl Default for GrowthConfig {
             line_search_samples: 1024,
             line_search: LineSearch::default(),
             random_fan_out_std: 0.0,
+            fan_in_noise: 0.0,
             numerical_threshold: 1e-6,
             statistical_threshold: 1e-3,
             senn: SennConfig::default(),
@@ -227,6 +231,7 @@ impl GrowthConfig {
         check::at_least("growth.line_search_samples", self.line_search_samples, 1)?;
         self.line_search.validate()?;
         check::non_negative("growth.random_fan_out_std", self.random_fan_out_std)?;
+        check::non_negative("growth.fan_in_noise", self.fan_in_noise)?;
         check::non_negative("growth.numerical_threshold", self.numerical_threshold)?;
         check::non_negative("growth.statistical_threshold", self.statistical_threshold)?;
         check::non_negative("growth.threshold", self.threshold)?;

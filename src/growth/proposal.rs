@@ -146,6 +146,21 @@ impl Proposal {
         }
     }
 
+    /// The proposal with a uniform random part of `c` times the default initialisation's
+    /// bound `1/√fan_in` added to each new unit's fan-in (not its bias), drawn from `rng`
+    /// (docs/tiny.md §2.13). The first-order figures in `info` stay those of the closed form.
+    pub fn with_fan_in_noise(mut self, c: f64, rng: &mut impl Rng) -> Proposal {
+        let shape = self.alpha_w.size();
+        if self.neurons() > 0 && c > 0.0 {
+            let fan_in: i64 = shape[1..].iter().product();
+            let bound = c * init::default_bound(fan_in);
+            let noise = init::uniform(&shape, bound, rng, self.alpha_w.device());
+            self.alpha_w = &self.alpha_w + noise.to_kind(self.alpha_w.kind());
+        }
+        self
+    }
+
+    /// The number of new units.
     pub fn neurons(&self) -> i64 {
         self.alpha_w.size()[0]
     }
@@ -408,4 +423,69 @@ pub fn random(
         Tensor::zeros(omega_shape.as_slice(), (Kind::Float, device))
     };
     Ok(Proposal::neurons_only(site, alpha_w, alpha_b, omega))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn proposal(alpha_shape: &[i64]) -> Proposal {
+        let opts = (Kind::Float, tch::Device::Cpu);
+        let n: i64 = alpha_shape.iter().product();
+        let k = alpha_shape[0];
+        let alpha = (Tensor::arange(n, opts) / n as f64).view(alpha_shape);
+        Proposal::neurons_only(
+            0,
+            alpha,
+            Some(Tensor::ones([k], opts)),
+            Tensor::ones([3, k], opts),
+        )
+    }
+
+    fn noise_of(alpha_shape: &[i64], c: f64, seed: u64) -> (Proposal, Tensor) {
+        let base = proposal(alpha_shape);
+        let noisy =
+            proposal(alpha_shape).with_fan_in_noise(c, &mut ChaCha8Rng::seed_from_u64(seed));
+        let r = &noisy.alpha_w - &base.alpha_w;
+        (noisy, r)
+    }
+
+    #[test]
+    fn fan_in_noise_is_uniform_within_the_default_bound() {
+        // Dense [64, 100] and conv [64, 4, 5, 5] fan-ins: 100 inputs each, bound c/√100.
+        for shape in [vec![64i64, 100], vec![64, 4, 5, 5]] {
+            let (noisy, r) = noise_of(&shape, 2.0, 1);
+            let bound = 2.0 / 10.0;
+            assert!(r.abs().max().double_value(&[]) <= bound * (1.0 + 1e-6));
+            // Uniform(±b) over 6400 draws: mean 0 (standard error b/√3/80 ≈ 0.0014), standard
+            // deviation b/√3 ≈ 0.115.
+            assert!(r.mean(Kind::Double).double_value(&[]).abs() < 0.006);
+            let std = r.to_kind(Kind::Double).std(true).double_value(&[]);
+            assert!(
+                (std / (bound / 3f64.sqrt()) - 1.0).abs() < 0.05,
+                "std {std}"
+            );
+            // Bias and fan-out untouched.
+            assert!(noisy
+                .alpha_b
+                .unwrap()
+                .equal(&Tensor::ones([64], (Kind::Float, tch::Device::Cpu))));
+            assert_eq!(noisy.omega.sum(Kind::Double).double_value(&[]), 3.0 * 64.0);
+        }
+    }
+
+    #[test]
+    fn fan_in_noise_follows_the_seed_and_zero_is_no_noise() {
+        let (_, a) = noise_of(&[8, 10], 1.0, 7);
+        let (_, b) = noise_of(&[8, 10], 1.0, 7);
+        let (_, c) = noise_of(&[8, 10], 1.0, 8);
+        assert!(a.equal(&b));
+        assert!(!a.equal(&c));
+        let (_, none) = noise_of(&[8, 10], 0.0, 7);
+        assert_eq!(none.abs().max().double_value(&[]), 0.0);
+        let (_, empty) = noise_of(&[0, 10], 1.0, 7);
+        assert_eq!(empty.numel(), 0);
+    }
 }

@@ -378,7 +378,11 @@ fn propose(
     for (i, &(k, cap)) in sites.iter().enumerate() {
         let samples = collected.samples[i].as_ref();
         let stats = &collected.stats[i];
-        let p = proposal::closed_form(net, &ks[i], stats, samples, cfg.method, cap, thresholds)?;
+        let mut p =
+            proposal::closed_form(net, &ks[i], stats, samples, cfg.method, cap, thresholds)?;
+        if cfg.fan_in_noise > 0.0 {
+            p = p.with_fan_in_noise(cfg.fan_in_noise, rng);
+        }
         let psi = p.info.bottleneck;
         bottlenecks.insert(k, Some(psi).filter(|v| v.is_finite()));
         out.push(p);
