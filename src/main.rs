@@ -420,9 +420,10 @@ struct AutoArgs {
     /// checks after 2, 3, 4 refusals in a row; default) or always (judge it again at once).
     #[arg(long, value_name = "RULE")]
     auto_retry: Option<AutoRetry>,
-    /// What is judged on held-out data: neurons (their gain beyond the existing weights' own
-    /// best update, default), neurons-own-scale (the same, the neurons at a scale of their own
-    /// on top of that update) or total (the whole growth step).
+    /// What is judged on held-out data: neurons-own-scale (the new neurons' gain beyond the
+    /// existing weights' own best update, the neurons at a scale of their own on top of that
+    /// update; default), neurons (the same, both parts at one scale) or total (the whole
+    /// growth step).
     #[arg(long, visible_alias = "grow-gain", value_name = "WHAT")]
     auto_gain: Option<AutoGain>,
     /// The held-out gain must exceed this many standard errors (2)

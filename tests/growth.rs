@@ -391,6 +391,46 @@ fn tiny_grows_a_width_one_network_and_the_loss_falls() {
     }
 }
 
+/// `--fan-in-noise`: the noisy units are what the step previews and applies (their previews
+/// differ from the closed form's), the draws follow the seed, and growth still lowers the loss.
+#[test]
+fn fan_in_noise_changes_the_previews_reproducibly_and_growth_still_pays() {
+    let run = |noise: f64| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = small_config("teacher");
+        cfg.data.synthetic_train = 1500;
+        cfg.model.hidden = vec![1];
+        cfg.train.epochs = 4;
+        let mut g = growth_config(vec![32]);
+        g.fan_in_noise = noise;
+        cfg.growth = Some(g);
+        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+        t.quiet = true;
+        let start = t.evaluate(&t.data.test).loss;
+        let s = t.fit().unwrap();
+        let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+        let previews: Vec<f64> = events
+            .iter()
+            .filter(|e| e["event"] == "growth")
+            .filter_map(|e| e["loss_preview"].as_f64())
+            .collect();
+        (start, s.test.loss, s.hidden_widths[0], previews)
+    };
+    let (start, plain_loss, _, plain) = run(0.0);
+    let (_, noisy_loss, width, noisy) = run(1.0);
+    let (_, _, _, again) = run(1.0);
+    assert!(!noisy.is_empty() && width > 4, "width {width}");
+    assert_eq!(noisy, again, "the noise follows the seed");
+    assert_ne!(
+        noisy[0], plain[0],
+        "the first step previews the noisy units"
+    );
+    assert!(
+        plain_loss < 0.7 * start && noisy_loss < 0.7 * start,
+        "{start} -> {plain_loss}, {noisy_loss}"
+    );
+}
+
 #[test]
 fn the_input_moment_is_the_statistics_pass_s2_on_the_same_sample() {
     use grownet::growth::moment::{InputMoments, MomentRequest};

@@ -161,7 +161,7 @@ impl Default for GrowthConfig {
             patience: 3,
             auto_rounds: 8,
             auto_retry: AutoRetry::Backoff,
-            auto_gain: AutoGain::Neurons,
+            auto_gain: AutoGain::NeuronsOwnScale,
             significance: 2.0,
             threshold_per_neuron: 1.5e-4,
             threshold_per_parameter: 0.0,
