@@ -17,10 +17,10 @@
 //! best scale (chosen on the same half). The bottleneck is exhausted when the new neurons no
 //! longer beat, by more than their cost and the noise, what the existing neurons can do.
 //!
-//! [`AutoGain::NeuronsOwnScale`] gives the new neurons a scale of their own on top of the δ step
-//! at its best scale: with one shared scale, a δ step whose best scale differs from the units'
-//! is judged against itself at its own best, and the units can lose by the scale alone (on a
-//! CIFAR-10 CNN, docs/tiny.md §10).
+//! [`AutoGain::NeuronsOwnScale`] (the default) gives the new neurons a scale of their own on
+//! top of the δ step at its best scale: with one shared scale, a δ step whose best scale differs
+//! from the units' is judged against itself at its own best, and the units can lose by the scale
+//! alone (a CIFAR-10 CNN that hardly grows; an MNIST MLP stalled at 1 + 1 units: docs/tiny.md §10).
 //!
 //! At plain linear sites the previews share everything that depends neither on the scale
 //! nor on k ([`super::preview::Previews`]), so judging a step costs a few small products, not full passes.
