@@ -232,6 +232,14 @@ impl GrowthConfig {
         self.line_search.validate()?;
         check::non_negative("growth.random_fan_out_std", self.random_fan_out_std)?;
         check::non_negative("growth.fan_in_noise", self.fan_in_noise)?;
+        if self.fan_in_noise > 0.0 && !matches!(self.method, Method::Tiny | Method::TinyPaper) {
+            return Err(Error::invalid(
+                "growth.fan_in_noise",
+                self.fan_in_noise,
+                "0 unless growth.method is tiny or tiny-paper (the random part is added to the \
+                 closed form's fan-ins)",
+            ));
+        }
         check::non_negative("growth.numerical_threshold", self.numerical_threshold)?;
         check::non_negative("growth.statistical_threshold", self.statistical_threshold)?;
         check::non_negative("growth.threshold", self.threshold)?;
