@@ -17,13 +17,11 @@ auto=(--dataset mnist --epochs 15 --batch-size 128 --lr 1e-3 --schedule cosine -
       --line-search-samples 6000 --neurons-per-step 32 --stats-samples 4096 --numerical-threshold 0.1
       --line-search grid:0.1,0.25,0.5,1 --statistics-sample fixed --statistics-precision mixed
       --stats-batch-size 4096)
+source "$(dirname "$0")/kept-run.sh"
 mkdir -p "$out"
 for s in "${seeds[@]}"; do
   for g in neurons neurons-own-scale; do
-    name="$g-s$s"
-    if [ -f "$out/$name/metrics.jsonl" ] && grep -q '"event":"end"' "$out/$name/metrics.jsonl"; then continue; fi
-    rm -rf "${out:?}/$name"
-    "$bin" train "${auto[@]}" --seed "$s" --auto-gain "$g" --out "$out/$name" > "$out/$name.log" 2>&1
+    kept_run "$out" "$g-s$s" "${auto[@]}" --seed "$s" --auto-gain "$g" || true
   done
 done
 python3 - "$out" <<'PY'

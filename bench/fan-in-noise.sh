@@ -20,13 +20,13 @@ sched=(--hidden 1,1 --max-hidden "$widths" --grow-every-steps 10 --grow-select a
        --stats-samples 1024 --line-search-samples 1024 --numerical-threshold 0.1
        --line-search grid:0.1,0.25,0.5,1 --statistics-sample fixed --statistics-precision mixed
        --stats-batch-size 4096)
+source "$(dirname "$0")/kept-run.sh"
 run() {
   local name=$1; shift
-  if [ -n "${GROWNET_RECIPES:-}" ] && [[ " $GROWNET_RECIPES " != *" ${name%-s*} "* ]]; then return 0; fi
-  if [ -f "$out/$name/metrics.jsonl" ] && grep -q '"event":"end"' "$out/$name/metrics.jsonl"; then return 0; fi
-  rm -rf "${out:?}/$name"
-  "$bin" train "${common[@]}" --out "$out/$name" "$@" > "$out/$name.log" 2>&1
-  echo "$name: $(grep -E 'test ' "$out/$name.log" | tail -1)"
+  wanted "$name" || return 0
+  if kept_run "$out" "$name" "${common[@]}" "$@"; then
+    echo "$name: $(grep -E 'test ' "$out/$name.log" | tail -1)"
+  fi
 }
 mkdir -p "$out"
 for s in "${seeds[@]}"; do

@@ -24,13 +24,13 @@ sched=(--hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all
 auto=(--hidden 1,1 --grow tiny --grow-auto --grow-every-steps 100 --grow-select all --val-fraction 0.1
       --line-search-samples 6000 --neurons-per-step 32 --stats-samples 4096 --numerical-threshold 0.1
       --line-search grid:0.1,0.25,0.5,1)
+source "$(dirname "$0")/kept-run.sh"
 run() {
   local name=$1; shift
-  if [ -n "${GROWNET_RECIPES:-}" ] && [[ " $GROWNET_RECIPES " != *" ${name%-s*} "* ]]; then return 0; fi
-  if [ -f "$out/$name/metrics.jsonl" ] && grep -q '"event":"end"' "$out/$name/metrics.jsonl"; then return 0; fi
-  rm -rf "${out:?}/$name"
-  "$bin" train "${common[@]}" --out "$out/$name" "$@" > "$out/$name.log" 2>&1
-  echo "$name: $(grep -E 'growth:' "$out/$name.log")"
+  wanted "$name" || return 0
+  if kept_run "$out" "$name" "${common[@]}" "$@"; then
+    echo "$name: $(grep -E 'growth:' "$out/$name.log")"
+  fi
 }
 mkdir -p "$out"
 for s in "${seeds[@]}"; do

@@ -15,13 +15,13 @@ common=(--dataset mnist --epochs 15 --batch-size 128 --lr 1e-3 --schedule cosine
 [ -n "${THREADS:-}" ] && common+=(--threads "$THREADS")
 sched=(--hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all
        --stats-samples 1024 --numerical-threshold 0.1 --line-search grid:0.1,0.25,0.5,1)
+source "$(dirname "$0")/kept-run.sh"
 run() {
   local name=$1; shift
   [[ $name == "${ONLY:-}"* ]] || return 0
-  if [ -f "$out/$name/metrics.jsonl" ] && grep -q '"event":"end"' "$out/$name/metrics.jsonl"; then return 0; fi
-  rm -rf "${out:?}/$name"
-  "$bin" train "${common[@]}" --out "$out/$name" "$@" > "$out/$name.log" 2>&1
-  echo "$name: $(grep -E 'test  loss' "$out/$name.log")"
+  if kept_run "$out" "$name" "${common[@]}" "$@"; then
+    echo "$name: $(grep -E 'test  loss' "$out/$name.log")"
+  fi
 }
 mkdir -p "$out"
 for s in "${seeds[@]}"; do

@@ -11,12 +11,12 @@ seeds=("$@")
 [ $# -eq 0 ] && seeds=(0 1 2)
 bin=${GROWNET_BIN:-target/release/grownet}
 mkdir -p "$out"
+source "$(dirname "$0")/kept-run.sh"
 run() {
   local name=$1; shift
-  if [ -f "$out/$name/metrics.jsonl" ] && grep -q '"event":"end"' "$out/$name/metrics.jsonl"; then return 0; fi
-  rm -rf "${out:?}/$name"
-  "$bin" train --quiet --out "$out/$name" "$@" > "$out/$name.log" 2>&1
-  echo "$name: $(grep -E 'hidden widths' "$out/$name.log") $(grep -E 'test  loss' "$out/$name.log")"
+  if kept_run "$out" "$name" --quiet "$@"; then
+    echo "$name: $(grep -E 'hidden widths' "$out/$name.log") $(grep -E 'test  loss' "$out/$name.log")"
+  fi
 }
 
 # 1. Regression: the example trains SENN, one neuron and the grown width from scratch.
