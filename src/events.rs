@@ -279,6 +279,10 @@ pub struct GrowthStep {
     pub judgement: Option<Judgement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neurons_tried: Option<Vec<(i64, f64, f64)>>,
+    /// Random zero-fan-out units added with this kept step (`growth.companions`); absent
+    /// when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub companions: Option<i64>,
 }
 
 /// The automatic mode's held-out verdict on a step; all gains relative to the judging

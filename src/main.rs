@@ -396,6 +396,10 @@ struct GrowthArgs {
     /// default initialisation's bound 1/√fan_in (0, default: the closed form alone).
     #[arg(long, value_name = "C")]
     fan_in_noise: Option<f64>,
+    /// Closed-form methods: with every kept step of K units, round(C·K) more units with random
+    /// fan-in and zero fan-out (the function is unchanged; 0, default: none).
+    #[arg(long, value_name = "C")]
+    companions: Option<f64>,
 }
 
 #[derive(Args, Default)]
@@ -581,6 +585,7 @@ impl TrainArgs {
             conv_neuron => "growth.conv_neuron",
             bn_rescale => "growth.bn_rescale" = true,
             fan_in_noise => "growth.fan_in_noise",
+            companions => "growth.companions",
         );
         keys!(a, when_growing;
             grow_threshold => "growth.threshold",

@@ -431,6 +431,56 @@ fn fan_in_noise_changes_the_previews_reproducibly_and_growth_still_pays() {
     );
 }
 
+/// `growth.companions`: every kept step brings `round(c·K)` random zero-fan-out units, no more
+/// than the target width leaves room for; the widths add up, the draws follow the seed, the
+/// target is not overshot and the grown network still learns.
+#[test]
+fn companions_go_with_every_kept_step_within_the_target_width() {
+    let run = |companions: f64| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = small_config("teacher");
+        cfg.data.synthetic_train = 1500;
+        cfg.model.hidden = vec![1];
+        cfg.train.epochs = 4;
+        let mut g = growth_config(vec![24]);
+        g.companions = companions;
+        cfg.growth = Some(g);
+        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+        t.quiet = true;
+        let start = t.evaluate(&t.data.test).loss;
+        let s = t.fit().unwrap();
+        let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+        let steps: Vec<(i64, i64, i64)> = events
+            .iter()
+            .filter(|e| e["event"] == "growth" && e["accepted"] == true)
+            .map(|e| {
+                let added = e["neurons_added"].as_i64().unwrap();
+                let with = e["companions"].as_i64().unwrap_or(0);
+                (added, with, e["hidden_widths"][0].as_i64().unwrap())
+            })
+            .collect();
+        (start, s.test.loss, s.hidden_widths[0], steps)
+    };
+    let (start, loss, width, steps) = run(1.0);
+    assert!(!steps.is_empty());
+    let mut w = 1;
+    for &(added, with, after) in &steps {
+        let room = 24 - w - added;
+        assert_eq!(with, added.min(room), "{steps:?}");
+        w += added + with;
+        assert_eq!(
+            after, w,
+            "the event's widths include the companions: {steps:?}"
+        );
+    }
+    assert_eq!(width, w);
+    assert!(width <= 24 && steps.iter().any(|s| s.1 > 0), "{steps:?}");
+    assert_eq!(run(1.0).3, steps, "the companions follow the seed");
+    assert!(loss < 0.7 * start, "{start} -> {loss}");
+    let (_, _, _, none) = run(0.0);
+    assert!(none.iter().all(|s| s.1 == 0), "no companions by default");
+}
+
 #[test]
 fn the_input_moment_is_the_statistics_pass_s2_on_the_same_sample() {
     use grownet::growth::moment::{InputMoments, MomentRequest};

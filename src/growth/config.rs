@@ -129,6 +129,10 @@ pub struct GrowthConfig {
     /// TINY family: the new units' fan-in gets a uniform random part of this many times
     /// PyTorch's default bound `1/√fan_in` (0: the closed form alone; docs/tiny.md §2.13).
     pub fan_in_noise: f64,
+    /// Closed-form methods: with every kept step of K units, `round(companions·K)` more units
+    /// at the same site with random fan-in and zero fan-out, which leave the function as it
+    /// was (0: none; docs/tiny.md §2.14).
+    pub companions: f64,
     /// Eigenvalues of S and S₂ at or below this are dropped (docs/tiny.md §2.5; GroMo: 1e-6).
     pub numerical_threshold: f64,
     /// Keep λ_k ≥ min(statistical_threshold, λ_max) (docs/tiny.md §2.7; GroMo: 1e-3).
@@ -173,6 +177,7 @@ impl Default for GrowthConfig {
             line_search: LineSearch::default(),
             random_fan_out_std: 0.0,
             fan_in_noise: 0.0,
+            companions: 0.0,
             numerical_threshold: 1e-6,
             statistical_threshold: 1e-3,
             senn: SennConfig::default(),
@@ -238,6 +243,15 @@ impl GrowthConfig {
                 self.fan_in_noise,
                 "0 unless growth.method is tiny or tiny-paper (the random part is added to the \
                  closed form's fan-ins)",
+            ));
+        }
+        check::non_negative("growth.companions", self.companions)?;
+        if self.companions > 0.0 && matches!(self.method, Method::Random | Method::Senn) {
+            return Err(Error::invalid(
+                "growth.companions",
+                self.companions,
+                "0 unless growth.method is tiny, tiny-paper or gradmax (companions go with the \
+                 closed form's units)",
             ));
         }
         check::non_negative("growth.numerical_threshold", self.numerical_threshold)?;

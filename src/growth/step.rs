@@ -124,34 +124,36 @@ impl GrowthMethod for TinyFamily {
 /// width, a residual block's output width (GroMo's `target_hidden_channels`, docs/tiny.md §3.4),
 /// `neurons_per_step` and the parameter budget.
 pub fn capacities(cfg: &GrowthConfig, net: &Network) -> Vec<(usize, usize)> {
-    let widths = net.hidden_widths();
-    let params = net.parameter_count();
-    widths
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| Site::new(net, *k, cfg.conv_neuron).is_ok())
-        .filter_map(|(k, &w)| {
-            let mut cap = usize::MAX;
-            if let Some(max) = &cfg.max_hidden {
-                cap = max.get(k).map_or(0, |&m| (m - w).max(0) as usize);
-            } else if !cfg.auto && Site::in_block(net, k) {
-                let target = net.stages[k + 1].layer.spec().outputs();
-                cap = (target - w).max(0) as usize;
-            }
-            if let Some(n) = cfg.neurons_per_step {
-                cap = cap.min(n);
-            }
-            if let Some(budget) = cfg.max_parameters {
-                // One unit: its fan-in (and bias), its fan-out.
-                let fan_in: i64 = net.stages[k].layer.weight().size()[1..].iter().product();
-                let c = net.stages[k + 1].layer.weight().size();
-                let fan_out = c[0] * c[2..].iter().product::<i64>();
-                let per = fan_in + 1 + fan_out;
-                cap = cap.min(((budget - params).max(0) / per.max(1)) as usize);
-            }
+    (0..net.hidden_widths().len())
+        .filter(|&k| Site::new(net, k, cfg.conv_neuron).is_ok())
+        .filter_map(|k| {
+            let cap = room(cfg, net, k).min(cfg.neurons_per_step.unwrap_or(usize::MAX));
             (cap > 0).then_some((k, cap))
         })
         .collect()
+}
+
+/// How many units site `k` may still take: up to its target width, a residual block's output
+/// width, and the parameter budget (no per-step limit).
+fn room(cfg: &GrowthConfig, net: &Network, k: usize) -> usize {
+    let w = net.hidden_widths()[k];
+    let mut cap = usize::MAX;
+    if let Some(max) = &cfg.max_hidden {
+        cap = max.get(k).map_or(0, |&m| (m - w).max(0) as usize);
+    } else if !cfg.auto && Site::in_block(net, k) {
+        let target = net.stages[k + 1].layer.spec().outputs();
+        cap = (target - w).max(0) as usize;
+    }
+    if let Some(budget) = cfg.max_parameters {
+        // One unit: its fan-in (and bias), its fan-out.
+        let fan_in: i64 = net.stages[k].layer.weight().size()[1..].iter().product();
+        let c = net.stages[k + 1].layer.weight().size();
+        let fan_out = c[0] * c[2..].iter().product::<i64>();
+        let per = fan_in + 1 + fan_out;
+        let params = net.parameter_count();
+        cap = cap.min(((budget - params).max(0) / per.max(1)) as usize);
+    }
+    cap
 }
 
 /// What a growth step did.
@@ -227,6 +229,7 @@ fn grow_step(
                     step,
                     tm,
                     bottlenecks: &bottlenecks,
+                    companions: companions(cfg, ctx.net, k, &mut rng),
                 };
                 let kept =
                     verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
@@ -255,12 +258,13 @@ fn grow_step(
         )?;
         match pick(cfg.method, proposals, &mut rng) {
             Some(p) => {
+                let site = p.site;
                 let judged = verdict::Judged {
                     step,
                     tm,
                     bottlenecks: &bottlenecks,
+                    companions: companions(cfg, ctx.net, site, &mut rng),
                 };
-                let site = p.site;
                 let kept =
                     verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
                 if backoff {
@@ -283,6 +287,20 @@ fn grow_step(
         Outcome::Added
     } else {
         Outcome::Refused
+    })
+}
+
+/// The companions of a step at site `k` (`growth.companions`), drawn from the step's generator.
+fn companions<'a>(
+    cfg: &GrowthConfig,
+    net: &Network,
+    k: usize,
+    rng: &'a mut ChaCha8Rng,
+) -> Option<verdict::Companions<'a>> {
+    (cfg.companions > 0.0).then(|| verdict::Companions {
+        per_unit: cfg.companions,
+        room: room(cfg, net, k),
+        rng,
     })
 }
 

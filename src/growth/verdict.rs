@@ -5,13 +5,15 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use rand_chacha::ChaCha8Rng;
+
 use super::amplitude::{self, Amplitude};
 use super::apply;
 use super::auto::{self, Acceptance};
 use super::config::{GrowthConfig, StatisticsPrecision};
 use super::context::Context;
 use super::preview::Previews;
-use super::proposal::Proposal;
+use super::proposal::{self, Proposal};
 use super::stem::Stems;
 use crate::data::Dataset;
 use crate::error::Result;
@@ -35,6 +37,17 @@ pub struct Judged<'a> {
     pub step: usize,
     pub tm: Timings,
     pub bottlenecks: &'a Bottlenecks,
+    /// Units to add with the step if it is kept (`growth.companions`).
+    pub companions: Option<Companions<'a>>,
+}
+
+/// Random units with zero fan-out that go with a kept step's `K` units: `round(per_unit·K)`
+/// of them, at most `room − K` (docs/tiny.md §2.14).
+pub struct Companions<'a> {
+    pub per_unit: f64,
+    /// How many units the site could take before the step.
+    pub room: usize,
+    pub rng: &'a mut ChaCha8Rng,
 }
 
 /// The amplitude and, in automatic mode, the held-out verdict of a proposal.
@@ -214,7 +227,12 @@ pub fn amplitude_and_apply(
         // A rolled-back step logs the decrease it measured (negative or not finite).
         (measured, reason) = apply_checked(cfg, ctx, &chosen, &choose, stems)?;
     }
-    let event = step_event(
+    let mut judged = judged;
+    let companions = match (judged.companions.take(), &reason) {
+        (Some(c), None) => Some(add_companions(ctx, &chosen.proposal, c, stems)?),
+        _ => None,
+    };
+    let mut event = step_event(
         cfg,
         ctx,
         chosen,
@@ -223,9 +241,34 @@ pub fn amplitude_and_apply(
         &judged,
         tm,
     );
+    event.companions = companions;
     let kept = event.accepted;
     ctx.emit(Event::Growth(Growth::Step(Box::new(event))))?;
     Ok(kept)
+}
+
+/// Adds the companions of the kept proposal `p` at its site: random fan-in (PyTorch's default
+/// bound), zero bias and zero fan-out, so the function (and the verdict) is unchanged;
+/// returns how many (docs/tiny.md §2.14).
+fn add_companions(
+    ctx: &mut Context,
+    p: &Proposal,
+    c: Companions,
+    stems: Option<&RefCell<Stems>>,
+) -> Result<i64> {
+    let k = p.neurons();
+    let wanted = (c.per_unit * k as f64).round() as i64;
+    let left = i64::try_from(c.room.saturating_sub(k as usize)).unwrap_or(i64::MAX);
+    let n = wanted.min(left);
+    if n <= 0 {
+        return Ok(0);
+    }
+    let r = proposal::random(ctx.net, p.site, n, 0.0, c.rng)?;
+    apply::apply_with(ctx.net, ctx.opt, &r, 1.0, false)?;
+    if let Some(st) = stems {
+        st.borrow_mut().changed(p.site);
+    }
+    Ok(n)
 }
 
 /// The growth event of a TINY-family step.
@@ -276,6 +319,7 @@ fn step_event(
         hidden_widths: ctx.net.hidden_widths(),
         parameters: ctx.net.parameter_count(),
         neurons_tried: c.judgement.as_ref().map(|_| c.tried.clone()),
+        companions: None,
         judgement: c.judgement,
     }
 }

@@ -305,8 +305,11 @@ fn summary_line(event: &Event) -> Option<String> {
                     .lambdas
                     .first()
                     .map_or(String::new(), |l| format!(" λ₁={l:.3}"));
+                let with = g
+                    .companions
+                    .map_or(String::new(), |c| format!(" (+{c} companions)"));
                 format!(
-                    "  growth {}: site {} +{} neurons{lam} s={:.3} loss {:.4}→{:.4} (predicted −{:.4}) widths {:?}",
+                    "  growth {}: site {} +{} neurons{with}{lam} s={:.3} loss {:.4}→{:.4} (predicted −{:.4}) widths {:?}",
                     g.growth_step, g.site, g.neurons_added, g.scale, g.loss_before,
                     g.loss_before - g.measured_decrease, g.predicted_decrease, g.hidden_widths
                 )
