@@ -24,18 +24,12 @@ for s in "${seeds[@]}"; do
     kept_run "$out" "$g-s$s" "${auto[@]}" --seed "$s" --auto-gain "$g" || true
   done
 done
-python3 - "$out" <<'PY'
-import json, statistics, sys
-from pathlib import Path
-out = Path(sys.argv[1])
+PYTHONPATH="$(dirname "$0")" python3 - "$out" <<'PY'
+import statistics, sys
+from kept_runs import ends
 rows = {}
-for d in sorted(out.iterdir()):
-    m = d / "metrics.jsonl"
-    end = [json.loads(l) for l in open(m) if '"event":"end"' in l] if m.is_file() else []
-    if end:
-        rule, seed = d.name.rsplit("-s", 1)
-        s = end[-1]["summary"]
-        rows.setdefault(int(seed), {})[rule] = (100 * s["test"]["accuracy"], "+".join(map(str, s["hidden_widths"])))
+for rule, seed, s, _ in ends(sys.argv[1]):
+    rows.setdefault(seed, {})[rule] = (100 * s["test"]["accuracy"], "+".join(map(str, s["hidden_widths"])))
 print("| seed | neurons: widths | accuracy % | neurons-own-scale: widths | accuracy % |")
 print("|---|---|---|---|---|")
 for seed in sorted(rows):

@@ -35,18 +35,12 @@ for s in "${seeds[@]}"; do
   run "random-s$s" --seed "$s" "${sched[@]}" --grow random
   run "fixed-s$s" --seed "$s" --hidden "$widths"
 done
-python3 - "$out" <<'PY'
-import json, statistics, sys
-from pathlib import Path
-out = Path(sys.argv[1])
+PYTHONPATH="$(dirname "$0")" python3 - "$out" <<'PY'
+import statistics, sys
+from kept_runs import ends
 rows = {}
-for d in sorted(out.iterdir()):
-    m = d / "metrics.jsonl"
-    end = [json.loads(l) for l in open(m) if '"event":"end"' in l] if m.is_file() else []
-    if end:
-        name, seed = d.name.rsplit("-s", 1)
-        t = end[-1]["summary"]["test"]
-        rows.setdefault(name, {})[int(seed)] = (100 * t["accuracy"], t["loss"])
+for name, seed, s, _ in ends(sys.argv[1]):
+    rows.setdefault(name, {})[seed] = (100 * s["test"]["accuracy"], s["test"]["loss"])
 def ms(v):
     return f"{statistics.mean(v):.2f} ± {statistics.stdev(v) if len(v) > 1 else 0.0:.2f}"
 print("| recipe | seeds | test accuracy % | test loss |")

@@ -40,21 +40,12 @@ for s in "${seeds[@]}"; do
   run "auto-s$s" --seed "$s" "${auto[@]}"
   run "auto-fast-always-s$s" --seed "$s" "${auto[@]}" "${fast[@]}" --auto-retry always
 done
-python3 - "$out" <<'PY'
-import json, statistics, sys
-from pathlib import Path
-out = Path(sys.argv[1])
+PYTHONPATH="$(dirname "$0")" python3 - "$out" <<'PY'
+import statistics, sys
+from kept_runs import ends
 rows = {}
-for d in sorted(out.iterdir()):
-    m = d / "metrics.jsonl"
-    if not m.is_file():
-        continue
-    end = [json.loads(l) for l in open(m) if '"event":"end"' in l]
-    if not end:
-        continue
-    s = end[-1]["summary"]
+for name, _, s, m in ends(sys.argv[1]):
     steps = sum(1 for l in open(m) if '"event":"growth"' in l)
-    name = d.name.rsplit("-s", 1)[0]
     rows.setdefault(name, []).append((s["seconds_in_growth"] / s["seconds"], 100 * s["test"]["accuracy"],
                                       s["seconds"], s["hidden_widths"],
                                       1000 * s["seconds_in_growth"] / max(steps, 1)))

@@ -4,6 +4,7 @@ mod common;
 
 use common::{all_idx, copy, small_config};
 use grownet::data::Dataset;
+use grownet::events::Summary;
 use grownet::growth::site::{ConvNeuron, Site};
 use grownet::growth::{amplitude, apply, proposal, statistics, GrowthConfig, Method, Selection};
 use grownet::nn::{Activation, Architecture, Loss, Network};
@@ -351,26 +352,28 @@ fn growth_config(max: Vec<i64>) -> GrowthConfig {
     }
 }
 
-#[test]
-fn tiny_grows_a_width_one_network_and_the_loss_falls() {
+/// A width-1 MLP on the teacher task (1500 samples) grown with `g` for `epochs` epochs: the
+/// test loss before training, the run's summary and its events.
+fn grow_teacher(g: GrowthConfig, epochs: usize) -> (f64, Summary, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = small_config("teacher");
     cfg.data.synthetic_train = 1500;
     cfg.model.hidden = vec![1];
-    cfg.train.epochs = 8;
-    cfg.growth = Some(growth_config(vec![32]));
+    cfg.train.epochs = epochs;
+    cfg.growth = Some(g);
     let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
     t.quiet = true;
-    let start = t.evaluate(&t.data.test);
+    let start = t.evaluate(&t.data.test).loss;
     let s = t.fit().unwrap();
-    assert!(s.hidden_widths[0] > 4, "widths {:?}", s.hidden_widths);
-    assert!(
-        s.test.loss < 0.7 * start.loss,
-        "{} -> {}",
-        start.loss,
-        s.test.loss
-    );
     let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+    (start, s, events)
+}
+
+#[test]
+fn tiny_grows_a_width_one_network_and_the_loss_falls() {
+    let (start, s, events) = grow_teacher(growth_config(vec![32]), 8);
+    assert!(s.hidden_widths[0] > 4, "widths {:?}", s.hidden_widths);
+    assert!(s.test.loss < 0.7 * start, "{} -> {}", start, s.test.loss);
     let growth: Vec<_> = events
         .iter()
         .filter(|e| e["event"] == "growth" && e["accepted"] == true)
@@ -396,19 +399,9 @@ fn tiny_grows_a_width_one_network_and_the_loss_falls() {
 #[test]
 fn fan_in_noise_changes_the_previews_reproducibly_and_growth_still_pays() {
     let run = |noise: f64| {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = small_config("teacher");
-        cfg.data.synthetic_train = 1500;
-        cfg.model.hidden = vec![1];
-        cfg.train.epochs = 4;
         let mut g = growth_config(vec![32]);
         g.fan_in_noise = noise;
-        cfg.growth = Some(g);
-        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
-        t.quiet = true;
-        let start = t.evaluate(&t.data.test).loss;
-        let s = t.fit().unwrap();
-        let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+        let (start, s, events) = grow_teacher(g, 4);
         let previews: Vec<f64> = events
             .iter()
             .filter(|e| e["event"] == "growth")
@@ -437,19 +430,9 @@ fn fan_in_noise_changes_the_previews_reproducibly_and_growth_still_pays() {
 #[test]
 fn companions_go_with_every_kept_step_within_the_target_width() {
     let run = |companions: f64| {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = small_config("teacher");
-        cfg.data.synthetic_train = 1500;
-        cfg.model.hidden = vec![1];
-        cfg.train.epochs = 4;
         let mut g = growth_config(vec![24]);
         g.companions = companions;
-        cfg.growth = Some(g);
-        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
-        t.quiet = true;
-        let start = t.evaluate(&t.data.test).loss;
-        let s = t.fit().unwrap();
-        let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+        let (start, s, events) = grow_teacher(g, 4);
         let steps: Vec<(i64, i64, i64)> = events
             .iter()
             .filter(|e| e["event"] == "growth" && e["accepted"] == true)
