@@ -134,7 +134,8 @@ impl BenchConfig {
     }
 
     /// Keeps only the methods named in `names` and the methods they take their widths from
-    /// (`from`, transitively), e.g. to add one method to a finished bench.
+    /// (`from`, transitively), e.g. to add one method to a finished bench. A `[search]` keeps
+    /// the kept methods among its own, and goes when no width or no growing method is left.
     pub fn select_methods(&mut self, names: &[String]) -> Result<()> {
         if let Some(n) = names
             .iter()
@@ -156,6 +157,13 @@ impl BenchConfig {
         }
         let keep: HashSet<String> = keep.into_iter().map(String::from).collect();
         self.methods.retain(|m| keep.contains(&m.name));
+        if let Some(search) = &mut self.search {
+            search.methods.retain(|m| keep.contains(m));
+            search.growth.retain(|m| keep.contains(m));
+            if search.methods.is_empty() || search.growth.is_empty() {
+                self.search = None;
+            }
+        }
         Ok(())
     }
 
@@ -348,6 +356,25 @@ mod tests {
         assert_eq!(names, vec!["tiny-auto", "at-auto"]);
         assert!(b.validate().is_ok());
         assert!(b.select_methods(&["nope".to_string()]).is_err());
+    }
+
+    #[test]
+    fn selecting_methods_narrows_the_search() {
+        let text = format!(
+            "{BENCH}\n[search]\nmethods = [\"w1\", \"w2\"]\ngrowth = [\"tiny-auto\"]\n\
+             [[method]]\nname = \"w1\"\n[[method]]\nname = \"w2\""
+        );
+        let mut b = BenchConfig::parse(&text).unwrap();
+        let mut one = b.clone();
+        one.select_methods(&["w2".to_string(), "tiny-auto".to_string()])
+            .unwrap();
+        let search = one.search.as_ref().unwrap();
+        assert_eq!(search.methods, vec!["w2"]);
+        assert_eq!(search.growth, vec!["tiny-auto"]);
+        assert!(one.validate().is_ok());
+        b.select_methods(&["w1".to_string()]).unwrap();
+        assert!(b.search.is_none(), "no growing method left: no search");
+        assert!(b.validate().is_ok());
     }
 
     #[test]
