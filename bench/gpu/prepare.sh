@@ -57,8 +57,17 @@ for i in 1 2 3 4 5; do
     gzip -6 >"$CARRY/data/cifar-10/data_batch_$i.bin.gz"
 done
 cat_batch test_batch.bin >"$tmp/test.bin" # (not piped into head: pipefail would see gzip's SIGPIPE)
-head -c $((5000 * RECORD)) "$tmp/test.bin" | gzip -6 >"$CARRY/data/cifar-10/test_batch.bin.gz"
+head -c $((1000 * RECORD)) "$tmp/test.bin" | gzip -6 >"$CARRY/data/cifar-10/test_batch.bin.gz"
 cp "$cifar/batches.meta.txt" "$CARRY/data/cifar-10/"
+mkdir -p "$CARRY/data/mnist"
+cp "$DATA"/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "$CARRY/data/mnist/"
+GROMO_PYTHON=${GROMO_PYTHON:-$HOME/.cache/gromo-0.1.0/bin/python}
+if site=$("$GROMO_PYTHON" -c 'import gromo, deprecated, os; print(os.path.dirname(os.path.dirname(gromo.__file__)))' 2>/dev/null); then
+  mkdir -p "$CARRY/pylib"
+  (cd "$site" && tar -cf - --exclude=__pycache__ gromo deprecated) | tar -xf - -C "$CARRY/pylib"
+else
+  echo "no GroMo beside $GROMO_PYTHON (bench/gromo/README.md): step 7 will say so and measure nothing"
+fi
 
 echo "== checking"
 tar -xzf "$CARRY/bin.tar.gz" -C "$tmp"
@@ -85,7 +94,7 @@ size=$(du -sb "$CARRY" | cut -f1)
   echo "made       $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -m)"
   echo "libtorch   $LIBTORCH (linked at build time)"
   echo "needs      $glibc or later; libtorch 2.11 (LD_LIBRARY_PATH)"
-  echo "data       CIFAR-10 subset: data_batch_1 as 5 × 2000 training images, test_batch's first 5000"
+  echo "data       CIFAR-10 subset: data_batch_1 as 5 × 2000 training images, test_batch's first 1000; MNIST"
   echo "size       $size bytes"
   (cd "$CARRY" && find . -type f ! -name MANIFEST.txt ! -name .gitignore -printf '%P\n' | sort |
     while read -r f; do printf '%10d  %s  %s\n' "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -c1-16)" "$f"; done)

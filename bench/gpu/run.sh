@@ -16,7 +16,10 @@
 # 512-channel conv sites (examples/conv_growth_cost). Everything lands in OUT_DIR as at most 8
 # files: one log per step, metrics.tar.gz (the growth runs' metrics and the dumps) and
 # summary.md (bench/gpu/summarize.py). Step 6 (issue 14): training data-parallel under torchrun
-# on NCCL (world size = the GPUs present) against one plain process.
+# on NCCL (world size = the GPUs present) against one plain process. Steps 7 and 8 (issue 12):
+# GroMo's MNIST protocol on the GPU, grownet beside GroMo (bench/gromo/compare.py, GroMo from
+# gpu-carry/pylib), and the automatic mode's accurate recipe on MNIST on the GPU, its share of
+# the run in growth, against its final widths trained from scratch there.
 #
 # Environment (all optional):
 #   DEVICE    cuda (default), cuda:N or cpu
@@ -27,6 +30,8 @@
 #   PYTHON    a python with torch (default /opt/torch/.venv/bin/python, else python3)
 #   BIN       a folder with grownet and the examples (default: unpacked from gpu-carry/bin.tar.gz)
 #   DATA      the data folder (default gpu-carry/data)
+#   STEPS     the steps to run (default "1 2 3 4 5 6 7 8"); step 1 always runs. A device call
+#             returns at most 8 files: run steps 1-6 in one call and 1 7 8 in another.
 set -uo pipefail
 START=$(date +%s)
 OUT=${1:?usage: bash bench/gpu/run.sh OUT_DIR}
@@ -37,12 +42,14 @@ ROOT=$PWD
 DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:-0}
 BUDGET=${BUDGET:-420}
+STEPS=" ${STEPS:-1 2 3 4 5 6 7 8} "
 WORK=$(mktemp -d /tmp/grownet-gpu.XXXXXX)
 CARRY=$ROOT/gpu-carry
 DATA=${DATA:-$CARRY/data}
 
 left() { echo $((BUDGET - ($(date +%s) - START))); }
 note() { echo "[run.sh $(($(date +%s) - START))s] $*"; }
+wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 
 # `step LOG CAP command…`: runs the command under `timeout` (CAP seconds, or what is left of
 # the budget less 25 s for the summary), appending its output to LOG; never stops the script.
@@ -96,9 +103,11 @@ if [ -z "${BIN:-}" ]; then
   }
 fi
 export GROWNET_DATA=$DATA PYTHONUNBUFFERED=1
+tdev=$DEVICE # PyTorch's name of the device
+[ "$tdev" = cuda ] && tdev=cuda:0
 ENVLOG=$OUT/01-environment.log
 {
-  echo "bench/gpu/run.sh: DEVICE=$DEVICE QUICK=$QUICK BUDGET=$BUDGET"
+  echo "bench/gpu/run.sh: DEVICE=$DEVICE QUICK=$QUICK BUDGET=$BUDGET STEPS=$(echo $STEPS)"
   echo "commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
   echo "host $(uname -srm); $(nproc) CPUs; $(free -g 2>/dev/null | awk '/Mem:/ {print $2 " GiB memory"}')"
   echo "TORCH_LIB=${TORCH_LIB:-(none: the run path baked into the binaries)}"
@@ -132,6 +141,7 @@ fi
 step 01-environment.log 60 "$PYTHON" -c "import torch; print('python torch', torch.__version__, 'CUDA', torch.version.cuda, 'available', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 
 # --- 2. CPU/GPU agreement -------------------------------------------------------------------
+if wanted 2; then
 AG=02-agreement.log
 REF=$ROOT/bench/gpu/reference/growth_dump-cpu.safetensors
 dump_and_compare() { # NAME ENV… -- ARGS…: dump with the arguments, compare with the reference
@@ -151,17 +161,19 @@ else
   dump_and_compare cuda-no-cudnn "$BIN/growth_dump" dump --device "$DEVICE" --no-cudnn
   dump_and_compare host-cpu "$BIN/growth_dump" dump --device cpu
 fi
+fi
 
 # --- 3. ResNet-18 throughput ----------------------------------------------------------------
+if wanted 3; then
 TP=03-throughput.log
 if [ "$QUICK" = 1 ]; then tp=(--batch 8 --steps 2 --warmup 1); else tp=(--batch 128 --steps 40 --warmup 10); fi
 step $TP 90 "$BIN/resnet_throughput" --device "$DEVICE" "${tp[@]}"
 [ "$DEVICE" != cpu ] && step $TP 90 "$BIN/resnet_throughput" --device "$DEVICE" "${tp[@]}" --cudnn-benchmark
-tdev=$DEVICE
-[ "$tdev" = cuda ] && tdev=cuda:0
 step $TP 150 "$PYTHON" "$ROOT/bench/gpu/torch_resnet.py" --device "$tdev" "${tp[@]}"
+fi
 
 # --- 4. ResNet-18 grown from 1/64 against full width ----------------------------------------
+if wanted 4; then
 GR=04-growth.log
 if [ "$QUICK" = 1 ]; then
   sizes=(--limit 128 --test-limit 128 --epochs 2 --batch-size 32)
@@ -175,16 +187,20 @@ common=(--dataset cifar-10 --data-dir "$DATA" --model resnet18 --optimizer sgd -
 step $GR 120 "$BIN/grownet" train "${common[@]}" --width-fraction 1 --out "$WORK/full-width" --name full-width
 step $GR 240 "$BIN/grownet" train "${common[@]}" --width-fraction 1/64 --grow tiny --selection round-robin \
   --line-search grid:0.1,0.25,0.5,1 "${grow[@]}" --out "$WORK/tiny" --name tiny
+fi
 
 # --- 5. the cost of 512-channel conv sites --------------------------------------------------
+if wanted 5; then
 CC=05-conv-cost.log
 if [ "$QUICK" = 1 ]; then
   step $CC 60 "$BIN/conv_growth_cost" --device "$DEVICE" --channels 8,8,8 --images 16 --repeats 1 --skip-decomposition
 else
   step $CC 150 "$BIN/conv_growth_cost" --device "$DEVICE" --channels 512,512,512 --images 128 --repeats 3
 fi
+fi
 
 # --- 6. data-parallel on NCCL (issue 14) ---------------------------------------------------
+if wanted 6; then
 # torchrun with one process per GPU (NCCL; world size 1 on a one-GPU machine still creates the
 # process group and runs every all-reduce through NCCL), against the same run in one plain
 # process; the CPU dry run uses Gloo with 2 processes. The log ends with the losses compared.
@@ -217,11 +233,45 @@ PY
 else
   echo "no torchrun beside $PYTHON: step skipped" >>"$OUT/$DP"
 fi
+fi
+
+# --- 7. GroMo's MNIST protocol on the GPU (issue 12) ---------------------------------------
+# bench/gromo/compare.py with both libraries on the device: GroMo (gpu-carry/pylib: gromo 0.1.0
+# and `deprecated`, pure Python, on the machine's torch), grownet with its defaults and fast.
+if wanted 7; then
+G7=07-gromo.log
+[ -d "$CARRY/pylib" ] && export PYTHONPATH=$CARRY/pylib${PYTHONPATH:+:$PYTHONPATH}
+if [ "$QUICK" = 1 ]; then g7=(--seeds 1 --epochs 2); else g7=(--seeds ${G7_SEEDS:-3}); fi
+GROMO_PYTHON=$PYTHON step $G7 200 "$PYTHON" "$ROOT/bench/gromo/compare.py" --device "$tdev" \
+  --binary "$BIN/grownet" --data-dir "$DATA" "${g7[@]}"
+fi
+
+# --- 8. grow versus search on MNIST on the GPU (issue 12) -----------------------------------
+# bench/mnist-search.toml on the device, one seed: the width search, the automatic mode's
+# accurate recipe (checks every 20 steps) and its widths from scratch; the report's table.
+if wanted 8; then
+G8=08-mnist-search.log
+g8=(--methods w32,w64,w128,w256,w512,w1024,tiny-auto-fast-20,fixed-at-tiny-auto-fast-20)
+g8e=()
+if [ "$QUICK" = 1 ]; then g8e=(--epochs 1); g8=(--methods w32,w64,tiny-auto-fast-20,fixed-at-tiny-auto-fast-20); fi
+# The growing run and its widths from scratch first (a bench resumes: the search's widths
+# are added to the same folder), so that a step cut short still has them.
+step $G8 150 "$BIN/grownet" bench "$ROOT/bench/mnist-search.toml" --device "$DEVICE" --seeds 0 \
+  --data-dir "$DATA" --out "$WORK/mnist-search" --quiet "${g8e[@]}" \
+  --methods tiny-auto-fast-20,fixed-at-tiny-auto-fast-20
+step $G8 200 "$BIN/grownet" bench "$ROOT/bench/mnist-search.toml" --device "$DEVICE" --seeds 0 \
+  --data-dir "$DATA" --out "$WORK/mnist-search" --quiet "${g8e[@]}" "${g8[@]}"
+{
+  echo "== report.md"
+  sed 's/^/    /' "$WORK/mnist-search/report.md" 2>/dev/null
+} >>"$OUT/$G8"
+cp "$WORK/mnist-search/plots/grow-vs-search.png" "$OUT/08-grow-vs-search.png" 2>/dev/null
+fi
 
 # --- results --------------------------------------------------------------------------------
 (cd "$WORK" && tar -czf "$OUT/metrics.tar.gz" --ignore-failed-read \
   full-width/metrics.jsonl full-width/config.toml tiny/metrics.jsonl tiny/config.toml \
-  dist/metrics.jsonl single/metrics.jsonl \
+  dist/metrics.jsonl single/metrics.jsonl mnist-search/results.csv mnist-search/runs/*/metrics.jsonl \
   dump-*.safetensors 2>/dev/null)
 note "writing the summary"
 timeout 60 python3 "$ROOT/bench/gpu/summarize.py" "$OUT" >"$OUT/summary.md" 2>"$WORK/summarize.err" ||

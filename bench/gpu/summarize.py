@@ -216,6 +216,42 @@ def distributed(out):
     problems(log)
 
 
+def gromo(out):
+    log = read(os.path.join(out, "07-gromo.log"))
+    print("## 7. GroMo's MNIST protocol on the device, grownet beside GroMo (issue 12)\n")
+    m = re.search(r"^\$ \S*python\S* (\S*compare\.py.*) \(timeout", log, re.M)
+    if m:
+        c = re.sub(r"/\S*/(bench/gromo/compare\.py)", r"\1", m.group(1))
+        c = re.sub(r"--binary \S+ --data-dir \S+ ", "", c)
+        print(f"```sh\npython3 {c}\n```\n")
+    runs = [l for l in log.splitlines() if l.startswith("seed ")]
+    if runs:
+        print("```text\n" + "\n".join(runs) + "\n```\n")
+    table = [l for l in log.splitlines() if l.startswith(("|", "medians"))]
+    print("\n".join(table) if table else "(no table: see 07-gromo.log)")
+    print()
+    problems(log)
+
+
+def search(out):
+    log = read(os.path.join(out, "08-mnist-search.log"))
+    print("## 8. Grow versus search on MNIST on the device, one seed (issue 12)\n")
+    runs = re.findall(r"^\$ (\S*grownet bench .*) \(timeout", log, re.M)
+    if runs:  # the last: the whole search (the first trains the growing run alone)
+        c = re.sub(r"^/\S*/grownet", "grownet", runs[-1])
+        c = re.sub(r"/\S*/(bench/mnist-search\.toml)", r"\1", c)
+        c = re.sub(r"--data-dir \S+ --out \S+ ", "", c)
+        print(f"```sh\n{c}\n```\n")
+    report = log.split("== report.md", 1)
+    body = [l[4:] for l in report[1].splitlines() if l.startswith("    ")] if len(report) > 1 else []
+    # The report's plots stay on the machine but grow-vs-search, which comes back beside it.
+    body = [l.replace("(plots/grow-vs-search.png)", "(08-grow-vs-search.png)") for l in body
+            if not l.startswith("![") or "grow-vs-search" in l]
+    print("\n".join(body) if body else "(no report: see 08-mnist-search.log)")
+    print()
+    problems(log)
+
+
 def main():
     out = sys.argv[1]
     env = read(os.path.join(out, "01-environment.log"))
@@ -227,11 +263,13 @@ def main():
               "steps run and what they report, not what a GPU does.**\n")
     print("## 1. Machine\n")
     environment(out)
-    agreement(out)
-    throughput(out)
-    growth(out)
-    conv_cost(out)
-    distributed(out)
+    sections = [("02-agreement.log", agreement), ("03-throughput.log", throughput),
+                ("04-growth.log", growth), ("05-conv-cost.log", conv_cost),
+                ("06-distributed.log", distributed), ("07-gromo.log", gromo),
+                ("08-mnist-search.log", search)]
+    for log, section in sections:
+        if os.path.exists(os.path.join(out, log)):
+            section(out)
 
 
 if __name__ == "__main__":

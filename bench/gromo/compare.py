@@ -39,14 +39,14 @@ INSTALL = """GroMo is not installed: nothing measured. Install it beside grownet
   ~/.cache/gromo-0.1.0/bin/pip install networkx tomli deprecated torchmetrics"""
 
 
-def run_grownet(binary, data_dir, seed, extra, epochs):
+def run_grownet(binary, data_dir, seed, extra, epochs, device):
     with tempfile.TemporaryDirectory() as out:
         protocol = list(PROTOCOL)
         if epochs is not None:  # a shortened protocol (smoke tests)
             protocol[protocol.index("--epochs") + 1] = str(epochs)
             protocol[protocol.index("--grow-until") + 1] = str(max(epochs - 2, 1))
         cmd = [str(binary), "train", *protocol, "--seed", str(seed), "--data-dir", str(data_dir),
-               "--out", out, *extra]
+               "--out", out, "--device", device, *extra]
         done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if done.returncode != 0:
             sys.exit(f"grownet failed ({' '.join(cmd)}):\n{done.stderr}")
@@ -59,9 +59,9 @@ def run_grownet(binary, data_dir, seed, extra, epochs):
     raise RuntimeError("grownet wrote no end event")
 
 
-def run_gromo(python, data_dir, seed, epochs):
+def run_gromo(python, data_dir, seed, epochs, device):
     cmd = [python, str(Path(__file__).with_name("gromo_mnist.py")), "--seed", str(seed),
-           "--data-dir", str(Path(data_dir) / "mnist")]
+           "--data-dir", str(Path(data_dir) / "mnist"), "--device", device]
     if epochs is not None:
         cmd += ["--epochs", str(epochs), "--growth-epochs", str(max(epochs - 2, 1))]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -78,6 +78,8 @@ def main():
     p.add_argument("--binary", default=str(ROOT / "target/release/grownet"))
     p.add_argument("--out", type=Path)
     p.add_argument("--epochs", type=int, help="shorten the protocol (smoke test; not the protocol)")
+    p.add_argument("--device", default="cpu",
+                   help="where both train: cpu (the issue's protocol), cuda or cuda:N")
     a = p.parse_args()
     python = os.environ.get("GROMO_PYTHON", str(Path.home() / ".cache/gromo-0.1.0/bin/python"))
     probe = subprocess.run([python, "-c", "import gromo, torch"], capture_output=True)
@@ -93,9 +95,9 @@ def main():
         order = names[seed % len(names):] + names[:seed % len(names)]
         for name in order:
             if name == "GroMo":
-                r = run_gromo(python, a.data_dir, seed, a.epochs)
+                r = run_gromo(python, a.data_dir, seed, a.epochs, a.device)
             else:
-                r = run_grownet(a.binary, a.data_dir, seed, VARIANTS[name], a.epochs)
+                r = run_grownet(a.binary, a.data_dir, seed, VARIANTS[name], a.epochs, a.device)
             results[name].append(r)
             line = (f"seed {seed} {name:<13} accuracy {100 * r['test_accuracy']:.2f} %  widths "
                     f"{r['widths']}  total {r['total_seconds']:.2f} s  growth {r['growth_seconds']:.2f} s")
@@ -119,6 +121,8 @@ def main():
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         cmd = "python3 bench/gromo/compare.py --seeds %d" % a.seeds
+        if a.device != "cpu":
+            cmd += " --device " + a.device
         a.out.write_text(f"# grownet beside GroMo 0.1.0, issue 12's MNIST protocol\n\n`{cmd}`\n\n"
                          + "\n".join(f"    {l}" for l in lines) + "\n" + "\n".join(summary) + "\n")
     return 0

@@ -61,10 +61,11 @@ def grow_layer(model, index, xtr, ytr, gen, a):
     if room <= 0:
         return False
     model.set_growing_layers(index=index)
-    perm = torch.randperm(xtr.shape[0], generator=gen)
+    perm = torch.randperm(xtr.shape[0], generator=gen).to(xtr.device)
     stats = minibatches(xtr, ytr, perm[: a.stats_samples], 1000)
     held_out = minibatches(xtr, ytr, perm[a.stats_samples : a.stats_samples + a.ls_samples], 1000)
-    compute_statistics(model, stats, loss_function=nn.CrossEntropyLoss(reduction="sum"))
+    compute_statistics(model, stats, loss_function=nn.CrossEntropyLoss(reduction="sum"),
+                       device=xtr.device)
     model.compute_optimal_updates(maximum_added_neurons=room, numerical_threshold=1e-6,
                                   statistical_threshold=1e-3)
     model.reset_computation()
@@ -73,7 +74,7 @@ def grow_layer(model, index, xtr, ytr, gen, a):
     for s in a.grid:
         model.set_scaling_factor(s)
         losses.append(evaluate_model(model, held_out, nn.CrossEntropyLoss(),
-                                     use_extended_model=True)[0])
+                                     use_extended_model=True, device=xtr.device)[0])
     best = a.grid[int(np.argmin(losses))]
     layer = model._growing_layers[0]
     if best == 0.0:
@@ -99,6 +100,7 @@ def main():
     p.add_argument("--max-width", type=int, default=256)
     p.add_argument("--stats-samples", type=int, default=10_000)
     p.add_argument("--ls-samples", type=int, default=2000)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (data and model there)")
     a = p.parse_args()
     a.grid = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]
     torch.set_num_threads(a.threads)
@@ -108,17 +110,19 @@ def main():
     warnings.simplefilter("ignore")
     from gromo.containers.growing_mlp import GrowingMLP
 
-    xtr, ytr = load(a.data_dir, "train")
-    xte, yte = load(a.data_dir, "t10k")
+    device = torch.device(a.device)
+    xtr, ytr = (t.to(device) for t in load(a.data_dir, "train"))
+    xte, yte = (t.to(device) for t in load(a.data_dir, "t10k"))
     model = GrowingMLP(in_features=784, out_features=10, hidden_size=1, number_hidden_layers=2,
-                       activation=nn.ReLU(), use_bias=True, flatten=True)
+                       activation=nn.ReLU(), use_bias=True, flatten=True, device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     gen_train = torch.Generator().manual_seed(a.seed)
     gen_growth = torch.Generator().manual_seed(10_000 + a.seed)
     growth = 0.0
     start = time.perf_counter()
     for epoch in range(1, a.epochs + 1):
-        perm = torch.randperm(xtr.shape[0], generator=gen_train)
+        perm = torch.randperm(xtr.shape[0], generator=gen_train).to(device)
         for i in range(0, xtr.shape[0], 128):
             idx = perm[i : i + 128]
             opt.zero_grad(set_to_none=True)
@@ -126,15 +130,19 @@ def main():
             opt.step()
         acc = accuracy(model, xte, yte)
         if epoch <= a.growth_epochs:
+            sync()
             t = time.perf_counter()
             for index in (0, 1):
                 grow_layer(model, index, xtr, ytr, gen_growth, a)
             opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+            sync()
             growth += time.perf_counter() - t
+    sync()
     total = time.perf_counter() - start
     widths = [layer.out_features for layer in model.layers[:-1]]
     print(json.dumps(dict(seed=a.seed, test_accuracy=acc, widths=widths, total_seconds=total,
-                          growth_seconds=growth, torch=torch.__version__)))
+                          growth_seconds=growth, torch=torch.__version__,
+                          device=str(device))))
 
 
 if __name__ == "__main__":
