@@ -190,7 +190,7 @@ fn dump(args: &[String]) -> Result<()> {
             collected.samples[i].as_ref(),
             Method::Tiny,
             4,
-            (1e-6, 1e-3),
+            proposal::Numerics::new(1e-6, 1e-3),
         )?;
         d.ints(format!("first/site{k}/neurons"), &[p.neurons()]);
         d.put(format!("first/site{k}/alpha_w"), &p.alpha_w);
@@ -233,6 +233,8 @@ fn dump(args: &[String]) -> Result<()> {
         line_search: LineSearch::Grid {
             scales: vec![0.1, 0.25, 0.5, 1.0],
         },
+        // The exact δ, as when bench/gpu/reference/ was made (docs/tiny.md §2.15).
+        delta_damping: 0.0,
         ..GrowthConfig::default()
     };
     let mut grower = Grower::new(config)?;

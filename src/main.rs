@@ -400,6 +400,10 @@ struct GrowthArgs {
     /// fan-in and zero fan-out (the function is unchanged; 0, default: none).
     #[arg(long, value_name = "C")]
     companions: Option<f64>,
+    /// TINY: damping E of the applied δ at sites behind BatchNorm, relative to the mean
+    /// eigenvalue of S (default 0.01; 0: the exact δ; docs/tiny.md §2.15).
+    #[arg(long, value_name = "E")]
+    delta_damping: Option<f64>,
 }
 
 #[derive(Args, Default)]
@@ -586,6 +590,7 @@ impl TrainArgs {
             bn_rescale => "growth.bn_rescale" = true,
             fan_in_noise => "growth.fan_in_noise",
             companions => "growth.companions",
+            delta_damping => "growth.delta_damping",
         );
         keys!(a, when_growing;
             grow_threshold => "growth.threshold",

@@ -84,6 +84,24 @@ fn propose(
     neuron: ConvNeuron,
     method: Method,
 ) -> proposal::Proposal {
+    propose_with(
+        net,
+        d,
+        site,
+        neuron,
+        method,
+        proposal::Numerics::new(1e-9, 1e-6),
+    )
+}
+
+fn propose_with(
+    net: &Network,
+    d: &Dataset,
+    site: usize,
+    neuron: ConvNeuron,
+    method: Method,
+    numerics: proposal::Numerics,
+) -> proposal::Proposal {
     let s = [Site::new(net, site, neuron).unwrap()];
     let c = statistics::collect(
         net,
@@ -101,9 +119,50 @@ fn propose(
         c.samples[0].as_ref(),
         method,
         3,
-        (1e-9, 1e-6),
+        numerics,
     )
     .unwrap()
+}
+
+/// docs/tiny.md §2.15: the applied δ is damped at sites behind BatchNorm (shorter, with a
+/// smaller first order) and exact elsewhere; the new neurons do not move either way.
+#[test]
+fn delta_is_damped_behind_batch_norm_only() {
+    let d = regression_data(48, 7);
+    let damped = proposal::Numerics {
+        delta_damping: 0.5,
+        ..proposal::Numerics::new(1e-9, 1e-6)
+    };
+    for bn in [true, false] {
+        let n = net(Pool::None, 1, 1, bn, Activation::Relu, 3);
+        for site in [0, 1] {
+            let exact = propose(&n, &d, site, ConvNeuron::Restricted, Method::Tiny);
+            let p = propose_with(&n, &d, site, ConvNeuron::Restricted, Method::Tiny, damped);
+            let norm =
+                |p: &proposal::Proposal| p.delta_w.as_ref().unwrap().norm().double_value(&[]);
+            assert_eq!(
+                max_diff(&p.alpha_w, &exact.alpha_w),
+                0.0,
+                "bn {bn} site {site}"
+            );
+            assert_eq!(max_diff(&p.omega, &exact.omega), 0.0, "bn {bn} site {site}");
+            if bn {
+                assert!(
+                    norm(&p) < 0.9 * norm(&exact),
+                    "bn site {site}: δ not damped"
+                );
+                assert!(p.info.decrease_delta < exact.info.decrease_delta);
+                assert!(p.info.decrease_delta > 0.0);
+            } else {
+                assert_eq!(
+                    norm(&p),
+                    norm(&exact),
+                    "site {site} without BatchNorm: δ exact"
+                );
+                assert_eq!(p.info.decrease_delta, exact.info.decrease_delta);
+            }
+        }
+    }
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {

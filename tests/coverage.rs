@@ -261,7 +261,7 @@ fn an_inserted_block_grows_from_nothing() {
         c.samples[0].as_ref(),
         Method::Tiny,
         4,
-        (1e-6, 1e-3),
+        proposal::Numerics::new(1e-6, 1e-3),
     )
     .unwrap();
     assert!(p.neurons() > 0, "{:?}", p.info.notes);

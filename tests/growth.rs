@@ -57,7 +57,7 @@ fn propose(net: &Network, d: &Dataset, site: usize, method: Method) -> proposal:
         c.samples[0].as_ref(),
         method,
         8,
-        (1e-6, 1e-3),
+        proposal::Numerics::new(1e-6, 1e-3),
     )
     .unwrap()
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::amplitude::LineSearch;
 use super::auto::AutoGain;
-use super::proposal::Method;
+use super::proposal::{Method, Numerics};
 use super::site;
 use crate::error::{Error, Result};
 
@@ -135,6 +135,10 @@ pub struct GrowthConfig {
     pub companions: f64,
     /// Eigenvalues of S and S₂ at or below this are dropped (docs/tiny.md §2.5; GroMo: 1e-6).
     pub numerical_threshold: f64,
+    /// Damping ε of the applied δ at sites behind BatchNorm (the producer normalises):
+    /// `δ = ((S + ε·tr(S)/n·I)⁻¹M)ᵀ`; sites without BatchNorm take the exact δ
+    /// (0: the exact δ everywhere; docs/tiny.md §2.15).
+    pub delta_damping: f64,
     /// Keep λ_k ≥ min(statistical_threshold, λ_max) (docs/tiny.md §2.7; GroMo: 1e-3).
     pub statistical_threshold: f64,
     /// SENN's thresholds and proposal settings (method `senn`).
@@ -179,6 +183,7 @@ impl Default for GrowthConfig {
             fan_in_noise: 0.0,
             companions: 0.0,
             numerical_threshold: 1e-6,
+            delta_damping: 0.01,
             statistical_threshold: 1e-3,
             senn: SennConfig::default(),
             new_second_moment: crate::optim::NewSecondMoment::Mean,
@@ -189,6 +194,14 @@ impl Default for GrowthConfig {
 }
 
 impl GrowthConfig {
+    /// The closed form's thresholds and damping.
+    pub fn numerics(&self) -> Numerics {
+        Numerics {
+            delta_damping: self.delta_damping,
+            ..Numerics::new(self.numerical_threshold, self.statistical_threshold)
+        }
+    }
+
     /// The same config with the automatic mode's settings at their defaults when the
     /// automatic mode is off, where they change nothing (runs compare equal across a
     /// change of those defaults).
@@ -246,6 +259,7 @@ impl GrowthConfig {
             ));
         }
         check::non_negative("growth.companions", self.companions)?;
+        check::non_negative("growth.delta_damping", self.delta_damping)?;
         if self.companions > 0.0 && matches!(self.method, Method::Random | Method::Senn) {
             return Err(Error::invalid(
                 "growth.companions",

@@ -200,8 +200,28 @@ fn input_norms(w: &Tensor) -> Tensor {
         .norm_scalaropt_dim(2, [1i64].as_slice(), false)
 }
 
-/// The TINY-family proposal for `site` from its statistics, capped at `max_neurons`, with the
-/// (numerical, statistical) thresholds of docs/tiny.md §2.5 and §2.7.
+/// The closed form's numerical settings: the thresholds of docs/tiny.md §2.5 and §2.7 and the
+/// damping of the applied δ behind BatchNorm (§2.15).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Numerics {
+    pub numerical_threshold: f64,
+    pub statistical_threshold: f64,
+    /// Applied at sites whose producer has BatchNorm; elsewhere δ is exact.
+    pub delta_damping: f64,
+}
+
+impl Numerics {
+    /// The thresholds, with the exact δ everywhere.
+    pub fn new(numerical_threshold: f64, statistical_threshold: f64) -> Self {
+        Numerics {
+            numerical_threshold,
+            statistical_threshold,
+            delta_damping: 0.0,
+        }
+    }
+}
+
+/// The TINY-family proposal for `site` from its statistics, capped at `max_neurons`.
 pub fn closed_form(
     net: &Network,
     site: &Site,
@@ -209,16 +229,19 @@ pub fn closed_form(
     samples: Option<&Samples>,
     method: Method,
     max_neurons: usize,
-    (numerical_threshold, statistical_threshold): (f64, f64),
+    numerics: Numerics,
 ) -> Result<Proposal> {
     let mut opts = method
         .tiny_options()
         .ok_or_else(|| Error::Growth("random growth has no closed form".into()))?;
-    opts.max_added_neurons = Some(max_neurons);
-    opts.numerical_threshold = numerical_threshold;
-    opts.statistical_threshold = statistical_threshold;
     let producer = &net.stages[site.index];
     let consumer = &net.stages[site.index + 1];
+    opts.max_added_neurons = Some(max_neurons);
+    opts.numerical_threshold = numerics.numerical_threshold;
+    opts.statistical_threshold = numerics.statistical_threshold;
+    if producer.norm.is_some() {
+        opts.delta_damping = numerics.delta_damping;
+    }
     let p: NeuronProposal = propose_neurons(stats, producer.activation.slope_at_zero(), &opts);
     let (device, kind) = (net.device(), producer.layer.weight().kind());
     let k = p.n_neurons() as i64;

@@ -391,13 +391,12 @@ fn propose(
     let collected = statistics::collect_on(ctx.world, net, ctx.loss, data, &plan)?;
     tm.statistics += t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let thresholds = (cfg.numerical_threshold, cfg.statistical_threshold);
+    let numerics = cfg.numerics();
     let mut out = Vec::new();
     for (i, &(k, cap)) in sites.iter().enumerate() {
         let samples = collected.samples[i].as_ref();
         let stats = &collected.stats[i];
-        let mut p =
-            proposal::closed_form(net, &ks[i], stats, samples, cfg.method, cap, thresholds)?;
+        let mut p = proposal::closed_form(net, &ks[i], stats, samples, cfg.method, cap, numerics)?;
         if cfg.fan_in_noise > 0.0 {
             p = p.with_fan_in_noise(cfg.fan_in_noise, rng);
         }

@@ -292,6 +292,10 @@ pub struct TinyOptions {
     pub statistical_threshold: f64,
     /// Cap on the number of neurons (`None`: no cap).
     pub max_added_neurons: Option<usize>,
+    /// Damping `ε` of the δ that is applied (not of the δ of the projection and Ψ):
+    /// `δ = ((S + μI)⁻¹M)ᵀ` with `μ = ε·tr(S)/n`, the ridge fit of the desired change;
+    /// 0: the exact best update (docs/tiny.md §2.15).
+    pub delta_damping: f64,
 }
 
 impl Default for TinyOptions {
@@ -312,6 +316,7 @@ impl TinyOptions {
             numerical_threshold: 1e-6,
             statistical_threshold: 1e-3,
             max_added_neurons: None,
+            delta_damping: 0.0,
         }
     }
 
@@ -408,6 +413,33 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
         Some((x, SolveMethod::PseudoInverse)) => accept(x, DeltaSolver::PseudoInverse)
             .unwrap_or_else(|| zero(DeltaSolver::ZeroedNegative)),
     }
+}
+
+/// The damped best update applied behind BatchNorm, docs/tiny.md §2.15:
+/// `δ = ((S + μI)⁻¹M)ᵀ`, `μ = damping·tr(S)/n`, the ridge regression of the desired change on
+/// the consumer's inputs, and its first-order decrease `tr(Mᵀ(S + μI)⁻¹M)` (`L(W − tδ) =
+/// L − t·d + o(t)`: the gradient is `M`). `None` when the solve fails or `d` is not a
+/// non-negative number; then the exact update is applied.
+pub fn damped_update(stats: &SiteStatistics, damping: f64, threshold: f64) -> Option<BestUpdate> {
+    let n = stats.s.nrows();
+    if n == 0 || stats.hidden_width() == 0 {
+        return None;
+    }
+    let mu = damping * linalg::trace(stats.s.as_ref()).max(0.0) / n as f64;
+    let mut s = stats.s.clone();
+    for i in 0..n {
+        s[(i, i)] += mu;
+    }
+    let (x, method) = linalg::solve_psd(s.as_ref(), stats.m.as_ref(), threshold)?;
+    let dec = linalg::frobenius_inner(stats.m.as_ref(), x.as_ref());
+    (dec.is_finite() && dec >= 0.0).then(|| BestUpdate {
+        delta: x.transpose().to_owned(),
+        decrease: dec,
+        solver: match method {
+            SolveMethod::Cholesky => DeltaSolver::Direct,
+            SolveMethod::PseudoInverse => DeltaSolver::PseudoInverse,
+        },
+    })
 }
 
 /// Optimal new neurons of one growth site, with δ and the first-order terms
@@ -608,7 +640,12 @@ fn delta_part(stats: &SiteStatistics, opts: &TinyOptions, notes: &mut Vec<String
         DeltaSolver::EmptyLayer | DeltaSolver::Direct => {}
     }
     let bottleneck = stats.trace_e - full.decrease;
-    let (delta, decrease) = if opts.compute_delta {
+    let damped = (opts.compute_delta && opts.delta_damping > 0.0)
+        .then(|| damped_update(stats, opts.delta_damping, opts.numerical_threshold))
+        .flatten();
+    let (delta, decrease) = if let Some(d) = damped {
+        (d.delta, d.decrease)
+    } else if opts.compute_delta {
         (full.delta.clone(), full.decrease)
     } else {
         (Mat::zeros(stats.output_dim(), stats.s.nrows()), 0.0)
@@ -956,6 +993,62 @@ mod tests {
         let d_ls = (sq_norm(&g) - sq_norm(&resid)) / x.nrows() as f64;
         assert!(rel(bu.decrease, d_ls) < 1e-10);
         assert!(bu.decrease > 0.0);
+    }
+
+    // ---- §2.15: the damped δ is the ridge regression of G on B̃₋₁, and applying it lowers
+    // the loss at first order by its d.
+    #[test]
+    fn damped_delta_is_the_ridge_fit() {
+        let (net, x, y) = problem(11, 300, Act::Tanh);
+        let (_, b1, g) = net.samples(&x, &y);
+        let stats = net.stats(&x, &y);
+        let eps = 0.3;
+        let du = damped_update(&stats, eps, 1e-12).expect("damped solve");
+        let (n, c1) = (b1.nrows(), b1.ncols());
+        let mu = eps * (0..c1).map(|i| stats.s[(i, i)]).sum::<f64>() / c1 as f64;
+        // Ridge by augmented least squares: [B̃; √(nμ) I] X = [G; 0].
+        let a = Mat::from_fn(n + c1, c1, |i, j| {
+            if i < n {
+                b1[(i, j)]
+            } else if i - n == j {
+                (n as f64 * mu).sqrt()
+            } else {
+                0.0
+            }
+        });
+        let rhs = Mat::from_fn(
+            n + c1,
+            g.ncols(),
+            |i, j| if i < n { g[(i, j)] } else { 0.0 },
+        );
+        let ridge = a.qr().solve_lstsq(&rhs).transpose().to_owned();
+        let diff = max_abs(&sub(&ridge, &du.delta));
+        assert!(
+            diff < 1e-10,
+            "damped δ differs from the ridge fit by {diff}"
+        );
+        let exact = best_update(&stats, &TinyOptions::tiny());
+        assert!(
+            sq_norm(&du.delta) < sq_norm(&exact.delta),
+            "damping shrinks δ"
+        );
+        assert!(du.decrease > 0.0 && du.decrease <= exact.decrease);
+        let l0 = net.loss(&x, &y);
+        let t = 1e-4;
+        let mut moved = net.clone();
+        moved.w2 = sub(&net.w2, &scaled(&du.delta, t));
+        assert!(rel((l0 - moved.loss(&x, &y)) / t, du.decrease) < 0.01);
+        // In a proposal only the applied δ is damped; Ψ and the projection keep the exact one.
+        let opts = TinyOptions {
+            delta_damping: eps,
+            ..TinyOptions::tiny()
+        };
+        let p = propose_neurons(&stats, 1.0, &opts);
+        let plain = propose_neurons(&stats, 1.0, &TinyOptions::tiny());
+        assert!(max_abs(&sub(&p.delta, &du.delta)) < 1e-12);
+        assert!(rel(p.decrease_delta, du.decrease) < 1e-12);
+        assert_eq!(p.bottleneck, plain.bottleneck);
+        assert_eq!(p.lambdas, plain.lambdas);
     }
 
     // ---- §7 check 2: (L(0) − L(W − tδ))/t → d.
