@@ -10,7 +10,7 @@ use serde::Serialize;
 use grownet::checkpoint;
 use grownet::config::{self as config, parse_device, Change, ModelKind, Override, RunConfig};
 use grownet::distributed::{Backend, World};
-use grownet::growth::config::{AutoRetry, StatisticsPrecision, StatisticsSample};
+use grownet::growth::config::{AutoRetry, Decompositions, StatisticsPrecision, StatisticsSample};
 use grownet::growth::site::ConvNeuron;
 use grownet::growth::{AutoGain, LineSearch, Method, Selection};
 use grownet::nn::{Activation, LayerSpec};
@@ -377,6 +377,11 @@ struct GrowthArgs {
     /// per minibatch, summed in f64; growth's losses and previews equal up to rounding, faster).
     #[arg(long, value_name = "PRECISION")]
     statistics_precision: Option<StatisticsPrecision>,
+    /// Where the growth step's decompositions run: host (faer in f64, default) or device
+    /// (libtorch's f64 linear algebra on the training device; on a GPU far faster for large
+    /// sites).
+    #[arg(long, value_name = "WHERE")]
+    decompositions: Option<Decompositions>,
     /// Eigenvalue cut of S and S₂ in the TINY solves (default 1e-6).
     #[arg(long)]
     numerical_threshold: Option<f64>,
@@ -582,6 +587,7 @@ impl TrainArgs {
             stats_batch_size => "growth.stats_batch_size",
             statistics_sample => "growth.statistics_sample",
             statistics_precision => "growth.statistics_precision",
+            decompositions => "growth.decompositions",
             line_search_samples => "growth.line_search_samples",
             line_search => "growth.line_search",
             numerical_threshold => "growth.numerical_threshold",

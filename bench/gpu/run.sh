@@ -30,7 +30,8 @@
 #   PYTHON    a python with torch (default /opt/torch/.venv/bin/python, else python3)
 #   BIN       a folder with grownet and the examples (default: unpacked from gpu-carry/bin.tar.gz)
 #   DATA      the data folder (default gpu-carry/data)
-#   STEPS     the steps to run (default "1 2 3 4 5 6 7 8"); step 1 always runs. A device call
+#   STEPS     the steps to run (default "1 2 3 4 5 6 7 8"; 9: the decompositions on the
+#             device); step 1 always runs. A device call
 #             returns at most 8 files: run steps 1-6 in one call and 1 7 8 in another.
 set -uo pipefail
 START=$(date +%s)
@@ -173,8 +174,6 @@ step $TP 150 "$PYTHON" "$ROOT/bench/gpu/torch_resnet.py" --device "$tdev" "${tp[
 fi
 
 # --- 4. ResNet-18 grown from 1/64 against full width ----------------------------------------
-if wanted 4; then
-GR=04-growth.log
 if [ "$QUICK" = 1 ]; then
   sizes=(--limit 128 --test-limit 128 --epochs 2 --batch-size 32)
   grow=(--every-steps 1 --stop-epoch 1 --stats-samples 64 --stats-batch-size 32 --line-search-samples 64)
@@ -184,6 +183,8 @@ else
 fi
 common=(--dataset cifar-10 --data-dir "$DATA" --model resnet18 --optimizer sgd --lr 0.1 --momentum 0.9
   --nesterov --weight-decay 5e-4 --schedule cosine --seed 0 --device "$DEVICE" "${sizes[@]}")
+if wanted 4; then
+GR=04-growth.log
 step $GR 120 "$BIN/grownet" train "${common[@]}" --width-fraction 1 --out "$WORK/full-width" --name full-width
 step $GR 240 "$BIN/grownet" train "${common[@]}" --width-fraction 1/64 --grow tiny --selection round-robin \
   --line-search grid:0.1,0.25,0.5,1 "${grow[@]}" --out "$WORK/tiny" --name tiny
@@ -268,10 +269,34 @@ step $G8 200 "$BIN/grownet" bench "$ROOT/bench/mnist-search.toml" --device "$DEV
 cp "$WORK/mnist-search/plots/grow-vs-search.png" "$OUT/08-grow-vs-search.png" 2>/dev/null
 fi
 
+# --- 9. the decompositions on the device (issue 12) ---------------------------------------
+# Step 4's grown ResNet-18 twice: the growth step's decompositions by faer on the host, then
+# by libtorch on the GPU (--decompositions device); time in decompositions and the result.
+if wanted 9; then
+G9=09-decompositions.log
+for where in host device; do
+  step $G9 120 "$BIN/grownet" train "${common[@]}" --width-fraction 1/64 --grow tiny --selection round-robin \
+    --line-search grid:0.1,0.25,0.5,1 "${grow[@]}" --decompositions $where --out "$WORK/dec-$where" --name dec-$where
+done
+step $G9 30 "$PYTHON" - "$WORK/dec-host/metrics.jsonl" "$WORK/dec-device/metrics.jsonl" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    ev = [json.loads(l) for l in open(path)]
+    g = [e for e in ev if e.get("event") == "growth"]
+    end = next(e for e in ev if e.get("event") == "end")["summary"]
+    print(f"DECOMP {path.split('/')[-2]}: wall {end['seconds']:.1f} s, growth {end['seconds_in_growth']:.1f} s, "
+          f"decompositions {sum(e.get('seconds_decomposition', 0) for e in g):.2f} s, "
+          f"statistics {sum(e.get('seconds_statistics', 0) for e in g):.2f} s, "
+          f"line search {sum(e.get('seconds_line_search', 0) for e in g):.2f} s, "
+          f"{len(g)} growth steps, test accuracy {100 * end['test']['accuracy']:.2f} %, "
+          f"{end['parameters']} parameters")
+PY
+fi
+
 # --- results --------------------------------------------------------------------------------
 (cd "$WORK" && tar -czf "$OUT/metrics.tar.gz" --ignore-failed-read \
   full-width/metrics.jsonl full-width/config.toml tiny/metrics.jsonl tiny/config.toml \
-  dist/metrics.jsonl single/metrics.jsonl mnist-search/results.csv mnist-search/runs/*/metrics.jsonl \
+  dist/metrics.jsonl single/metrics.jsonl dec-host/metrics.jsonl dec-device/metrics.jsonl mnist-search/results.csv mnist-search/runs/*/metrics.jsonl \
   dump-*.safetensors 2>/dev/null)
 note "writing the summary"
 timeout 60 python3 "$ROOT/bench/gpu/summarize.py" "$OUT" >"$OUT/summary.md" 2>"$WORK/summarize.err" ||

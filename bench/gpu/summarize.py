@@ -252,6 +252,20 @@ def search(out):
     problems(log)
 
 
+def decompositions(out):
+    log = read(os.path.join(out, "09-decompositions.log"))
+    print("## 9. The growth step's decompositions on the host and on the device (issue 12)\n")
+    m = re.search(r"^\$ (\S*grownet train .*--decompositions host.*) \(timeout", log, re.M)
+    if m:
+        c = re.sub(r"^/\S*/grownet", "grownet", m.group(1))
+        c = re.sub(r"--data-dir \S+ ", "", re.sub(r" --out \S+", "", c))
+        print(f"```sh\n{c}\n```\n\nthen the same with `--decompositions device`.\n")
+    lines = re.findall(r"^DECOMP (.*)$", log, re.M)
+    print("\n".join(f"- {l}" for l in lines) if lines else "(no comparison: see 09-decompositions.log)")
+    print()
+    problems(log)
+
+
 def main():
     out = sys.argv[1]
     env = read(os.path.join(out, "01-environment.log"))
@@ -266,7 +280,7 @@ def main():
     sections = [("02-agreement.log", agreement), ("03-throughput.log", throughput),
                 ("04-growth.log", growth), ("05-conv-cost.log", conv_cost),
                 ("06-distributed.log", distributed), ("07-gromo.log", gromo),
-                ("08-mnist-search.log", search)]
+                ("08-mnist-search.log", search), ("09-decompositions.log", decompositions)]
     for log, section in sections:
         if os.path.exists(os.path.join(out, log)):
             section(out)

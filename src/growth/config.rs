@@ -44,6 +44,18 @@ pub enum StatisticsSample {
     Fixed,
 }
 
+/// Where a growth step's decompositions run (docs/tiny.md §8, "Decompositions").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decompositions {
+    /// faer in f64 on the host's cores.
+    #[default]
+    Host,
+    /// libtorch's f64 linear algebra on the training device (a GPU: far faster for large
+    /// sites; on the CPU, libtorch's LAPACK). The host's when a device decomposition fails.
+    Device,
+}
+
 /// What the automatic mode does at a site whose step it refused (docs/tiny.md §10).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -139,6 +151,8 @@ pub struct GrowthConfig {
     /// `δ = ((S + ε·tr(S)/n·I)⁻¹M)ᵀ`; sites without BatchNorm take the exact δ
     /// (0: the exact δ everywhere; docs/tiny.md §2.15).
     pub delta_damping: f64,
+    /// Where the decompositions run: the host (faer) or the training device (libtorch).
+    pub decompositions: Decompositions,
     /// Keep λ_k ≥ min(statistical_threshold, λ_max) (docs/tiny.md §2.7; GroMo: 1e-3).
     pub statistical_threshold: f64,
     /// SENN's thresholds and proposal settings (method `senn`).
@@ -184,6 +198,7 @@ impl Default for GrowthConfig {
             companions: 0.0,
             numerical_threshold: 1e-6,
             delta_damping: 0.01,
+            decompositions: Decompositions::Host,
             statistical_threshold: 1e-3,
             senn: SennConfig::default(),
             new_second_moment: crate::optim::NewSecondMoment::Mean,
@@ -198,6 +213,7 @@ impl GrowthConfig {
     pub fn numerics(&self) -> Numerics {
         Numerics {
             delta_damping: self.delta_damping,
+            on_device: self.decompositions == Decompositions::Device,
             ..Numerics::new(self.numerical_threshold, self.statistical_threshold)
         }
     }

@@ -12,6 +12,22 @@
 //!
 //! Panics happen only on programming errors (non-square input where a square matrix is
 //! required, or mismatched shapes).
+//!
+//! The three decompositions (symmetric eigendecomposition, Cholesky solve, thin SVD) run on a
+//! [`Backend`]: faer on the host (the default), or libtorch's f64 linear algebra on a device,
+//! which on a GPU is much faster for large sites (docs/tiny.md §8). A device decomposition
+//! that fails or returns non-finite numbers falls back to the host's.
+//!
+//! ```
+//! use faer::Mat;
+//! use grownet::growth::linalg::{solve_psd_on, Backend};
+//! let s = Mat::from_fn(3, 3, |i, j| if i == j { 2.0 } else { 0.5 });
+//! let m = Mat::from_fn(3, 1, |i, _| i as f64);
+//! let (host, _) = solve_psd_on(s.as_ref(), m.as_ref(), 1e-9, Backend::Host).unwrap();
+//! let on_torch = Backend::Torch(tch::Device::Cpu);
+//! let (torch, _) = solve_psd_on(s.as_ref(), m.as_ref(), 1e-9, on_torch).unwrap();
+//! assert!((0..3).all(|i| (host[(i, 0)] - torch[(i, 0)]).abs() < 1e-12));
+//! ```
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, MatRef, Side};
@@ -25,6 +41,17 @@ pub const F64_RESOLUTION: f64 = 1e-15;
 
 /// How many times [`sym_eigen`] adds a (growing) multiple of the identity and retries.
 const EIGEN_RETRIES: usize = 4;
+
+/// Where the decompositions run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// faer, on the host's cores.
+    #[default]
+    Host,
+    /// libtorch's f64 `linalg` on this device (`eigh`, `cholesky_ex` + `cholesky_solve`,
+    /// `svd`); the host's on failure.
+    Torch(tch::Device),
+}
 
 /// `(A + Aᵀ)/2`: symmetrise a matrix before `eigh` or Cholesky (docs/tiny.md §8).
 ///
@@ -82,7 +109,20 @@ pub struct SymEigen {
 /// # Panics
 /// If `a` is not square.
 pub fn sym_eigen(a: MatRef<'_, f64>) -> Option<SymEigen> {
+    sym_eigen_on(a, Backend::Host)
+}
+
+/// [`sym_eigen`] on `backend` (on a device: `eigh` of the symmetrised matrix, no retry; the
+/// host's with its retries when that fails).
+pub fn sym_eigen_on(a: MatRef<'_, f64>, backend: Backend) -> Option<SymEigen> {
     assert_eq!(a.nrows(), a.ncols(), "sym_eigen: matrix must be square");
+    if let Backend::Torch(device) = backend {
+        if a.nrows() > 0 && a.is_all_finite() {
+            if let Some(e) = torch_eigh(&symmetrize(a), device) {
+                return Some(e);
+            }
+        }
+    }
     let n = a.nrows();
     if n == 0 {
         return Some(SymEigen {
@@ -222,8 +262,13 @@ impl PsdFactor {
 /// # Panics
 /// If `a` is not square.
 pub fn psd_factor(a: MatRef<'_, f64>, threshold: f64) -> Option<PsdFactor> {
+    psd_factor_on(a, threshold, Backend::Host)
+}
+
+/// [`psd_factor`] with the eigendecomposition on `backend`.
+pub fn psd_factor_on(a: MatRef<'_, f64>, threshold: f64, backend: Backend) -> Option<PsdFactor> {
     let n = a.nrows();
-    let evd = sym_eigen(a)?;
+    let evd = sym_eigen_on(a, backend)?;
     let max = evd.values.first().copied().unwrap_or(0.0);
     let cut = eigen_cut(max, n, threshold);
     let r = evd.values.iter().take_while(|&&l| l > cut).count();
@@ -269,6 +314,16 @@ pub fn solve_psd(
     m: MatRef<'_, f64>,
     threshold: f64,
 ) -> Option<(Mat<f64>, SolveMethod)> {
+    solve_psd_on(s, m, threshold, Backend::Host)
+}
+
+/// [`solve_psd`] with the decompositions on `backend`.
+pub fn solve_psd_on(
+    s: MatRef<'_, f64>,
+    m: MatRef<'_, f64>,
+    threshold: f64,
+    backend: Backend,
+) -> Option<(Mat<f64>, SolveMethod)> {
     assert_eq!(s.nrows(), s.ncols(), "solve_psd: S must be square");
     assert_eq!(s.nrows(), m.nrows(), "solve_psd: shape mismatch");
     let n = s.nrows();
@@ -278,14 +333,25 @@ pub fn solve_psd(
     if !s.is_all_finite() || !m.is_all_finite() {
         return None;
     }
-    if let Some(x) = solve_cholesky(s, m, threshold) {
+    if let Some(x) = solve_cholesky_on(s, m, threshold, backend) {
         return Some((x, SolveMethod::Cholesky));
     }
-    solve_pinv(s, m, threshold).map(|x| (x, SolveMethod::PseudoInverse))
+    solve_pinv_on(s, m, threshold, backend).map(|x| (x, SolveMethod::PseudoInverse))
 }
 
 /// Cholesky solve of `S X = M` with the pivot check described in [`solve_psd`].
 pub fn solve_cholesky(s: MatRef<'_, f64>, m: MatRef<'_, f64>, threshold: f64) -> Option<Mat<f64>> {
+    solve_cholesky_on(s, m, threshold, Backend::Host)
+}
+
+/// [`solve_cholesky`] on `backend` (the same pivot check; `None` when it fails there too, so
+/// that the caller falls back to the pseudo-inverse).
+pub fn solve_cholesky_on(
+    s: MatRef<'_, f64>,
+    m: MatRef<'_, f64>,
+    threshold: f64,
+    backend: Backend,
+) -> Option<Mat<f64>> {
     let n = s.nrows();
     if n == 0 {
         return Some(Mat::zeros(0, m.ncols()));
@@ -293,6 +359,12 @@ pub fn solve_cholesky(s: MatRef<'_, f64>, m: MatRef<'_, f64>, threshold: f64) ->
     let sym = symmetrize(s);
     let max_diag = (0..n).map(|i| sym[(i, i)]).fold(0.0_f64, f64::max);
     let cut = eigen_cut(max_diag, n, threshold);
+    if let Backend::Torch(device) = backend {
+        // On a libtorch error, the host's solve below.
+        if let Ok(x) = torch_cholesky_solve(&sym, m, cut, device) {
+            return x;
+        }
+    }
     let llt = sym.llt(Side::Lower).ok()?;
     let l = llt.L();
     if !(0..n).all(|i| l[(i, i)] * l[(i, i)] > cut) {
@@ -305,7 +377,17 @@ pub fn solve_cholesky(s: MatRef<'_, f64>, m: MatRef<'_, f64>, threshold: f64) ->
 /// Pseudo-inverse solve `X = S⁺ M`, eigenvalues of `S` `≤ eigen_cut(λ_max, n, threshold)`
 /// dropped (docs/tiny.md §2.3 fallback).
 pub fn solve_pinv(s: MatRef<'_, f64>, m: MatRef<'_, f64>, threshold: f64) -> Option<Mat<f64>> {
-    let f = psd_factor(s, threshold)?;
+    solve_pinv_on(s, m, threshold, Backend::Host)
+}
+
+/// [`solve_pinv`] with the eigendecomposition on `backend`.
+pub fn solve_pinv_on(
+    s: MatRef<'_, f64>,
+    m: MatRef<'_, f64>,
+    threshold: f64,
+    backend: Backend,
+) -> Option<Mat<f64>> {
+    let f = psd_factor_on(s, threshold, backend)?;
     let x = f.pinv_apply(m);
     x.is_all_finite().then_some(x)
 }
@@ -324,6 +406,11 @@ pub struct ThinSvd {
 /// Thin SVD through faer (docs/tiny.md §2.5 step 2). Zero-sized input gives an empty
 /// decomposition; non-finite input or non-convergence gives `None`.
 pub fn thin_svd(a: MatRef<'_, f64>) -> Option<ThinSvd> {
+    thin_svd_on(a, Backend::Host)
+}
+
+/// [`thin_svd`] on `backend`.
+pub fn thin_svd_on(a: MatRef<'_, f64>, backend: Backend) -> Option<ThinSvd> {
     let (m, n) = a.shape();
     if m == 0 || n == 0 {
         return Some(ThinSvd {
@@ -335,6 +422,11 @@ pub fn thin_svd(a: MatRef<'_, f64>) -> Option<ThinSvd> {
     if !a.is_all_finite() {
         return None;
     }
+    if let Backend::Torch(device) = backend {
+        if let Some(svd) = torch_svd(a, device) {
+            return Some(svd);
+        }
+    }
     let svd = a.thin_svd().ok()?;
     let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
     if s.iter().any(|x| !x.is_finite()) {
@@ -344,6 +436,54 @@ pub fn thin_svd(a: MatRef<'_, f64>) -> Option<ThinSvd> {
         u: svd.U().to_owned(),
         s,
         v: svd.V().to_owned(),
+    })
+}
+
+/// `eigh` of a symmetric matrix on `device`, eigenvalues descending; `None` on failure or
+/// non-finite output.
+fn torch_eigh(a: &Mat<f64>, device: tch::Device) -> Option<SymEigen> {
+    let n = a.nrows();
+    let t = from_mat(a, Kind::Double, device);
+    let (values, vectors) = t.f_linalg_eigh("L").ok()?;
+    let asc = Vec::<f64>::try_from(&values.to_device(tch::Device::Cpu)).ok()?;
+    let u = to_mat(&vectors.flip([1])).ok()?;
+    let values: Vec<f64> = asc.iter().rev().copied().collect();
+    (values.len() == n && values.iter().all(|v| v.is_finite()) && u.is_all_finite())
+        .then_some(SymEigen { values, vectors: u })
+}
+
+/// Cholesky solve on `device` with [`solve_cholesky`]'s pivot check (`Ok(None)`: singular
+/// by that check, or non-finite; `Err`: libtorch failed).
+fn torch_cholesky_solve(
+    sym: &Mat<f64>,
+    m: MatRef<'_, f64>,
+    cut: f64,
+    device: tch::Device,
+) -> std::result::Result<Option<Mat<f64>>, tch::TchError> {
+    let s = from_mat(sym, Kind::Double, device);
+    let (l, info) = s.f_linalg_cholesky_ex(false, false)?;
+    if info.f_int64_value(&[])? != 0 {
+        return Ok(None);
+    }
+    let pivots = l.f_diagonal(0, 0, 1)?.f_square()?;
+    if pivots.f_le(cut)?.f_any()?.f_int64_value(&[])? != 0 {
+        return Ok(None);
+    }
+    let x = from_mat(&m.to_owned(), Kind::Double, device).f_cholesky_solve(&l, false)?;
+    let x = to_mat(&x).map_err(|e| tch::TchError::Convert(e.to_string()))?;
+    Ok(x.is_all_finite().then_some(x))
+}
+
+/// Thin SVD on `device`; `None` on failure or non-finite output.
+fn torch_svd(a: MatRef<'_, f64>, device: tch::Device) -> Option<ThinSvd> {
+    let t = from_mat(&a.to_owned(), Kind::Double, device);
+    let (u, s, v) = t.f_svd(true, true).ok()?;
+    let s = Vec::<f64>::try_from(&s.to_device(tch::Device::Cpu)).ok()?;
+    let (u, v) = (to_mat(&u).ok()?, to_mat(&v).ok()?);
+    (s.iter().all(|x| x.is_finite()) && u.is_all_finite() && v.is_all_finite()).then_some(ThinSvd {
+        u,
+        s,
+        v,
     })
 }
 
@@ -383,6 +523,55 @@ mod tests {
             }
         }
         m
+    }
+
+    /// libtorch's decompositions (on the CPU here) against faer's: the same eigenvalues,
+    /// singular values, solves and reconstructions; vectors up to each one's sign.
+    #[test]
+    fn torch_backend_matches_the_host() {
+        let torch = Backend::Torch(tch::Device::Cpu);
+        // A full-rank 7×5 matrix with distinct singular values.
+        let b = Mat::from_fn(7, 5, |i, j| {
+            ((i * 31 + j * 17 + i * j * 7) % 23) as f64 / 23.0 - 0.5
+                + if i == j { j as f64 } else { 0.0 }
+        });
+        let s = b.transpose() * &b; // 5×5, PSD
+        let m = Mat::from_fn(5, 2, |i, j| (i + 2 * j) as f64 - 1.5);
+        let (h, t) = (
+            sym_eigen(s.as_ref()).unwrap(),
+            sym_eigen_on(s.as_ref(), torch).unwrap(),
+        );
+        for k in 0..5 {
+            assert!((h.values[k] - t.values[k]).abs() < 1e-12, "eigenvalue {k}");
+            let dot: f64 = (0..5).map(|i| h.vectors[(i, k)] * t.vectors[(i, k)]).sum();
+            assert!(
+                (dot.abs() - 1.0).abs() < 1e-9,
+                "eigenvector {k} (dot {dot})"
+            );
+        }
+        let (xh, how) = solve_psd(s.as_ref(), m.as_ref(), 1e-9).unwrap();
+        let (xt, how_t) = solve_psd_on(s.as_ref(), m.as_ref(), 1e-9, torch).unwrap();
+        assert_eq!(how, how_t);
+        assert!(max_abs_diff(xh.as_ref(), xt.as_ref()) < 1e-9);
+        // Singular: both fall back to the same pseudo-inverse.
+        let sing = Mat::from_fn(3, 3, |i, j| ((i + 1) * (j + 1)) as f64);
+        let r = Mat::from_fn(3, 1, |i, _| i as f64);
+        let (ph, _) = solve_psd(sing.as_ref(), r.as_ref(), 1e-6).unwrap();
+        let (pt, how_t) = solve_psd_on(sing.as_ref(), r.as_ref(), 1e-6, torch).unwrap();
+        assert_eq!(how_t, SolveMethod::PseudoInverse);
+        assert!(max_abs_diff(ph.as_ref(), pt.as_ref()) < 1e-9);
+        let (sh, st) = (
+            thin_svd(b.as_ref()).unwrap(),
+            thin_svd_on(b.as_ref(), torch).unwrap(),
+        );
+        assert_eq!((st.u.shape(), st.v.shape()), ((7, 5), (5, 5)));
+        for k in 0..5 {
+            assert!((sh.s[k] - st.s[k]).abs() < 1e-12, "singular value {k}");
+        }
+        let back = &st.u
+            * Mat::from_fn(5, 5, |i, j| if i == j { st.s[i] } else { 0.0 })
+            * st.v.transpose();
+        assert!(max_abs_diff(back.as_ref(), b.as_ref()) < 1e-12);
     }
 
     #[test]

@@ -208,6 +208,8 @@ pub struct Numerics {
     pub statistical_threshold: f64,
     /// Applied at sites whose producer has BatchNorm; elsewhere δ is exact.
     pub delta_damping: f64,
+    /// Decompositions on the network's device (libtorch) instead of the host (faer).
+    pub on_device: bool,
 }
 
 impl Numerics {
@@ -217,6 +219,7 @@ impl Numerics {
             numerical_threshold,
             statistical_threshold,
             delta_damping: 0.0,
+            on_device: false,
         }
     }
 }
@@ -241,6 +244,9 @@ pub fn closed_form(
     opts.statistical_threshold = numerics.statistical_threshold;
     if producer.norm.is_some() {
         opts.delta_damping = numerics.delta_damping;
+    }
+    if numerics.on_device {
+        opts.backend = super::linalg::Backend::Torch(net.device());
     }
     let p: NeuronProposal = propose_neurons(stats, producer.activation.slope_at_zero(), &opts);
     let (device, kind) = (net.device(), producer.layer.weight().kind());

@@ -296,6 +296,8 @@ pub struct TinyOptions {
     /// `δ = ((S + μI)⁻¹M)ᵀ` with `μ = ε·tr(S)/n`, the ridge fit of the desired change;
     /// 0: the exact best update (docs/tiny.md §2.15).
     pub delta_damping: f64,
+    /// Where the decompositions run (docs/tiny.md §8).
+    pub backend: linalg::Backend,
 }
 
 impl Default for TinyOptions {
@@ -317,6 +319,7 @@ impl TinyOptions {
             statistical_threshold: 1e-3,
             max_added_neurons: None,
             delta_damping: 0.0,
+            backend: linalg::Backend::Host,
         }
     }
 
@@ -394,6 +397,7 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
         return zero(DeltaSolver::EmptyLayer);
     }
     let (s, m, thr) = (stats.s.as_ref(), stats.m.as_ref(), opts.numerical_threshold);
+    let on = opts.backend;
     // d = tr(Mᵀ X) with X = S⁻¹M (docs/tiny.md §2.3); accepted when finite and ≥ 0.
     let accept = |x: Mat<f64>, solver| {
         let dec = linalg::frobenius_inner(m, x.as_ref());
@@ -403,11 +407,12 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
             solver,
         })
     };
-    match linalg::solve_psd(s, m, thr) {
+    match linalg::solve_psd_on(s, m, thr, on) {
         None => zero(DeltaSolver::Failed),
         Some((x, SolveMethod::Cholesky)) => accept(x, DeltaSolver::Direct)
             .or_else(|| {
-                linalg::solve_pinv(s, m, thr).and_then(|x| accept(x, DeltaSolver::PseudoInverse))
+                linalg::solve_pinv_on(s, m, thr, on)
+                    .and_then(|x| accept(x, DeltaSolver::PseudoInverse))
             })
             .unwrap_or_else(|| zero(DeltaSolver::ZeroedNegative)),
         Some((x, SolveMethod::PseudoInverse)) => accept(x, DeltaSolver::PseudoInverse)
@@ -420,7 +425,8 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
 /// the consumer's inputs, and its first-order decrease `tr(Mᵀ(S + μI)⁻¹M)` (`L(W − tδ) =
 /// L − t·d + o(t)`: the gradient is `M`). `None` when the solve fails or `d` is not a
 /// non-negative number; then the exact update is applied.
-pub fn damped_update(stats: &SiteStatistics, damping: f64, threshold: f64) -> Option<BestUpdate> {
+pub fn damped_update(stats: &SiteStatistics, opts: &TinyOptions) -> Option<BestUpdate> {
+    let (damping, threshold) = (opts.delta_damping, opts.numerical_threshold);
     let n = stats.s.nrows();
     if n == 0 || stats.hidden_width() == 0 {
         return None;
@@ -430,7 +436,7 @@ pub fn damped_update(stats: &SiteStatistics, damping: f64, threshold: f64) -> Op
     for i in 0..n {
         s[(i, i)] += mu;
     }
-    let (x, method) = linalg::solve_psd(s.as_ref(), stats.m.as_ref(), threshold)?;
+    let (x, method) = linalg::solve_psd_on(s.as_ref(), stats.m.as_ref(), threshold, opts.backend)?;
     let dec = linalg::frobenius_inner(stats.m.as_ref(), x.as_ref());
     (dec.is_finite() && dec >= 0.0).then(|| BestUpdate {
         delta: x.transpose().to_owned(),
@@ -641,7 +647,7 @@ fn delta_part(stats: &SiteStatistics, opts: &TinyOptions, notes: &mut Vec<String
     }
     let bottleneck = stats.trace_e - full.decrease;
     let damped = (opts.compute_delta && opts.delta_damping > 0.0)
-        .then(|| damped_update(stats, opts.delta_damping, opts.numerical_threshold))
+        .then(|| damped_update(stats, opts))
         .flatten();
     let (delta, decrease) = if let Some(d) = damped {
         (d.delta, d.decrease)
@@ -674,9 +680,9 @@ fn whitened_svd(
         .filter(|k| k.threshold == opts.numerical_threshold)
         .map(|k| k.factor.clone());
     let factor = if opts.use_covariance {
-        let Some(f) =
-            known.or_else(|| linalg::psd_factor(stats.s2.as_ref(), opts.numerical_threshold))
-        else {
+        let Some(f) = known.or_else(|| {
+            linalg::psd_factor_on(stats.s2.as_ref(), opts.numerical_threshold, opts.backend)
+        }) else {
             notes.push("eigendecomposition of S₂ failed: nothing proposed".into());
             return None;
         };
@@ -696,7 +702,7 @@ fn whitened_svd(
         Some(f) => f.whiten(n_mat.as_ref()),
         None => n_mat,
     };
-    let Some(svd) = linalg::thin_svd(whitened.as_ref()) else {
+    let Some(svd) = linalg::thin_svd_on(whitened.as_ref(), opts.backend) else {
         notes.push("SVD failed: nothing proposed".into());
         return None;
     };
@@ -1003,7 +1009,12 @@ mod tests {
         let (_, b1, g) = net.samples(&x, &y);
         let stats = net.stats(&x, &y);
         let eps = 0.3;
-        let du = damped_update(&stats, eps, 1e-12).expect("damped solve");
+        let ridge_opts = TinyOptions {
+            delta_damping: eps,
+            numerical_threshold: 1e-12,
+            ..TinyOptions::tiny()
+        };
+        let du = damped_update(&stats, &ridge_opts).expect("damped solve");
         let (n, c1) = (b1.nrows(), b1.ncols());
         let mu = eps * (0..c1).map(|i| stats.s[(i, i)]).sum::<f64>() / c1 as f64;
         // Ridge by augmented least squares: [B̃; √(nμ) I] X = [G; 0].
