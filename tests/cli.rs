@@ -467,6 +467,10 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
             "unknown statistics precision 'half' (expected double or mixed)",
         ),
         (
+            vec!["train", "--decompositions", "gpu"],
+            "unknown place of the decompositions 'gpu' (expected host or device)",
+        ),
+        (
             vec!["train", "--activation", "x"],
             "(expected relu, selu, tanh, gelu, identity, linear, none or rational)",
         ),

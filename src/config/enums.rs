@@ -109,7 +109,7 @@ from_str_by_serde! {
     crate::growth::config::StatisticsSample => "statistics sample",
     crate::growth::config::AutoRetry => "automatic-growth retry rule",
     crate::growth::config::StatisticsPrecision => "statistics precision",
-    crate::growth::config::Decompositions => "decompositions' place",
+    crate::growth::config::Decompositions => "place of the decompositions",
     crate::data::TaskChoice => "task",
     crate::data::Missing => "missing-value rule",
     crate::data::Layout => "array layout",
