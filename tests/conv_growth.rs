@@ -124,6 +124,49 @@ fn propose_with(
     .unwrap()
 }
 
+/// docs/tiny.md §8: the decompositions through libtorch on the network's device (the CPU
+/// here) give the host's proposal: the same λ and δ, each unit up to its sign.
+#[test]
+fn decompositions_on_the_device_give_the_hosts_proposal() {
+    let d = regression_data(48, 5);
+    let on_device = proposal::Numerics {
+        on_device: true,
+        ..proposal::Numerics::new(1e-9, 1e-6)
+    };
+    let n = net(Pool::None, 1, 1, true, Activation::Relu, 4);
+    for site in [0, 1] {
+        let host = propose(&n, &d, site, ConvNeuron::Restricted, Method::Tiny);
+        let dev = propose_with(
+            &n,
+            &d,
+            site,
+            ConvNeuron::Restricted,
+            Method::Tiny,
+            on_device,
+        );
+        assert_eq!(host.neurons(), dev.neurons(), "site {site}");
+        for (a, b) in host.info.lambdas.iter().zip(&dev.info.lambdas) {
+            assert!(
+                (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                "site {site}: λ {a} vs {b}"
+            );
+        }
+        let (dh, dd) = (
+            host.delta_w.as_ref().unwrap(),
+            dev.delta_w.as_ref().unwrap(),
+        );
+        assert!(max_diff(dh, dd) < 1e-5, "site {site}: δ");
+        for k in 0..host.neurons() {
+            let (a, b) = (host.alpha_w.get(k), dev.alpha_w.get(k));
+            let same = max_diff(&a, &b).min(max_diff(&a, &(-&b)));
+            assert!(
+                same < 1e-4 * a.abs().max().double_value(&[]).max(1e-6),
+                "site {site} unit {k}"
+            );
+        }
+    }
+}
+
 /// docs/tiny.md §2.15: the applied δ is damped at sites behind BatchNorm (shorter, with a
 /// smaller first order) and exact elsewhere; the new neurons do not move either way.
 #[test]
