@@ -382,6 +382,10 @@ struct GrowthArgs {
     /// sites).
     #[arg(long, value_name = "WHERE")]
     decompositions: Option<Decompositions>,
+    /// tiny/tiny-paper at dense ReLU sites: each new unit with its mirror (−α, −ω), the pair
+    /// realising the closed form's linear change exactly (docs/tiny.md §2.16).
+    #[arg(long)]
+    mirrors: bool,
     /// Eigenvalue cut of S and S₂ in the TINY solves (default 1e-6).
     #[arg(long)]
     numerical_threshold: Option<f64>,
@@ -588,6 +592,7 @@ impl TrainArgs {
             statistics_sample => "growth.statistics_sample",
             statistics_precision => "growth.statistics_precision",
             decompositions => "growth.decompositions",
+            mirrors => "growth.mirrors" = true,
             line_search_samples => "growth.line_search_samples",
             line_search => "growth.line_search",
             numerical_threshold => "growth.numerical_threshold",

@@ -1059,6 +1059,7 @@ fn values_out_of_range_name_the_value_and_the_range() {
         (with(&["--fan-in-noise", "-1"]), "growth.fan_in_noise = -1.0: expected a finite number ≥ 0 (set by --fan-in-noise)"),
         (vec!["train", "--grow", "gradmax", "--hidden", "4", "--max-hidden", "8", "--fan-in-noise", "1"], "growth.fan_in_noise = 1.0: expected 0 unless growth.method is tiny or tiny-paper"),
         (with(&["--companions", "-1"]), "growth.companions = -1.0: expected a finite number ≥ 0 (set by --companions)"),
+        (vec!["train", "--grow", "gradmax", "--hidden", "4", "--max-hidden", "8", "--mirrors"], "growth.mirrors = true: expected false unless growth.method is tiny or tiny-paper (the mirrors of the closed form's units) (set by --mirrors)"),
         (with(&["--delta-damping", "-0.5"]), "growth.delta_damping = -0.5: expected a finite number ≥ 0 (set by --delta-damping)"),
         (vec!["train", "--grow", "random", "--hidden", "4", "--max-hidden", "8", "--companions", "1"], "growth.companions = 1.0: expected 0 unless growth.method is tiny, tiny-paper or gradmax"),
         (vec!["train", "--schedule", "step:0:0.5"], "train.schedule.every = 0: expected at least 1 (set by --schedule)"),

@@ -62,6 +62,70 @@ fn propose(net: &Network, d: &Dataset, site: usize, method: Method) -> proposal:
     .unwrap()
 }
 
+/// docs/tiny.md §2.16: with mirrors every closed-form unit comes with `(−α, −ω)`, at most half
+/// the step's units from the closed form, and the pairs realise the linear change exactly: the
+/// measured first order through the ReLU is the closed form's `d + Σλ² + C`.
+#[test]
+fn mirrored_units_realise_the_closed_forms_first_order() {
+    let n = net(&[3, 2], Activation::Relu, 2);
+    let d = data(300, 2);
+    let s = sites(&n, &[0]);
+    let c = statistics::collect(
+        &n,
+        Loss::CrossEntropy,
+        &d,
+        &all_idx(d.len() as i64),
+        300, // one batch: the measured first order's rows are the statistics' samples
+        &statistics::Plan::new(&s, 300),
+    )
+    .unwrap();
+    let mirrors = proposal::Numerics {
+        mirrors: true,
+        ..proposal::Numerics::new(1e-6, 1e-3)
+    };
+    let form = |cap, numerics| {
+        let (st, sm) = (&c.stats[0], c.samples[0].as_ref());
+        proposal::closed_form(&n, &s[0], st, sm, Method::Tiny, cap, numerics).unwrap()
+    };
+    let plain = form(4, proposal::Numerics::new(1e-6, 1e-3));
+    let p = form(8, mirrors);
+    assert!(p.mirrored && !plain.mirrored);
+    let k = plain.neurons();
+    assert!(k > 0);
+    assert_eq!(
+        p.neurons(),
+        2 * k,
+        "each of the closed form's units and its mirror"
+    );
+    for i in 0..k {
+        let (a, m) = (p.alpha_w.get(2 * i), p.alpha_w.get(2 * i + 1));
+        assert_eq!(
+            f64::try_from((&a + &m).abs().max()).unwrap(),
+            0.0,
+            "unit {i}'s mirror"
+        );
+        let (w, v) = (p.omega.select(1, 2 * i), p.omega.select(1, 2 * i + 1));
+        assert_eq!(f64::try_from((&w + &v).abs().max()).unwrap(), 0.0);
+    }
+    let measured = p
+        .info
+        .fo_measured
+        .expect("measured first order at a dense ReLU site");
+    let linear = p.info.fo_with_cross;
+    assert!(
+        (measured - linear).abs() <= 1e-4 * linear.abs(),
+        "measured {measured} vs linear {linear}"
+    );
+    // Lone ReLU units realise another change (the positive part of each): not the linear one.
+    let single = plain.info.fo_measured.unwrap();
+    assert!(
+        (single - linear).abs() > 1e-3 * linear.abs(),
+        "lone units {single}"
+    );
+    // With room for one unit there is no pair: the plain closed form.
+    assert_eq!(form(1, mirrors).neurons(), 1);
+}
+
 #[test]
 fn statistics_match_brute_force_and_are_batching_invariant() {
     let n = net(&[3, 2], Activation::Tanh, 1);

@@ -155,6 +155,19 @@ pub fn prefix_sizes(k: i64) -> Vec<i64> {
     out
 }
 
+/// The counts [`choose`] tries for `p`: [`prefix_sizes`], in whole pairs when its units are
+/// mirrored (docs/tiny.md §2.16).
+fn counts(p: &Proposal) -> Vec<i64> {
+    if p.mirrored {
+        prefix_sizes(p.neurons() / 2)
+            .into_iter()
+            .map(|k| 2 * k)
+            .collect()
+    } else {
+        prefix_sizes(p.neurons())
+    }
+}
+
 /// The automatic mode's decision on one proposal.
 pub struct Choice {
     /// The proposal cut to the chosen neuron count.
@@ -214,7 +227,7 @@ pub fn choose(
         .map(|e| e.scale);
     let mut best: Option<(i64, Amplitude, f64)> = None;
     let mut tried = Vec::new();
-    for k in prefix_sizes(p.neurons()) {
+    for k in counts(p) {
         let amp = match own {
             Some(sd) => {
                 let fo = p.info.first_order();

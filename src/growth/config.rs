@@ -153,6 +153,10 @@ pub struct GrowthConfig {
     pub delta_damping: f64,
     /// Where the decompositions run: the host (faer) or the training device (libtorch).
     pub decompositions: Decompositions,
+    /// `tiny`/`tiny-paper` at dense ReLU sites: each proposed unit comes with its mirror
+    /// `(−α, −ω)`, the pair realising the closed form's linear change exactly (at most half
+    /// the step's units are proposed; docs/tiny.md §2.16).
+    pub mirrors: bool,
     /// Keep λ_k ≥ min(statistical_threshold, λ_max) (docs/tiny.md §2.7; GroMo: 1e-3).
     pub statistical_threshold: f64,
     /// SENN's thresholds and proposal settings (method `senn`).
@@ -199,6 +203,7 @@ impl Default for GrowthConfig {
             numerical_threshold: 1e-6,
             delta_damping: 0.01,
             decompositions: Decompositions::Host,
+            mirrors: false,
             statistical_threshold: 1e-3,
             senn: SennConfig::default(),
             new_second_moment: crate::optim::NewSecondMoment::Mean,
@@ -214,6 +219,7 @@ impl GrowthConfig {
         Numerics {
             delta_damping: self.delta_damping,
             on_device: self.decompositions == Decompositions::Device,
+            mirrors: self.mirrors,
             ..Numerics::new(self.numerical_threshold, self.statistical_threshold)
         }
     }
@@ -272,6 +278,14 @@ impl GrowthConfig {
                 self.fan_in_noise,
                 "0 unless growth.method is tiny or tiny-paper (the random part is added to the \
                  closed form's fan-ins)",
+            ));
+        }
+        if self.mirrors && !matches!(self.method, Method::Tiny | Method::TinyPaper) {
+            return Err(Error::invalid(
+                "growth.mirrors",
+                true,
+                "false unless growth.method is tiny or tiny-paper (the mirrors of the closed \
+                 form's units)",
             ));
         }
         check::non_negative("growth.companions", self.companions)?;

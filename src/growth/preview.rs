@@ -370,6 +370,7 @@ pub fn prefix(p: &Proposal, k: i64) -> Proposal {
         delta_b: p.delta_b.as_ref().map(|t| t.shallow_clone()),
         info: p.info.clone(),
         function_preserving: p.function_preserving,
+        mirrored: p.mirrored,
         rational: p.rational.as_ref().map(|t| t.narrow(0, 0, k)),
     }
 }

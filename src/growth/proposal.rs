@@ -119,6 +119,9 @@ pub struct Proposal {
     pub delta_b: Option<Tensor>,
     pub info: ProposalInfo,
     pub function_preserving: bool,
+    /// Units come in mirrored pairs (unit `2i + 1` is `(−α, −ω)` of unit `2i`; docs/tiny.md
+    /// §2.16): the judge keeps pairs whole.
+    pub mirrored: bool,
     /// Rational-activation parameters `[K, 3]` of the new units (a rational producer; `None`:
     /// the identity `(1, 0, 0)`).
     pub rational: Option<Tensor>,
@@ -142,6 +145,7 @@ impl Proposal {
             delta_b: None,
             info: ProposalInfo::default(),
             function_preserving: true,
+            mirrored: false,
             rational: None,
         }
     }
@@ -210,6 +214,8 @@ pub struct Numerics {
     pub delta_damping: f64,
     /// Decompositions on the network's device (libtorch) instead of the host (faer).
     pub on_device: bool,
+    /// Dense ReLU sites: each unit with its mirror (docs/tiny.md §2.16).
+    pub mirrors: bool,
 }
 
 impl Numerics {
@@ -220,6 +226,7 @@ impl Numerics {
             statistical_threshold,
             delta_damping: 0.0,
             on_device: false,
+            mirrors: false,
         }
     }
 }
@@ -239,7 +246,17 @@ pub fn closed_form(
         .ok_or_else(|| Error::Growth("random growth has no closed form".into()))?;
     let producer = &net.stages[site.index];
     let consumer = &net.stages[site.index + 1];
-    opts.max_added_neurons = Some(max_neurons);
+    // Mirrors (docs/tiny.md §2.16): half the units from the closed form, each with its mirror.
+    let mirrored = numerics.mirrors
+        && site.kind == SiteKind::Dense
+        && producer.activation == Activation::Relu
+        && !opts.alpha_zero
+        && max_neurons >= 2;
+    opts.max_added_neurons = Some(if mirrored {
+        max_neurons / 2
+    } else {
+        max_neurons
+    });
     opts.numerical_threshold = numerics.numerical_threshold;
     opts.statistical_threshold = numerics.statistical_threshold;
     if producer.norm.is_some() {
@@ -250,10 +267,16 @@ pub fn closed_form(
     }
     let p: NeuronProposal = propose_neurons(stats, producer.activation.slope_at_zero(), &opts);
     let (device, kind) = (net.device(), producer.layer.weight().kind());
-    let k = p.n_neurons() as i64;
+    let (mut alpha, mut omega_mat) = (
+        from_mat(&p.alpha, kind, device),
+        from_mat(&p.omega, kind, device),
+    );
+    if mirrored {
+        (alpha, omega_mat) = with_mirrors(&alpha, &omega_mat);
+    }
+    let k = alpha.size()[0];
     let pw = producer.layer.weight().size();
     let d2: i64 = pw[1..].iter().product();
-    let alpha = from_mat(&p.alpha, kind, device);
     let mut alpha_shape = pw.clone();
     alpha_shape[0] = k;
     let alpha_w = alpha.narrow(1, 0, d2).reshape(alpha_shape.as_slice());
@@ -261,7 +284,6 @@ pub fn closed_form(
         .layer
         .bias()
         .map(|_| alpha.narrow(1, d2, 1).squeeze_dim(1));
-    let omega_mat = from_mat(&p.omega, kind, device);
     let mut omega = omega_weight(&omega_mat, site);
     if method == Method::GradMax && k > 0 {
         omega = gradmax_normalised(&omega, consumer.layer.weight(), k);
@@ -312,8 +334,19 @@ pub fn closed_form(
             notes,
         },
         function_preserving: method.function_preserving(),
+        mirrored,
         rational: None,
     })
+}
+
+/// Dense fan-in rows `[K, d2+1]` and fan-out columns `[d, K]` with each unit followed by its
+/// mirror `(−α, −ω)`: `ω relu(αᵀb̃) − ω relu(−αᵀb̃) = ω αᵀb̃`, the closed form's linear change
+/// realised exactly through the ReLU (docs/tiny.md §2.16).
+fn with_mirrors(alpha: &Tensor, omega: &Tensor) -> (Tensor, Tensor) {
+    let k = alpha.size()[0];
+    let alpha = Tensor::stack(&[alpha, &(-alpha)], 1).reshape([2 * k, -1]);
+    let omega = Tensor::stack(&[omega, &(-omega)], 2).reshape([omega.size()[0], 2 * k]);
+    (alpha, omega)
 }
 
 /// GradMax's fan-out normalisation (GroMo's "gradmax_normalization"): every one of the `k`
