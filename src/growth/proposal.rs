@@ -241,30 +241,9 @@ pub fn closed_form(
     max_neurons: usize,
     numerics: Numerics,
 ) -> Result<Proposal> {
-    let mut opts = method
-        .tiny_options()
-        .ok_or_else(|| Error::Growth("random growth has no closed form".into()))?;
+    let (opts, mirrored) = site_options(net, site, method, max_neurons, numerics)?;
     let producer = &net.stages[site.index];
     let consumer = &net.stages[site.index + 1];
-    // Mirrors (docs/tiny.md §2.16): half the units from the closed form, each with its mirror.
-    let mirrored = numerics.mirrors
-        && site.kind == SiteKind::Dense
-        && producer.activation == Activation::Relu
-        && !opts.alpha_zero
-        && max_neurons >= 2;
-    opts.max_added_neurons = Some(if mirrored {
-        max_neurons / 2
-    } else {
-        max_neurons
-    });
-    opts.numerical_threshold = numerics.numerical_threshold;
-    opts.statistical_threshold = numerics.statistical_threshold;
-    if producer.norm.is_some() {
-        opts.delta_damping = numerics.delta_damping;
-    }
-    if numerics.on_device {
-        opts.backend = super::linalg::Backend::Torch(net.device());
-    }
     let p: NeuronProposal = propose_neurons(stats, producer.activation.slope_at_zero(), &opts);
     let (device, kind) = (net.device(), producer.layer.weight().kind());
     let (mut alpha, mut omega_mat) = (
@@ -337,6 +316,41 @@ pub fn closed_form(
         mirrored,
         rational: None,
     })
+}
+
+/// The closed form's options at `site`: `method`'s preset with `numerics`, δ damped only behind
+/// BatchNorm (docs/tiny.md §2.15), and at dense ReLU sites with mirrors half the units from the
+/// closed form (§2.16). Returns them and whether the units are mirrored.
+fn site_options(
+    net: &Network,
+    site: &Site,
+    method: Method,
+    max_neurons: usize,
+    numerics: Numerics,
+) -> Result<(TinyOptions, bool)> {
+    let mut opts = method
+        .tiny_options()
+        .ok_or_else(|| Error::Growth("random growth has no closed form".into()))?;
+    let producer = &net.stages[site.index];
+    let mirrored = numerics.mirrors
+        && site.kind == SiteKind::Dense
+        && producer.activation == Activation::Relu
+        && !opts.alpha_zero
+        && max_neurons >= 2;
+    opts.max_added_neurons = Some(if mirrored {
+        max_neurons / 2
+    } else {
+        max_neurons
+    });
+    opts.numerical_threshold = numerics.numerical_threshold;
+    opts.statistical_threshold = numerics.statistical_threshold;
+    if producer.norm.is_some() {
+        opts.delta_damping = numerics.delta_damping;
+    }
+    if numerics.on_device {
+        opts.backend = super::linalg::Backend::Torch(net.device());
+    }
+    Ok((opts, mirrored))
 }
 
 /// Dense fan-in rows `[K, d2+1]` and fan-out columns `[d, K]` with each unit followed by its
