@@ -439,14 +439,47 @@ pub fn thin_svd_on(a: MatRef<'_, f64>, backend: Backend) -> Option<ThinSvd> {
     })
 }
 
+/// `a` on `device` in LAPACK's column-major layout: faer's columns become the rows of a
+/// row-major `[c, r]` buffer, whose transpose is the matrix, with no transposing copy (and
+/// the device copy keeps those strides).
+fn to_torch(a: MatRef<'_, f64>, device: tch::Device) -> Tensor {
+    let (r, c) = a.shape();
+    let mut v = Vec::with_capacity(r * c);
+    for j in 0..c {
+        match a.col(j).try_as_col_major() {
+            Some(col) => v.extend_from_slice(col.as_slice()),
+            None => v.extend(a.col(j).iter().copied()),
+        }
+    }
+    Tensor::from_slice(&v)
+        .view([c as i64, r as i64])
+        .tr()
+        .to_device(device)
+}
+
+/// A 2-D f64 tensor back in faer, without a transposing copy when it is column-major (as
+/// LAPACK's and cuSOLVER's outputs are).
+fn from_torch(t: &Tensor) -> Option<Mat<f64>> {
+    let (r, c) = t.size2().ok()?;
+    let cols = t.to_device(tch::Device::Cpu).tr().contiguous(); // no copy if column-major
+    let v = Vec::<f64>::try_from(&cols.flatten(0, -1)).ok()?;
+    let (r, c) = (r as usize, c as usize);
+    let mut m = Mat::zeros(r, c);
+    for j in 0..c {
+        m.col_as_slice_mut(j)
+            .copy_from_slice(&v[j * r..(j + 1) * r]);
+    }
+    Some(m)
+}
+
 /// `eigh` of a symmetric matrix on `device`, eigenvalues descending; `None` on failure or
 /// non-finite output.
 fn torch_eigh(a: &Mat<f64>, device: tch::Device) -> Option<SymEigen> {
     let n = a.nrows();
-    let t = from_mat(a, Kind::Double, device);
-    let (values, vectors) = t.f_linalg_eigh("L").ok()?;
+    let (values, vectors) = to_torch(a.as_ref(), device).f_linalg_eigh("L").ok()?;
     let asc = Vec::<f64>::try_from(&values.to_device(tch::Device::Cpu)).ok()?;
-    let u = to_mat(&vectors.flip([1])).ok()?;
+    let u = from_torch(&vectors)?;
+    let u = Mat::from_fn(n, n, |i, k| u[(i, n - 1 - k)]); // descending: columns reversed
     let values: Vec<f64> = asc.iter().rev().copied().collect();
     (values.len() == n && values.iter().all(|v| v.is_finite()) && u.is_all_finite())
         .then_some(SymEigen { values, vectors: u })
@@ -460,8 +493,7 @@ fn torch_cholesky_solve(
     cut: f64,
     device: tch::Device,
 ) -> std::result::Result<Option<Mat<f64>>, tch::TchError> {
-    let s = from_mat(sym, Kind::Double, device);
-    let (l, info) = s.f_linalg_cholesky_ex(false, false)?;
+    let (l, info) = to_torch(sym.as_ref(), device).f_linalg_cholesky_ex(false, false)?;
     if info.f_int64_value(&[])? != 0 {
         return Ok(None);
     }
@@ -469,17 +501,15 @@ fn torch_cholesky_solve(
     if pivots.f_le(cut)?.f_any()?.f_int64_value(&[])? != 0 {
         return Ok(None);
     }
-    let x = from_mat(&m.to_owned(), Kind::Double, device).f_cholesky_solve(&l, false)?;
-    let x = to_mat(&x).map_err(|e| tch::TchError::Convert(e.to_string()))?;
-    Ok(x.is_all_finite().then_some(x))
+    let x = to_torch(m, device).f_cholesky_solve(&l, false)?;
+    Ok(from_torch(&x).filter(|x| x.is_all_finite()))
 }
 
 /// Thin SVD on `device`; `None` on failure or non-finite output.
 fn torch_svd(a: MatRef<'_, f64>, device: tch::Device) -> Option<ThinSvd> {
-    let t = from_mat(&a.to_owned(), Kind::Double, device);
-    let (u, s, v) = t.f_svd(true, true).ok()?;
+    let (u, s, v) = to_torch(a, device).f_svd(true, true).ok()?;
     let s = Vec::<f64>::try_from(&s.to_device(tch::Device::Cpu)).ok()?;
-    let (u, v) = (to_mat(&u).ok()?, to_mat(&v).ok()?);
+    let (u, v) = (from_torch(&u)?, from_torch(&v)?);
     (s.iter().all(|x| x.is_finite()) && u.is_all_finite() && v.is_all_finite()).then_some(ThinSvd {
         u,
         s,
