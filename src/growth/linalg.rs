@@ -439,46 +439,16 @@ pub fn thin_svd_on(a: MatRef<'_, f64>, backend: Backend) -> Option<ThinSvd> {
     })
 }
 
-/// `a` on `device` in LAPACK's column-major layout: faer's columns become the rows of a
-/// row-major `[c, r]` buffer, whose transpose is the matrix, with no transposing copy (and
-/// the device copy keeps those strides).
-fn to_torch(a: MatRef<'_, f64>, device: tch::Device) -> Tensor {
-    let (r, c) = a.shape();
-    let mut v = Vec::with_capacity(r * c);
-    for j in 0..c {
-        match a.col(j).try_as_col_major() {
-            Some(col) => v.extend_from_slice(col.as_slice()),
-            None => v.extend(a.col(j).iter().copied()),
-        }
-    }
-    Tensor::from_slice(&v)
-        .view([c as i64, r as i64])
-        .tr()
-        .to_device(device)
-}
-
-/// A 2-D f64 tensor back in faer, without a transposing copy when it is column-major (as
-/// LAPACK's and cuSOLVER's outputs are).
-fn from_torch(t: &Tensor) -> Option<Mat<f64>> {
-    let (r, c) = t.size2().ok()?;
-    let cols = t.to_device(tch::Device::Cpu).tr().contiguous(); // no copy if column-major
-    let v = Vec::<f64>::try_from(&cols.flatten(0, -1)).ok()?;
-    let (r, c) = (r as usize, c as usize);
-    let mut m = Mat::zeros(r, c);
-    for j in 0..c {
-        m.col_as_slice_mut(j)
-            .copy_from_slice(&v[j * r..(j + 1) * r]);
-    }
-    Some(m)
-}
-
 /// `eigh` of a symmetric matrix on `device`, eigenvalues descending; `None` on failure or
 /// non-finite output.
 fn torch_eigh(a: &Mat<f64>, device: tch::Device) -> Option<SymEigen> {
     let n = a.nrows();
-    let (values, vectors) = to_torch(a.as_ref(), device).f_linalg_eigh("L").ok()?;
+    let (values, vectors) = column_major(a.as_ref())
+        .to_device(device)
+        .f_linalg_eigh("L")
+        .ok()?;
     let asc = Vec::<f64>::try_from(&values.to_device(tch::Device::Cpu)).ok()?;
-    let u = from_torch(&vectors)?;
+    let u = to_mat(&vectors).ok()?;
     let u = Mat::from_fn(n, n, |i, k| u[(i, n - 1 - k)]); // descending: columns reversed
     let values: Vec<f64> = asc.iter().rev().copied().collect();
     (values.len() == n && values.iter().all(|v| v.is_finite()) && u.is_all_finite())
@@ -493,7 +463,9 @@ fn torch_cholesky_solve(
     cut: f64,
     device: tch::Device,
 ) -> std::result::Result<Option<Mat<f64>>, tch::TchError> {
-    let (l, info) = to_torch(sym.as_ref(), device).f_linalg_cholesky_ex(false, false)?;
+    let (l, info) = column_major(sym.as_ref())
+        .to_device(device)
+        .f_linalg_cholesky_ex(false, false)?;
     if info.f_int64_value(&[])? != 0 {
         return Ok(None);
     }
@@ -501,15 +473,17 @@ fn torch_cholesky_solve(
     if pivots.f_le(cut)?.f_any()?.f_int64_value(&[])? != 0 {
         return Ok(None);
     }
-    let x = to_torch(m, device).f_cholesky_solve(&l, false)?;
-    Ok(from_torch(&x).filter(|x| x.is_all_finite()))
+    let x = column_major(m)
+        .to_device(device)
+        .f_cholesky_solve(&l, false)?;
+    Ok(to_mat(&x).ok().filter(|x| x.is_all_finite()))
 }
 
 /// Thin SVD on `device`; `None` on failure or non-finite output.
 fn torch_svd(a: MatRef<'_, f64>, device: tch::Device) -> Option<ThinSvd> {
-    let (u, s, v) = to_torch(a, device).f_svd(true, true).ok()?;
+    let (u, s, v) = column_major(a).to_device(device).f_svd(true, true).ok()?;
     let s = Vec::<f64>::try_from(&s.to_device(tch::Device::Cpu)).ok()?;
-    let (u, v) = (from_torch(&u)?, from_torch(&v)?);
+    let (u, v) = (to_mat(&u).ok()?, to_mat(&v).ok()?);
     (s.iter().all(|x| x.is_finite()) && u.is_all_finite() && v.is_all_finite()).then_some(ThinSvd {
         u,
         s,
@@ -520,27 +494,39 @@ fn torch_svd(a: MatRef<'_, f64>, device: tch::Device) -> Option<ThinSvd> {
 /// Converts a 2-D f64 tensor to a faer matrix.
 pub fn to_mat(t: &Tensor) -> Result<Mat<f64>> {
     let (r, c) = t.size2().map_err(Error::Torch)?;
-    let v = Vec::<f64>::try_from(&t.to_device(tch::Device::Cpu).contiguous().flatten(0, -1))?;
-    Ok(Mat::from_fn(r as usize, c as usize, |i, j| {
-        v[i * c as usize + j]
-    }))
+    // faer is column-major: the transpose's rows are the columns (no copy when `t` is
+    // column-major already, as LAPACK's and cuSOLVER's outputs are).
+    let cols = t.to_device(tch::Device::Cpu).tr().contiguous();
+    let v = Vec::<f64>::try_from(&cols.flatten(0, -1))?;
+    let (r, c) = (r as usize, c as usize);
+    let mut m = Mat::zeros(r, c);
+    for j in 0..c {
+        m.col_as_slice_mut(j)
+            .copy_from_slice(&v[j * r..(j + 1) * r]);
+    }
+    Ok(m)
 }
-
 /// Converts a faer matrix to a tensor of `kind` on `device`.
 pub fn from_mat(m: &Mat<f64>, kind: Kind, device: tch::Device) -> Tensor {
-    let (r, c) = (m.nrows(), m.ncols());
-    let mut v = Vec::with_capacity(r * c);
-    for i in 0..r {
-        for j in 0..c {
-            v.push(m[(i, j)]);
-        }
-    }
-    Tensor::from_slice(&v)
-        .view([r as i64, c as i64])
+    column_major(m.as_ref())
         .to_kind(kind)
         .to_device(device)
+        .contiguous()
 }
 
+/// `a` as a 2-D f64 CPU tensor in faer's (and LAPACK's) column-major layout: the transpose of
+/// a row-major `[c, r]` buffer of its columns, made without a transposing copy.
+fn column_major(a: MatRef<'_, f64>) -> Tensor {
+    let (r, c) = a.shape();
+    let mut v = Vec::with_capacity(r * c);
+    for j in 0..c {
+        match a.col(j).try_as_col_major() {
+            Some(col) => v.extend_from_slice(col.as_slice()),
+            None => v.extend(a.col(j).iter().copied()),
+        }
+    }
+    Tensor::from_slice(&v).view([c as i64, r as i64]).tr()
+}
 #[cfg(test)]
 mod tests {
     use super::*;
