@@ -396,8 +396,18 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
     if stats.hidden_width() == 0 {
         return zero(DeltaSolver::EmptyLayer);
     }
-    let (s, m, thr) = (stats.s.as_ref(), stats.m.as_ref(), opts.numerical_threshold);
-    let on = opts.backend;
+    solve_update(stats.s.as_ref(), stats.m.as_ref(), opts)
+}
+
+/// `δ = (S⁻¹M)ᵀ` and `d = tr(Mᵀ S⁻¹ M)` by [`best_update`]'s solvers: Cholesky, then the
+/// pseudo-inverse when `S` is singular or `d` is negative, then `δ = 0`.
+fn solve_update(s: MatRef<'_, f64>, m: MatRef<'_, f64>, opts: &TinyOptions) -> BestUpdate {
+    let (thr, on) = (opts.numerical_threshold, opts.backend);
+    let zero = |solver| BestUpdate {
+        delta: Mat::zeros(m.ncols(), s.nrows()),
+        decrease: 0.0,
+        solver,
+    };
     // d = tr(Mᵀ X) with X = S⁻¹M (docs/tiny.md §2.3); accepted when finite and ≥ 0.
     let accept = |x: Mat<f64>, solver| {
         let dec = linalg::frobenius_inner(m, x.as_ref());
@@ -423,29 +433,20 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
 /// The damped best update applied behind BatchNorm, docs/tiny.md §2.15:
 /// `δ = ((S + μI)⁻¹M)ᵀ`, `μ = damping·tr(S)/n`, the ridge regression of the desired change on
 /// the consumer's inputs, and its first-order decrease `tr(Mᵀ(S + μI)⁻¹M)` (`L(W − tδ) =
-/// L − t·d + o(t)`: the gradient is `M`). `None` when the solve fails or `d` is not a
-/// non-negative number; then the exact update is applied.
+/// L − t·d + o(t)`: the gradient is `M`), by the same solvers as [`best_update`]. `None` when
+/// they fail or `d` stays negative (`δ = 0`); then the exact update is applied.
 pub fn damped_update(stats: &SiteStatistics, opts: &TinyOptions) -> Option<BestUpdate> {
-    let (damping, threshold) = (opts.delta_damping, opts.numerical_threshold);
     let n = stats.s.nrows();
     if n == 0 || stats.hidden_width() == 0 {
         return None;
     }
-    let mu = damping * linalg::trace(stats.s.as_ref()).max(0.0) / n as f64;
+    let mu = opts.delta_damping * linalg::trace(stats.s.as_ref()).max(0.0) / n as f64;
     let mut s = stats.s.clone();
     for i in 0..n {
         s[(i, i)] += mu;
     }
-    let (x, method) = linalg::solve_psd_on(s.as_ref(), stats.m.as_ref(), threshold, opts.backend)?;
-    let dec = linalg::frobenius_inner(stats.m.as_ref(), x.as_ref());
-    (dec.is_finite() && dec >= 0.0).then(|| BestUpdate {
-        delta: x.transpose().to_owned(),
-        decrease: dec,
-        solver: match method {
-            SolveMethod::Cholesky => DeltaSolver::Direct,
-            SolveMethod::PseudoInverse => DeltaSolver::PseudoInverse,
-        },
-    })
+    let u = solve_update(s.as_ref(), stats.m.as_ref(), opts);
+    matches!(u.solver, DeltaSolver::Direct | DeltaSolver::PseudoInverse).then_some(u)
 }
 
 /// Optimal new neurons of one growth site, with δ and the first-order terms
