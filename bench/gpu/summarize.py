@@ -103,6 +103,27 @@ def problems(log):
         print("Problems in this step:\n\n```text\n" + "\n".join(bad[:20]) + "\n```\n")
 
 
+def commands(log, program):
+    """The commands a step's log shows (`$ … (timeout`) whose text starts with `program`."""
+    return re.findall(rf"^\$ ({program}.*) \(timeout", log, re.M)
+
+
+def show(command, *subs, after=""):
+    """Prints a logged command as a reader would type it: each `(pattern, replacement)` of
+    `subs` applied (the machine's paths taken out), in a sh block, then `after`."""
+    for pattern, replacement in subs:
+        command = re.sub(pattern, replacement, command)
+    print(f"```sh\n{command}\n```\n{after}")
+
+
+def tagged(log, tag, log_name):
+    """The log's lines starting with `tag` as a list (or where to look when there is none)."""
+    lines = re.findall(rf"^{tag} (.*)$", log, re.M)
+    print("\n".join(f"- {l}" for l in lines) if lines else f"(no comparison: see {log_name})")
+    print()
+    problems(log)
+
+
 def events(out, name):
     """The events of run `name`'s metrics.jsonl inside OUT/metrics.tar.gz."""
     try:
@@ -130,10 +151,8 @@ def grown(widths):
 def growth(out):
     print("## 4. ResNet-18 grown from 1/64 width (TINY, round-robin over blocks) against full width\n")
     log = read(os.path.join(out, "04-growth.log"))
-    cmds = re.findall(r"^\$ (\S*grownet train .*) \(timeout", log, re.M)
-    for c in cmds:
-        c = re.sub(r"^/\S*/grownet", "grownet", c)
-        print(f"```sh\n{c}\n```\n")
+    for c in commands(log, r"\S*grownet train "):
+        show(c, (r"^/\S*/grownet", "grownet"))
     rows = []
     for name in ("full-width", "tiny"):
         ev = events(out, name)
@@ -195,10 +214,8 @@ def growth(out):
 def conv_cost(out):
     log = read(os.path.join(out, "05-conv-cost.log"))
     print("## 5. Statistics and decompositions of 512-channel conv sites\n")
-    m = re.search(r"^\$ (\S*conv_growth_cost.*) \(timeout", log, re.M)
-    if m:
-        c = re.sub(r"^/\S*/conv_growth_cost", "conv_growth_cost", m.group(1))
-        print(f"```sh\n{c}\n```\n")
+    for c in commands(log, r"\S*conv_growth_cost")[:1]:
+        show(c, (r"^/\S*/conv_growth_cost", "conv_growth_cost"))
     body = [l for l in log.splitlines() if not l.startswith(("$ ", "[exit"))]
     print("```text\n" + "\n".join(l for l in body if l.strip()) + "\n```\n")
 
@@ -206,24 +223,17 @@ def conv_cost(out):
 def distributed(out):
     log = read(os.path.join(out, "06-distributed.log"))
     print("## 6. Data-parallel under torchrun (issue 14)\n")
-    m = re.search(r"^\$ (\S*torchrun .*) \(timeout", log, re.M)
-    if m:
-        c = re.sub(r"/\S*/(torchrun|grownet)", r"\1", m.group(1))
-        print(f"```sh\n{c}\n```\n")
-    lines = re.findall(r"^DIST (.*)$", log, re.M)
-    print("\n".join(f"- {l}" for l in lines) if lines else "(no comparison: see 06-distributed.log)")
-    print()
-    problems(log)
+    for c in commands(log, r"\S*torchrun ")[:1]:
+        show(c, (r"/\S*/(torchrun|grownet)", r"\1"))
+    tagged(log, "DIST", "06-distributed.log")
 
 
 def gromo(out):
     log = read(os.path.join(out, "07-gromo.log"))
     print("## 7. GroMo's MNIST protocol on the device, grownet beside GroMo (issue 12)\n")
-    m = re.search(r"^\$ \S*python\S* (\S*compare\.py.*) \(timeout", log, re.M)
-    if m:
-        c = re.sub(r"/\S*/(bench/gromo/compare\.py)", r"\1", m.group(1))
-        c = re.sub(r"--binary \S+ --data-dir \S+ ", "", c)
-        print(f"```sh\npython3 {c}\n```\n")
+    for c in commands(log, r"\S*python\S* \S*compare\.py")[:1]:
+        show(c, (r"^\S+ /\S*/(bench/gromo/compare\.py)", r"python3 \1"),
+             (r"--binary \S+ --data-dir \S+ ", ""))
     runs = [l for l in log.splitlines() if l.startswith("seed ")]
     if runs:
         print("```text\n" + "\n".join(runs) + "\n```\n")
@@ -236,12 +246,10 @@ def gromo(out):
 def search(out):
     log = read(os.path.join(out, "08-mnist-search.log"))
     print("## 8. Grow versus search on MNIST on the device, one seed (issue 12)\n")
-    runs = re.findall(r"^\$ (\S*grownet bench .*) \(timeout", log, re.M)
-    if runs:  # the last: the whole search (the first trains the growing run alone)
-        c = re.sub(r"^/\S*/grownet", "grownet", runs[-1])
-        c = re.sub(r"/\S*/(bench/mnist-search\.toml)", r"\1", c)
-        c = re.sub(r"--data-dir \S+ --out \S+ ", "", c)
-        print(f"```sh\n{c}\n```\n")
+    # The last: the whole search (the first trains the growing run alone).
+    for c in commands(log, r"\S*grownet bench ")[-1:]:
+        show(c, (r"^/\S*/grownet", "grownet"), (r"/\S*/(bench/mnist-search\.toml)", r"\1"),
+             (r"--data-dir \S+ --out \S+ ", ""))
     report = log.split("== report.md", 1)
     body = [l[4:] for l in report[1].splitlines() if l.startswith("    ")] if len(report) > 1 else []
     # The report's plots stay on the machine but grow-vs-search, which comes back beside it.
@@ -255,15 +263,10 @@ def search(out):
 def decompositions(out):
     log = read(os.path.join(out, "09-decompositions.log"))
     print("## 9. The growth step's decompositions on the host and on the device (issue 12)\n")
-    m = re.search(r"^\$ (\S*grownet train .*--decompositions host.*) \(timeout", log, re.M)
-    if m:
-        c = re.sub(r"^/\S*/grownet", "grownet", m.group(1))
-        c = re.sub(r"--data-dir \S+ ", "", re.sub(r" --out \S+", "", c))
-        print(f"```sh\n{c}\n```\n\nthen the same with `--decompositions device`.\n")
-    lines = re.findall(r"^DECOMP (.*)$", log, re.M)
-    print("\n".join(f"- {l}" for l in lines) if lines else "(no comparison: see 09-decompositions.log)")
-    print()
-    problems(log)
+    for c in commands(log, r"\S*grownet train .*--decompositions host")[:1]:
+        show(c, (r"^/\S*/grownet", "grownet"), (r" --out \S+", ""), (r"--data-dir \S+ ", ""),
+             after="\nthen the same with `--decompositions device`.\n")
+    tagged(log, "DECOMP", "09-decompositions.log")
 
 
 def main():
