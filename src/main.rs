@@ -401,6 +401,11 @@ struct GrowthArgs {
     /// learning rate; the function is unchanged in eval mode).
     #[arg(long, visible_alias = "grow-bn-rescale")]
     bn_rescale: bool,
+    /// New channels behind a BatchNorm start with running statistics and β that make training
+    /// mode compute what the preview showed (true, default; false: identity channels that
+    /// training mode normalises to unit variance; docs/tiny.md §3.3).
+    #[arg(long, value_name = "BOOL", visible_alias = "grow-bn-match")]
+    bn_match: Option<bool>,
     /// TINY family: add to each new unit's fan-in a uniform random part of C times the
     /// default initialisation's bound 1/√fan_in (0, default: the closed form alone).
     #[arg(long, value_name = "C")]
@@ -599,6 +604,7 @@ impl TrainArgs {
             new_second_moment => "growth.new_second_moment",
             conv_neuron => "growth.conv_neuron",
             bn_rescale => "growth.bn_rescale" = true,
+            bn_match => "growth.bn_match",
             fan_in_noise => "growth.fan_in_noise",
             companions => "growth.companions",
             delta_damping => "growth.delta_damping",

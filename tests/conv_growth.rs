@@ -300,7 +300,11 @@ fn extended_forward_equals_apply_for_conv_sites() {
                     let mut bufs = base.named_buffers();
                     bufs.extend(base.named_parameters());
                     grown.load_tensors(&bufs).unwrap();
-                    apply::apply_with(&mut grown, &mut opt, &p, s, bn).unwrap();
+                    let norm = apply::BehindNorm {
+                        rescale: bn,
+                        matched_on: None,
+                    };
+                    apply::apply_with(&mut grown, &mut opt, &p, s, norm).unwrap();
                     let after = tch::no_grad(|| grown.forward(&d.x, false));
                     let scale = preview.abs().max().double_value(&[]).max(1.0);
                     let diff = max_diff(&preview, &after) / scale;
@@ -568,5 +572,41 @@ fn every_growth_option_runs_on_a_cnn() {
             "{what}: widths {:?}",
             s.hidden_widths
         );
+    }
+}
+
+#[test]
+fn matched_batch_norm_computes_the_preview_in_training_mode() {
+    // docs/tiny.md §3.3: new channels behind a BatchNorm, started from their statistics on a
+    // sample, compute in training mode on that sample what they compute in eval mode.
+    let d = regression_data(12, 5);
+    for rescale in [false, true] {
+        let base = net(Pool::None, 1, 1, true, Activation::Relu, 6);
+        let p = propose(&base, &d, 0, ConvNeuron::Full, Method::Tiny);
+        assert!(p.neurons() > 0);
+        let mut grown = copy(&base);
+        let mut opt = Optimizer::new(OptimizerConfig::adamw(1e-3));
+        let h = tch::no_grad(|| amplitude::stem(&base, &d.x, 0).0);
+        let norm = apply::BehindNorm {
+            rescale,
+            matched_on: Some(&h),
+        };
+        apply::apply_with(&mut grown, &mut opt, &p, 0.5, norm).unwrap();
+        let preview = tch::no_grad(|| amplitude::forward_extended(&base, &d.x, &p, 0.5));
+        let after = tch::no_grad(|| grown.forward(&d.x, false));
+        let scale = preview.abs().max().double_value(&[]).max(1.0);
+        assert!(
+            max_diff(&preview, &after) / scale < 1e-5,
+            "eval, rescale {rescale}"
+        );
+        let old = base.stages[0].layer.weight().size()[0];
+        let new = |train| {
+            let (out, _) = tch::no_grad(|| grown.forward_range(&h, None, 0..1, train));
+            out.narrow(1, old, p.neurons())
+        };
+        let (eval, train) = (new(false), new(true));
+        let scale = eval.abs().max().double_value(&[]).max(1e-12);
+        let diff = max_diff(&eval, &train) / scale;
+        assert!(diff < 1e-4, "train mode, rescale {rescale}: {diff}");
     }
 }

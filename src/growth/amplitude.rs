@@ -5,7 +5,7 @@ use tch::Tensor;
 
 use super::proposal::Proposal;
 use crate::data::Dataset;
-use crate::nn::{Hooks, Layer, Loss, Network, Stage};
+use crate::nn::{Hooks, Loss, Network, Stage};
 
 /// The network's output as if `proposal` had been applied with scale `s`: the producer also
 /// emits the new units `pool(σ(BN(s·(α b̃))))`, and the consumer computes
@@ -69,8 +69,7 @@ impl Hooks for Extension<'_> {
         if i != p.site || p.neurons() == 0 {
             return;
         }
-        let mut pre = apply_weight(
-            &stage.layer,
+        let mut pre = stage.layer.forward_with(
             input,
             &(&p.alpha_w * s),
             p.alpha_b.as_ref().map(|b| b * s).as_ref(),
@@ -90,8 +89,7 @@ impl Hooks for Extension<'_> {
             return z;
         }
         if let Some(dw) = &p.delta_w {
-            z -= apply_weight(
-                &stage.layer,
+            z -= stage.layer.forward_with(
                 input,
                 &(dw * (sd * sd)),
                 p.delta_b.as_ref().map(|b| b * (sd * sd)).as_ref(),
@@ -99,17 +97,9 @@ impl Hooks for Extension<'_> {
         }
         if let Some(e) = self.ext.as_ref().filter(|_| p.neurons() > 0) {
             let e = stage.layer.input(e);
-            z += apply_weight(&stage.layer, &e, &(&p.omega * s), None);
+            z += stage.layer.forward_with(&e, &(&p.omega * s), None);
         }
         z
-    }
-}
-
-/// `x` through `layer`'s operation (same stride and padding) with other weights.
-fn apply_weight(layer: &Layer, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
-    match layer {
-        Layer::Linear(_) => x.linear(w, b),
-        Layer::Conv2d(c) => c.forward_with(x, w, b),
     }
 }
 

@@ -8,7 +8,7 @@ use super::proposal::Proposal;
 use crate::error::{Error, Result};
 use crate::nn::{Layer, Network};
 use crate::optim::Optimizer;
-use crate::surgery::{append_units, NewUnits};
+use crate::surgery::{append_units, NewUnits, NormAffine};
 
 /// Per new unit, the factor that brings its fan-in (weights and bias) to the mean norm of the
 /// layer's existing units (or, for an empty layer, of PyTorch's default initialisation).
@@ -39,20 +39,33 @@ fn unit_norm_factors(weight: &Tensor, new_w: &Tensor, new_b: Option<&Tensor>) ->
     c.where_self(&ok, &c.ones_like())
 }
 
-/// Applies `proposal` with scale `s` to the network and grows the optimiser state.
-pub fn apply(net: &mut Network, opt: &mut Optimizer, proposal: &Proposal, s: f64) -> Result<()> {
-    apply_with(net, opt, proposal, s, false)
+/// How new units behind a producer BatchNorm start (docs/tiny.md §3.3). The default gives
+/// them identity channels (γ = 1, β = 0, running mean 0, variance 1).
+#[derive(Clone, Copy, Default)]
+pub struct BehindNorm<'a> {
+    /// Bring each new unit's fan-in to the existing units' mean norm (`--grow-bn-rescale`).
+    pub rescale: bool,
+    /// The producer's input on a sample: the new channels' running statistics, γ and β are
+    /// set from their pre-activations on it, so that they compute what the preview showed in
+    /// training mode too (`--grow-bn-match`).
+    pub matched_on: Option<&'a Tensor>,
 }
 
-/// [`apply`], optionally bringing new units behind a BatchNorm to the existing units' norm
-/// (function unchanged in eval mode).
+/// Applies `proposal` with scale `s` to the network and grows the optimiser state.
+pub fn apply(net: &mut Network, opt: &mut Optimizer, proposal: &Proposal, s: f64) -> Result<()> {
+    apply_with(net, opt, proposal, s, BehindNorm::default())
+}
+
+/// [`apply`], with new units behind a BatchNorm started as `norm` says (the function is
+/// unchanged in eval mode either way).
 pub fn apply_with(
     net: &mut Network,
     opt: &mut Optimizer,
     proposal: &Proposal,
     s: f64,
-    rescale_behind_norm: bool,
+    norm: BehindNorm<'_>,
 ) -> Result<()> {
+    let rescale_behind_norm = norm.rescale;
     let k = proposal.site;
     if k + 1 >= net.stages.len() {
         return Err(Error::Growth(format!("site {k} has no consumer layer")));
@@ -60,7 +73,7 @@ pub fn apply_with(
     let added = proposal.neurons();
     let mut alpha_w = &proposal.alpha_w * s;
     let mut alpha_b = proposal.alpha_b.as_ref().map(|b| b * s);
-    let omega = &proposal.omega * s;
+    let mut omega = &proposal.omega * s;
     // Behind BatchNorm a unit's scale does not change what it computes in training, only how
     // fast it learns (the effective step of a scale-invariant weight goes as 1/‖w‖²). With
     // `rescale_behind_norm`, new units get the existing units' mean norm and their running
@@ -77,13 +90,28 @@ pub fn apply_with(
         alpha_w = &alpha_w * c.view(shape.as_slice()).to_kind(alpha_w.kind());
         alpha_b = alpha_b.map(|b| &b * c.to_kind(b.kind()));
     }
-    let running_var = bn_scale
+    let mut running_var = bn_scale
         .as_ref()
         .zip(net.stages[k].norm.as_ref())
         .map(|(c, bn)| {
             // √(var + ε) = c·√(1 + ε): eval-mode output c·z/(c·√(1 + ε)), as previewed.
             c.square() * (1.0 + bn.eps) - bn.eps
         });
+    // Only where the scale can move to the fan-out (ReLU, identity; docs/tiny.md §3.3).
+    let homogeneous = net.stages[k].activation.positively_homogeneous();
+    let norm_affine = match (norm.matched_on, &net.stages[k].norm) {
+        (Some(h), Some(bn)) if added > 0 && homogeneous => {
+            let layer = &net.stages[k].layer;
+            let x = layer.forward_with(&layer.input(h), &alpha_w, alpha_b.as_ref());
+            let (affine, var, kappa) = matched_norm(&x, bn.eps, bn_scale.as_ref());
+            let mut shape = vec![1i64; omega.dim()];
+            shape[1] = added;
+            omega = &omega * kappa.view(shape.as_slice()).to_kind(omega.kind());
+            running_var = Some(var);
+            Some(affine)
+        }
+        _ => None,
+    };
     if let Some(dw) = &proposal.delta_w {
         let consumer = &mut net.stages[k + 1].layer;
         let (w, b) = match consumer {
@@ -105,6 +133,32 @@ pub fn apply_with(
         fan_out: omega,
         rational: proposal.rational.as_ref().map(Tensor::shallow_clone),
         running_var,
+        norm_affine,
     };
     append_units(net, opt, k, &units)
+}
+
+/// BatchNorm parameters of new channels with pre-activations `x` (`[n, k]` or `[n, k, h, w]`)
+/// whose fan-in was multiplied by `c` (1 when `None`), such that the grown network computes
+/// what the preview showed in eval mode and, up to the batch's own statistics, in training mode
+/// too (docs/tiny.md §3.3). The preview passes the new channels as `z = x/(c√(1+ε))`. With the
+/// channels' mean `m` and biased variance `v` on `x` as running statistics, `γ = 1` and
+/// `β = m/√(v+ε)`, a channel computes `(x − m)/√(v+ε) + β = z/κ`, `κ = √(v+ε)/(c√(1+ε))`;
+/// the activation and the pooling are positively homogeneous, so the fan-out multiplied by `κ`
+/// restores `z`'s contribution. Returns the parameters, `v` and `κ`.
+fn matched_norm(x: &Tensor, eps: f64, c: Option<&Tensor>) -> (NormAffine, Tensor, Tensor) {
+    let kind = tch::Kind::Double;
+    let dims: Vec<i64> = (0..x.dim() as i64).filter(|&d| d != 1).collect();
+    let x = x.detach().to_kind(kind);
+    let m = x.mean_dim(dims.as_slice(), false, kind);
+    let v = x.var_dim(dims.as_slice(), false, false);
+    let c = c.map_or_else(|| m.ones_like(), |c| c.to_kind(kind).to_device(m.device()));
+    let sd = (&v + eps).sqrt();
+    let kappa = &sd / (c * (1.0 + eps).sqrt());
+    let affine = NormAffine {
+        bias: &m / &sd,
+        weight: m.ones_like(),
+        running_mean: m,
+    };
+    (affine, v, kappa)
 }

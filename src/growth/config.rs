@@ -169,6 +169,10 @@ pub struct GrowthConfig {
     /// variance absorbs the factor: the function is unchanged in eval mode), so that they
     /// learn at the same effective rate as the old ones.
     pub bn_rescale: bool,
+    /// New channels behind a BatchNorm get running statistics and β from their
+    /// pre-activations on the choosing half (γ = 1, the fan-out absorbs their scale), so that
+    /// training mode computes what the preview showed (docs/tiny.md §3.3; default on).
+    pub bn_match: bool,
 }
 
 impl Default for GrowthConfig {
@@ -209,6 +213,7 @@ impl Default for GrowthConfig {
             new_second_moment: crate::optim::NewSecondMoment::Mean,
             conv_neuron: site::ConvNeuron::Restricted,
             bn_rescale: false,
+            bn_match: true,
         }
     }
 }

@@ -166,7 +166,21 @@ fn apply_checked(
         }
     };
     let old = ctx.net.stages[p.site].layer.weight().size()[0];
-    apply::apply_with(ctx.net, ctx.opt, p, c.amplitude.scale, cfg.bn_rescale)?;
+    // Matched BatchNorm (docs/tiny.md §3.3): the producer's input on the choosing half.
+    let h = (cfg.bn_match && ctx.net.stages[p.site].norm.is_some()).then(|| match stems {
+        Some(st) => {
+            let n = choose.x.size()[0];
+            st.borrow_mut().of(ctx.net, &choose.x, p.site, n)[0]
+                .0
+                .shallow_clone()
+        }
+        None => amplitude::stem(ctx.net, &choose.x, p.site).0,
+    });
+    let norm = apply::BehindNorm {
+        rescale: cfg.bn_rescale,
+        matched_on: h.as_ref(),
+    };
+    apply::apply_with(ctx.net, ctx.opt, p, c.amplitude.scale, norm)?;
     match stems {
         // Mixed-precision statistics: the producer's outputs grow by the new units' columns
         // instead of being computed again (equal up to rounding; docs/tiny.md §10).
@@ -264,7 +278,7 @@ fn add_companions(
         return Ok(0);
     }
     let r = proposal::random(ctx.net, p.site, n, 0.0, c.rng)?;
-    apply::apply_with(ctx.net, ctx.opt, &r, 1.0, false)?;
+    apply::apply(ctx.net, ctx.opt, &r, 1.0)?;
     if let Some(st) = stems {
         st.borrow_mut().changed(p.site);
     }

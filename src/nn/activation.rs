@@ -64,6 +64,12 @@ impl Activation {
         }
     }
 
+    /// Whether `σ(c·x) = c·σ(x)` for every `c > 0` (ReLU, identity): a unit's scale can then
+    /// move between its input and its fan-out without changing what it computes.
+    pub fn positively_homogeneous(self) -> bool {
+        matches!(self, Activation::Relu | Activation::Identity)
+    }
+
     /// The lower-case name used in configs and on the command line.
     pub fn name(self) -> &'static str {
         match self {

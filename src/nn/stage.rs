@@ -29,6 +29,15 @@ impl Layer {
         }
     }
 
+    /// `x` through the layer's operation (same stride and padding) with other weights `w`
+    /// and bias `b` (`x` as [`Layer::input`] gives it).
+    pub fn forward_with(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
+        match self {
+            Layer::Linear(_) => x.linear(w, b),
+            Layer::Conv2d(c) => c.forward_with(x, w, b),
+        }
+    }
+
     pub fn named_parameters(&self) -> Vec<(&'static str, Tensor)> {
         match self {
             Layer::Linear(l) => l.named_parameters(),

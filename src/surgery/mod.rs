@@ -25,6 +25,7 @@
 //!     fan_out: Tensor::zeros([2, 4], (Kind::Float, Device::Cpu)),
 //!     rational: None,
 //!     running_var: None,
+//!     norm_affine: None,
 //! };
 //! append_units(&mut net, &mut opt, 0, &units).unwrap();
 //! assert_eq!(net.hidden_widths(), vec![6]);
@@ -37,4 +38,4 @@ mod units;
 
 pub use snapshot::{NetSnapshot, Snapshot};
 pub use stages::insert_stages;
-pub use units::{append_units, NewUnits};
+pub use units::{append_units, NewUnits, NormAffine};

@@ -19,6 +19,15 @@ pub struct NewUnits {
     pub rational: Option<Tensor>,
     /// Running variance of the new channels of a producer BatchNorm (`None`: 1).
     pub running_var: Option<Tensor>,
+    /// Running mean, γ and β of the new channels of a producer BatchNorm (`None`: 0, 1, 0).
+    pub norm_affine: Option<NormAffine>,
+}
+
+/// Running mean, scale γ and shift β of new BatchNorm channels, `[k]` each.
+pub struct NormAffine {
+    pub running_mean: Tensor,
+    pub weight: Tensor,
+    pub bias: Tensor,
 }
 
 impl NewUnits {
@@ -51,6 +60,18 @@ pub fn append_units(
             let n = bn.running_var.size()[0];
             let var = var.to_kind(bn.running_var.kind());
             bn.running_var = Tensor::cat(&[bn.running_var.narrow(0, 0, n - added), var], 0);
+        }
+        if let Some(a) = &units.norm_affine {
+            let n = bn.running_mean.size()[0];
+            // The new tails replace the identity channels `grow` appended.
+            let tail = |old: &Tensor, new: &Tensor| {
+                let kept = old.detach().narrow(0, 0, n - added);
+                tch::no_grad(|| Tensor::cat(&[kept, new.to_kind(old.kind())], 0))
+                    .set_requires_grad(old.requires_grad())
+            };
+            bn.running_mean = tail(&bn.running_mean, &a.running_mean);
+            bn.weight = tail(&bn.weight, &a.weight);
+            bn.bias = tail(&bn.bias, &a.bias);
         }
     }
     if let Some(theta) = producer.rational.as_mut() {
