@@ -31,7 +31,7 @@
 #   BIN       a folder with grownet and the examples (default: unpacked from gpu-carry/bin.tar.gz)
 #   DATA      the data folder (default gpu-carry/data)
 #   STEPS     the steps to run (default "1 2 3 4 5 6 7 8"; 9: the decompositions on the
-#             device); step 1 always runs. A device call
+#             device; 10: grow versus search on CIFAR-10); step 1 always runs. A device call
 #             returns at most 8 files: run steps 1-6 in one call and 1 7 8 in another.
 set -uo pipefail
 START=$(date +%s)
@@ -293,10 +293,30 @@ for path in sys.argv[1:]:
 PY
 fi
 
+# --- 10. grow versus search on CIFAR-10 on the GPU (issue 12) ------------------------------
+# bench/cifar10-search.toml on the device: the same 10 000-image subset (test: the carried
+# 1 000 images), CIFAR_EPOCHS epochs (default 15 instead of the CPU protocol's 4), seeds
+# CIFAR_SEEDS (default 0,1): the width search, the automatic mode and its widths from scratch.
+if wanted 10; then
+G10=10-cifar10-search.log
+e10=(--epochs "${CIFAR_EPOCHS:-15}")
+if [ "$QUICK" = 1 ]; then e10=(--epochs 1); fi
+c10=(--device "$DEVICE" --seeds "${CIFAR_SEEDS:-0,1}" --data-dir "$DATA" --out "$WORK/cifar10-search" --quiet)
+step $G10 240 "$BIN/grownet" bench "$ROOT/bench/cifar10-search.toml" "${c10[@]}" "${e10[@]}" \
+  --methods tiny-auto,fixed-at-tiny-auto
+step $G10 240 "$BIN/grownet" bench "$ROOT/bench/cifar10-search.toml" "${c10[@]}" "${e10[@]}"
+{
+  echo "== report.md"
+  sed 's/^/    /' "$WORK/cifar10-search/report.md" 2>/dev/null
+} >>"$OUT/$G10"
+cp "$WORK/cifar10-search/plots/grow-vs-search.png" "$OUT/10-grow-vs-search.png" 2>/dev/null
+fi
+
 # --- results --------------------------------------------------------------------------------
 (cd "$WORK" && tar -czf "$OUT/metrics.tar.gz" --ignore-failed-read \
   full-width/metrics.jsonl full-width/config.toml tiny/metrics.jsonl tiny/config.toml \
   dist/metrics.jsonl single/metrics.jsonl dec-host/metrics.jsonl dec-device/metrics.jsonl mnist-search/results.csv mnist-search/runs/*/metrics.jsonl \
+  cifar10-search/results.csv cifar10-search/runs/*/metrics.jsonl \
   dump-*.safetensors 2>/dev/null)
 note "writing the summary"
 timeout 60 python3 "$ROOT/bench/gpu/summarize.py" "$OUT" >"$OUT/summary.md" 2>"$WORK/summarize.err" ||

@@ -243,21 +243,28 @@ def gromo(out):
     problems(log)
 
 
-def search(out):
-    log = read(os.path.join(out, "08-mnist-search.log"))
-    print("## 8. Grow versus search on MNIST on the device, one seed (issue 12)\n")
+def search(out, log_name="08-mnist-search.log", plot="08-grow-vs-search.png",
+           title="## 8. Grow versus search on MNIST on the device, one seed (issue 12)",
+           toml="mnist-search"):
+    log = read(os.path.join(out, log_name))
+    print(title + "\n")
     # The last: the whole search (the first trains the growing run alone).
     for c in commands(log, r"\S*grownet bench ")[-1:]:
-        show(c, (r"^/\S*/grownet", "grownet"), (r"/\S*/(bench/mnist-search\.toml)", r"\1"),
+        show(c, (r"^/\S*/grownet", "grownet"), (rf"/\S*/(bench/{toml}\.toml)", r"\1"),
              (r"--data-dir \S+ --out \S+ ", ""))
     report = log.split("== report.md", 1)
     body = [l[4:] for l in report[1].splitlines() if l.startswith("    ")] if len(report) > 1 else []
     # The report's plots stay on the machine but grow-vs-search, which comes back beside it.
-    body = [l.replace("(plots/grow-vs-search.png)", "(08-grow-vs-search.png)") for l in body
+    body = [l.replace("(plots/grow-vs-search.png)", f"({plot})") for l in body
             if not l.startswith("![") or "grow-vs-search" in l]
-    print("\n".join(body) if body else "(no report: see 08-mnist-search.log)")
+    print("\n".join(body) if body else f"(no report: see {log_name})")
     print()
     problems(log)
+
+
+def cifar_search(out):
+    search(out, "10-cifar10-search.log", "10-grow-vs-search.png",
+           "## 10. Grow versus search on CIFAR-10 on the device (issue 12)", "cifar10-search")
 
 
 def decompositions(out):
@@ -283,7 +290,8 @@ def main():
     sections = [("02-agreement.log", agreement), ("03-throughput.log", throughput),
                 ("04-growth.log", growth), ("05-conv-cost.log", conv_cost),
                 ("06-distributed.log", distributed), ("07-gromo.log", gromo),
-                ("08-mnist-search.log", search), ("09-decompositions.log", decompositions)]
+                ("08-mnist-search.log", search), ("09-decompositions.log", decompositions),
+                ("10-cifar10-search.log", cifar_search)]
     for log, section in sections:
         if os.path.exists(os.path.join(out, log)):
             section(out)
