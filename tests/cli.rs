@@ -474,6 +474,10 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
             vec!["train", "--activation", "x"],
             "(expected relu, selu, tanh, gelu, identity, linear, none or rational)",
         ),
+        (
+            vec!["train", "--bn-match", "maybe"],
+            "invalid value 'maybe' for '--bn-match <BOOL>'",
+        ),
     ];
     common::assert_fail_with_messages(&rejected);
 }
