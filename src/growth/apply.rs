@@ -65,7 +65,6 @@ pub fn apply_with(
     s: f64,
     norm: BehindNorm<'_>,
 ) -> Result<()> {
-    let rescale_behind_norm = norm.rescale;
     let k = proposal.site;
     if k + 1 >= net.stages.len() {
         return Err(Error::Growth(format!("site {k} has no consumer layer")));
@@ -76,19 +75,17 @@ pub fn apply_with(
     let mut omega = &proposal.omega * s;
     // Behind BatchNorm a unit's scale does not change what it computes in training, only how
     // fast it learns (the effective step of a scale-invariant weight goes as 1/‖w‖²). With
-    // `rescale_behind_norm`, new units get the existing units' mean norm and their running
+    // `norm.rescale`, new units get the existing units' mean norm and their running
     // variance absorbs the factor, so that the network computes exactly what the preview
     // showed.
     let bn_scale = net.stages[k]
         .norm
         .as_ref()
-        .filter(|_| rescale_behind_norm && added > 0)
+        .filter(|_| norm.rescale && added > 0)
         .map(|_| unit_norm_factors(net.stages[k].layer.weight(), &alpha_w, alpha_b.as_ref()));
     if let Some(c) = &bn_scale {
-        let mut shape = vec![1i64; alpha_w.dim()];
-        shape[0] = added;
-        alpha_w = &alpha_w * c.view(shape.as_slice()).to_kind(alpha_w.kind());
-        alpha_b = alpha_b.map(|b| &b * c.to_kind(b.kind()));
+        alpha_w = scale_units(&alpha_w, c, 0);
+        alpha_b = alpha_b.map(|b| scale_units(&b, c, 0));
     }
     let mut running_var = bn_scale
         .as_ref()
@@ -97,16 +94,12 @@ pub fn apply_with(
             // √(var + ε) = c·√(1 + ε): eval-mode output c·z/(c·√(1 + ε)), as previewed.
             c.square() * (1.0 + bn.eps) - bn.eps
         });
-    // Only where the scale can move to the fan-out (ReLU, identity; docs/tiny.md §3.3).
-    let homogeneous = net.stages[k].activation.positively_homogeneous();
     let norm_affine = match (norm.matched_on, &net.stages[k].norm) {
-        (Some(h), Some(bn)) if added > 0 && homogeneous => {
+        (Some(h), Some(bn)) if added > 0 && matchable(net, k) => {
             let layer = &net.stages[k].layer;
             let x = layer.forward_with(&layer.input(h), &alpha_w, alpha_b.as_ref());
             let (affine, var, kappa) = matched_norm(&x, bn.eps, bn_scale.as_ref());
-            let mut shape = vec![1i64; omega.dim()];
-            shape[1] = added;
-            omega = &omega * kappa.view(shape.as_slice()).to_kind(omega.kind());
+            omega = scale_units(&omega, &kappa, 1);
             running_var = Some(var);
             Some(affine)
         }
@@ -136,6 +129,21 @@ pub fn apply_with(
         norm_affine,
     };
     append_units(net, opt, k, &units)
+}
+
+/// Whether new units at `site` can start as matched BatchNorm channels: the producer has a
+/// BatchNorm and a positively homogeneous activation (ReLU, identity), so that their scale can
+/// move to the fan-out (docs/tiny.md §3.3).
+pub fn matchable(net: &Network, site: usize) -> bool {
+    let stage = &net.stages[site];
+    stage.norm.is_some() && stage.activation.positively_homogeneous()
+}
+
+/// `t` with its units along `dim` multiplied by the per-unit factors `c` (`[k]`).
+fn scale_units(t: &Tensor, c: &Tensor, dim: usize) -> Tensor {
+    let mut shape = vec![1i64; t.dim()];
+    shape[dim] = c.size()[0];
+    t * c.view(shape.as_slice()).to_kind(t.kind())
 }
 
 /// BatchNorm parameters of new channels with pre-activations `x` (`[n, k]` or `[n, k, h, w]`)

@@ -167,7 +167,7 @@ fn apply_checked(
     };
     let old = ctx.net.stages[p.site].layer.weight().size()[0];
     // Matched BatchNorm (docs/tiny.md §3.3): the producer's input on the choosing half.
-    let h = (cfg.bn_match && ctx.net.stages[p.site].norm.is_some()).then(|| match stems {
+    let h = (cfg.bn_match && apply::matchable(ctx.net, p.site)).then(|| match stems {
         Some(st) => {
             let n = choose.x.size()[0];
             st.borrow_mut().of(ctx.net, &choose.x, p.site, n)[0]

@@ -56,19 +56,14 @@ pub fn append_units(
     }
     if let Some(bn) = producer.norm.as_mut() {
         bn.grow(added);
+        // Given values replace the tails of the identity channels `grow` appended.
+        let n = bn.running_var.size()[0];
+        let tail =
+            |old: &Tensor, new: &Tensor| crate::nn::append(&old.narrow(0, 0, n - added), new, 0);
         if let Some(var) = &units.running_var {
-            let n = bn.running_var.size()[0];
-            let var = var.to_kind(bn.running_var.kind());
-            bn.running_var = Tensor::cat(&[bn.running_var.narrow(0, 0, n - added), var], 0);
+            bn.running_var = tail(&bn.running_var, var);
         }
         if let Some(a) = &units.norm_affine {
-            let n = bn.running_mean.size()[0];
-            // The new tails replace the identity channels `grow` appended.
-            let tail = |old: &Tensor, new: &Tensor| {
-                let kept = old.detach().narrow(0, 0, n - added);
-                tch::no_grad(|| Tensor::cat(&[kept, new.to_kind(old.kind())], 0))
-                    .set_requires_grad(old.requires_grad())
-            };
             bn.running_mean = tail(&bn.running_mean, &a.running_mean);
             bn.weight = tail(&bn.weight, &a.weight);
             bn.bias = tail(&bn.bias, &a.bias);
