@@ -506,6 +506,7 @@ pub fn to_mat(t: &Tensor) -> Result<Mat<f64>> {
     }
     Ok(m)
 }
+
 /// Converts a faer matrix to a tensor of `kind` on `device`.
 pub fn from_mat(m: &Mat<f64>, kind: Kind, device: tch::Device) -> Tensor {
     column_major(m.as_ref())
@@ -527,6 +528,7 @@ fn column_major(a: MatRef<'_, f64>) -> Tensor {
     }
     Tensor::from_slice(&v).view([c as i64, r as i64]).tr()
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -371,6 +371,17 @@ pub struct BestUpdate {
     pub solver: DeltaSolver,
 }
 
+impl BestUpdate {
+    /// `δ = 0` (`d×c1`) and `d = 0`, recorded as `solver`'s outcome.
+    fn zero(d: usize, c1: usize, solver: DeltaSolver) -> Self {
+        BestUpdate {
+            delta: Mat::zeros(d, c1),
+            decrease: 0.0,
+            solver,
+        }
+    }
+}
+
 /// Best update of the existing weights, `δ = (S⁻¹M)ᵀ` and `d = tr(Mᵀ S⁻¹ M)` — docs/tiny.md §2.3.
 ///
 /// Cholesky solve first; if `S` is numerically singular (a pivot `≤ numerical_threshold`)
@@ -388,13 +399,8 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
         stats.s.shape(),
         stats.m.shape()
     );
-    let zero = |solver| BestUpdate {
-        delta: Mat::zeros(d, c1),
-        decrease: 0.0,
-        solver,
-    };
     if stats.hidden_width() == 0 {
-        return zero(DeltaSolver::EmptyLayer);
+        return BestUpdate::zero(d, c1, DeltaSolver::EmptyLayer);
     }
     solve_update(stats.s.as_ref(), stats.m.as_ref(), opts)
 }
@@ -403,11 +409,7 @@ pub fn best_update(stats: &SiteStatistics, opts: &TinyOptions) -> BestUpdate {
 /// pseudo-inverse when `S` is singular or `d` is negative, then `δ = 0`.
 fn solve_update(s: MatRef<'_, f64>, m: MatRef<'_, f64>, opts: &TinyOptions) -> BestUpdate {
     let (thr, on) = (opts.numerical_threshold, opts.backend);
-    let zero = |solver| BestUpdate {
-        delta: Mat::zeros(m.ncols(), s.nrows()),
-        decrease: 0.0,
-        solver,
-    };
+    let zero = |solver| BestUpdate::zero(m.ncols(), s.nrows(), solver);
     // d = tr(Mᵀ X) with X = S⁻¹M (docs/tiny.md §2.3); accepted when finite and ≥ 0.
     let accept = |x: Mat<f64>, solver| {
         let dec = linalg::frobenius_inner(m, x.as_ref());
@@ -550,11 +552,7 @@ pub fn propose_neurons(
     if !stats.is_finite() {
         notes.push("non-finite statistics: nothing proposed".to_string());
         let delta = DeltaPart {
-            full: BestUpdate {
-                delta: Mat::zeros(d, c1),
-                decrease: 0.0,
-                solver: DeltaSolver::Failed,
-            },
+            full: BestUpdate::zero(d, c1, DeltaSolver::Failed),
             bottleneck: f64::NAN,
             delta: Mat::zeros(d, c1),
             decrease: 0.0,
