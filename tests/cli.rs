@@ -388,7 +388,7 @@ fn set_and_flags_change_a_resumed_run() {
 
 #[test]
 fn enum_flags_accept_every_alias_and_list_the_names() {
-    let accepted: [(&str, &str, &str); 19] = [
+    let accepted: [(&str, &str, &str); 20] = [
         ("--model", "vgg", "kind = \"cnn\""),
         ("--model", "resnet-18", "kind = \"resnet18\""),
         ("--model", "ResNet18", "kind = \"resnet18\""),
@@ -407,6 +407,11 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
         ("--activation", "linear", "activation = \"identity\""),
         ("--activation", "none", "activation = \"identity\""),
         ("--new-second-moment", "0", "new_second_moment = \"zero\""),
+        (
+            "--new-second-moment",
+            "reset",
+            "new_second_moment = \"reset\"",
+        ),
         ("--conv-neuron", "full", "conv_neuron = \"full\""),
         ("--auto-gain", "total", "auto_gain = \"total\""),
         ("--auto-retry", "always", "auto_retry = \"always\""),
@@ -444,7 +449,7 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
         ),
         (
             vec!["train", "--new-second-moment", "x"],
-            "(expected mean, 0 or zero)",
+            "(expected mean, 0, zero or reset)",
         ),
         (
             vec!["train", "--conv-neuron", "x"],

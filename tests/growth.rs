@@ -8,7 +8,7 @@ use grownet::events::Summary;
 use grownet::growth::site::{ConvNeuron, Site};
 use grownet::growth::{amplitude, apply, proposal, statistics, GrowthConfig, Method, Selection};
 use grownet::nn::{Activation, Architecture, Loss, Network};
-use grownet::optim::{Optimizer, OptimizerConfig};
+use grownet::optim::{NewSecondMoment, Optimizer, OptimizerConfig};
 use grownet::train::{read_events, Trainer, METRICS_FILE};
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
@@ -456,6 +456,49 @@ fn tiny_grows_a_width_one_network_and_the_loss_falls() {
             assert!(!e[key].is_null(), "{key} missing in {e}");
         }
     }
+}
+
+/// `--new-second-moment reset`: after every growth check that changed the network the optimiser
+/// starts again (its step count counts from the last such check), and growth still pays; with
+/// the default fill the state lives through growth.
+#[test]
+fn reset_restarts_the_optimiser_after_each_check_that_grew() {
+    let run = |fill: NewSecondMoment| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = small_config("teacher");
+        cfg.data.synthetic_train = 1500;
+        cfg.model.hidden = vec![1];
+        cfg.train.epochs = 4;
+        cfg.train.optimizer = grownet::optim::OptimizerKind::AdamW;
+        let mut g = growth_config(vec![32]);
+        g.new_second_moment = fill;
+        cfg.growth = Some(g);
+        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+        t.quiet = true;
+        let start = t.evaluate(&t.data.test).loss;
+        let s = t.fit().unwrap();
+        let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+        let last = events
+            .iter()
+            .filter(|e| e["event"] == "growth" && e["accepted"] == true)
+            .map(|e| e["step"].as_u64().unwrap())
+            .max()
+            .expect("growth kept a step");
+        (start, s.test.loss, t.step as u64, last, t.opt.steps)
+    };
+    let (start, loss, steps, last, opt_steps) = run(NewSecondMoment::Reset);
+    assert!(last < steps, "growth ended before the last step");
+    assert_eq!(
+        opt_steps,
+        steps - last,
+        "the optimiser counts from the last growth"
+    );
+    assert!(loss < 0.7 * start, "{start} -> {loss}");
+    let (_, _, steps, _, opt_steps) = run(NewSecondMoment::Mean);
+    assert_eq!(
+        opt_steps, steps,
+        "the default keeps the optimiser through growth"
+    );
 }
 
 /// `--fan-in-noise`: the noisy units are what the step previews and applies (their previews

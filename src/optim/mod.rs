@@ -87,6 +87,10 @@ pub enum NewSecondMoment {
     /// zero-fan-out neurons (SENN) catch up faster.
     #[serde(alias = "0")]
     Zero,
+    /// The whole state starts again after a growth check that changed the network: every
+    /// parameter's moments and Adam's step count, as GroMo rebuilds its optimiser (the next
+    /// steps then have Adam's bias correction of a fresh start; docs/tiny.md §4 step 4).
+    Reset,
 }
 
 /// An optimiser with named, growable state.
@@ -141,6 +145,13 @@ impl Optimizer {
                 }
             }
         });
+    }
+
+    /// Forgets every parameter's state and the step count: the next step is a fresh
+    /// optimiser's first ([`NewSecondMoment::Reset`]).
+    pub fn reset(&mut self) {
+        self.state.clear();
+        self.steps = 0;
     }
 
     /// Clears the gradients of `params`.
@@ -350,6 +361,38 @@ mod tests {
         assert_eq!(zero.state["w"][1].double_value(&[2, 0]), 0.0);
         assert!(
             "zero".parse::<NewSecondMoment>().is_ok() && "x".parse::<NewSecondMoment>().is_err()
+        );
+    }
+
+    #[test]
+    fn reset_makes_the_next_step_a_fresh_optimisers_first() {
+        let p = param(&[1.0, -2.0]);
+        let params = vec![("p".to_string(), p.shallow_clone())];
+        let mut opt = Optimizer::new(OptimizerConfig::adamw(0.0));
+        for _ in 0..3 {
+            Optimizer::zero_grad(&params);
+            p.square().sum(Kind::Float).backward();
+            opt.step(&params, 0.01);
+        }
+        opt.reset();
+        assert_eq!(opt.steps, 0);
+        let before = Vec::<f32>::try_from(&p.detach()).unwrap();
+        Optimizer::zero_grad(&params);
+        p.square().sum(Kind::Float).backward();
+        opt.step(&params, 0.01);
+        // A fresh Adam's first step is lr·sign(g), whatever the earlier moments were.
+        let after = Vec::<f32>::try_from(&p.detach()).unwrap();
+        assert!(
+            (before[0] - after[0] - 0.01).abs() < 1e-5,
+            "{before:?} {after:?}"
+        );
+        assert!(
+            (after[1] - before[1] - 0.01).abs() < 1e-5,
+            "{before:?} {after:?}"
+        );
+        assert_eq!(
+            "reset".parse::<NewSecondMoment>(),
+            Ok(NewSecondMoment::Reset)
         );
     }
 

@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::events::{End, EpochEnd, Event, RunError, Start};
 use crate::growth::{replicate, Clock, Context, Grower};
 use crate::nn::{Loss, Network};
-use crate::optim::Optimizer;
+use crate::optim::{NewSecondMoment, Optimizer};
 
 /// A training run in progress.
 pub struct Trainer {
@@ -243,7 +243,12 @@ impl Trainer {
     /// One growth check, through the narrow context growth works on.
     fn grow(&mut self) -> Result<()> {
         self.doing = "growth";
+        let before = (self.net.parameter_count(), self.net.hidden_widths());
         self.with_growth(|grower, ctx| grower.check(ctx))?;
+        let changed = before != (self.net.parameter_count(), self.net.hidden_widths());
+        if changed && self.opt.new_second_moment == NewSecondMoment::Reset {
+            self.opt.reset();
+        }
         self.doing = "training";
         Ok(())
     }
