@@ -390,8 +390,9 @@ struct GrowthArgs {
     #[arg(long)]
     numerical_threshold: Option<f64>,
     /// Adam's second moment for entries added by growth: mean (of the parameter's existing
-    /// ones, default), zero (larger first steps; helps SENN's zero-fan-out neurons) or reset
-    /// (the whole optimiser starts again after each check that grew, as GroMo's does).
+    /// ones, default), zero (larger first steps; helps SENN's zero-fan-out neurons), reset
+    /// (the whole optimiser starts again after each check that grew, as GroMo's does) or
+    /// reset-at-end (mean, and the whole optimiser starts again once growth has ended).
     #[arg(long, visible_alias = "grow-new-v", value_name = "FILL")]
     new_second_moment: Option<NewSecondMoment>,
     /// Conv → conv sites: restricted (1×1 fan-out at the kernel centre, default) or full

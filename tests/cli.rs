@@ -449,7 +449,7 @@ fn enum_flags_accept_every_alias_and_list_the_names() {
         ),
         (
             vec!["train", "--new-second-moment", "x"],
-            "(expected mean, 0, zero or reset)",
+            "(expected mean, 0, zero, reset or reset-at-end)",
         ),
         (
             vec!["train", "--conv-neuron", "x"],

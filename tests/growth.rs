@@ -867,6 +867,45 @@ fn automatic_mode_grows_then_stops_by_itself() {
     );
 }
 
+/// `--new-second-moment reset-at-end`: the optimiser keeps its state while the automatic mode
+/// grows and starts again once, at the check where growth finished.
+#[test]
+fn reset_at_end_restarts_the_optimiser_when_automatic_growth_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config("teacher");
+    cfg.data.synthetic_train = 1500;
+    cfg.data.val_fraction = 0.3;
+    cfg.model.hidden = vec![1];
+    cfg.train.epochs = 12;
+    cfg.train.optimizer = grownet::optim::OptimizerKind::AdamW;
+    cfg.growth = Some(GrowthConfig {
+        auto: true,
+        stats_samples: 512,
+        line_search_samples: 450,
+        new_second_moment: NewSecondMoment::ResetAtEnd,
+        ..GrowthConfig::default()
+    });
+    let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+    t.quiet = true;
+    let s = t.fit().unwrap();
+    let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+    let grew = events
+        .iter()
+        .any(|e| e["event"] == "growth" && e["accepted"] == true);
+    let end = events
+        .iter()
+        .find(|e| e["event"] == "growth_finished")
+        .and_then(|e| e["step"].as_u64())
+        .expect("automatic growth finished");
+    assert!(grew && s.hidden_widths[0] > 1, "{:?}", s.hidden_widths);
+    assert!(end < t.step as u64);
+    assert_eq!(
+        t.opt.steps,
+        t.step as u64 - end,
+        "one reset, when growth finished"
+    );
+}
+
 #[test]
 fn automatic_mode_can_judge_whole_steps() {
     // `total` with no significance or costs (the rule before neurons were judged on their

@@ -89,8 +89,12 @@ pub enum NewSecondMoment {
     Zero,
     /// The whole state starts again after a growth check that changed the network: every
     /// parameter's moments and Adam's step count, as GroMo rebuilds its optimiser (the next
-    /// steps then have Adam's bias correction of a fresh start; docs/tiny.md §4 step 4).
+    /// steps then have Adam's bias correction of a fresh start; docs/tiny.md §2.17).
     Reset,
+    /// The mean fill while growth goes on; the whole state starts again once, at the check
+    /// after which growth has ended for good (the automatic mode's last check, or no site has
+    /// room left).
+    ResetAtEnd,
 }
 
 /// An optimiser with named, growable state.
@@ -171,7 +175,7 @@ impl Optimizer {
     /// neighbours'. [`NewSecondMoment::Zero`] chooses exactly that.
     pub fn grow(&mut self, name: &str, dim: i64, k: i64) -> Result<()> {
         let kind = self.config.kind;
-        let mean_fill = self.new_second_moment == NewSecondMoment::Mean;
+        let mean_fill = self.new_second_moment != NewSecondMoment::Zero;
         let Some(state) = self.state.get_mut(name) else {
             return Ok(()); // no step taken yet: state is created at the next step
         };
@@ -209,7 +213,7 @@ impl Optimizer {
             return; // no step taken yet: state is created at the next step
         }
         let v_fill = if self.config.kind == OptimizerKind::AdamW
-            && self.new_second_moment == NewSecondMoment::Mean
+            && self.new_second_moment != NewSecondMoment::Zero
         {
             let (sum, count) =
                 self.state

@@ -243,11 +243,16 @@ impl Trainer {
     /// One growth check, through the narrow context growth works on.
     fn grow(&mut self) -> Result<()> {
         self.doing = "growth";
+        let finished = |t: &Self| t.grower.as_ref().is_some_and(|g| g.state.finished);
         let before = (self.net.parameter_count(), self.net.hidden_widths());
+        let was_finished = finished(self);
         self.with_growth(|grower, ctx| grower.check(ctx))?;
         let changed = before != (self.net.parameter_count(), self.net.hidden_widths());
-        if changed && self.opt.new_second_moment == NewSecondMoment::Reset {
-            self.opt.reset();
+        let ended = !was_finished && finished(self);
+        match self.opt.new_second_moment {
+            NewSecondMoment::Reset if changed => self.opt.reset(),
+            NewSecondMoment::ResetAtEnd if ended => self.opt.reset(),
+            _ => {}
         }
         self.doing = "training";
         Ok(())
