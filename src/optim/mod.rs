@@ -74,7 +74,8 @@ impl OptimizerConfig {
     }
 }
 
-/// Where Adam's second moment starts for entries added by growth.
+/// Adam's state after growth: where the second moment of added entries starts, or a reset of
+/// the whole optimiser (docs/tiny.md §2.17).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NewSecondMoment {
@@ -93,7 +94,7 @@ pub enum NewSecondMoment {
     Reset,
     /// The mean fill while growth goes on; the whole state starts again once, at the check
     /// after which growth has ended for good (the automatic mode's last check, or no site has
-    /// room left).
+    /// room left; growth that stops at `growth.stop_epoch` does not end this way: no reset).
     ResetAtEnd,
 }
 
