@@ -419,9 +419,23 @@ fn growth_config(max: Vec<i64>) -> GrowthConfig {
 /// A width-1 MLP on the teacher task (1500 samples) grown with `g` for `epochs` epochs: the
 /// test loss before training, the run's summary and its events.
 fn grow_teacher(g: GrowthConfig, epochs: usize) -> (f64, Summary, Vec<serde_json::Value>) {
+    let (start, _, s, events) = fit_teacher(g, epochs, None);
+    (start, s, events)
+}
+
+/// [`grow_teacher`] with `val_fraction` of the training set held out (`None`: the default), also
+/// returning the finished trainer.
+fn fit_teacher(
+    g: GrowthConfig,
+    epochs: usize,
+    val_fraction: Option<f64>,
+) -> (f64, Trainer, Summary, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = small_config("teacher");
     cfg.data.synthetic_train = 1500;
+    if let Some(v) = val_fraction {
+        cfg.data.val_fraction = v;
+    }
     cfg.model.hidden = vec![1];
     cfg.train.epochs = epochs;
     cfg.growth = Some(g);
@@ -430,7 +444,7 @@ fn grow_teacher(g: GrowthConfig, epochs: usize) -> (f64, Summary, Vec<serde_json
     let start = t.evaluate(&t.data.test).loss;
     let s = t.fit().unwrap();
     let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
-    (start, s, events)
+    (start, t, s, events)
 }
 
 #[test]
@@ -464,20 +478,13 @@ fn tiny_grows_a_width_one_network_and_the_loss_falls() {
 #[test]
 fn reset_restarts_the_optimiser_after_each_check_that_grew() {
     let run = |fill: NewSecondMoment| {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = small_config("teacher");
-        cfg.data.synthetic_train = 1500;
-        cfg.model.hidden = vec![1];
-        cfg.train.epochs = 4;
-        cfg.train.optimizer = grownet::optim::OptimizerKind::AdamW;
         let mut g = growth_config(vec![32]);
         g.new_second_moment = fill;
-        cfg.growth = Some(g);
-        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
-        t.quiet = true;
-        let start = t.evaluate(&t.data.test).loss;
-        let s = t.fit().unwrap();
-        let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+        let (start, t, s, events) = fit_teacher(g, 4, None);
+        assert_eq!(
+            t.config.train.optimizer,
+            grownet::optim::OptimizerKind::AdamW
+        );
         let last = events
             .iter()
             .filter(|e| e["event"] == "growth" && e["accepted"] == true)
@@ -815,23 +822,14 @@ fn grown_checkpoints_load_and_resume_identically() {
 fn automatic_mode_grows_then_stops_by_itself() {
     // Default acceptance rule: the new neurons' held-out gain over the existing weights' own
     // update must pay its per-neuron cost and be significant.
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = small_config("teacher");
-    cfg.data.synthetic_train = 1500;
-    cfg.data.val_fraction = 0.3;
-    cfg.model.hidden = vec![1];
-    cfg.train.epochs = 12;
-    cfg.growth = Some(GrowthConfig {
+    let g = GrowthConfig {
         auto: true,
         stats_samples: 512,
         line_search_samples: 450,
         ..GrowthConfig::default()
-    });
-    let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
-    t.quiet = true;
-    let s = t.fit().unwrap();
+    };
+    let (_, _, s, events) = fit_teacher(g, 12, Some(0.3));
     assert!(s.hidden_widths[0] > 1, "{:?}", s.hidden_widths);
-    let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
     let growth: Vec<_> = events.iter().filter(|e| e["event"] == "growth").collect();
     let refused = growth.iter().any(|e| {
         e["reason"]
@@ -871,24 +869,18 @@ fn automatic_mode_grows_then_stops_by_itself() {
 /// grows and starts again once, at the check where growth finished.
 #[test]
 fn reset_at_end_restarts_the_optimiser_when_automatic_growth_finishes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = small_config("teacher");
-    cfg.data.synthetic_train = 1500;
-    cfg.data.val_fraction = 0.3;
-    cfg.model.hidden = vec![1];
-    cfg.train.epochs = 12;
-    cfg.train.optimizer = grownet::optim::OptimizerKind::AdamW;
-    cfg.growth = Some(GrowthConfig {
+    let g = GrowthConfig {
         auto: true,
         stats_samples: 512,
         line_search_samples: 450,
         new_second_moment: NewSecondMoment::ResetAtEnd,
         ..GrowthConfig::default()
-    });
-    let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
-    t.quiet = true;
-    let s = t.fit().unwrap();
-    let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+    };
+    let (_, t, s, events) = fit_teacher(g, 12, Some(0.3));
+    assert_eq!(
+        t.config.train.optimizer,
+        grownet::optim::OptimizerKind::AdamW
+    );
     let grew = events
         .iter()
         .any(|e| e["event"] == "growth" && e["accepted"] == true);
@@ -911,13 +903,7 @@ fn automatic_mode_can_judge_whole_steps() {
     // `total` with no significance or costs (the rule before neurons were judged on their
     // own): a step is kept when it lowers the held-out loss by the relative threshold,
     // whatever part of that gain the δ step gives.
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = small_config("teacher");
-    cfg.data.synthetic_train = 1500;
-    cfg.data.val_fraction = 0.3;
-    cfg.model.hidden = vec![1];
-    cfg.train.epochs = 4;
-    cfg.growth = Some(GrowthConfig {
+    let g = GrowthConfig {
         auto: true,
         auto_gain: grownet::growth::AutoGain::Total,
         threshold: 0.02,
@@ -926,11 +912,8 @@ fn automatic_mode_can_judge_whole_steps() {
         stats_samples: 512,
         line_search_samples: 450,
         ..GrowthConfig::default()
-    });
-    let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
-    t.quiet = true;
-    t.fit().unwrap();
-    let events = read_events(&dir.path().join(METRICS_FILE)).unwrap();
+    };
+    let (_, _, _, events) = fit_teacher(g, 4, Some(0.3));
     let growth: Vec<_> = events.iter().filter(|e| e["event"] == "growth").collect();
     assert!(!growth.is_empty(), "no growth step was judged");
     let mut judged = 0;

@@ -243,16 +243,20 @@ impl Trainer {
     /// One growth check, through the narrow context growth works on.
     fn grow(&mut self) -> Result<()> {
         self.doing = "growth";
+        // What `growth.new_second_moment`'s resets compare across the check (docs/tiny.md §2.17).
+        let shape = |t: &Self| (t.net.parameter_count(), t.net.hidden_widths());
         let finished = |t: &Self| t.grower.as_ref().is_some_and(|g| g.state.finished);
-        let before = (self.net.parameter_count(), self.net.hidden_widths());
+        let mode = self.opt.new_second_moment;
+        let before = (mode == NewSecondMoment::Reset).then(|| shape(self));
         let was_finished = finished(self);
         self.with_growth(|grower, ctx| grower.check(ctx))?;
-        let changed = before != (self.net.parameter_count(), self.net.hidden_widths());
-        let ended = !was_finished && finished(self);
-        match self.opt.new_second_moment {
-            NewSecondMoment::Reset if changed => self.opt.reset(),
-            NewSecondMoment::ResetAtEnd if ended => self.opt.reset(),
-            _ => {}
+        let reset = match mode {
+            NewSecondMoment::Reset => before != Some(shape(self)),
+            NewSecondMoment::ResetAtEnd => !was_finished && finished(self),
+            _ => false,
+        };
+        if reset {
+            self.opt.reset();
         }
         self.doing = "training";
         Ok(())
