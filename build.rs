@@ -2,6 +2,10 @@
 //! `grownet` runs without `LD_LIBRARY_PATH`, and keep `libtorch_cuda` linked so that
 //! `tch::Device::cuda_if_available()` finds a GPU when one is present (stack.md, "GPU").
 //!
+//! It compiles the fused optimiser shim (`csrc/fused_optim.cpp`: ATen's multi-tensor AdamW and
+//! SGD kernels) against the wheel's headers; without `LIBTORCH` the crate builds with
+//! `grownet_no_fused` and the optimiser takes its op-by-op path.
+//!
 //! It also compiles the distributed shim (`csrc/c10d_shim.cpp`, c10d's TCP store and process
 //! groups) against the wheel's headers and gloo's (`GROWNET_GLOO_INCLUDE`, fetched by
 //! scripts/env.sh), with NCCL when `nccl.h` and the CUDA headers are there. Without gloo's
@@ -12,11 +16,15 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=GROWNET_GLOO_INCLUDE");
     println!("cargo:rerun-if-changed=csrc/c10d_shim.cpp");
+    println!("cargo:rerun-if-changed=csrc/fused_optim.cpp");
     println!("cargo::rustc-check-cfg=cfg(grownet_no_c10d)");
+    println!("cargo::rustc-check-cfg=cfg(grownet_no_fused)");
     let Some(libtorch) = std::env::var_os("LIBTORCH").map(PathBuf::from) else {
         println!("cargo:rustc-cfg=grownet_no_c10d");
+        println!("cargo:rustc-cfg=grownet_no_fused");
         return;
     };
+    fused(&libtorch);
     let lib = libtorch.join("lib");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
@@ -32,6 +40,7 @@ fn main() {
             println!("cargo:rustc-cfg=grownet_no_c10d");
         }
     }
+    link_torch(&libtorch);
 }
 
 /// Compiles the c10d shim, with NCCL when its headers and CUDA's are beside the wheel.
@@ -54,6 +63,23 @@ fn shim(libtorch: &Path, gloo: &Path) {
         println!("cargo:rustc-link-lib=dylib=torch_cuda");
     }
     build.compile("grownet_c10d");
+}
+
+/// Compiles the fused optimiser shim (ATen's headers only).
+fn fused(libtorch: &Path) {
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/fused_optim.cpp")
+        .include(libtorch.join("include"))
+        .flag("-std=c++17")
+        .flag("-w")
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .define("GLOG_USE_GLOG_EXPORT", None)
+        .compile("grownet_fused");
+}
+
+/// The libraries the shims call into (the link order puts them after the shims' archives).
+fn link_torch(libtorch: &Path) {
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
     println!(

@@ -11,6 +11,8 @@
 # runs are kept. GROWNET_RECIPES="auto-fast …" runs only those recipes. Besides the share, the
 # table gives the growth time per judged step (median over seeds): a run's share also follows
 # how many steps its trajectory takes, which each build's rounding changes (mixed precision).
+# GROWNET_EXTRA="--set train.fused_optimizer=false" adds those arguments to every run (here: the
+# op-by-op optimiser step of builds before the fused kernels).
 set -euo pipefail
 out=${1:?usage: bench/growth-share.sh OUT_DIR [SEED...]}
 shift
@@ -18,6 +20,8 @@ seeds=("$@")
 [ $# -eq 0 ] && seeds=(0 1 2)
 bin=${GROWNET_BIN:-target/release/grownet}
 common=(--dataset mnist --epochs 15 --batch-size 128 --lr 1e-3 --schedule cosine --quiet --threads 2)
+read -r -a extra <<< "${GROWNET_EXTRA:-}"
+common+=("${extra[@]}")
 fast=(--statistics-sample fixed --statistics-precision mixed --stats-batch-size 4096)
 sched=(--hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all --neurons-per-step 32
        --stats-samples 1024 --numerical-threshold 0.1 --line-search grid:0.1,0.25,0.5,1 --grow tiny)

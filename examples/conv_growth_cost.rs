@@ -98,7 +98,7 @@ fn main() {
                 }
             }
             l.backward();
-            opt.step(&params, 1e-3);
+            opt.step(&params, 1e-3).unwrap();
         }
     });
     println!("two training steps: {steps:.3} s");

@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
             shard::reduce_gradients(&world, &params, loss.double_value(&[]))?;
         }
         let comm = t1.elapsed().as_secs_f64() * 1e3;
-        opt.step(&params, 0.01);
+        opt.step(&params, 0.01).unwrap();
         if s >= 3 {
             step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
             comm_ms.push(comm);

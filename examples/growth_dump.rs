@@ -118,7 +118,7 @@ fn train(
         let loss = Loss::CrossEntropy.mean(&net.forward(&batch.x, true), &batch.y);
         losses.push(loss.double_value(&[]));
         loss.backward();
-        opt.step(&params, lr);
+        opt.step(&params, lr).unwrap();
     }
 }
 

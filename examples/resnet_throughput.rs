@@ -68,7 +68,7 @@ fn main() -> Result<()> {
             let _ = loss.double_value(&[]);
         }
         loss.backward();
-        opt.step(&params, 0.01);
+        opt.step(&params, 0.01).unwrap();
         if read_back {
             let _ = out
                 .argmax(-1, false)

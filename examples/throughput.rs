@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
         Loss::CrossEntropy
             .mean(&net.forward(&x, true), &y)
             .backward();
-        opt.step(&params, 0.01);
+        opt.step(&params, 0.01).unwrap();
     };
     for _ in 0..20 {
         step(&mut opt);

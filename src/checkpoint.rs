@@ -342,7 +342,7 @@ mod tests {
         let params = net.named_parameters();
         net.forward(&x, true).square().mean(Kind::Float).backward();
         let mut opt = Optimizer::new(OptimizerConfig::adamw(0.01));
-        opt.step(&params, 0.01);
+        opt.step(&params, 0.01).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.safetensors");
         let meta = CheckpointMeta::new(&net, RunConfig::default(), 3, 17, opt.steps, 1.5);

@@ -119,6 +119,11 @@ pub fn run(device: Option<&str>) -> Result<()> {
         yes(tch::utils::has_lapack()),
         tch::get_num_threads()
     );
+    println!(
+        "  shims       fused optimiser kernels {}, distributed (c10d) {}",
+        yes(grownet::optim::fused_available()),
+        yes(grownet::distributed::available())
+    );
     let cuda = tch::Cuda::is_available();
     let count = tch::Cuda::device_count();
     println!("CUDA         available: {}, {count} device(s)", yes(cuda));

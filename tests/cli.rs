@@ -1208,3 +1208,30 @@ fn a_damaged_checkpoint_is_refused() {
     ];
     common::assert_fail_with_messages(&cases);
 }
+
+#[test]
+fn the_op_by_op_optimiser_step_is_a_config_key_and_agrees_with_the_fused_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for optimizer in ["adamw", "sgd"] {
+        let loss = |fused: &str| {
+            let out = dir.path().join(format!("{optimizer}-{fused}"));
+            let set = format!("train.fused_optimizer={fused}");
+            let o = moons_run(&out, &["--optimizer", optimizer, "--set", &set]);
+            assert!(o.status.success(), "{}", text(&o));
+            let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+            assert!(
+                config.contains(&format!("fused_optimizer = {fused}")),
+                "{config}"
+            );
+            let Some(grownet::events::Event::End(end)) = events_of(&out).last().cloned() else {
+                panic!("no end event");
+            };
+            end.summary.test.loss
+        };
+        let (fused, op_by_op) = (loss("true"), loss("false"));
+        assert!(
+            (fused - op_by_op).abs() < 1e-4 * op_by_op.abs(),
+            "{optimizer}: test loss {fused} fused, {op_by_op} op by op"
+        );
+    }
+}

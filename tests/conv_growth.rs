@@ -294,7 +294,7 @@ fn extended_forward_equals_apply_for_conv_sites() {
                     // A step first, so that the optimiser has state to grow.
                     let params = grown.named_parameters();
                     Loss::Mse.mean(&grown.forward(&d.x, true), &d.y).backward();
-                    opt.step(&params, 0.0);
+                    opt.step(&params, 0.0).unwrap();
                     // The step moved nothing (lr 0) but BatchNorm's running statistics:
                     // restore them.
                     let mut bufs = base.named_buffers();
@@ -315,7 +315,7 @@ fn extended_forward_equals_apply_for_conv_sites() {
                     // The grown network and its optimiser state still train together.
                     let params = grown.named_parameters();
                     Loss::Mse.mean(&grown.forward(&d.x, true), &d.y).backward();
-                    opt.step(&params, 1e-3);
+                    opt.step(&params, 1e-3).unwrap();
                 }
             }
         }

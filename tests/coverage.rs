@@ -46,7 +46,7 @@ fn sgd_with_nesterov_and_weight_decay_by_hand() {
     });
     // Step 1: g = ∇ + wd·p = (0.5 + 0.01, 1 − 0.02); b = g; p −= lr·(g + μ b).
     set_grad(&p, &[0.5, 1.0]);
-    opt.step(&params, lr);
+    opt.step(&params, lr).unwrap();
     let g1 = [0.5 + wd * 1.0, 1.0 + wd * -2.0];
     let p1 = [
         1.0 - lr * (g1[0] + mu * g1[0]),
@@ -55,7 +55,7 @@ fn sgd_with_nesterov_and_weight_decay_by_hand() {
     close(&values(&p), &p1);
     // Step 2: b = μ b + g.
     set_grad(&p, &[-1.0, 0.25]);
-    opt.step(&params, lr);
+    opt.step(&params, lr).unwrap();
     let g2 = [-1.0 + wd * p1[0], 0.25 + wd * p1[1]];
     let b2 = [mu * g1[0] + g2[0], mu * g1[1] + g2[1]];
     let p2 = [
@@ -73,7 +73,7 @@ fn adamw_step_and_decoupled_decay_by_hand() {
     let mut opt = Optimizer::new(OptimizerConfig::adamw(wd));
     let c = opt.config.clone();
     set_grad(&p, &[0.3, -0.4]);
-    opt.step(&params, lr);
+    opt.step(&params, lr).unwrap();
     // p ← p(1 − lr·wd); m = (1−β1)g, v = (1−β2)g²; p −= lr/bc1 · m / (√(v/bc2) + ε).
     let expect: Vec<f64> = [(2.0, 0.3), (-1.0, -0.4)]
         .iter()
@@ -93,7 +93,7 @@ fn grown_entries_get_the_mean_second_moment() {
     let params = vec![("w".to_string(), p.shallow_clone())];
     let mut opt = Optimizer::new(OptimizerConfig::adamw(0.0));
     set_grad(&p, &[1.0, 2.0, 4.0]);
-    opt.step(&params, 1e-3);
+    opt.step(&params, 1e-3).unwrap();
     opt.grow("w", 0, 2).unwrap();
     let state: std::collections::HashMap<String, Tensor> =
         opt.state_tensors().into_iter().collect();

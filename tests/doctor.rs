@@ -13,6 +13,7 @@ fn doctor_on_the_cpu() {
         "grownet      0.",
         "libtorch",
         "CUDA         available:",
+        "fused optimiser kernels yes",
         "device       Cpu",
         "matmul",
         "ok",

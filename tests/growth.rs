@@ -332,7 +332,7 @@ fn optimizer_state_migrates_and_rollback_restores_everything() {
     Loss::CrossEntropy
         .mean(&n.forward(&d.x, true), &d.y)
         .backward();
-    opt.step(&params, 1e-3);
+    opt.step(&params, 1e-3).unwrap();
     let before: Vec<(String, Tensor)> = opt
         .state_tensors()
         .into_iter()
@@ -393,7 +393,7 @@ fn gradmax_and_random_neurons_preserve_the_function_and_then_learn() {
         Loss::CrossEntropy
             .mean(&n.forward(&d.x, true), &d.y)
             .backward();
-        opt.step(&params, 0.1);
+        opt.step(&params, 0.1).unwrap();
         let (side, dim) = if method == Method::GradMax {
             (&n.stages[0], 0)
         } else {

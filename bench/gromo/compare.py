@@ -7,7 +7,8 @@ For each seed it runs, in an order that rotates with the seed: GroMo (bench/grom
 under the GroMo Python, `GROMO_PYTHON`, default ~/.cache/gromo-0.1.0/bin/python), grownet with
 its defaults (a fresh f64 statistics sample per step, as GroMo), and grownet fast (a fixed
 statistics sample, hence the input moment computed once, and mixed-precision products:
-docs/tiny.md §2.2). It prints each run, then the medians and the ratios to GroMo. Without
+docs/tiny.md §2.2), and grownet fast with the op-by-op optimiser step instead of the fused kernel
+(`train.fused_optimizer = false`). It prints each run, then the medians and the ratios to GroMo. Without
 GroMo it says how to install it and exits 0 (nothing measured). Data: `--data-dir`, else
 `GROWNET_DATA`, holding `mnist/`.
 """
@@ -29,6 +30,9 @@ PROTOCOL = ("--dataset mnist --hidden 1,1 --epochs 10 --batch-size 128 --optimiz
 VARIANTS = {
     "grownet": [],
     "grownet fast": ["--statistics-sample", "fixed", "--statistics-precision", "mixed"],
+    # The same with the op-by-op optimiser step of builds before the fused kernels.
+    "fast op-by-op": ["--statistics-sample", "fixed", "--statistics-precision", "mixed",
+                      "--set", "train.fused_optimizer=false"],
 }
 INSTALL = """GroMo is not installed: nothing measured. Install it beside grownet's torch (outside the clone):
   TORCH_ENV=${GROWNET_TORCH_ENV:-$HOME/.cache/grownet/torch-2.11.0}

@@ -154,6 +154,10 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Seed of initialisation, shuffling, augmentation and growth.
     pub seed: u64,
+    /// The optimiser's step as one fused multi-tensor kernel (ATen's, as `torch.optim` with
+    /// `fused=True`); `false`: the op-by-op update of builds before it (same update up to
+    /// rounding: use it to reproduce their numbers digit for digit).
+    pub fused_optimizer: bool,
 }
 
 impl Default for TrainConfig {
@@ -170,6 +174,7 @@ impl Default for TrainConfig {
             augment: true,
             eval_batch_size: 1000,
             seed: 0,
+            fused_optimizer: true,
         }
     }
 }
@@ -202,6 +207,7 @@ impl TrainConfig {
         OptimizerConfig {
             nesterov: self.nesterov,
             weight_decay: self.weight_decay,
+            fused: self.fused_optimizer,
             ..base
         }
     }

@@ -111,7 +111,7 @@ mod tests {
     fn train_step(net: &Network, opt: &mut Optimizer, x: &Tensor, y: &Tensor) {
         let params = net.named_parameters();
         Loss::CrossEntropy.mean(&net.forward(x, true), y).backward();
-        opt.step(&params, 0.01);
+        opt.step(&params, 0.01).unwrap();
     }
 
     /// The optimiser state of the linear head's weight.

@@ -10,11 +10,12 @@
 //! w.sum(tch::Kind::Float).backward();
 //! let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
 //! let params = vec![("w".to_string(), w.shallow_clone())];
-//! opt.step(&params, 0.1);
+//! opt.step(&params, 0.1).unwrap();
 //! assert!((w.double_value(&[0, 0]) - 0.9).abs() < 1e-6);
 //! opt.grow("w", 0, 1).unwrap(); // the state now has a third (zero) row
 //! ```
 mod adamw;
+mod fused;
 mod schedule;
 mod sgd;
 
@@ -23,6 +24,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+pub use fused::available as fused_available;
 pub use schedule::Schedule;
 
 use crate::error::{Error, Result};
@@ -48,6 +50,10 @@ pub struct OptimizerConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    /// One multi-tensor kernel call per step (ATen's fused AdamW / SGD, when the build has
+    /// them: [`fused_available`]) instead of the op-by-op update; the same update up to
+    /// rounding, several times faster.
+    pub fused: bool,
 }
 
 impl OptimizerConfig {
@@ -61,6 +67,7 @@ impl OptimizerConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            fused: true,
         }
     }
 
@@ -127,11 +134,16 @@ impl Optimizer {
         }
     }
 
-    /// One update of every parameter that has a gradient, with learning rate `lr`.
-    pub fn step(&mut self, params: &[(String, Tensor)], lr: f64) {
+    /// One update of every parameter that has a gradient, with learning rate `lr`: one fused
+    /// kernel call for the parameters it can take (`config.fused`), the op-by-op update for
+    /// the rest. Errors only if libtorch's fused kernel refuses its arguments.
+    pub fn step(&mut self, params: &[(String, Tensor)], lr: f64) -> Result<()> {
         self.steps += 1;
         let slots = self.slots();
+        let fused = self.config.fused && fused::available();
+        let (config, steps) = (&self.config, self.steps);
         tch::no_grad(|| {
+            let mut batch = fused::Batch::default();
             for (name, p) in params {
                 let grad = p.grad();
                 if !grad.defined() {
@@ -141,15 +153,17 @@ impl Optimizer {
                     .state
                     .entry(name.clone())
                     .or_insert_with(|| (0..slots).map(|_| p.zeros_like()).collect());
+                if fused && batch.push(p, &grad, state) {
+                    continue;
+                }
                 let mut p = p.shallow_clone();
-                match self.config.kind {
-                    OptimizerKind::Sgd => sgd::update(&mut p, &grad, state, &self.config, lr),
-                    OptimizerKind::AdamW => {
-                        adamw::update(&mut p, &grad, state, &self.config, lr, self.steps)
-                    }
+                match config.kind {
+                    OptimizerKind::Sgd => sgd::update(&mut p, &grad, state, config, lr),
+                    OptimizerKind::AdamW => adamw::update(&mut p, &grad, state, config, lr, steps),
                 }
             }
-        });
+            batch.step(config, lr, steps)
+        })
     }
 
     /// Forgets every parameter's state and the step count: the next step is a fresh
@@ -330,9 +344,83 @@ mod tests {
             p.square().sum(Kind::Float).backward();
             buf = 0.9 * buf + 2.0 * expected;
             expected -= 0.1 * buf;
-            opt.step(&params, 0.1);
+            opt.step(&params, 0.1).unwrap();
         }
         assert!((p.double_value(&[0]) - expected).abs() < 1e-6);
+    }
+
+    /// `steps` steps of `config` on the loss Σ (pᵢ⁴/4 + pᵢ) (several parameters, one of them
+    /// f64 and one non-contiguous) with the fused kernel and with the op-by-op update.
+    fn fused_and_reference(config: OptimizerConfig, steps: usize) -> (Vec<f64>, Vec<f64>) {
+        let run = |fused: bool| {
+            tch::manual_seed(7);
+            let params: Vec<(String, Tensor)> = [
+                Tensor::randn([5, 3], (Kind::Float, Device::Cpu)),
+                Tensor::randn([4, 6], (Kind::Float, Device::Cpu)).transpose(0, 1),
+                Tensor::randn([7], (Kind::Double, Device::Cpu)),
+            ]
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| (format!("p{i}"), t.set_requires_grad(true)))
+            .collect();
+            let mut opt = Optimizer::new(OptimizerConfig {
+                fused,
+                ..config.clone()
+            });
+            for _ in 0..steps {
+                Optimizer::zero_grad(&params);
+                for (_, p) in &params {
+                    (p.pow_tensor_scalar(4) / 4.0 + p)
+                        .sum(Kind::Double)
+                        .backward();
+                }
+                opt.step(&params, 0.01).unwrap();
+            }
+            params
+                .iter()
+                .flat_map(|(_, p)| {
+                    Vec::<f64>::try_from(&p.detach().flatten(0, -1).to_kind(Kind::Double)).unwrap()
+                })
+                .collect::<Vec<f64>>()
+        };
+        (run(true), run(false))
+    }
+
+    #[test]
+    fn fused_steps_match_the_op_by_op_update() {
+        assert!(
+            fused_available(),
+            "built without the fused kernels (LIBTORCH unset)"
+        );
+        let sgd = OptimizerConfig {
+            weight_decay: 0.01,
+            nesterov: true,
+            ..OptimizerConfig::sgd(0.9)
+        };
+        for config in [OptimizerConfig::adamw(0.01), sgd, OptimizerConfig::sgd(0.0)] {
+            let (fused, reference) = fused_and_reference(config.clone(), 20);
+            let start = fused_and_reference(config.clone(), 0).0;
+            let moved = start
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            let gap = fused
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                moved > 0.05,
+                "{:?}: the parameters barely moved ({moved})",
+                config.kind
+            );
+            assert!(
+                gap < 1e-5,
+                "{:?}: fused and op-by-op differ by {gap}",
+                config.kind
+            );
+        }
     }
 
     #[test]
@@ -341,7 +429,7 @@ mod tests {
         let params = vec![("p".to_string(), p.shallow_clone())];
         let mut opt = Optimizer::new(OptimizerConfig::adamw(0.0));
         p.square().sum(Kind::Float).backward();
-        opt.step(&params, 0.01);
+        opt.step(&params, 0.01).unwrap();
         // With bias correction the first Adam step is lr·sign(g).
         let v = Vec::<f32>::try_from(&p.detach()).unwrap();
         assert!(
@@ -356,7 +444,7 @@ mod tests {
         let params = vec![("w".to_string(), p.shallow_clone())];
         let mut opt = Optimizer::new(OptimizerConfig::adamw(0.0));
         p.square().sum(Kind::Float).backward();
-        opt.step(&params, 0.1);
+        opt.step(&params, 0.1).unwrap();
         let mut zero = Optimizer::new(OptimizerConfig::adamw(0.0));
         zero.load_state(opt.state_tensors(), 1).unwrap();
         zero.new_second_moment = NewSecondMoment::Zero;
@@ -377,14 +465,14 @@ mod tests {
         for _ in 0..3 {
             Optimizer::zero_grad(&params);
             p.square().sum(Kind::Float).backward();
-            opt.step(&params, 0.01);
+            opt.step(&params, 0.01).unwrap();
         }
         opt.reset();
         assert_eq!(opt.steps, 0);
         let before = Vec::<f32>::try_from(&p.detach()).unwrap();
         Optimizer::zero_grad(&params);
         p.square().sum(Kind::Float).backward();
-        opt.step(&params, 0.01);
+        opt.step(&params, 0.01).unwrap();
         // A fresh Adam's first step is lr·sign(g), whatever the earlier moments were.
         let after = Vec::<f32>::try_from(&p.detach()).unwrap();
         assert!(
@@ -408,7 +496,7 @@ mod tests {
             let params = vec![("w".to_string(), p.shallow_clone())];
             let mut opt = Optimizer::new(config);
             p.square().sum(Kind::Float).backward();
-            opt.step(&params, 0.1);
+            opt.step(&params, 0.1).unwrap();
             let before: Vec<Tensor> = opt.state["w"].iter().map(|t| t.copy()).collect();
             opt.grow("w", 1, 2).unwrap();
             for (old, new) in before.iter().zip(&opt.state["w"]) {
@@ -428,7 +516,7 @@ mod tests {
         let params = vec![("p".to_string(), p.shallow_clone())];
         let mut opt = Optimizer::new(OptimizerConfig::adamw(0.0));
         p.square().sum(Kind::Float).backward();
-        opt.step(&params, 0.1);
+        opt.step(&params, 0.1).unwrap();
         let mut other = Optimizer::new(OptimizerConfig::adamw(0.0));
         other.load_state(opt.state_tensors(), opt.steps).unwrap();
         assert_eq!(other.steps, 1);

@@ -593,7 +593,7 @@ impl Trainer {
                 loss.backward();
             }
             let lr = cfg.schedule.lr(cfg.lr, self.step, spe, spe * cfg.epochs);
-            self.opt.step(&params, lr);
+            self.opt.step(&params, lr)?;
             self.step += 1;
             if self
                 .grower

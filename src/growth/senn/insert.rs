@@ -194,7 +194,7 @@ mod tests {
             let y = Tensor::from_slice(&[0i64, 1, 1, 0, 1, 0, 0, 1, 1]);
             let before = n.forward(&x, false);
             let g_before = grads(&n, &x, &y);
-            opt.step(&n.named_parameters(), 0.01);
+            opt.step(&n.named_parameters(), 0.01).unwrap();
             let before_step = n.forward(&x, false);
             let _ = before;
             let g_before2 = grads(&n, &x, &y);
@@ -266,7 +266,7 @@ mod tests {
         let x = Tensor::randn([7, 3], (Kind::Float, Device::Cpu));
         let y = Tensor::from_slice(&[0i64, 1, 1, 0, 1, 0, 0]);
         grads(&n, &x, &y);
-        opt.step(&n.named_parameters(), 0.01);
+        opt.step(&n.named_parameters(), 0.01).unwrap();
         let before = n.forward(&x, false);
         let v_out = opt
             .state_tensors()
@@ -300,7 +300,7 @@ mod tests {
         // Training continues (all names resolve) and a snapshot restores the old network.
         let snap = crate::surgery::NetSnapshot::take(&n, &opt);
         grads(&n, &x, &y);
-        opt.step(&n.named_parameters(), 0.01);
+        opt.step(&n.named_parameters(), 0.01).unwrap();
         snap.restore(&mut n, &mut opt).unwrap();
         assert!(n.forward(&x, false).equal(&after));
         assert_eq!(
