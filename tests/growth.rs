@@ -678,34 +678,41 @@ fn the_input_moment_is_the_statistics_pass_s2_on_the_same_sample() {
 #[test]
 fn a_fixed_sample_with_mixed_precision_grows_as_the_fresh_f64_one() {
     use grownet::growth::config::{StatisticsPrecision, StatisticsSample};
+    // Mean final test loss over three training seeds: one seed's trajectory moves with any
+    // change of rounding (the optimiser's kernel, the thread count), the mean much less.
     let mut finals = Vec::new();
     for (sample, precision) in [
         (StatisticsSample::Fresh, StatisticsPrecision::Double),
         (StatisticsSample::Fixed, StatisticsPrecision::Mixed),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = small_config("teacher");
-        cfg.data.synthetic_train = 1500;
-        cfg.model.hidden = vec![1, 1];
-        cfg.train.epochs = 6;
-        let mut g = growth_config(vec![16, 16]);
-        g.selection = Selection::All;
-        g.statistics_sample = sample;
-        g.statistics_precision = precision;
-        cfg.growth = Some(g);
-        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
-        t.quiet = true;
-        let s = t.fit().unwrap();
-        assert!(
-            s.hidden_widths.iter().all(|&w| w > 2),
-            "{sample:?}: {:?}",
-            s.hidden_widths
-        );
-        finals.push(s.test.loss);
+        let mut total = 0.0;
+        for seed in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let mut cfg = small_config("teacher");
+            cfg.data.synthetic_train = 1500;
+            cfg.model.hidden = vec![1, 1];
+            cfg.train.epochs = 6;
+            cfg.train.seed = seed;
+            let mut g = growth_config(vec![16, 16]);
+            g.selection = Selection::All;
+            g.statistics_sample = sample;
+            g.statistics_precision = precision;
+            cfg.growth = Some(g);
+            let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+            t.quiet = true;
+            let s = t.fit().unwrap();
+            assert!(
+                s.hidden_widths.iter().all(|&w| w > 2),
+                "{sample:?}, seed {seed}: {:?}",
+                s.hidden_widths
+            );
+            total += s.test.loss / 3.0;
+        }
+        finals.push(total);
     }
     assert!(
         finals[1] < 1.1 * finals[0],
-        "fresh f64 {} against fixed mixed {}",
+        "mean test loss: fresh f64 {} against fixed mixed {}",
         finals[0],
         finals[1]
     );
