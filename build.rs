@@ -17,6 +17,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=GROWNET_GLOO_INCLUDE");
     println!("cargo:rerun-if-changed=csrc/c10d_shim.cpp");
     println!("cargo:rerun-if-changed=csrc/fused_optim.cpp");
+    println!("cargo:rerun-if-changed=csrc/guarded.h");
     println!("cargo::rustc-check-cfg=cfg(grownet_no_c10d)");
     println!("cargo::rustc-check-cfg=cfg(grownet_no_fused)");
     let Some(libtorch) = std::env::var_os("LIBTORCH").map(PathBuf::from) else {

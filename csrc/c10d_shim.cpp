@@ -14,6 +14,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/autograd/custom_function.h>
+
+#include "guarded.h"
 #ifdef GROWNET_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -24,27 +26,8 @@ struct grownet_pg {
   std::chrono::milliseconds timeout;
 };
 
-static char *copy_message(const std::string &s) {
-  char *out = static_cast<char *>(std::malloc(s.size() + 1));
-  if (out != nullptr) {
-    std::memcpy(out, s.c_str(), s.size() + 1);
-  }
-  return out;
-}
-
-// Runs `f`, turning any exception into a message in `*err` (and returning 1).
 template <typename F> static int guarded(char **err, F f) {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error &e) {
-    *err = copy_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    *err = copy_message(e.what());
-  } catch (...) {
-    *err = copy_message("unknown C++ exception in the c10d shim");
-  }
-  return 1;
+  return guarded_in("the c10d shim", err, f);
 }
 
 static void wait_for(std::chrono::milliseconds timeout,

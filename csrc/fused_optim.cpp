@@ -3,8 +3,6 @@
 // for every parameter instead of a dozen element-wise operations per parameter. A tch `Tensor`
 // is a `torch::Tensor*`. Exceptions come back as a malloc'd message; nothing unwinds into Rust.
 #include <cstdlib>
-#include <cstring>
-#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -12,26 +10,10 @@
 #include <ATen/ops/_fused_sgd.h>
 #include <ATen/ops/full.h>
 
-static char *copy_message(const std::string &s) {
-  char *out = static_cast<char *>(std::malloc(s.size() + 1));
-  if (out != nullptr) {
-    std::memcpy(out, s.c_str(), s.size() + 1);
-  }
-  return out;
-}
+#include "guarded.h"
 
 template <typename F> static int guarded(char **err, F f) {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error &e) {
-    *err = copy_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    *err = copy_message(e.what());
-  } catch (...) {
-    *err = copy_message("unknown C++ exception");
-  }
-  return 1;
+  return guarded_in("the fused optimiser shim", err, f);
 }
 
 static std::vector<at::Tensor> tensors(void **ptrs, int64_t n) {
@@ -56,11 +38,10 @@ int grownet_fused_adamw(void **params, void **grads, void **exp_avgs, void **exp
     auto g = tensors(grads, n);
     auto m = tensors(exp_avgs, n);
     auto v = tensors(exp_avg_sqs, n);
-    // The kernels read each parameter's step from a float tensor on its device.
-    std::vector<at::Tensor> steps;
-    for (const auto &t : p) {
-      steps.push_back(at::full({}, step, t.options().dtype(at::kFloat)));
-    }
+    // The kernels read each parameter's step from a float tensor on its device (one device
+    // for the whole call: src/optim/fused.rs's Batch), here the same tensor for all.
+    std::vector<at::Tensor> steps(p.size(),
+                                  at::full({}, step, p.at(0).options().dtype(at::kFloat)));
     at::_fused_adamw_(p, g, m, v, {}, steps, lr, beta1, beta2, weight_decay, eps,
                       /*amsgrad=*/false, /*maximize=*/false);
   });
