@@ -1049,6 +1049,73 @@ fn statistics_from_kept_stems_are_those_of_the_whole_forward() {
     }
 }
 
+/// A fixed statistics sample's inputs (stage-0 stems) are kept across checks
+/// (`Stems::clear_except_inputs_of`): they depend on the data alone, so the passes of a
+/// trained (here: another) network that start from them give the statistics of the whole
+/// forward, bit for bit, at the input site and past it; other stems are forgotten.
+#[test]
+fn a_fixed_samples_kept_inputs_give_the_statistics_of_the_whole_forward() {
+    use grownet::growth::stem::Stems;
+    use std::cell::RefCell;
+    let d = data(96, 7);
+    let idx = all_idx(96);
+    let collect = |n: &Network, s: &[Site], stems: Option<&RefCell<Stems>>| {
+        let mut plan = statistics::Plan::new(s, 16);
+        plan.stems = stems;
+        statistics::collect(n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap()
+    };
+    let same = |a: &statistics::Collected, b: &statistics::Collected| {
+        let (x, y) = (&a.stats[0], &b.stats[0]);
+        x.s == y.s && x.m == y.m && x.s2 == y.s2 && x.m2 == y.m2 && x.p == y.p && a.loss == b.loss
+    };
+    let before = net(&[6, 5], Activation::Relu, 3);
+    let stems = RefCell::new(Stems::default());
+    collect(&before, &sites(&before, &[0]), Some(&stems));
+    assert_eq!(
+        stems.borrow().len(),
+        2,
+        "the inputs and the consumer's stems"
+    );
+    stems.borrow_mut().clear_except_inputs_of(&idx);
+    assert_eq!(stems.borrow().len(), 1);
+    let inputs = stems.borrow().peek(&[&idx, &d.x], 0, 32).unwrap()[2]
+        .0
+        .shallow_clone();
+    assert!(inputs.equal(&d.x.narrow(0, 64, 32)));
+    let after = net(&[6, 5], Activation::Relu, 4);
+    for k in [0, 1] {
+        let s = sites(&after, &[k]);
+        let whole = collect(&after, &s, None);
+        stems.borrow_mut().clear_except_inputs_of(&idx);
+        let kept = collect(&after, &s, Some(&stems));
+        assert!(same(&whole, &kept), "site {k}");
+    }
+    // Another sample's inputs are not kept.
+    stems.borrow_mut().clear_except_inputs_of(&all_idx(96));
+    assert!(stems.borrow().is_empty());
+}
+
+/// A preview at a plain linear site keeps the producer's output on its data as the next
+/// stage's stem: the activations of the whole forward, bit for bit.
+#[test]
+fn previews_keep_the_producers_output_as_a_stem() {
+    use grownet::growth::preview::Previews;
+    use grownet::growth::stem::Stems;
+    use std::cell::RefCell;
+    let n = net(&[6, 5], Activation::Relu, 3);
+    let d = data(200, 9);
+    let p = propose(&n, &d, 0, Method::Tiny);
+    let stems = RefCell::new(Stems::default());
+    let previews = Previews::with_stems(&n, &p, &d, Some(&stems));
+    assert!(previews.is_cached());
+    let (h1, _) = n.forward_range(&d.x, None, 0..1, false);
+    let kept = stems.borrow();
+    let stem = kept
+        .peek(&[&d.x], 1, 200)
+        .expect("the producer's output kept");
+    assert!(stem[0].0.equal(&h1));
+}
+
 /// Mixed-precision checks grow the stems of a step's producer outputs instead of computing
 /// them again (docs/tiny.md §10, "Stems"): the grown stems equal a fresh forward up to the
 /// product's rounding, later stages' stems are forgotten, and a stem without its producer's

@@ -215,7 +215,6 @@ pub fn choose(
         fast,
     } = *judging;
     let pc = Previews::with_stems(net, p, choose, stems).fast(fast);
-    let pv = Previews::with_stems(net, p, verify, stems).fast(fast);
     // The baseline the new neurons must beat: the unchanged network, or the existing
     // weights' update alone (no new neuron) at its own best scale.
     let beyond = matches!(what, AutoGain::Neurons | AutoGain::NeuronsOwnScale);
@@ -265,6 +264,8 @@ pub fn choose(
         };
     };
     let pk = prefix(p, k);
+    // The judging half previews only the chosen k units.
+    let pv = Previews::with_stems(net, &pk, verify, stems).fast(fast);
     let to_vec = |t: Tensor| Vec::<f64>::try_from(&t).unwrap_or_default();
     let before = to_vec(pv.per_sample_losses(loss, k, 0.0));
     let after = to_vec(match own {

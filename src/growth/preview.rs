@@ -51,14 +51,19 @@ pub struct Previews<'a> {
     cache: Option<Cache>,
     /// Without a cache: the inputs of the producer and of its block.
     stem: Option<(Tensor, Option<Tensor>)>,
-    /// With a cache, the unchanged network's mean loss (scale 0 previews the same output for
-    /// every k), once computed: every line search starts from it.
-    unchanged: std::cell::OnceCell<(Loss, f64)>,
+    /// With a cache, the mean losses at scale 0 already computed, as (loss, bits of the
+    /// existing weights' scale `sd`, mean): with the units at scale 0 the preview is the same
+    /// for every k (the unchanged network at `sd` = 0, the δ step alone otherwise), and every
+    /// line search starts from it.
+    at_zero: RefCell<Vec<(Loss, u64, f64)>>,
     /// Mixed precision's arithmetic ([`Previews::fast`]).
     fast: bool,
     /// In fast mode, the first k new units' contribution to the consumer's pre-activation at
     /// scale 1, `σ(α_k b̃₋₂) Ω_kᵀ`, per cut k (ReLU and the identity: scale s gives s² times it).
     units: RefCell<Vec<(i64, Tensor)>>,
+    /// The consumer's pre-activation after the existing weights' update, per scale
+    /// ([`Previews::moved`]).
+    moved: RefCell<Vec<(u64, Tensor)>>,
 }
 
 /// What a plain linear site's previews share (see [`Previews`]).
@@ -125,8 +130,16 @@ impl<'a> Previews<'a> {
                     st.peek(&[&data.x], k + 1, n)
                         .map(|s| s[0].0.shallow_clone())
                 });
-                let out = kept
-                    .unwrap_or_else(|| net.stages[k].forward_in_chain(&inp, prev.as_ref(), false));
+                let out = kept.unwrap_or_else(|| {
+                    let out = net.stages[k].forward_in_chain(&inp, prev.as_ref(), false);
+                    // Kept as the consumer's stem: the next site's producer input.
+                    if let Some(st) = stems {
+                        let stem = (out.shallow_clone(), Some(inp.shallow_clone()));
+                        st.borrow_mut()
+                            .get_or_compute(&[&data.x], k + 1, n, || vec![stem]);
+                    }
+                    out
+                });
                 Cache {
                     base: net.stages[k + 1].layer.forward(&out),
                     delta: proposal
@@ -148,9 +161,10 @@ impl<'a> Previews<'a> {
             data,
             cache,
             stem,
-            unchanged: std::cell::OnceCell::new(),
+            at_zero: RefCell::new(Vec::new()),
             fast: false,
             units: RefCell::new(Vec::new()),
+            moved: RefCell::new(Vec::new()),
         }
     }
 
@@ -189,17 +203,13 @@ impl<'a> Previews<'a> {
     }
 
     /// The consumer's pre-activation with the first `k` new units at scale `s` and the
-    /// existing weights' update at `sd`.
+    /// existing weights' update at `sd`. A new tensor: the caller may change it in place, and
+    /// the cached ones must not change (an earlier version added every preview's new units
+    /// into the cache when the proposal had no δ: GradMax, TINY-paper).
     fn consumer_pre(&self, c: &Cache, k: i64, s: f64, sd: f64) -> Tensor {
-        // A new tensor in both cases: `z` is changed in place below, and the cached
-        // pre-activation must not be (an earlier version added every preview's new units
-        // into the cache when the proposal had no δ: GradMax, TINY-paper).
-        let mut z = match &c.delta {
-            Some(d) => &c.base - d * (sd * sd),
-            None => c.base.copy(),
-        };
+        let z = self.moved(c, sd);
         if k == 0 {
-            return z;
+            return z.copy();
         }
         let act = self.net.stages[self.proposal.site].activation;
         let omega = self.proposal.omega.narrow(1, 0, k);
@@ -213,11 +223,27 @@ impl<'a> Previews<'a> {
                     u
                 }
             };
-            z += at_one * (s * s);
+            &z + at_one * (s * s)
         } else {
             let ext = act.forward(&(c.pre.narrow(1, 0, k) * s));
-            z += ext.matmul(&(omega * s).tr());
+            &z + ext.matmul(&(omega * s).tr())
         }
+    }
+
+    /// The consumer's pre-activation after the existing weights' update at scale `sd`,
+    /// `base − sd²·δb̃₋₁`, computed once per scale (a line search and the counts it is run for
+    /// share it); the cached base when the proposal has no such update.
+    fn moved(&self, c: &Cache, sd: f64) -> Tensor {
+        let Some(d) = &c.delta else {
+            return c.base.shallow_clone();
+        };
+        let key = sd.to_bits();
+        let mut moved = self.moved.borrow_mut();
+        if let Some((_, z)) = moved.iter().find(|(b, _)| *b == key) {
+            return z.shallow_clone();
+        }
+        let z = &c.base - d * (sd * sd);
+        moved.push((key, z.shallow_clone()));
         z
     }
 
@@ -242,14 +268,21 @@ impl<'a> Previews<'a> {
             .skip
             .is_some()
             .then(|| stack(&c.producer_input));
+        // The consumer's input is read only as the block input of a residual connection
+        // into the stage after it; otherwise its copies are not made (the supplied `z` has
+        // the stacked rows).
+        let read = self
+            .net
+            .stages
+            .get(site + 2)
+            .is_some_and(|st| st.skip.is_some());
+        let input = if read {
+            stack(&c.producer_output)
+        } else {
+            c.producer_output.shallow_clone()
+        };
         let range = site + 1..self.net.stages.len();
-        let (out, _) = self.net.run(
-            &stack(&c.producer_output),
-            block_input,
-            range,
-            false,
-            &mut hooks,
-        );
+        let (out, _) = self.net.run(&input, block_input, range, false, &mut hooks);
         out
     }
 
@@ -304,24 +337,33 @@ impl<'a> Previews<'a> {
 
     /// Mean loss with the units at scale `s` and the existing weights' update at `sd`.
     pub fn loss_scaled(&self, loss: Loss, k: i64, s: f64, sd: f64) -> f64 {
-        if s == sd {
-            return self.loss(loss, k, s);
+        if s == 0.0 && self.cache.is_some() {
+            return self.at_zero(loss, sd);
         }
         self.mean_loss(loss, k, s, sd)
     }
 
     /// Mean loss with the first `k` new neurons at scale `s`.
     pub fn loss(&self, loss: Loss, k: i64, s: f64) -> f64 {
-        if s == 0.0 && self.cache.is_some() {
-            // Scale 0 gives the cached consumer pre-activation itself, bit for bit, for every k.
-            let &(l, v) = self
-                .unchanged
-                .get_or_init(|| (loss, self.mean_loss(loss, 0, 0.0, 0.0)));
-            if l == loss {
-                return v;
-            }
+        self.loss_scaled(loss, k, s, s)
+    }
+
+    /// Mean loss with no new unit and the existing weights' update at `sd`, computed once: at
+    /// a cached site, the units at scale 0 add exactly nothing to the consumer's
+    /// pre-activation, so this is the loss at scale 0 for every k, bit for bit.
+    fn at_zero(&self, loss: Loss, sd: f64) -> f64 {
+        let key = sd.to_bits();
+        if let Some(&(_, _, v)) = self
+            .at_zero
+            .borrow()
+            .iter()
+            .find(|(l, b, _)| *l == loss && *b == key)
+        {
+            return v;
         }
-        self.mean_loss(loss, k, s, s)
+        let v = self.mean_loss(loss, 0, 0.0, sd);
+        self.at_zero.borrow_mut().push((loss, key, v));
+        v
     }
 
     fn mean_loss(&self, loss: Loss, k: i64, s: f64, sd: f64) -> f64 {
@@ -399,6 +441,33 @@ mod tests {
             y: Tensor::randint(10, [600], (Kind::Int64, Device::Cpu)),
         };
         (net, p, data)
+    }
+
+    /// The values computed once per proposal (the loss at scale 0, the consumer's
+    /// pre-activation after the δ step) are those of the preview computed alone, bit for bit,
+    /// for every k, and reading them leaves them unchanged.
+    #[test]
+    fn values_kept_across_previews_are_those_computed_alone() {
+        let (net, p, data) = setup(Activation::Relu);
+        for fast in [false, true] {
+            let kept = Previews::new(&net, &p, &data).fast(fast);
+            let first = kept.output_scaled(0, 0.0, 0.0);
+            for sd in [0.0, 0.5, 2.0] {
+                for k in [3, 0, 1] {
+                    let alone = Previews::new(&net, &p, &data).fast(fast);
+                    let want = Loss::CrossEntropy
+                        .mean_as(&alone.output_scaled(k, 0.0, sd), &data.y, fast)
+                        .double_value(&[]);
+                    assert_eq!(kept.loss_scaled(Loss::CrossEntropy, k, 0.0, sd), want);
+                    for s in [0.5, 1.0] {
+                        let a = kept.output_scaled(k, s, sd);
+                        assert!(a.equal(&alone.output_scaled(k, s, sd)), "k {k} s {s}");
+                        assert!(a.equal(&kept.output_scaled(k, s, sd)), "k {k} s {s}");
+                    }
+                }
+            }
+            assert!(kept.output_scaled(0, 0.0, 0.0).equal(&first));
+        }
     }
 
     /// Mixed precision's previews (padded losses, the grid's scales stacked, ReLU's and the

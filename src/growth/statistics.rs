@@ -173,12 +173,24 @@ impl<'a> Starts<'a> {
         plan: &Plan<'a>,
     ) -> Starts<'a> {
         let from = [index, &data.x];
-        let stems = plan.stems.filter(|_| first > 0).map(|s| {
+        let stems = plan.stems.and_then(|s| {
+            // The sample's inputs, when kept (a fixed sample's, across checks).
+            let inputs: Option<Vec<Stem>> = s
+                .borrow()
+                .peek(&from, 0, batch)
+                .map(|st| st.iter().map(shallow).collect());
+            if first == 0 {
+                return inputs;
+            }
             let mut s = s.borrow_mut();
-            let stems = s.get_or_compute(&from, first, batch, || {
-                sample_stems(net, data, index, batch, first)
+            let stems = s.get_or_compute(&from, first, batch, || match inputs {
+                Some(inputs) => inputs
+                    .iter()
+                    .map(|(x, _)| net.forward_range(x, None, 0..first, false))
+                    .collect(),
+                None => sample_stems(net, data, index, batch, first),
             });
-            stems.iter().map(shallow).collect()
+            Some(stems.iter().map(shallow).collect())
         });
         let ahead = match (plan.stems, plan.sites) {
             (Some(s), [_]) => s

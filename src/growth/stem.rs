@@ -104,6 +104,9 @@ impl Stems {
         let next = tch::no_grad(|| net.forward_range(&h, prev, stage..stage + 1, false));
         let (h, prev) = shallow(&next);
         if stage + 1 < last {
+            // Replaces a stem of the next stage grown by a step ([`Stems::grown`]): this one
+            // is the whole forward's.
+            self.entries.retain(|e| !e.is(&[x], stage + 1, n));
             self.get_or_compute(&[x], stage + 1, n, || vec![next]);
         }
         tch::no_grad(|| net.forward_range(&h, prev, stage + 1..last, false).0)
@@ -219,6 +222,15 @@ impl Stems {
     /// Forgets every stem (a new check: the network has trained since).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.scratch.clear();
+    }
+
+    /// Forgets every stem except the network's inputs (stage 0) selected by the sample
+    /// `index`: they depend on the data alone, not on the network, so a fixed statistics sample
+    /// is gathered from the training set once per run instead of once per check.
+    pub fn clear_except_inputs_of(&mut self, index: &Tensor) {
+        self.entries
+            .retain(|e| e.stage == 0 && e.from.iter().any(|t| same(t, index)));
         self.scratch.clear();
     }
 

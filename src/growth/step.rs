@@ -51,6 +51,18 @@ impl FixedSample {
     }
 }
 
+impl TinyFamily {
+    /// Forgets the stems of the last check, except the fixed statistics sample's inputs
+    /// ([`Stems::clear_except_inputs_of`]).
+    fn renew_stems(&self) {
+        let mut stems = self.stems.borrow_mut();
+        match &self.fixed {
+            Some(f) => stems.clear_except_inputs_of(&f.index),
+            None => stems.clear(),
+        }
+    }
+}
+
 impl GrowthMethod for TinyFamily {
     /// With a fixed statistics sample, draws it and starts computing the input moment.
     fn prepare(&mut self, cfg: &GrowthConfig, ctx: &Context) {
@@ -87,7 +99,7 @@ impl GrowthMethod for TinyFamily {
         }
         let mut added_any = false;
         let mut judged_any = false;
-        self.stems.borrow_mut().clear(); // the network has trained since the last check
+        self.renew_stems(); // the network has trained since the last check
         for _ in 0..rounds {
             let outcome = grow_step(cfg, state, ctx, (&mut self.fixed, &self.stems), backoff)?;
             added_any |= outcome == Outcome::Added;
@@ -96,7 +108,7 @@ impl GrowthMethod for TinyFamily {
                 break;
             }
         }
-        self.stems.borrow_mut().clear();
+        self.renew_stems();
         if !judged_any {
             return Ok(()); // every site rests: this check judged nothing
         }
