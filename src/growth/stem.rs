@@ -1,5 +1,7 @@
 //! Stems: the activations of fixed data up to a stage (the input of the stage, and of its
-//! block), kept within one growth check while no stage before it changes (docs/tiny.md §10).
+//! block), kept within one growth check while no stage before it changes (docs/tiny.md §10); a
+//! fixed statistics sample's inputs, which depend on the data alone, for the whole run
+//! ([`Stems::clear_except_inputs_of`]).
 //!
 //! Between the rounds of a check nothing trains, and a step at site k changes stages k and k+1
 //! only. The statistics sample (fixed) and the held-out data (the validation split's head) are
