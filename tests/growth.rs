@@ -995,6 +995,26 @@ fn automatic_mode_rejects_negative_or_non_finite_thresholds() {
     }
 }
 
+/// The statistics pass of `n` over the samples `idx` of `d` in minibatches of 32, keeping stems
+/// in `stems` if given (the stems tests).
+fn collect_kept(
+    n: &Network,
+    d: &Dataset,
+    idx: &Tensor,
+    s: &[Site],
+    stems: Option<&std::cell::RefCell<grownet::growth::stem::Stems>>,
+) -> statistics::Collected {
+    let mut plan = statistics::Plan::new(s, 16);
+    plan.stems = stems;
+    statistics::collect(n, Loss::CrossEntropy, d, idx, 32, &plan).unwrap()
+}
+
+/// Whether two passes gave the first site the same statistics and loss, bit for bit.
+fn same_statistics(a: &statistics::Collected, b: &statistics::Collected) -> bool {
+    let (x, y) = (&a.stats[0], &b.stats[0]);
+    x.s == y.s && x.m == y.m && x.s2 == y.s2 && x.m2 == y.m2 && x.p == y.p && a.loss == b.loss
+}
+
 /// Stems (docs/tiny.md §10): a statistics pass that starts from the kept activations of the
 /// stages before the site gives the same statistics, bit for bit, as the whole forward; a step
 /// at that site keeps them, one before it drops them.
@@ -1005,22 +1025,13 @@ fn statistics_from_kept_stems_are_those_of_the_whole_forward() {
     let n = net(&[6, 5, 4], Activation::Relu, 3);
     let d = data(96, 7);
     let idx = all_idx(96);
-    // The pass over all 96 samples in minibatches of 32, keeping stems in `stems` if given.
-    let collect = |s: &[Site], stems: Option<&RefCell<Stems>>| {
-        let mut plan = statistics::Plan::new(s, 16);
-        plan.stems = stems;
-        statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap()
-    };
-    let same = |a: &statistics::Collected, b: &statistics::Collected| {
-        let (x, y) = (&a.stats[0], &b.stats[0]);
-        x.s == y.s && x.m == y.m && x.s2 == y.s2 && x.m2 == y.m2 && x.p == y.p && a.loss == b.loss
-    };
+    let collect = |s: &[Site], stems: Option<&RefCell<Stems>>| collect_kept(&n, &d, &idx, s, stems);
     let s = sites(&n, &[1]);
     let plain = collect(&s, None);
     let stems = RefCell::new(Stems::default());
     for pass in 0..2 {
         let c = collect(&s, Some(&stems));
-        assert!(same(&plain, &c), "pass {pass}");
+        assert!(same_statistics(&plain, &c), "pass {pass}");
         // The site's stems (stage 1) and its consumer's (stage 2), kept on the way.
         assert_eq!(stems.borrow().len(), 2);
         let (h2, _) = n.forward_range(&d.x.narrow(0, 32, 32), None, 0..2, false);
@@ -1040,7 +1051,7 @@ fn statistics_from_kept_stems_are_those_of_the_whole_forward() {
         collect(&next, Some(&stems));
         assert!(stems.borrow().peek(&[&idx, &d.x], k + 1, 32).is_some());
         let c = collect(&here, Some(&stems));
-        assert!(same(&whole, &c), "site {k}");
+        assert!(same_statistics(&whole, &c), "site {k}");
         let (ra, rb) = (
             whole.samples[0].as_ref().unwrap(),
             c.samples[0].as_ref().unwrap(),
@@ -1060,13 +1071,7 @@ fn a_fixed_samples_kept_inputs_give_the_statistics_of_the_whole_forward() {
     let d = data(96, 7);
     let idx = all_idx(96);
     let collect = |n: &Network, s: &[Site], stems: Option<&RefCell<Stems>>| {
-        let mut plan = statistics::Plan::new(s, 16);
-        plan.stems = stems;
-        statistics::collect(n, Loss::CrossEntropy, &d, &idx, 32, &plan).unwrap()
-    };
-    let same = |a: &statistics::Collected, b: &statistics::Collected| {
-        let (x, y) = (&a.stats[0], &b.stats[0]);
-        x.s == y.s && x.m == y.m && x.s2 == y.s2 && x.m2 == y.m2 && x.p == y.p && a.loss == b.loss
+        collect_kept(n, &d, &idx, s, stems)
     };
     let before = net(&[6, 5], Activation::Relu, 3);
     let stems = RefCell::new(Stems::default());
@@ -1088,7 +1093,7 @@ fn a_fixed_samples_kept_inputs_give_the_statistics_of_the_whole_forward() {
         let whole = collect(&after, &s, None);
         stems.borrow_mut().clear_except_inputs_of(&idx);
         let kept = collect(&after, &s, Some(&stems));
-        assert!(same(&whole, &kept), "site {k}");
+        assert!(same_statistics(&whole, &kept), "site {k}");
     }
     // Another sample's inputs are not kept.
     stems.borrow_mut().clear_except_inputs_of(&all_idx(96));

@@ -51,11 +51,11 @@ pub struct Previews<'a> {
     cache: Option<Cache>,
     /// Without a cache: the inputs of the producer and of its block.
     stem: Option<(Tensor, Option<Tensor>)>,
-    /// With a cache, the mean losses at scale 0 already computed, as (loss, bits of the
-    /// existing weights' scale `sd`, mean): with the units at scale 0 the preview is the same
+    /// With a cache, the mean losses at scale 0 already computed, keyed by the loss and the
+    /// bits of the existing weights' scale `sd`: with the units at scale 0 the preview is the same
     /// for every k (the unchanged network at `sd` = 0, the δ step alone otherwise), and every
     /// line search starts from it.
-    at_zero: RefCell<Vec<(Loss, u64, f64)>>,
+    at_zero: RefCell<Vec<((Loss, u64), f64)>>,
     /// Mixed precision's arithmetic ([`Previews::fast`]).
     fast: bool,
     /// In fast mode, the first k new units' contribution to the consumer's pre-activation at
@@ -214,15 +214,9 @@ impl<'a> Previews<'a> {
         let act = self.net.stages[self.proposal.site].activation;
         let omega = self.proposal.omega.narrow(1, 0, k);
         if self.fast && s > 0.0 && matches!(act, Activation::Relu | Activation::Identity) {
-            let mut units = self.units.borrow_mut();
-            let at_one = match units.iter().find(|(j, _)| *j == k) {
-                Some((_, u)) => u.shallow_clone(),
-                None => {
-                    let u = act.forward(&c.pre.narrow(1, 0, k)).matmul(&omega.tr());
-                    units.push((k, u.shallow_clone()));
-                    u
-                }
-            };
+            let at_one = kept(&self.units, k, Tensor::shallow_clone, || {
+                act.forward(&c.pre.narrow(1, 0, k)).matmul(&omega.tr())
+            });
             &z + at_one * (s * s)
         } else {
             let ext = act.forward(&(c.pre.narrow(1, 0, k) * s));
@@ -237,14 +231,9 @@ impl<'a> Previews<'a> {
         let Some(d) = &c.delta else {
             return c.base.shallow_clone();
         };
-        let key = sd.to_bits();
-        let mut moved = self.moved.borrow_mut();
-        if let Some((_, z)) = moved.iter().find(|(b, _)| *b == key) {
-            return z.shallow_clone();
-        }
-        let z = &c.base - d * (sd * sd);
-        moved.push((key, z.shallow_clone()));
-        z
+        kept(&self.moved, sd.to_bits(), Tensor::shallow_clone, || {
+            &c.base - d * (sd * sd)
+        })
     }
 
     /// The rest of the chain from the consumer's pre-activation `z` (the consumer's layer
@@ -352,18 +341,12 @@ impl<'a> Previews<'a> {
     /// a cached site, the units at scale 0 add exactly nothing to the consumer's
     /// pre-activation, so this is the loss at scale 0 for every k, bit for bit.
     fn at_zero(&self, loss: Loss, sd: f64) -> f64 {
-        let key = sd.to_bits();
-        if let Some(&(_, _, v)) = self
-            .at_zero
-            .borrow()
-            .iter()
-            .find(|(l, b, _)| *l == loss && *b == key)
-        {
-            return v;
-        }
-        let v = self.mean_loss(loss, 0, 0.0, sd);
-        self.at_zero.borrow_mut().push((loss, key, v));
-        v
+        kept(
+            &self.at_zero,
+            (loss, sd.to_bits()),
+            |v| *v,
+            || self.mean_loss(loss, 0, 0.0, sd),
+        )
     }
 
     fn mean_loss(&self, loss: Loss, k: i64, s: f64, sd: f64) -> f64 {
@@ -392,6 +375,22 @@ impl<'a> Previews<'a> {
             looked_up(&grid, s).unwrap_or_else(|| self.loss(loss, k, s))
         })
     }
+}
+
+/// The value `memo` keeps under `key`, else `compute`'s, then kept there (the values one
+/// proposal's previews share); `share` hands out another handle on a kept value.
+fn kept<K: PartialEq, V>(
+    memo: &RefCell<Vec<(K, V)>>,
+    key: K,
+    share: impl Fn(&V) -> V,
+    compute: impl FnOnce() -> V,
+) -> V {
+    if let Some((_, v)) = memo.borrow().iter().find(|(k, _)| *k == key) {
+        return share(v);
+    }
+    let v = compute();
+    memo.borrow_mut().push((key, share(&v)));
+    v
 }
 
 /// The loss at scale `s` in a table of [`Previews::grid_losses`].

@@ -400,16 +400,14 @@ mod tests {
         for config in [OptimizerConfig::adamw(0.01), sgd, OptimizerConfig::sgd(0.0)] {
             let (fused, reference) = fused_and_reference(config.clone(), 20);
             let start = fused_and_reference(config.clone(), 0).0;
-            let moved = start
-                .iter()
-                .zip(&reference)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            let gap = fused
-                .iter()
-                .zip(&reference)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
+            let largest_gap = |a: &[f64], b: &[f64]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max)
+            };
+            let moved = largest_gap(&start, &reference);
+            let gap = largest_gap(&fused, &reference);
             assert!(
                 moved > 0.05,
                 "{:?}: the parameters barely moved ({moved})",
