@@ -223,6 +223,26 @@ fn trim(v: f64) -> String {
 /// Width of the legend column right of the chart (pixels).
 const LEGEND_WIDTH: u32 = 230;
 
+/// Characters of a legend line that fit the column (15-pixel sans-serif).
+const LEGEND_CHARS: usize = 27;
+
+/// A legend label cut into lines of at most `max` characters, after a `-`, `_`, `,` or space
+/// where there is one (a method's name like `tiny-auto-fast-20-reset-at-end` stays readable),
+/// mid-word where there is none.
+fn wrap_label(label: &str, max: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut rest: Vec<char> = label.chars().collect();
+    while rest.len() > max {
+        let cut = (1..=max)
+            .rev()
+            .find(|&i| matches!(rest[i - 1], '-' | '_' | ',' | ' '))
+            .unwrap_or(max);
+        lines.push(rest.drain(..cut).collect::<String>().trim_end().to_string());
+    }
+    lines.push(rest.into_iter().collect());
+    lines
+}
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     plot: &Plot,
@@ -305,8 +325,8 @@ where
         }
     }
     if let Some(l) = legend_area {
-        for (i, s) in labelled.iter().enumerate() {
-            let y = 60 + 26 * i as i32;
+        let mut y = 60;
+        for s in &labelled {
             let st = style(s);
             if s.line || s.marker == Marker::None {
                 l.draw(&PathElement::new(vec![(4, y), (28, y)], st))
@@ -318,12 +338,16 @@ where
                 Marker::Circle => l.draw(&Circle::new((16, y), 4, st)).map_err(e)?,
             }
             let label = s.label.as_deref().unwrap_or_default();
-            l.draw(&Text::new(
-                label.to_string(),
-                (36, y - 8),
-                ("sans-serif", 15).into_font().color(&BLACK),
-            ))
-            .map_err(e)?;
+            for line in wrap_label(label, LEGEND_CHARS) {
+                l.draw(&Text::new(
+                    line,
+                    (36, y - 8),
+                    ("sans-serif", 15).into_font().color(&BLACK),
+                ))
+                .map_err(e)?;
+                y += 17;
+            }
+            y += 9;
         }
     }
     root.present().map_err(e)?;
@@ -354,6 +378,23 @@ mod tests {
         assert_eq!(log_tick(398.1), "400");
         assert_eq!(log_tick(63_095.7), "63k");
         assert_eq!(log_tick(1.0), "1");
+    }
+
+    #[test]
+    fn long_legend_labels_wrap_at_separators() {
+        assert_eq!(wrap_label("w1024", 27), ["w1024"]);
+        let name = "tiny-auto-fast-20-reset-at-end-companions-2-cost-1e-4";
+        let lines = wrap_label(name, 27);
+        assert_eq!(
+            lines,
+            ["tiny-auto-fast-20-reset-at-", "end-companions-2-cost-1e-4"]
+        );
+        assert_eq!(lines.concat(), name);
+        assert_eq!(wrap_label("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(
+            wrap_label("width search (smallest first)", 27),
+            ["width search (smallest", "first)"]
+        );
     }
 
     #[test]
