@@ -228,8 +228,9 @@ const LEGEND_CHARS: usize = 27;
 
 /// A legend label cut into lines of at most `max` characters, after a `-`, `_`, `,` or space
 /// where there is one (a method's name like `tiny-auto-fast-20-reset-at-end` stays readable),
-/// mid-word where there is none.
+/// mid-word where there is none (at least one character per line).
 fn wrap_label(label: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
     let mut lines = Vec::new();
     let mut rest: Vec<char> = label.chars().collect();
     while rest.len() > max {
@@ -391,6 +392,7 @@ mod tests {
         );
         assert_eq!(lines.concat(), name);
         assert_eq!(wrap_label("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap_label("ab", 0), ["a", "b"]);
         assert_eq!(
             wrap_label("width search (smallest first)", 27),
             ["width search (smallest", "first)"]
