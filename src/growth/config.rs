@@ -104,12 +104,13 @@ pub struct GrowthConfig {
     /// samples that took no part in choosing it, the new neurons' gain over the existing
     /// weights' own best update pays its cost (`threshold`, `threshold_per_neuron`,
     /// `threshold_per_parameter`) and exceeds `significance` standard errors ([`auto`]).
-    /// Growth stops for good after `patience` checks in a row kept nothing. Use a
-    /// validation split (`val_fraction`) so that "held-out" means unseen in training.
+    /// Growth stops for good after `patience` checks in a row kept nothing (not while a layer
+    /// that may still grow is a single unit). Use a validation split (`val_fraction`) so that "held-out" means unseen in training.
     pub auto: bool,
     /// Automatic mode: least relative held-out gain of a growth step.
     pub threshold: f64,
-    /// Automatic mode: checks in a row that add nothing before growth stops for good.
+    /// Automatic mode: checks in a row that add nothing before growth stops for good (never
+    /// while a layer that may still grow is a single unit).
     pub patience: usize,
     /// Automatic mode: growth steps per check at most.
     pub auto_rounds: usize,

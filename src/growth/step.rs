@@ -117,7 +117,11 @@ impl GrowthMethod for TinyFamily {
             return Ok(());
         }
         state.idle_checks += 1;
-        if cfg.auto && state.idle_checks >= cfg.patience && !state.finished {
+        let widths = capacities(cfg, ctx.net)
+            .iter()
+            .map(|&(k, _)| ctx.net.hidden_widths()[k])
+            .collect::<Vec<_>>();
+        if cfg.auto && ends_for_good(state.idle_checks, cfg.patience, &widths) && !state.finished {
             state.finished = true;
             ctx.emit(Event::GrowthFinished(GrowthFinished {
                 epoch: ctx.clock.epoch,
@@ -130,6 +134,15 @@ impl GrowthMethod for TinyFamily {
         }
         Ok(())
     }
+}
+
+/// Whether the automatic mode's growth ends for good after a check that added nothing, given
+/// the widths of the layers that may still grow: `patience` such checks in a row, but never
+/// while one of them is a single unit (docs/tiny.md §10, "Rounds and patience"). Everything
+/// the layers above see passes through that unit: refusals then say that the one-unit network
+/// cannot judge its growth yet, not that its bottlenecks are exhausted.
+fn ends_for_good(idle_checks: usize, patience: usize, growable_widths: &[i64]) -> bool {
+    idle_checks >= patience && growable_widths.iter().all(|&w| w > 1)
 }
 
 /// Sites that may still grow, with how many neurons each may take now: up to the target
@@ -418,4 +431,22 @@ fn propose(
     }
     tm.decomposition += t1.elapsed().as_secs_f64();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patience_never_ends_growth_while_a_growable_layer_is_one_unit() {
+        // `patience` fruitless checks in a row end growth, fewer do not.
+        assert!(ends_for_good(3, 3, &[2, 5]));
+        assert!(ends_for_good(4, 3, &[256]));
+        assert!(!ends_for_good(2, 3, &[2, 5]));
+        // A layer that may still grow and is a single unit keeps growth going, however long.
+        assert!(!ends_for_good(3, 3, &[7, 1]));
+        assert!(!ends_for_good(1000, 3, &[1]));
+        // No layer may grow: nothing holds growth (the caller ends it when no site has room).
+        assert!(ends_for_good(3, 3, &[]));
+    }
 }
