@@ -105,7 +105,8 @@ pub struct GrowthConfig {
     /// weights' own best update pays its cost (`threshold`, `threshold_per_neuron`,
     /// `threshold_per_parameter`) and exceeds `significance` standard errors ([`auto`]).
     /// Growth stops for good after `patience` checks in a row kept nothing (not while a layer
-    /// that may still grow is a single unit). Use a validation split (`val_fraction`) so that "held-out" means unseen in training.
+    /// that may still grow is a single unit). Use a validation split (`val_fraction`) so that
+    /// "held-out" means unseen in training.
     pub auto: bool,
     /// Automatic mode: least relative held-out gain of a growth step.
     pub threshold: f64,

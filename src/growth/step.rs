@@ -117,11 +117,17 @@ impl GrowthMethod for TinyFamily {
             return Ok(());
         }
         state.idle_checks += 1;
-        let widths = capacities(cfg, ctx.net)
-            .iter()
-            .map(|&(k, _)| ctx.net.hidden_widths()[k])
-            .collect::<Vec<_>>();
-        if cfg.auto && ends_for_good(state.idle_checks, cfg.patience, &widths) && !state.finished {
+        let growable = || {
+            let widths = ctx.net.hidden_widths();
+            capacities(cfg, ctx.net)
+                .iter()
+                .map(|&(k, _)| widths[k])
+                .collect::<Vec<_>>()
+        };
+        if cfg.auto
+            && !state.finished
+            && ends_for_good(state.idle_checks, cfg.patience, &growable())
+        {
             state.finished = true;
             ctx.emit(Event::GrowthFinished(GrowthFinished {
                 epoch: ctx.clock.epoch,
