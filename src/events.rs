@@ -31,6 +31,8 @@ pub enum Event {
     Epoch(EpochEnd),
     Growth(Growth),
     GrowthFinished(GrowthFinished),
+    /// The automatic mode widened one-unit layers after a check that kept nothing.
+    Widened(Widened),
     End(End),
     /// The run stopped on an error: the last line of a failed run's log.
     Error(RunError),
@@ -44,6 +46,7 @@ impl Event {
             Event::Epoch(e) => e.epoch,
             Event::Growth(g) => g.clock().0,
             Event::GrowthFinished(e) => e.epoch,
+            Event::Widened(e) => e.epoch,
             Event::End(e) => e.epoch,
             Event::Error(e) => e.epoch,
         }
@@ -57,6 +60,7 @@ impl Event {
             Event::Epoch(e) => Some(e.step),
             Event::Growth(g) => Some(g.clock().1),
             Event::GrowthFinished(e) => Some(e.step),
+            Event::Widened(e) => Some(e.step),
             Event::Error(e) => Some(e.step),
         }
     }
@@ -175,6 +179,19 @@ pub struct RunError {
 pub struct GrowthFinished {
     pub epoch: usize,
     pub step: usize,
+    pub reason: String,
+}
+
+/// The automatic mode added one unit with random fan-in and zero fan-out (the function is
+/// unchanged) to each layer in `sites`, every one a single unit that may still grow, after a
+/// check that kept nothing (docs/tiny.md §10, "A layer of one unit").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Widened {
+    pub epoch: usize,
+    pub step: usize,
+    pub sites: Vec<usize>,
+    /// The hidden widths afterwards.
+    pub hidden_widths: Vec<i64>,
     pub reason: String,
 }
 

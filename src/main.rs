@@ -434,7 +434,7 @@ struct AutoArgs {
     /// Least relative held-out gain of a growth step (0) [key: growth.threshold].
     #[arg(long, value_name = "T")]
     grow_threshold: Option<f64>,
-    /// Fruitless checks before growth stops for good (3; not while a growable layer is one unit) [key: growth.patience].
+    /// Fruitless checks before growth stops for good (3; not while a growable layer is one unit or narrower than the output) [key: growth.patience].
     #[arg(long, value_name = "N")]
     grow_patience: Option<usize>,
     /// Growth steps per check at most (8).

@@ -6,7 +6,7 @@ use grownet::events::{self, Event, Growth};
 use grownet::report::RunSeries;
 use serde_json::Value;
 
-const FIXTURES: [&str; 4] = ["cnn-auto-full", "senn", "resnet-tiny", "no-site"];
+const FIXTURES: [&str; 5] = ["cnn-auto-full", "senn", "resnet-tiny", "no-site", "widened"];
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/metrics/{name}.jsonl"))
@@ -39,6 +39,7 @@ fn every_kind_of_event_is_in_the_fixtures() {
     assert!(has(&|e| matches!(e, Event::Epoch(_))));
     assert!(has(&|e| matches!(e, Event::End(_))));
     assert!(has(&|e| matches!(e, Event::GrowthFinished(_))));
+    assert!(has(&|e| matches!(e, Event::Widened(_))));
     assert!(has(&|e| matches!(e, Event::Growth(Growth::NoSite(_)))));
     assert!(has(&|e| matches!(e, Event::Growth(Growth::SennRound(_)))));
     assert!(has(

@@ -1253,3 +1253,80 @@ fn statistics_in_the_input_moments_basis_propose_the_same_neurons() {
     assert!(rel_diff(&outer(&pa), &outer(&pb)) < 1e-4);
     assert!((pa.fo_with_cross - pb.fo_with_cross).abs() < 5e-5 * pb.fo_with_cross.abs());
 }
+
+/// The automatic mode after a check that kept nothing while a layer that may still grow is a
+/// single unit: that layer gets one unit with random fan-in and zero fan-out (the function is
+/// unchanged) and the patience starts afresh; while a layer is narrower than the output the
+/// patience does not end growth; once none is, it ends growth as before (docs/tiny.md §10,
+/// "Rounds and patience", "A layer of one unit").
+#[test]
+fn a_fruitless_check_widens_one_unit_layers_without_changing_the_function() {
+    use grownet::distributed::World;
+    use grownet::events::Event;
+    use grownet::growth::{Clock, Context, Grower};
+    let d = data(600, 3); // three classes
+    let g = GrowthConfig {
+        auto: true,
+        selection: Selection::All,
+        patience: 1,
+        // No step can pay this: every check keeps nothing.
+        threshold_per_neuron: 1e9,
+        stats_samples: 256,
+        line_search_samples: 256,
+        ..GrowthConfig::default()
+    };
+    // Runs fruitless checks on a network of `hidden` widths: after each, (idle checks,
+    // finished, widths); and the events.
+    let checks = |hidden: &[i64], n: usize| {
+        let mut net = net(hidden, Activation::Relu, 5);
+        let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+        let mut grower = Grower::new(g.clone()).unwrap();
+        let mut events: Vec<Event> = Vec::new();
+        let before = net.forward(&d.x, false);
+        let mut states = Vec::new();
+        for step in 1..=n {
+            let mut ctx = Context {
+                net: &mut net,
+                opt: &mut opt,
+                train: &d,
+                val: None,
+                loss: Loss::CrossEntropy,
+                seed: 0,
+                clock: Clock {
+                    epoch: 0,
+                    step: 10 * step,
+                },
+                events: &mut events,
+                world: &World::single(),
+            };
+            grower.check(&mut ctx).unwrap();
+            let s = &grower.state;
+            states.push((s.idle_checks, s.finished, net.hidden_widths()));
+        }
+        let after = net.forward(&d.x, false);
+        assert!(
+            after.allclose(&before, 1e-6, 1e-6, false),
+            "the function changed"
+        );
+        (states, events)
+    };
+    let (states, events) = checks(&[1, 4], 2);
+    let widened: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Widened(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(widened.len(), 1, "{events:?}");
+    assert_eq!(widened[0].sites, vec![0], "only the one-unit layer");
+    assert_eq!(widened[0].hidden_widths, vec![2, 4]);
+    // The first check widened and started the count afresh; the second counts, but two units
+    // are fewer than the three outputs: growth goes on, nothing more is added.
+    assert_eq!(states[0], (0, false, vec![2, 4]));
+    assert_eq!(states[1], (1, false, vec![2, 4]));
+    // No layer narrower than the output: the first fruitless check ends growth (patience 1).
+    let (states, events) = checks(&[3, 4], 1);
+    assert_eq!(states[0], (1, true, vec![3, 4]));
+    assert!(!events.iter().any(|e| matches!(e, Event::Widened(_))));
+}

@@ -105,13 +105,15 @@ pub struct GrowthConfig {
     /// weights' own best update pays its cost (`threshold`, `threshold_per_neuron`,
     /// `threshold_per_parameter`) and exceeds `significance` standard errors ([`auto`]).
     /// Growth stops for good after `patience` checks in a row kept nothing (not while a layer
-    /// that may still grow is a single unit). Use a validation split (`val_fraction`) so that
-    /// "held-out" means unseen in training.
+    /// that may still grow is a single unit or narrower than the output; after such a check
+    /// each one-unit layer gets a unit with random fan-in and zero fan-out, and the count
+    /// starts afresh). Use a validation
+    /// split (`val_fraction`) so that "held-out" means unseen in training.
     pub auto: bool,
     /// Automatic mode: least relative held-out gain of a growth step.
     pub threshold: f64,
     /// Automatic mode: checks in a row that add nothing before growth stops for good (never
-    /// while a layer that may still grow is a single unit).
+    /// while a layer that may still grow is a single unit or narrower than the output).
     pub patience: usize,
     /// Automatic mode: growth steps per check at most.
     pub auto_rounds: usize,

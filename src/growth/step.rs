@@ -2,7 +2,8 @@
 //! may grow and by how much, where to grow (best first-order site, round-robin or all,
 //! docs/tiny.md §2.10), the statistics and proposals, then each proposal's amplitude, verdict and
 //! application ([`super::verdict`]). In automatic mode a check repeats steps while some site
-//! keeps its step and ends growth after `patience` fruitless checks.
+//! keeps its step and ends growth after `patience` fruitless checks (a fruitless check widens
+//! one-unit layers instead).
 use std::cell::RefCell;
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ use super::stem::Stems;
 use super::verdict::{self, Bottlenecks, Timings};
 use super::{statistics, GrowthMethod};
 use crate::error::Result;
-use crate::events::{Event, Growth, GrowthFinished, NoSite};
+use crate::events::{Event, Growth, GrowthFinished, NoSite, Widened};
 use crate::nn::Network;
 
 /// The TINY family of growth methods, with its fixed statistics sample when it has one.
@@ -117,6 +118,10 @@ impl GrowthMethod for TinyFamily {
             return Ok(());
         }
         state.idle_checks += 1;
+        if cfg.auto && !state.finished && self.widen_lone_layers(cfg, state, ctx)? {
+            state.idle_checks = 0; // the widened network's checks start afresh
+            return Ok(());
+        }
         let growable = || {
             let widths = ctx.net.hidden_widths();
             capacities(cfg, ctx.net)
@@ -124,9 +129,14 @@ impl GrowthMethod for TinyFamily {
                 .map(|&(k, _)| widths[k])
                 .collect::<Vec<_>>()
         };
+        let outputs = ctx
+            .net
+            .stages
+            .last()
+            .map_or(1, |s| s.layer.spec().outputs());
         if cfg.auto
             && !state.finished
-            && ends_for_good(state.idle_checks, cfg.patience, &growable())
+            && ends_for_good(state.idle_checks, cfg.patience, &growable(), outputs)
         {
             state.finished = true;
             ctx.emit(Event::GrowthFinished(GrowthFinished {
@@ -142,13 +152,54 @@ impl GrowthMethod for TinyFamily {
     }
 }
 
+impl TinyFamily {
+    /// After a check that added nothing, the automatic mode widens every layer that may still
+    /// grow and is a single unit by one unit with random fan-in and zero fan-out: the function
+    /// is unchanged, and the next check's closed form gets a second direction to work with
+    /// (docs/tiny.md §10, "A layer of one unit"). Returns whether it widened any.
+    fn widen_lone_layers(
+        &self,
+        cfg: &GrowthConfig,
+        state: &GrowthState,
+        ctx: &mut Context,
+    ) -> Result<bool> {
+        let widths = ctx.net.hidden_widths();
+        let lone: Vec<usize> = capacities(cfg, ctx.net)
+            .iter()
+            .map(|&(k, _)| k)
+            .filter(|&k| widths[k] == 1)
+            .collect();
+        if lone.is_empty() {
+            return Ok(false);
+        }
+        let mut rng = lone_rng(ctx.seed, state.steps_done);
+        for &k in &lone {
+            verdict::add_zero_fan_out(ctx, k, 1, &mut rng, Some(&self.stems))?;
+        }
+        ctx.emit(Event::Widened(Widened {
+            epoch: ctx.clock.epoch,
+            step: ctx.clock.step,
+            sites: lone,
+            hidden_widths: ctx.net.hidden_widths(),
+            reason: "a check kept nothing while these layers were a single unit".into(),
+        }))?;
+        Ok(true)
+    }
+}
+
 /// Whether the automatic mode's growth ends for good after a check that added nothing, given
-/// the widths of the layers that may still grow: `patience` such checks in a row, but never
-/// while one of them is a single unit (docs/tiny.md §10, "Rounds and patience"). Everything
-/// the layers above see passes through that unit: refusals then say that the one-unit network
-/// cannot judge its growth yet, not that its bottlenecks are exhausted.
-fn ends_for_good(idle_checks: usize, patience: usize, growable_widths: &[i64]) -> bool {
-    idle_checks >= patience && growable_widths.iter().all(|&w| w > 1)
+/// the widths of the layers that may still grow and the network's output width: `patience`
+/// such checks in a row, but never while one of those layers is a single unit or narrower than
+/// the output (docs/tiny.md §10, "Rounds and patience"). Everything the layers above see passes
+/// through that layer, and it cannot carry what the output needs: refusals then say that the
+/// narrow network cannot judge its growth yet, not that its bottlenecks are exhausted.
+fn ends_for_good(
+    idle_checks: usize,
+    patience: usize,
+    growable_widths: &[i64],
+    outputs: i64,
+) -> bool {
+    idle_checks >= patience && growable_widths.iter().all(|&w| w >= outputs.max(2))
 }
 
 /// Sites that may still grow, with how many neurons each may take now: up to the target
@@ -351,6 +402,14 @@ fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
     rng
 }
 
+/// The generator of the units [`TinyFamily::widen_lone_layers`] adds after `steps_done` growth
+/// steps (a stream apart from the steps' own).
+fn lone_rng(seed: u64, steps_done: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x3c6e_f372);
+    rng.set_stream(steps_done as u64);
+    rng
+}
+
 /// The proposal to try among several sites': a random one for random growth, else the one
 /// with the largest first-order improvement (docs/tiny.md §2.10).
 fn pick(method: Method, proposals: Vec<Proposal>, rng: &mut ChaCha8Rng) -> Option<Proposal> {
@@ -444,15 +503,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn patience_never_ends_growth_while_a_growable_layer_is_one_unit() {
-        // `patience` fruitless checks in a row end growth, fewer do not.
-        assert!(ends_for_good(3, 3, &[2, 5]));
-        assert!(ends_for_good(4, 3, &[256]));
-        assert!(!ends_for_good(2, 3, &[2, 5]));
+    fn patience_never_ends_growth_while_a_growable_layer_is_one_unit_or_narrower_than_the_output() {
+        // `patience` fruitless checks in a row end growth, fewer do not (one output).
+        assert!(ends_for_good(3, 3, &[2, 5], 1));
+        assert!(ends_for_good(4, 3, &[256], 1));
+        assert!(!ends_for_good(2, 3, &[2, 5], 1));
         // A layer that may still grow and is a single unit keeps growth going, however long.
-        assert!(!ends_for_good(3, 3, &[7, 1]));
-        assert!(!ends_for_good(1000, 3, &[1]));
+        assert!(!ends_for_good(3, 3, &[7, 1], 1));
+        assert!(!ends_for_good(1000, 3, &[1], 1));
+        // So does one narrower than the output (ten classes), not one as wide.
+        assert!(!ends_for_good(3, 3, &[6, 2], 10));
+        assert!(!ends_for_good(3, 3, &[12, 9], 10));
+        assert!(ends_for_good(3, 3, &[12, 10], 10));
         // No layer may grow: nothing holds growth (the caller ends it when no site has room).
-        assert!(ends_for_good(3, 3, &[]));
+        assert!(ends_for_good(3, 3, &[], 10));
     }
 }

@@ -261,9 +261,8 @@ pub fn amplitude_and_apply(
     Ok(kept)
 }
 
-/// Adds the companions of the kept proposal `p` at its site: random fan-in (PyTorch's default
-/// bound), zero bias and zero fan-out, so the function (and the verdict) is unchanged;
-/// returns how many (docs/tiny.md §2.14).
+/// Adds the companions of the kept proposal `p` at its site; returns how many
+/// (docs/tiny.md §2.14).
 fn add_companions(
     ctx: &mut Context,
     p: &Proposal,
@@ -277,12 +276,25 @@ fn add_companions(
     if n <= 0 {
         return Ok(0);
     }
-    let r = proposal::random(ctx.net, p.site, n, 0.0, c.rng)?;
+    add_zero_fan_out(ctx, p.site, n, c.rng, stems)?;
+    Ok(n)
+}
+
+/// Adds `n` units at `site` with random fan-in (PyTorch's default bound), zero bias and zero
+/// fan-out, so the function (and any verdict) is unchanged; `stems` forgets what they change.
+pub fn add_zero_fan_out(
+    ctx: &mut Context,
+    site: usize,
+    n: i64,
+    rng: &mut ChaCha8Rng,
+    stems: Option<&RefCell<Stems>>,
+) -> Result<()> {
+    let r = proposal::random(ctx.net, site, n, 0.0, rng)?;
     apply::apply(ctx.net, ctx.opt, &r, 1.0)?;
     if let Some(st) = stems {
-        st.borrow_mut().changed(p.site);
+        st.borrow_mut().changed(site);
     }
-    Ok(n)
+    Ok(())
 }
 
 /// The growth event of a TINY-family step.

@@ -165,7 +165,7 @@ impl RunSeries {
                         growth_steps: s.growth_steps,
                     });
                 }
-                Event::GrowthFinished(_) => {}
+                Event::GrowthFinished(_) | Event::Widened(_) => {}
                 Event::Error(e) => run.error = Some(e.message),
             }
         }

@@ -330,6 +330,10 @@ fn summary_line(event: &Event) -> Option<String> {
             Some(r) => format!("  senn {}: {r}", e.scores.growth_step),
         }),
         Event::GrowthFinished(f) => Some(format!("growth finished: {}", f.reason)),
+        Event::Widened(w) => Some(format!(
+            "  widened sites {:?} by a random unit with zero fan-out ({}): widths {:?}",
+            w.sites, w.reason, w.hidden_widths
+        )),
         _ => None,
     }
 }
