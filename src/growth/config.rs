@@ -107,8 +107,8 @@ pub struct GrowthConfig {
     /// Growth stops for good after `patience` checks in a row kept nothing (not while a layer
     /// that may still grow is a single unit or narrower than the output; after such a check
     /// each one-unit layer gets a unit with random fan-in and zero fan-out, and the count
-    /// starts afresh). Use a validation
-    /// split (`val_fraction`) so that "held-out" means unseen in training.
+    /// starts afresh). Use a validation split (`val_fraction`) so that "held-out" means unseen
+    /// in training.
     pub auto: bool,
     /// Automatic mode: least relative held-out gain of a growth step.
     pub threshold: f64,
