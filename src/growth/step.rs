@@ -118,26 +118,26 @@ impl GrowthMethod for TinyFamily {
             return Ok(());
         }
         state.idle_checks += 1;
-        if cfg.auto && !state.finished && self.widen_lone_layers(cfg, state, ctx)? {
+        if !cfg.auto || state.finished {
+            return Ok(());
+        }
+        // The layers that may still grow, with their widths.
+        let widths = ctx.net.hidden_widths();
+        let growable: Vec<(usize, i64)> = capacities(cfg, ctx.net)
+            .iter()
+            .map(|&(k, _)| (k, widths[k]))
+            .collect();
+        if self.widen_lone_layers(&growable, state, ctx)? {
             state.idle_checks = 0; // the widened network's checks start afresh
             return Ok(());
         }
-        let growable = || {
-            let widths = ctx.net.hidden_widths();
-            capacities(cfg, ctx.net)
-                .iter()
-                .map(|&(k, _)| widths[k])
-                .collect::<Vec<_>>()
-        };
+        let growable_widths: Vec<i64> = growable.iter().map(|&(_, w)| w).collect();
         let outputs = ctx
             .net
             .stages
             .last()
             .map_or(1, |s| s.layer.spec().outputs());
-        if cfg.auto
-            && !state.finished
-            && ends_for_good(state.idle_checks, cfg.patience, &growable(), outputs)
-        {
+        if ends_for_good(state.idle_checks, cfg.patience, &growable_widths, outputs) {
             state.finished = true;
             ctx.emit(Event::GrowthFinished(GrowthFinished {
                 epoch: ctx.clock.epoch,
@@ -156,18 +156,18 @@ impl TinyFamily {
     /// After a check that added nothing, the automatic mode widens every layer that may still
     /// grow and is a single unit by one unit with random fan-in and zero fan-out: the function
     /// is unchanged, and the next check's closed form gets a second direction to work with
-    /// (docs/tiny.md §10, "A layer of one unit"). Returns whether it widened any.
+    /// (docs/tiny.md §10, "A layer of one unit"). `growable`: the layers that may still grow,
+    /// with their widths. Returns whether it widened any.
     fn widen_lone_layers(
         &self,
-        cfg: &GrowthConfig,
+        growable: &[(usize, i64)],
         state: &GrowthState,
         ctx: &mut Context,
     ) -> Result<bool> {
-        let widths = ctx.net.hidden_widths();
-        let lone: Vec<usize> = capacities(cfg, ctx.net)
+        let lone: Vec<usize> = growable
             .iter()
+            .filter(|&&(_, w)| w == 1)
             .map(|&(k, _)| k)
-            .filter(|&k| widths[k] == 1)
             .collect();
         if lone.is_empty() {
             return Ok(false);
@@ -397,16 +397,19 @@ fn statistics_kind(cfg: &GrowthConfig, net: &Network) -> tch::Kind {
 /// The random generator of growth step `step` (1-based): its statistics and line-search
 /// samples, random neurons and picks.
 fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6a09_e667);
-    rng.set_stream(step as u64);
-    rng
+    keyed_rng(seed, 0x6a09_e667, step)
 }
 
 /// The generator of the units [`TinyFamily::widen_lone_layers`] adds after `steps_done` growth
 /// steps (a stream apart from the steps' own).
 fn lone_rng(seed: u64, steps_done: usize) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x3c6e_f372);
-    rng.set_stream(steps_done as u64);
+    keyed_rng(seed, 0x3c6e_f372, steps_done)
+}
+
+/// Stream `stream` of the run's generator for one purpose (`key`).
+fn keyed_rng(seed: u64, key: u64, stream: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ key);
+    rng.set_stream(stream as u64);
     rng
 }
 
