@@ -382,6 +382,10 @@ struct GrowthArgs {
     /// sites).
     #[arg(long, value_name = "WHERE")]
     decompositions: Option<Decompositions>,
+    /// Threads of growth's host linear algebra (faer): absent, one on a CPU run (libtorch's
+    /// threads hold the cores) and every core beside a GPU.
+    #[arg(long, value_name = "N")]
+    linalg_threads: Option<usize>,
     /// tiny/tiny-paper at dense ReLU sites: each new unit with its mirror (−α, −ω), the pair
     /// realising the closed form's linear change exactly (docs/tiny.md §2.16).
     #[arg(long)]
@@ -599,6 +603,7 @@ impl TrainArgs {
             statistics_sample => "growth.statistics_sample",
             statistics_precision => "growth.statistics_precision",
             decompositions => "growth.decompositions",
+            linalg_threads => "growth.linalg_threads",
             mirrors => "growth.mirrors" = true,
             line_search_samples => "growth.line_search_samples",
             line_search => "growth.line_search",

@@ -1,4 +1,12 @@
-//! Process-level settings: allocator tuning (stack.md, "Allocator").
+//! Process-level settings: allocator tuning (stack.md, "Allocator"), libtorch's CPU threads
+//! and the threads of growth's host linear algebra (docs/tiny.md §8, "Threads").
+//!
+//! ```
+//! use grownet::runtime::linalg_threads;
+//! assert_eq!(linalg_threads(None, true), 1); // a CPU run: faer on the calling thread
+//! assert_eq!(linalg_threads(Some(4), true), 4); // as asked
+//! assert!(linalg_threads(None, false) >= 1); // beside a GPU: every core
+//! ```
 
 /// Raises glibc's mmap threshold and disables trimming, so large tensor buffers are reused
 /// instead of being mapped and unmapped every step. Equivalent to
@@ -32,6 +40,31 @@ pub fn auto_threads(requested: Option<usize>, flops_per_sample: i64, batch_size:
         1
     } else {
         cores
+    }
+}
+
+/// Threads for growth's host linear algebra (faer): `requested`, or automatically one when
+/// libtorch computes on the CPU and every core beside a GPU. On the CPU libtorch's OpenMP
+/// threads hold the cores, busy-waiting between operations, and a second pool of threads
+/// mostly waits for them: on the 2-core machine the MNIST fast schedule's decompositions take
+/// about a third less time on one thread (docs/tiny.md §8, "Threads").
+pub fn linalg_threads(requested: Option<usize>, on_cpu: bool) -> usize {
+    match requested {
+        Some(n) => n.max(1),
+        None if on_cpu => 1,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+/// Sets faer's global parallelism to `n` threads (1: on the calling thread). faer's results
+/// round differently with another number of threads.
+pub fn set_linalg_threads(n: usize) {
+    let par = match std::num::NonZeroUsize::new(n) {
+        Some(n) if n.get() > 1 => faer::Par::Rayon(n),
+        _ => faer::Par::Seq,
+    };
+    if faer::get_global_parallelism() != par {
+        faer::set_global_parallelism(par);
     }
 }
 

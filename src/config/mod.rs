@@ -450,7 +450,7 @@ mod tests {
             assert!(e.contains(expected), "expected '{expected}' in '{e}'");
         }
         // Growth settings, on a network 4-4 growing to 8-8.
-        let growth: [(&str, &str); 11] = [
+        let growth: [(&str, &str); 12] = [
             (
                 "max_hidden = [2, 8]",
                 "growth.max_hidden = [2, 8]: expected targets no smaller than the network's \
@@ -467,6 +467,10 @@ mod tests {
             (
                 "max_parameters = -5",
                 "growth.max_parameters = -5: expected at least 1",
+            ),
+            (
+                "linalg_threads = 0",
+                "growth.linalg_threads = 0: expected at least 1",
             ),
             (
                 "neurons_per_step = 0",

@@ -157,6 +157,9 @@ pub struct GrowthConfig {
     pub delta_damping: f64,
     /// Where the decompositions run: the host (faer) or the training device (libtorch).
     pub decompositions: Decompositions,
+    /// Threads of growth's host linear algebra (faer), absent: automatic, see
+    /// [`crate::runtime::linalg_threads`] (docs/tiny.md §8, "Threads").
+    pub linalg_threads: Option<usize>,
     /// `tiny`/`tiny-paper` at dense ReLU sites: each proposed unit comes with its mirror
     /// `(−α, −ω)`, the pair realising the closed form's linear change exactly (at most half
     /// the step's units are proposed; docs/tiny.md §2.16).
@@ -211,6 +214,7 @@ impl Default for GrowthConfig {
             numerical_threshold: 1e-6,
             delta_damping: 0.01,
             decompositions: Decompositions::Host,
+            linalg_threads: None,
             mirrors: false,
             statistical_threshold: 1e-3,
             senn: SennConfig::default(),
@@ -277,6 +281,7 @@ impl GrowthConfig {
         )?;
         check::at_least("growth.stats_samples", self.stats_samples, 1)?;
         check::at_least("growth.stats_batch_size", self.stats_batch_size, 1)?;
+        check::opt_at_least("growth.linalg_threads", self.linalg_threads, 1, "automatic")?;
         check::at_least("growth.line_search_samples", self.line_search_samples, 1)?;
         self.line_search.validate()?;
         check::non_negative("growth.random_fan_out_std", self.random_fan_out_std)?;

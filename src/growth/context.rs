@@ -126,7 +126,12 @@ impl Context<'_> {
             return self.held_out(&perm, held_out); // the validation split ignores `perm`
         }
         let taken: std::collections::HashSet<i64> = fixed.iter().copied().collect();
-        let rest: Vec<i64> = perm.into_iter().filter(|i| !taken.contains(i)).collect();
+        // Only the first `held_out` are taken: the rest of the permutation is not filtered.
+        let rest: Vec<i64> = perm
+            .into_iter()
+            .filter(|i| !taken.contains(i))
+            .take(held_out)
+            .collect();
         self.held_out(&rest, held_out)
     }
 

@@ -117,13 +117,22 @@ impl Grower {
             return;
         }
         let start = Instant::now();
+        self.set_linalg_threads(ctx);
         self.method.prepare(&self.config, ctx);
         self.state.seconds += start.elapsed().as_secs_f64();
+    }
+
+    /// faer's threads for this run's growth ([`crate::runtime::linalg_threads`]).
+    fn set_linalg_threads(&self, ctx: &Context) {
+        let on_cpu = ctx.net.device() == tch::Device::Cpu;
+        let n = crate::runtime::linalg_threads(self.config.linalg_threads, on_cpu);
+        crate::runtime::set_linalg_threads(n);
     }
 
     /// One growth check by the configured method.
     pub fn check(&mut self, ctx: &mut Context) -> Result<()> {
         let start = Instant::now();
+        self.set_linalg_threads(ctx);
         let result = self
             .method
             .check(&self.config, &mut self.state, ctx)
