@@ -420,6 +420,14 @@ struct GrowthArgs {
     /// fan-in and zero fan-out (the function is unchanged; 0, default: none).
     #[arg(long, value_name = "C")]
     companions: Option<f64>,
+    /// Once growth has ended for good, multiply every parameter by F (1, default: unchanged;
+    /// shrink and perturb, docs/tiny.md §2.18).
+    #[arg(long, value_name = "F")]
+    end_shrink: Option<f64>,
+    /// Once growth has ended for good, add S times a fresh default initialisation to every
+    /// weight (0, default: none).
+    #[arg(long, value_name = "S")]
+    end_perturb: Option<f64>,
     /// TINY: damping E of the applied δ at sites behind BatchNorm, relative to the mean
     /// eigenvalue of S (default 0.01; 0: the exact δ; docs/tiny.md §2.15).
     #[arg(long, value_name = "E")]
@@ -614,6 +622,8 @@ impl TrainArgs {
             bn_match => "growth.bn_match",
             fan_in_noise => "growth.fan_in_noise",
             companions => "growth.companions",
+            end_shrink => "growth.end_shrink",
+            end_perturb => "growth.end_perturb",
             delta_damping => "growth.delta_damping",
         );
         keys!(a, when_growing;

@@ -905,6 +905,55 @@ fn reset_at_end_restarts_the_optimiser_when_automatic_growth_finishes() {
     );
 }
 
+/// `growth.end_shrink` (shrink and perturb, docs/tiny.md §2.18): the run is the same as
+/// without it until growth has ended for good; the evaluation right after the check that ended
+/// it sees the shrunk network. `end_shrink = 1` is no shrink at all.
+#[test]
+fn end_shrink_leaves_growth_alone_and_shrinks_once_growth_has_ended() {
+    let g = |shrink: f64| GrowthConfig {
+        auto: true,
+        stats_samples: 512,
+        line_search_samples: 450,
+        new_second_moment: NewSecondMoment::ResetAtEnd,
+        end_shrink: shrink,
+        ..GrowthConfig::default()
+    };
+    let runs: Vec<_> = [1.0, 0.5]
+        .into_iter()
+        .map(|f| fit_teacher(g(f), 12, Some(0.3)).3)
+        .collect();
+    // Timings aside, every number of an event.
+    let numbers = |e: &serde_json::Value| {
+        let mut e = e.clone();
+        if let Some(m) = e.as_object_mut() {
+            m.retain(|k, _| !k.contains("seconds") && k != "wall_time");
+        }
+        e
+    };
+    let ended = |ev: &[serde_json::Value]| {
+        ev.iter()
+            .position(|e| e["event"] == "growth_finished")
+            .expect("automatic growth finished")
+    };
+    let end = ended(&runs[0]);
+    assert_eq!(ended(&runs[1]), end);
+    for (a, b) in runs[0][..=end].iter().zip(&runs[1][..=end]) {
+        assert_eq!(numbers(a), numbers(b));
+    }
+    let after = |ev: &[serde_json::Value]| {
+        ev[end..]
+            .iter()
+            .find(|e| e["event"] == "epoch")
+            .map(|e| e["val_loss"].as_f64().unwrap())
+            .unwrap()
+    };
+    let (plain, shrunk) = (after(&runs[0]), after(&runs[1]));
+    assert!(
+        (plain - shrunk).abs() > 1e-6 * plain.abs(),
+        "{plain} {shrunk}"
+    );
+}
+
 #[test]
 fn automatic_mode_can_judge_whole_steps() {
     // `total` with no significance or costs (the rule before neurons were judged on their

@@ -450,7 +450,7 @@ mod tests {
             assert!(e.contains(expected), "expected '{expected}' in '{e}'");
         }
         // Growth settings, on a network 4-4 growing to 8-8.
-        let growth: [(&str, &str); 12] = [
+        let growth: [(&str, &str); 14] = [
             (
                 "max_hidden = [2, 8]",
                 "growth.max_hidden = [2, 8]: expected targets no smaller than the network's \
@@ -471,6 +471,14 @@ mod tests {
             (
                 "linalg_threads = 0",
                 "growth.linalg_threads = 0: expected at least 1",
+            ),
+            (
+                "end_shrink = 0.0",
+                "growth.end_shrink = 0.0: expected a finite number > 0",
+            ),
+            (
+                "end_perturb = -1.0",
+                "growth.end_perturb = -1.0: expected a finite number ≥ 0",
             ),
             (
                 "neurons_per_step = 0",

@@ -149,6 +149,12 @@ pub struct GrowthConfig {
     /// at the same site with random fan-in and zero fan-out, which leave the function as it
     /// was (0: none; docs/tiny.md §2.14).
     pub companions: f64,
+    /// Once growth has ended for good, every parameter is multiplied by this (1: unchanged;
+    /// shrink and perturb, docs/tiny.md §2.18).
+    pub end_shrink: f64,
+    /// Once growth has ended for good, every weight gets this many times a fresh default
+    /// initialisation (0: none; docs/tiny.md §2.18).
+    pub end_perturb: f64,
     /// Eigenvalues of S and S₂ at or below this are dropped (docs/tiny.md §2.5; GroMo: 1e-6).
     pub numerical_threshold: f64,
     /// Damping ε of the applied δ at sites behind BatchNorm (the producer normalises):
@@ -211,6 +217,8 @@ impl Default for GrowthConfig {
             random_fan_out_std: 0.0,
             fan_in_noise: 0.0,
             companions: 0.0,
+            end_shrink: 1.0,
+            end_perturb: 0.0,
             numerical_threshold: 1e-6,
             delta_damping: 0.01,
             decompositions: Decompositions::Host,
@@ -303,6 +311,8 @@ impl GrowthConfig {
             ));
         }
         check::non_negative("growth.companions", self.companions)?;
+        check::positive("growth.end_shrink", self.end_shrink)?;
+        check::non_negative("growth.end_perturb", self.end_perturb)?;
         check::non_negative("growth.delta_damping", self.delta_damping)?;
         if self.companions > 0.0 && matches!(self.method, Method::Random | Method::Senn) {
             return Err(Error::invalid(

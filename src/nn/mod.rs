@@ -22,6 +22,7 @@ mod loss;
 mod network;
 mod path;
 pub mod rational;
+mod shrink;
 mod spec;
 mod stage;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use linear::Linear;
 pub use loss::Loss;
 pub use network::{Hooks, Network, NoHooks};
 pub use path::{shifted_key, ParamPath, Part};
+pub use shrink::shrink_perturb;
 pub use spec::{Architecture, LayerSpec, Pool, Skip, StageSpec, MAX_WEIGHTS};
 pub use stage::{Layer, SkipPath, Stage};
 

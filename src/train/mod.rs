@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind};
 
 pub use crate::events::{Eval, Summary};
@@ -39,7 +40,7 @@ use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::events::{End, EpochEnd, Event, RunError, Start};
 use crate::growth::{replicate, Clock, Context, Grower};
-use crate::nn::{Loss, Network};
+use crate::nn::{self, Loss, Network};
 use crate::optim::{NewSecondMoment, Optimizer};
 
 /// A training run in progress.
@@ -250,16 +251,32 @@ impl Trainer {
         let before = (mode == NewSecondMoment::Reset).then(|| shape(self));
         let was_finished = finished(self);
         self.with_growth(|grower, ctx| grower.check(ctx))?;
+        let ended = !was_finished && finished(self);
         let reset = match mode {
             NewSecondMoment::Reset => before != Some(shape(self)),
-            NewSecondMoment::ResetAtEnd => !was_finished && finished(self),
+            NewSecondMoment::ResetAtEnd => ended,
             _ => false,
         };
         if reset {
             self.opt.reset();
         }
+        if ended {
+            self.shrink_and_perturb();
+        }
         self.doing = "training";
         Ok(())
+    }
+
+    /// Shrink and perturb once growth has ended for good (`growth.end_shrink`,
+    /// `growth.end_perturb`; docs/tiny.md §2.18), from a generator of the run's seed.
+    fn shrink_and_perturb(&mut self) {
+        let Some(g) = self.grower.as_ref().map(|g| &g.config) else {
+            return;
+        };
+        if g.end_shrink != 1.0 || g.end_perturb > 0.0 {
+            let mut rng = ChaCha8Rng::seed_from_u64(self.config.train.seed ^ 0x5be0_cd19);
+            nn::shrink_perturb(&self.net, g.end_shrink, g.end_perturb, &mut rng);
+        }
     }
 
     /// Runs `f` on the grower (when there is one) and the narrow context growth works on.
