@@ -46,8 +46,8 @@ pub fn auto_threads(requested: Option<usize>, flops_per_sample: i64, batch_size:
 /// Threads for growth's host linear algebra (faer): `requested`, or automatically one when
 /// libtorch computes on the CPU and every core beside a GPU. On the CPU libtorch's OpenMP
 /// threads hold the cores, busy-waiting between operations, and a second pool of threads
-/// mostly waits for them: on the 2-core machine the MNIST fast schedule's decompositions take
-/// about a third less time on one thread (docs/tiny.md §8, "Threads").
+/// mostly waits for them: on the 2-core machine the automatic MNIST recipe's decompositions
+/// take half the time on one thread (docs/tiny.md §8, "Threads").
 pub fn linalg_threads(requested: Option<usize>, on_cpu: bool) -> usize {
     match requested {
         Some(n) => n.max(1),
