@@ -1,4 +1,4 @@
-//! Process-level settings: allocator tuning (stack.md, "Allocator"), libtorch's CPU threads
+//! Process-level settings: allocator tuning ([`tune_allocator`]), libtorch's CPU threads
 //! and the threads of growth's host linear algebra (docs/tiny.md §8, "Threads").
 //!
 //! ```
