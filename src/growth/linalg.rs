@@ -13,6 +13,9 @@
 //! Panics happen only on programming errors (non-square input where a square matrix is
 //! required, or mismatched shapes).
 //!
+//! [`psd_factor`] computes only the eigenvectors of the eigenvalues it keeps when they are at
+//! most half ([`top_eigen`], docs/tiny.md §8 "Only the kept eigenvectors").
+//!
 //! The three decompositions (symmetric eigendecomposition, Cholesky solve, thin SVD) run on a
 //! [`Backend`]: faer on the host (the default), or libtorch's f64 linear algebra on a device,
 //! which on a GPU is much faster for large sites (docs/tiny.md §8). A device decomposition
@@ -34,6 +37,8 @@ use faer::{Mat, MatRef, Side};
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
+
+pub mod top_eigen;
 
 /// Resolution of `f64` used for the `eps·I` retry of a failed eigendecomposition (the
 /// float64 counterpart of GroMo's `finfo(dtype).resolution`, docs/tiny.md §2.5 step 1, PR #192).
@@ -255,8 +260,13 @@ impl PsdFactor {
     }
 }
 
+/// Below this size [`psd_factor_on`] always decomposes fully (it costs little either way).
+const SELECTIVE_MIN_DIM: usize = 32;
+
 /// Truncated eigen-factor of the symmetric PSD matrix `A` (docs/tiny.md §2.5 step 1): keeps the
-/// eigenvalues `> eigen_cut(λ_max, n, threshold)`. Returns `None` if the
+/// eigenvalues `> eigen_cut(λ_max, n, threshold)`. On the host, for `n ≥ 32`, only the kept
+/// eigenvectors are computed when at most half are kept ([`top_eigen`], checked; else the
+/// full decomposition). Returns `None` if the
 /// eigendecomposition fails (non-finite input, no convergence after the `ε·I` retries).
 ///
 /// # Panics
@@ -268,6 +278,21 @@ pub fn psd_factor(a: MatRef<'_, f64>, threshold: f64) -> Option<PsdFactor> {
 /// [`psd_factor`] with the eigendecomposition on `backend`.
 pub fn psd_factor_on(a: MatRef<'_, f64>, threshold: f64, backend: Backend) -> Option<PsdFactor> {
     let n = a.nrows();
+    if backend == Backend::Host && n >= SELECTIVE_MIN_DIM {
+        // Only the kept eigenvectors (docs/tiny.md §8), when at most half are kept.
+        let s = symmetrize(a);
+        let cut_of = |max: f64| eigen_cut(max, n, threshold);
+        let top = top_eigen::top_eigen(s.as_ref(), cut_of, n / 2);
+        if let Some(top) = top {
+            let r = top.values.len();
+            return Some(PsdFactor {
+                basis: top.vectors,
+                values: top.values,
+                cut: top.cut,
+                dropped: n - r,
+            });
+        }
+    }
     let evd = sym_eigen_on(a, backend)?;
     let max = evd.values.first().copied().unwrap_or(0.0);
     let cut = eigen_cut(max, n, threshold);
