@@ -25,15 +25,15 @@
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self, tridiag, ComputeEigenvectors, SelfAdjointEvdParams};
 use faer::linalg::householder;
-use faer::{Col, Conj, Mat, MatRef, Spec};
+use faer::{Col, Conj, Mat, MatRef, Par, Spec};
 
 /// Largest accepted residual and loss of orthogonality, relative to `‖T‖` (residuals) or 1
 /// (the Gram matrix). A full decomposition reaches about `n·ε`; the growth statistics
 /// themselves carry f32 rounding (`≈ 10⁻⁷`) when they are computed in mixed precision.
 pub const TOLERANCE: f64 = 1e-10;
 
-/// Inverse-iteration steps per eigenvector (each `O(n)`; two reach the tolerance on the
-/// matrices tried, the third is margin, as `dstein` iterates once past convergence).
+/// Inverse-iteration solves per eigenvector, each `O(n)` (`dstein` takes up to five, stopping
+/// once the solution has grown enough). A vector that has not converged fails the check.
 const ITERATIONS: usize = 3;
 
 /// Eigenvalues of the same cluster (closer than this, relative to `‖T‖`) have their vectors
@@ -83,38 +83,26 @@ pub fn top_eigen(
     trid.copy_from_triangular_lower(a);
     let bs = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(n, n);
     let mut reflections = Mat::<f64>::zeros(bs, n - 1);
+    let tridiag_params = params.tridiag.into();
     tridiag::tridiag_in_place(
         trid.as_mut(),
         reflections.as_mut(),
         par,
         stack,
-        params.tridiag.into(),
+        tridiag_params,
     );
-    let d = Col::<f64>::from_fn(n, |i| trid[(i, i)]);
-    let e = Col::<f64>::from_fn(n - 1, |i| trid[(i + 1, i)]);
-    let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let eigenvalues = evd::tridiagonal_self_adjoint_evd(
-        d.as_diagonal(),
-        e.as_diagonal(),
-        s.as_mut(),
-        None,
-        par,
-        stack,
-        params,
-    );
-    eigenvalues.ok()?;
-    let mut values: Vec<f64> = s.column_vector().iter().copied().collect();
-    values.reverse();
+    let d: Vec<f64> = (0..n).map(|i| trid[(i, i)]).collect();
+    let e: Vec<f64> = (0..n - 1).map(|i| trid[(i + 1, i)]).collect();
+    let mut values = tridiagonal_values(&d, &e, par, stack)?;
     let cut = cut_of(values[0]);
     let r = values.iter().take_while(|&&l| l > cut).count();
     if r > max_rank {
         return None;
     }
     values.truncate(r);
-    let d: Vec<f64> = d.iter().copied().collect();
-    let e: Vec<f64> = e.iter().copied().collect();
     let mut x = tridiagonal_vectors(&d, &e, &values)?;
     if r > 0 {
+        // X ← Q X on rows 1.. (the reduction leaves row 0 alone).
         householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
             trid.as_ref().submatrix(1, 0, n - 1, n - 1),
             reflections.as_ref(),
@@ -129,6 +117,20 @@ pub fn top_eigen(
         vectors: x,
         cut,
     })
+}
+
+/// The eigenvalues of the tridiagonal `T` (diagonal `d`, subdiagonal `e`), largest first, by
+/// faer's QR algorithm without vectors; `None` if it does not converge.
+fn tridiagonal_values(d: &[f64], e: &[f64], par: Par, stack: &mut MemStack) -> Option<Vec<f64>> {
+    let d = Col::<f64>::from_fn(d.len(), |i| d[i]);
+    let e = Col::<f64>::from_fn(e.len(), |i| e[i]);
+    let mut s = faer::diag::Diag::<f64>::zeros(d.nrows());
+    let params: Spec<SelfAdjointEvdParams, f64> = Default::default();
+    let (d, e) = (d.as_diagonal(), e.as_diagonal());
+    evd::tridiagonal_self_adjoint_evd(d, e, s.as_mut(), None, par, stack, params).ok()?;
+    let mut values: Vec<f64> = s.column_vector().iter().copied().collect();
+    values.sort_by(|a, b| b.total_cmp(a));
+    Some(values)
 }
 
 /// Eigenvectors of the tridiagonal `T` (diagonal `d`, subdiagonal `e`) for the eigenvalues
