@@ -265,8 +265,8 @@ const SELECTIVE_MIN_DIM: usize = 32;
 
 /// Truncated eigen-factor of the symmetric PSD matrix `A` (docs/tiny.md §2.5 step 1): keeps the
 /// eigenvalues `> eigen_cut(λ_max, n, threshold)`. On the host, for `n ≥ 32`, only the kept
-/// eigenvectors are computed when at most half are kept ([`top_eigen`], checked; else the
-/// full decomposition). Returns `None` if the
+/// eigenvectors are computed when at most half are kept ([`top_eigen`], checked; else faer's
+/// full decomposition, finished from the same tridiagonal reduction). Returns `None` if the
 /// eigendecomposition fails (non-finite input, no convergence after the `ε·I` retries).
 ///
 /// # Panics
@@ -279,7 +279,8 @@ pub fn psd_factor(a: MatRef<'_, f64>, threshold: f64) -> Option<PsdFactor> {
 pub fn psd_factor_on(a: MatRef<'_, f64>, threshold: f64, backend: Backend) -> Option<PsdFactor> {
     let n = a.nrows();
     if backend == Backend::Host && n >= SELECTIVE_MIN_DIM {
-        // Only the kept eigenvectors (docs/tiny.md §8), when at most half are kept.
+        // Only the kept eigenvectors when at most half are kept (docs/tiny.md §8); else the
+        // full decomposition from the same reduction.
         let s = symmetrize(a);
         let cut_of = |max: f64| eigen_cut(max, n, threshold);
         let top = top_eigen::top_eigen(s.as_ref(), cut_of, n / 2);

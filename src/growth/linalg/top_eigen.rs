@@ -11,7 +11,8 @@
 //!
 //! The result is checked before it is used: every residual `‖T x − λ x‖` and the Gram matrix
 //! of the `r` vectors (`|xᵢᵀxⱼ − δᵢⱼ|`) must be below [`TOLERANCE`] (relative to `‖T‖`);
-//! otherwise `None`, and the caller takes the full decomposition.
+//! otherwise, and when more than `max_rank` are kept, faer's divide and conquer computes `T`'s
+//! vectors as its full decomposition does, and the same `r` columns are mapped back.
 //!
 //! ```
 //! use faer::Mat;
@@ -56,10 +57,12 @@ pub struct TopEigen {
 }
 
 /// The eigenpairs of the symmetric `a` (its lower triangle is read) whose eigenvalues exceed
-/// `cut_of(λ_max)`. `None` when more than `max_rank` eigenvalues exceed it (the full
-/// decomposition is then as cheap), when faer's QR algorithm does not converge, the input is
-/// not finite or smaller than 2 × 2, or the vectors fail the check: the caller then
-/// decomposes fully.
+/// `cut_of(λ_max)`. When more than `max_rank` eigenvalues exceed it (inverse iteration then
+/// saves little), or the inverse iteration's vectors fail the check, the kept pairs of faer's
+/// divide and conquer on the same tridiagonal form instead: bit for bit those of faer's full
+/// decomposition, without reducing the matrix twice. `None` when faer's algorithms do not
+/// converge or the input is not finite or smaller than 2 × 2: the caller then decomposes fully
+/// (with its retries).
 ///
 /// # Panics
 /// If `a` is not square.
@@ -93,16 +96,14 @@ pub fn top_eigen(
     );
     let d: Vec<f64> = (0..n).map(|i| trid[(i, i)]).collect();
     let e: Vec<f64> = (0..n - 1).map(|i| trid[(i + 1, i)]).collect();
-    let mut values = tridiagonal_values(&d, &e, par, stack)?;
+    let values = tridiagonal_values(&d, &e, par, stack)?;
     let cut = cut_of(values[0]);
     let r = values.iter().take_while(|&&l| l > cut).count();
-    if r > max_rank {
-        return None;
-    }
-    values.truncate(r);
-    let mut x = tridiagonal_vectors(&d, &e, &values)?;
-    if r > 0 {
-        // X ← Q X on rows 1.. (the reduction leaves row 0 alone).
+    let kept = (r <= max_rank)
+        .then(|| tridiagonal_vectors(&d, &e, &values[..r]))
+        .flatten();
+    // X ← Q X on rows 1.. (the reduction leaves row 0 alone).
+    let back = |x: &mut Mat<f64>, stack: &mut MemStack| {
         householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
             trid.as_ref().submatrix(1, 0, n - 1, n - 1),
             reflections.as_ref(),
@@ -111,7 +112,29 @@ pub fn top_eigen(
             par,
             stack,
         );
-    }
+    };
+    let (values, x, cut) = match kept {
+        Some(mut x) => {
+            if r > 0 {
+                back(&mut x, stack);
+            }
+            (values[..r].to_vec(), x, cut)
+        }
+        // Too many kept, or the check failed: faer's full decomposition, finished from the
+        // same reduction (not a second one) and mapped back whole, as faer does, so the kept
+        // columns are its bit for bit.
+        None => {
+            let (values, mut u) = every_tridiagonal_vector(&d, &e, par, stack)?;
+            back(&mut u, stack);
+            let cut = cut_of(values[0]);
+            let r = values.iter().take_while(|&&l| l > cut).count();
+            (
+                values[..r].to_vec(),
+                Mat::from_fn(n, r, |i, k| u[(i, n - 1 - k)]),
+                cut,
+            )
+        }
+    };
     x.is_all_finite().then_some(TopEigen {
         values,
         vectors: x,
@@ -131,6 +154,29 @@ fn tridiagonal_values(d: &[f64], e: &[f64], par: Par, stack: &mut MemStack) -> O
     let mut values: Vec<f64> = s.column_vector().iter().copied().collect();
     values.sort_by(|a, b| b.total_cmp(a));
     Some(values)
+}
+
+/// Every eigenpair of the tridiagonal `T` by faer's divide and conquer (what its full
+/// decomposition computes): the eigenvalues largest first, the vectors in faer's order
+/// (nondecreasing eigenvalues).
+fn every_tridiagonal_vector(
+    d: &[f64],
+    e: &[f64],
+    par: Par,
+    stack: &mut MemStack,
+) -> Option<(Vec<f64>, Mat<f64>)> {
+    let n = d.len();
+    let (d, e) = (
+        Col::<f64>::from_fn(n, |i| d[i]),
+        Col::<f64>::from_fn(n - 1, |i| e[i]),
+    );
+    let mut s = faer::diag::Diag::<f64>::zeros(n);
+    let mut u = Mat::<f64>::zeros(n, n);
+    let params: Spec<SelfAdjointEvdParams, f64> = Default::default();
+    let (dd, ed) = (d.as_diagonal(), e.as_diagonal());
+    evd::tridiagonal_self_adjoint_evd(dd, ed, s.as_mut(), Some(u.as_mut()), par, stack, params)
+        .ok()?;
+    Some((s.column_vector().iter().rev().copied().collect(), u))
 }
 
 /// Eigenvectors of the tridiagonal `T` (diagonal `d`, subdiagonal `e`) for the eigenvalues
@@ -368,10 +414,40 @@ mod tests {
     fn nothing_above_the_cut_and_degenerate_input() {
         let top = top_eigen(Mat::<f64>::identity(5, 5).as_ref(), |_| 2.0, 5).unwrap();
         assert!(top.values.is_empty() && top.vectors.ncols() == 0 && top.vectors.nrows() == 5);
-        assert!(top_eigen(Mat::<f64>::identity(5, 5).as_ref(), |_| 0.5, 4).is_none());
+        assert_eq!(
+            top_eigen(Mat::<f64>::identity(5, 5).as_ref(), |_| 0.5, 4)
+                .unwrap()
+                .values
+                .len(),
+            5
+        );
         let nan = Mat::from_fn(3, 3, |i, _| if i == 1 { f64::NAN } else { 1.0 });
         assert!(top_eigen(nan.as_ref(), |_| 0.1, 3).is_none());
         assert!(top_eigen(Mat::<f64>::zeros(1, 1).as_ref(), |_| 0.1, 1).is_none());
+    }
+
+    /// More kept than `max_rank`: the kept pairs of faer's full decomposition, bit for bit
+    /// (the same reduction and divide and conquer, only the kept columns mapped back).
+    #[test]
+    fn too_many_kept_gives_the_full_decomposition_bit_for_bit() {
+        for (n, decay, seed) in [(40, 0.05, 5), (257, 0.001, 6)] {
+            let a = random_psd(n, decay, seed);
+            let full = a.self_adjoint_eigen(Side::Lower).unwrap();
+            let all: Vec<f64> = full.S().column_vector().iter().rev().copied().collect();
+            let r = all.iter().take_while(|&&l| l > 1e-6).count();
+            assert!(
+                2 * r > n,
+                "the test needs most directions kept ({r} of {n})"
+            );
+            let top = top_eigen(a.as_ref(), |_| 1e-6, n / 2).unwrap();
+            assert_eq!(top.values, all[..r].to_vec());
+            let u = full.U();
+            for k in 0..r {
+                for i in 0..n {
+                    assert_eq!(top.vectors[(i, k)], u[(i, n - 1 - k)], "({i}, {k})");
+                }
+            }
+        }
     }
 
     #[test]
