@@ -1259,13 +1259,19 @@ fn statistics_in_the_input_moments_basis_propose_the_same_neurons() {
         basis_rows: None,
     });
     let stats = |known| {
-        let mut plan = statistics::Plan::new(&site, 0);
+        let mut plan = statistics::Plan::new(&site, 50);
         plan.precision = Kind::Float;
         plan.known = vec![Some(known)];
         let c = statistics::collect(&n, Loss::CrossEntropy, &d, &idx, 64, &plan).unwrap();
-        c.stats.into_iter().next().unwrap()
+        let sm = c.samples.into_iter().next().unwrap().unwrap();
+        (c.stats.into_iter().next().unwrap(), sm)
     };
-    let (a, b) = (stats(m.clone()), stats(without));
+    let ((a, sa), (b, sb)) = (stats(m.clone()), stats(without));
+    // The raw rows (first samples' producer rows, for the measured first order) are the
+    // same: in the basis only the producer's first rows are formed.
+    assert_eq!((sa.images, sb.images), (50, 50));
+    assert_eq!(sa.b2.size(), vec![50, 9]);
+    assert!(sa.b2.equal(&sb.b2) && sa.g.equal(&sb.g));
     assert_eq!(
         (&a.s, &a.m),
         (&b.s, &b.m),

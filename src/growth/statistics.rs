@@ -358,16 +358,35 @@ impl Accumulator<'_> {
         (hooks, grads): (&Probes, &[Tensor]),
         (offset, images, keep_samples, kind): (i64, i64, usize, Kind),
     ) {
+        let basis: Vec<Option<Tensor>> = (0..sites.len())
+            .map(|slot| self.known[slot].as_ref()?.rows_in_basis(offset, images))
+            .collect();
+        // A dense site's producer rows in the input moment's basis replace its features in
+        // the sums; of those features only the raw rows' first samples are read.
+        let rows_only: Vec<bool> = (0..net.stages.len())
+            .map(|i| {
+                sites.iter().zip(&basis).all(|(s, b)| {
+                    s.index + 1 != i
+                        && (s.index != i || (b.is_some() && s.kind == site::SiteKind::Dense))
+                })
+            })
+            .collect();
+        let first = (keep_samples as i64).min(images);
         let feats: Vec<Option<Tensor>> = net
             .stages
             .iter()
             .enumerate()
             .map(|(i, st)| {
-                let x = hooks.inputs[i].as_ref();
-                x.map(|x| site::features(st, x, self.precision))
+                let x = hooks.inputs[i].as_ref()?;
+                let x = if rows_only[i] {
+                    x.narrow(0, 0, first)
+                } else {
+                    x.shallow_clone()
+                };
+                Some(site::features(st, &x, self.precision))
             })
             .collect();
-        for (slot, s) in sites.iter().enumerate() {
+        for (slot, (s, in_basis)) in sites.iter().zip(basis).enumerate() {
             let k = s.index;
             let probe = hooks.probes.iter().position(|(i, _)| *i == k + 1);
             let g = &grads[probe.expect("a probe at every consumer")];
@@ -380,12 +399,12 @@ impl Accumulator<'_> {
             let producer = feats[k].as_ref().expect("features");
             let rows = s.producer_rows(producer, hw);
             if self.samples[slot].is_none() && keep_samples > 0 && rows.taps.len() == 1 {
-                let raw = raw_rows(s, producer, &rows.taps[0], &g, (images, keep_samples, kind));
+                let held = if rows_only[k] { first } else { images };
+                let raw = raw_rows(s, producer, &rows.taps[0], &g, (held, keep_samples, kind));
                 self.samples[slot] = Some(raw);
             }
-            let known = self.known[slot].as_ref();
-            let in_basis = known.and_then(|m| m.rows_in_basis(offset, images));
-            let batch = Sums::of_rows(&rows, (&b1, &g), known.is_none(), in_basis.as_ref());
+            let known = self.known[slot].is_some();
+            let batch = Sums::of_rows(&rows, (&b1, &g), !known, in_basis.as_ref());
             match self.sums[slot].as_mut() {
                 None => self.sums[slot] = Some(batch),
                 Some(acc) => acc.add(batch),
