@@ -22,8 +22,9 @@
 //! from the units' is judged against itself at its own best, and the units can lose by the scale
 //! alone (a CIFAR-10 CNN that hardly grows; an MNIST MLP stalled at 1 + 1 units: docs/tiny.md §10).
 //!
-//! At plain linear sites the previews share everything that depends neither on the scale
-//! nor on k ([`super::preview::Previews`]), so judging a step costs a few small products, not full passes.
+//! At every site without rational units the previews share everything that depends neither
+//! on the scale nor on k ([`super::preview::Previews`]), so judging a step costs the new units
+//! and the layers after the consumer, not full passes.
 use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};

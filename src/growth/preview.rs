@@ -37,13 +37,13 @@ use crate::data::Dataset;
 use crate::nn::{Activation, Hooks, Layer, Loss, Network, Pool, Stage};
 
 /// Previews of one proposal and of its first-k cuts (k = 0: the update of the existing
-/// weights alone) on fixed data, as [`amplitude::forward_extended`] computes them. At a plain
-/// linear site (linear producer and consumer without BatchNorm, pooling or rational units)
+/// weights alone) on fixed data, as [`amplitude::forward_extended`] computes them. At every
+/// site without rational units ([`cacheable`]: linear or conv, BatchNorm and pooling included)
 /// what depends neither on the scale nor on the cut is computed once: the producer's input
 /// and output, the consumer's pre-activation, the δ step's change of it and the new units'
 /// pre-activations. A preview then costs the new units and the layers after the consumer
-/// instead of a whole forward pass. Elsewhere the stages before the site run once and every
-/// preview runs the rest ([`amplitude::forward_extended_from`]).
+/// instead of a whole forward pass. At a rational site the stages before the site run once
+/// and every preview runs the rest ([`amplitude::forward_extended_from`]).
 pub struct Previews<'a> {
     net: &'a Network,
     proposal: &'a Proposal,
@@ -66,13 +66,14 @@ pub struct Previews<'a> {
     moved: RefCell<Vec<(u64, Tensor)>>,
 }
 
-/// What a plain linear site's previews share (see [`Previews`]).
+/// What a cached site's previews share (see [`Previews`]).
 struct Cache {
     /// Consumer pre-activation of the unchanged network `[n, d]`.
     base: Tensor,
     /// The δ step's change of it at scale 1, `δ b̃₋₁` `[n, d]`.
     delta: Option<Tensor>,
-    /// The new units' pre-activations at scale 1, `α b̃₋₂` `[n, K]`.
+    /// The new units' pre-activations at scale 1, `α b̃₋₂` (`/√(1+ε)` behind a BatchNorm)
+    /// `[n, K]` or `[n, K, h, w]`.
     pre: Tensor,
     /// The producer's input and output (the consumer's input) in the unchanged network.
     producer_input: Tensor,
@@ -108,15 +109,7 @@ impl<'a> Previews<'a> {
         stems: Option<&RefCell<Stems>>,
     ) -> Self {
         let k = proposal.site;
-        let plain = |i: usize| {
-            net.stages.get(i).is_some_and(|st| {
-                matches!(st.layer, Layer::Linear(_))
-                    && st.norm.is_none()
-                    && st.rational.is_none()
-                    && st.pool == Pool::None
-            })
-        };
-        let cache = (plain(k) && plain(k + 1) && proposal.rational.is_none()).then(|| {
+        let cache = cacheable(net, proposal).then(|| {
             tch::no_grad(|| {
                 let (h, prev) = match stems {
                     Some(st) => shallow(&st.borrow_mut().of(net, &data.x, k, data.x.size()[0])[0]),
@@ -140,13 +133,23 @@ impl<'a> Previews<'a> {
                     }
                     out
                 });
+                let (producer, consumer) = (&net.stages[k], &net.stages[k + 1].layer);
+                let mut pre =
+                    producer
+                        .layer
+                        .forward_with(&inp, &proposal.alpha_w, proposal.alpha_b.as_ref());
+                if let Some(bn) = &producer.norm {
+                    // The new units through the producer's BatchNorm in eval mode, as
+                    // `amplitude::forward_extended` passes them (docs/tiny.md §3.3).
+                    pre /= (1.0 + bn.eps).sqrt();
+                }
+                let delta = proposal.delta_w.as_ref().map(|dw| {
+                    consumer.forward_with(&consumer.input(&out), dw, proposal.delta_b.as_ref())
+                });
                 Cache {
-                    base: net.stages[k + 1].layer.forward(&out),
-                    delta: proposal
-                        .delta_w
-                        .as_ref()
-                        .map(|dw| out.linear(dw, proposal.delta_b.as_ref())),
-                    pre: inp.linear(&proposal.alpha_w, proposal.alpha_b.as_ref()),
+                    base: consumer.forward(&out),
+                    delta,
+                    pre,
                     producer_input: inp,
                     producer_output: out,
                 }
@@ -178,7 +181,7 @@ impl<'a> Previews<'a> {
         self
     }
 
-    /// Whether the previews share a plain linear site's products.
+    /// Whether the previews share the site's products ([`cacheable`]).
     pub fn is_cached(&self) -> bool {
         self.cache.is_some()
     }
@@ -214,13 +217,29 @@ impl<'a> Previews<'a> {
         let act = self.net.stages[self.proposal.site].activation;
         let omega = self.proposal.omega.narrow(1, 0, k);
         if self.fast && s > 0.0 && matches!(act, Activation::Relu | Activation::Identity) {
+            // ReLU, the identity and the pooling are positively homogeneous: scale s gives
+            // s² times the units at scale 1.
             let at_one = kept(&self.units, k, Tensor::shallow_clone, || {
-                act.forward(&c.pre.narrow(1, 0, k)).matmul(&omega.tr())
+                self.units_out(&act.forward(&c.pre.narrow(1, 0, k)), &omega)
             });
             &z + at_one * (s * s)
         } else {
             let ext = act.forward(&(c.pre.narrow(1, 0, k) * s));
-            &z + ext.matmul(&(omega * s).tr())
+            &z + self.units_out(&ext, &(omega * s))
+        }
+    }
+
+    /// The consumer's pre-activation from the new units' activations `a` (before the
+    /// producer's pooling) through their fan-out `omega`.
+    fn units_out(&self, a: &Tensor, omega: &Tensor) -> Tensor {
+        let site = self.proposal.site;
+        let consumer = &self.net.stages[site + 1].layer;
+        match consumer {
+            Layer::Linear(_) if self.net.stages[site].pool == Pool::None => a.matmul(&omega.tr()),
+            _ => {
+                let e = self.net.stages[site].apply_pool(a);
+                consumer.forward_with(&consumer.input(&e), omega, None)
+            }
         }
     }
 
@@ -277,7 +296,7 @@ impl<'a> Previews<'a> {
 
     /// Mean losses at each nonzero scale of a grid line search, the units at `s` and the
     /// existing weights' update at `sd` (`None`: at `s`), as `(s, loss)`: in fast mode at a
-    /// plain linear site, every scale's preview in one stacked pass; otherwise empty (the
+    /// cached site, every scale's preview in one stacked pass; otherwise empty (the
     /// line search previews each scale when it needs it).
     pub fn grid_losses(
         &self,
@@ -398,6 +417,21 @@ pub fn looked_up(table: &[(f64, f64)], s: f64) -> Option<f64> {
     table.iter().find(|(t, _)| *t == s).map(|&(_, l)| l)
 }
 
+/// Whether [`Previews`] can share what depends neither on the scale nor on the cut: every
+/// growth site without rational units (linear or conv producer and consumer, BatchNorm and
+/// pooling included). The consumer's pre-activation is then `base − sd²·δb̃₋₁ + ω·ext` with the
+/// new units' `ext = pool(σ(s·αb̃₋₂/√(1+ε)))` (`ε` only behind a BatchNorm), as the extended
+/// forward computes it (docs/tiny.md §2.8, §3.3).
+fn cacheable(net: &Network, p: &Proposal) -> bool {
+    let k = p.site;
+    let plain = |i: usize| net.stages.get(i).is_some_and(|st| st.rational.is_none());
+    p.rational.is_none()
+        && plain(k)
+        && plain(k + 1)
+        && net.stages[k].skip.is_none()
+        && net.stages.get(k + 2).is_none_or(|st| st.skip.is_none())
+}
+
 /// The first `k` neurons of `p` (those with the largest λ), with the same update of the
 /// existing weights.
 pub fn prefix(p: &Proposal, k: i64) -> Proposal {
@@ -510,6 +544,69 @@ mod tests {
                     fast.per_sample_losses(Loss::CrossEntropy, k, 0.5),
                 );
                 assert!(a.allclose(&b, 1e-5, 1e-6, false));
+            }
+        }
+    }
+
+    /// Conv sites share the cache too (BatchNorm, max pooling and global average pooling on
+    /// the producer's side, a residual connection into the consumer): the previews of every
+    /// cut and scale are the extended forward's, up to rounding, with the default and with
+    /// mixed precision's arithmetic.
+    #[test]
+    fn conv_site_previews_are_the_extended_forward() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let vgg = Architecture::vgg([3, 8, 8], &[3, 4, 5], 2, 4, Activation::Relu, true);
+        let resnet = Architecture::resnet18([3, 8, 8], 4, 0.05);
+        tch::manual_seed(13);
+        let r = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, Device::Cpu));
+        let data = Dataset {
+            x: r(&[40, 3, 8, 8]),
+            y: Tensor::randint(4, [40], (Kind::Int64, Device::Cpu)),
+        };
+        // VGG: site 0 conv → conv in a block, 1 conv → max pool → conv, 2 conv → global
+        // average pooling → the linear head. ResNet-18: the hidden width of a block with an
+        // identity skip (site 1) and with a projection (site 5).
+        for (arch, sites) in [(vgg, vec![0usize, 1, 2]), (resnet, vec![1, 5])] {
+            let mut net = Network::new(&arch, &mut rng, Device::Cpu).unwrap();
+            // A large ε, so that the new units' way through BatchNorm (`/√(1+ε)`) shows.
+            for st in &mut net.stages {
+                if let Some(bn) = st.norm.as_mut() {
+                    bn.eps = 0.5;
+                }
+            }
+            for site in sites {
+                check_conv_site(&net, site, &data, &r);
+            }
+        }
+    }
+
+    /// One conv site of [`conv_site_previews_are_the_extended_forward`]: three random units
+    /// and a random update of the existing weights.
+    fn check_conv_site(net: &Network, site: usize, data: &Dataset, r: &dyn Fn(&[i64]) -> Tensor) {
+        let kn = 3;
+        let mut fan_in = net.stages[site].layer.weight().size();
+        fan_in[0] = kn;
+        let consumer = net.stages[site + 1].layer.weight().size();
+        let mut fan_out = consumer.clone();
+        fan_out[1] = kn;
+        let mut p = Proposal::neurons_only(site, r(&fan_in), None, r(&fan_out) * 0.5);
+        p.delta_w = Some(r(&consumer) * 0.1);
+        p.function_preserving = false;
+        let exact = Previews::new(net, &p, data);
+        let fast = Previews::new(net, &p, data).fast(true);
+        assert!(exact.is_cached() && fast.is_cached(), "site {site}");
+        let stem = amplitude::stem(net, &data.x, site);
+        for k in [0, 1, kn] {
+            let pk = prefix(&p, k);
+            for (s, sd) in [(0.5, 0.5), (1.0, 0.25), (2.0, 2.0)] {
+                let want = amplitude::forward_extended_scaled(net, &stem, &pk, s, sd);
+                for (name, pv) in [("exact", &exact), ("fast", &fast)] {
+                    let got = pv.output_scaled(k, s, sd);
+                    assert!(
+                        got.allclose(&want, 1e-4, 1e-5, false),
+                        "site {site} {name} k {k} s {s} sd {sd}"
+                    );
+                }
             }
         }
     }
