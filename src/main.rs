@@ -366,7 +366,8 @@ struct GrowthArgs {
     /// Held-out samples for the amplitude line search.
     #[arg(long, value_name = "N")]
     line_search_samples: Option<usize>,
-    /// Amplitude search: armijo, or grid:S1,S2,… (scales).
+    /// Amplitude search: armijo, grid:S1,S2,… (the best of those scales), or descend:S1,S2,…
+    /// (the same scales from the largest down, stopping once the loss rises).
     #[arg(long, value_name = "SEARCH", value_parser = parse_line_search)]
     line_search: Option<LineSearch>,
     /// Statistics sample of each growth step: fresh (a new random sample, default) or fixed
@@ -740,20 +741,30 @@ fn parse_widths(s: &str) -> Result<Widths, String> {
         .map(Widths)
 }
 
-/// `armijo` or `grid:S1,S2,…`.
+/// `armijo`, `grid:S1,S2,…` or `descend:S1,S2,…`.
 fn parse_line_search(s: &str) -> Result<LineSearch, String> {
     if s == "armijo" {
         return Ok(LineSearch::default());
     }
-    let Some(list) = s.strip_prefix("grid:") else {
-        return Err(format!("expected 'armijo' or 'grid:S1,S2,…', got '{s}'"));
+    let (list, descend) = match (s.strip_prefix("grid:"), s.strip_prefix("descend:")) {
+        (Some(list), _) => (list, false),
+        (_, Some(list)) => (list, true),
+        _ => {
+            return Err(format!(
+                "expected 'armijo', 'grid:S1,S2,…' or 'descend:S1,S2,…', got '{s}'"
+            ))
+        }
     };
     let scales = list
         .split(',')
         .map(|v| v.trim().parse::<f64>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("bad scale list '{list}': {e}"))?;
-    Ok(LineSearch::Grid { scales })
+    Ok(if descend {
+        LineSearch::Descend { scales }
+    } else {
+        LineSearch::Grid { scales }
+    })
 }
 
 fn checkpoint_path(p: PathBuf) -> PathBuf {

@@ -148,6 +148,10 @@ pub enum LineSearch {
     Armijo { c: f64, max_iterations: usize },
     /// The best of a fixed grid of scales `s` (0 is always a candidate).
     Grid { scales: Vec<f64> },
+    /// The same grid from its largest scale down, stopping after the first scale whose loss
+    /// is above the one before it: the grid's best whenever the loss along the grid falls and
+    /// then rises, in fewer evaluations when the best scale is a large one (docs/tiny.md §2.9).
+    Descend { scales: Vec<f64> },
 }
 
 /// The largest scale a grid may hold: new neurons far beyond the existing ones' size.
@@ -172,7 +176,7 @@ impl LineSearch {
                     1,
                 )
             }
-            LineSearch::Grid { scales } => {
+            LineSearch::Grid { scales } | LineSearch::Descend { scales } => {
                 let ok = |s: &f64| (0.0..=MAX_GRID_SCALE).contains(s);
                 if scales.iter().all(ok) && scales.iter().any(|s| *s > 0.0) {
                     Ok(())
@@ -251,6 +255,7 @@ pub fn search_with(method: &LineSearch, fo: f64, loss_at: &mut dyn FnMut(f64) ->
             }
             best
         }
+        LineSearch::Descend { scales } => descend(scales, l0, &mut eval),
         LineSearch::Armijo { c, max_iterations } => {
             if !(fo.is_finite() && fo > 0.0 && l0.is_finite()) {
                 (0.0, l0)
@@ -265,6 +270,27 @@ pub fn search_with(method: &LineSearch, fo: f64, loss_at: &mut dyn FnMut(f64) ->
         loss_after,
         evaluations: evals,
     }
+}
+
+/// [`LineSearch::Descend`]: the nonzero `scales` from the largest down while the loss
+/// `loss_at(s)` does not rise; returns (s, loss) of the lowest seen, or (0, `l0`) when none is
+/// below `l0`.
+fn descend(scales: &[f64], l0: f64, loss_at: &mut dyn FnMut(f64) -> f64) -> (f64, f64) {
+    let mut order: Vec<f64> = scales.iter().copied().filter(|&s| s != 0.0).collect();
+    order.sort_by(|a, b| b.total_cmp(a));
+    order.dedup();
+    let (mut best, mut previous) = ((0.0, l0), f64::INFINITY);
+    for s in order {
+        let l = loss_at(s);
+        if l < best.1 {
+            best = (s, l);
+        }
+        if l > previous {
+            break;
+        }
+        previous = l;
+    }
+    best
 }
 
 /// Armijo backtracking on γ (docs/tiny.md §2.9); returns (s = √γ, loss), or (0, L0) when no γ ≥ 1e-7
@@ -336,6 +362,47 @@ mod tests {
         // From γ = 2·L0/FO = 4, halving: 4, 2, 1 and 0.5 fail the Armijo condition, 0.25
         // passes (L = 0.9375 < 0.9875) and 0.125 does not lower the loss further.
         assert_eq!((s * s, l), (0.25, 0.9375));
+    }
+
+    /// Descending the grid gives the grid's best when the loss falls then rises along it,
+    /// and stops after the first rise; a loss with two valleys shows where they differ.
+    #[test]
+    fn descend_is_the_grids_best_on_one_valley_in_fewer_evaluations() {
+        let scales = vec![0.1, 0.25, 0.5, 1.0, 2.0];
+        let grid = LineSearch::Grid {
+            scales: scales.clone(),
+        };
+        let down = LineSearch::Descend {
+            scales: scales.clone(),
+        };
+        for best in [0.1, 0.25, 0.5, 1.0, 2.0] {
+            // One valley at `best`.
+            let f = |s: f64| 1.0 - 0.1 * s * (2.0 * best - s) / (best * best);
+            let (a, b) = (
+                search_with(&grid, 1.0, &mut |s| f(s)),
+                search_with(&down, 1.0, &mut |s| f(s)),
+            );
+            assert_eq!(
+                (a.scale, a.loss_after),
+                (b.scale, b.loss_after),
+                "best {best}"
+            );
+            assert_eq!(a.evaluations, 6);
+            // From 2 down to `best`, one scale past it (none past the smallest), and s = 0.
+            let past = usize::from(best > 0.1);
+            let seen = scales.iter().filter(|&&s| s >= best).count() + past + 1;
+            assert_eq!(b.evaluations, seen, "best {best}");
+        }
+        // Two valleys (0.1 the deeper, 1 the nearer to the top): the descent stops at 1.
+        let two = |s: f64| match s {
+            0.0 => 1.0,
+            s if s < 0.3 => 0.5 + s,
+            s => 0.9 + (s - 1.0).abs() * 0.05,
+        };
+        assert_eq!(search_with(&grid, 1.0, &mut |s| two(s)).scale, 0.1);
+        assert_eq!(search_with(&down, 1.0, &mut |s| two(s)).scale, 1.0);
+        // Nothing below the loss at 0: scale 0.
+        assert_eq!(search_with(&down, 1.0, &mut |s| 1.0 + s).scale, 0.0);
     }
 
     #[test]

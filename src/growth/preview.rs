@@ -305,11 +305,22 @@ impl<'a> Previews<'a> {
         line_search: &LineSearch,
         sd: Option<f64>,
     ) -> Vec<(f64, f64)> {
-        let (Some(c), true, LineSearch::Grid { scales }) = (&self.cache, self.fast, line_search)
-        else {
+        let (Some(c), true) = (&self.cache, self.fast) else {
             return Vec::new();
         };
-        let scales: Vec<f64> = scales.iter().copied().filter(|&s| s != 0.0).collect();
+        let scales: Vec<f64> = match line_search {
+            LineSearch::Grid { scales } => scales.iter().copied().filter(|&s| s != 0.0).collect(),
+            // The descent's first two scales (it needs both, and stops after the second when
+            // the loss rises there); the others one by one if it goes on.
+            LineSearch::Descend { scales } => {
+                let mut top: Vec<f64> = scales.iter().copied().filter(|&s| s != 0.0).collect();
+                top.sort_by(|a, b| b.total_cmp(a));
+                top.dedup();
+                top.truncate(2);
+                top
+            }
+            LineSearch::Armijo { .. } => return Vec::new(),
+        };
         if scales.is_empty() {
             return Vec::new();
         }
