@@ -1064,6 +1064,8 @@ fn values_out_of_range_name_the_value_and_the_range() {
             "growth.max_parameters = -5: expected at least 1",
         ),
         (with(&["--line-search", "grid:nan,1e30"]), "growth.line_search.scales = [NaN, 1e30]: expected scales in [0, 1000]"),
+        (with(&["--line-search", "descend:0,-1"]), "growth.line_search.scales = [0.0, -1.0]: expected scales in [0, 1000]"),
+        (with(&["--line-search", "down:1"]), "expected 'armijo', 'grid:S1,S2,…' or 'descend:S1,S2,…', got 'down:1'"),
         (vec!["train", "--momentum", "nan"], "train.momentum = NaN: expected a number in [0, 1)"),
         (with(&["--fan-in-noise", "-1"]), "growth.fan_in_noise = -1.0: expected a finite number ≥ 0 (set by --fan-in-noise)"),
         (vec!["train", "--grow", "gradmax", "--hidden", "4", "--max-hidden", "8", "--fan-in-noise", "1"], "growth.fan_in_noise = 1.0: expected 0 unless growth.method is tiny or tiny-paper"),

@@ -536,6 +536,20 @@ mod tests {
                     let (a, b) = (exact.output_scaled(k, s, sd), fast.output_scaled(k, s, sd));
                     assert!(a.allclose(&b, 1e-5, 1e-6, false), "{act:?} k {k} s {s}");
                 }
+                // The descent stacks its first two scales, the grid's largest.
+                let LineSearch::Grid { scales } = &grid else {
+                    unreachable!()
+                };
+                let down = LineSearch::Descend {
+                    scales: scales.clone(),
+                };
+                let top = fast.grid_losses(Loss::CrossEntropy, k, &down, None);
+                let all = fast.grid_losses(Loss::CrossEntropy, k, &grid, None);
+                assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![2.0, 1.0]);
+                for (s, l) in &top {
+                    let want = looked_up(&all, *s).unwrap();
+                    assert!((l - want).abs() <= 1e-6 * want.abs(), "{act:?} k {k} s {s}");
+                }
                 for sd in [None, Some(0.5)] {
                     let table = fast.grid_losses(Loss::CrossEntropy, k, &grid, sd);
                     assert_eq!(table.len(), 4, "the nonzero scales");
