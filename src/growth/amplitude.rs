@@ -69,14 +69,12 @@ impl Hooks for Extension<'_> {
         if i != p.site || p.neurons() == 0 {
             return;
         }
-        let mut pre = stage.layer.forward_with(
+        let pre = units_pre(
+            stage,
             input,
             &(&p.alpha_w * s),
             p.alpha_b.as_ref().map(|b| b * s).as_ref(),
         );
-        if let Some(bn) = &stage.norm {
-            pre /= (1.0 + bn.eps).sqrt();
-        }
         // `activation` of a rational stage is the identity: new rational units start there
         // (what apply gives them).
         self.ext = Some(stage.apply_pool(&stage.activation.forward(&pre)));
@@ -101,6 +99,26 @@ impl Hooks for Extension<'_> {
         }
         z
     }
+}
+
+/// New units' pre-activations at the producer `stage` from its `input`, with fan-in `w` and
+/// bias `b`: behind a BatchNorm in eval mode they pass as a new channel will after growth
+/// (γ = 1, β = 0, running mean 0, variance 1: `x/√(1+ε)`; docs/tiny.md §3.3).
+pub fn units_pre(stage: &Stage, input: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
+    let mut pre = stage.layer.forward_with(input, w, b);
+    if let Some(bn) = &stage.norm {
+        pre /= (1.0 + bn.eps).sqrt();
+    }
+    pre
+}
+
+/// The nonzero scales of a [`LineSearch::Descend`] in the order it tries them: largest first,
+/// each once.
+pub fn descending(scales: &[f64]) -> Vec<f64> {
+    let mut order: Vec<f64> = scales.iter().copied().filter(|&s| s != 0.0).collect();
+    order.sort_by(|a, b| b.total_cmp(a));
+    order.dedup();
+    order
 }
 
 /// Mean loss of the extended network at scale `s` on `data`.
@@ -276,11 +294,8 @@ pub fn search_with(method: &LineSearch, fo: f64, loss_at: &mut dyn FnMut(f64) ->
 /// `loss_at(s)` does not rise; returns (s, loss) of the lowest seen, or (0, `l0`) when none is
 /// below `l0`.
 fn descend(scales: &[f64], l0: f64, loss_at: &mut dyn FnMut(f64) -> f64) -> (f64, f64) {
-    let mut order: Vec<f64> = scales.iter().copied().filter(|&s| s != 0.0).collect();
-    order.sort_by(|a, b| b.total_cmp(a));
-    order.dedup();
     let (mut best, mut previous) = ((0.0, l0), f64::INFINITY);
-    for s in order {
+    for s in descending(scales) {
         let l = loss_at(s);
         if l < best.1 {
             best = (s, l);

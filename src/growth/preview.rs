@@ -34,7 +34,7 @@ use super::amplitude::{self, Amplitude, LineSearch};
 use super::proposal::Proposal;
 use super::stem::{shallow, Stems};
 use crate::data::Dataset;
-use crate::nn::{Activation, Hooks, Layer, Loss, Network, Pool, Stage};
+use crate::nn::{Activation, Hooks, Loss, Network, Stage};
 
 /// Previews of one proposal and of its first-k cuts (k = 0: the update of the existing
 /// weights alone) on fixed data, as [`amplitude::forward_extended`] computes them. At every
@@ -133,16 +133,13 @@ impl<'a> Previews<'a> {
                     }
                     out
                 });
-                let (producer, consumer) = (&net.stages[k], &net.stages[k + 1].layer);
-                let mut pre =
-                    producer
-                        .layer
-                        .forward_with(&inp, &proposal.alpha_w, proposal.alpha_b.as_ref());
-                if let Some(bn) = &producer.norm {
-                    // The new units through the producer's BatchNorm in eval mode, as
-                    // `amplitude::forward_extended` passes them (docs/tiny.md §3.3).
-                    pre /= (1.0 + bn.eps).sqrt();
-                }
+                let consumer = &net.stages[k + 1].layer;
+                let pre = amplitude::units_pre(
+                    &net.stages[k],
+                    &inp,
+                    &proposal.alpha_w,
+                    proposal.alpha_b.as_ref(),
+                );
                 let delta = proposal.delta_w.as_ref().map(|dw| {
                     consumer.forward_with(&consumer.input(&out), dw, proposal.delta_b.as_ref())
                 });
@@ -234,13 +231,8 @@ impl<'a> Previews<'a> {
     fn units_out(&self, a: &Tensor, omega: &Tensor) -> Tensor {
         let site = self.proposal.site;
         let consumer = &self.net.stages[site + 1].layer;
-        match consumer {
-            Layer::Linear(_) if self.net.stages[site].pool == Pool::None => a.matmul(&omega.tr()),
-            _ => {
-                let e = self.net.stages[site].apply_pool(a);
-                consumer.forward_with(&consumer.input(&e), omega, None)
-            }
-        }
+        let e = self.net.stages[site].apply_pool(a);
+        consumer.forward_with(&consumer.input(&e), omega, None)
     }
 
     /// The consumer's pre-activation after the existing weights' update at scale `sd`,
@@ -313,9 +305,7 @@ impl<'a> Previews<'a> {
             // The descent's first two scales (it needs both, and stops after the second when
             // the loss rises there); the others one by one if it goes on.
             LineSearch::Descend { scales } => {
-                let mut top: Vec<f64> = scales.iter().copied().filter(|&s| s != 0.0).collect();
-                top.sort_by(|a, b| b.total_cmp(a));
-                top.dedup();
+                let mut top = amplitude::descending(scales);
                 top.truncate(2);
                 top
             }
