@@ -26,7 +26,7 @@
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self, tridiag, ComputeEigenvectors, SelfAdjointEvdParams};
 use faer::linalg::householder;
-use faer::{Col, Conj, Mat, MatRef, Par, Spec};
+use faer::{Col, Conj, Mat, MatMut, MatRef, Par, Spec};
 
 /// Largest accepted residual and loss of orthogonality, relative to `‖T‖` (residuals) or 1
 /// (the Gram matrix). A full decomposition reaches about `n·ε`; the growth statistics
@@ -142,16 +142,31 @@ pub fn top_eigen(
     })
 }
 
+/// faer's eigensolver on the tridiagonal `T` (diagonal `d`, subdiagonal `e`), its vectors
+/// written into `u` when given (divide and conquer; without, the QR algorithm on the values
+/// alone): the eigenvalues in faer's order, `None` if it does not converge.
+fn tridiagonal_evd(
+    d: &[f64],
+    e: &[f64],
+    u: Option<MatMut<'_, f64>>,
+    par: Par,
+    stack: &mut MemStack,
+) -> Option<Vec<f64>> {
+    let (d, e) = (
+        Col::<f64>::from_fn(d.len(), |i| d[i]),
+        Col::<f64>::from_fn(e.len(), |i| e[i]),
+    );
+    let mut s = faer::diag::Diag::<f64>::zeros(d.nrows());
+    let params: Spec<SelfAdjointEvdParams, f64> = Default::default();
+    let (dd, ed) = (d.as_diagonal(), e.as_diagonal());
+    evd::tridiagonal_self_adjoint_evd(dd, ed, s.as_mut(), u, par, stack, params).ok()?;
+    Some(s.column_vector().iter().copied().collect())
+}
+
 /// The eigenvalues of the tridiagonal `T` (diagonal `d`, subdiagonal `e`), largest first, by
 /// faer's QR algorithm without vectors; `None` if it does not converge.
 fn tridiagonal_values(d: &[f64], e: &[f64], par: Par, stack: &mut MemStack) -> Option<Vec<f64>> {
-    let d = Col::<f64>::from_fn(d.len(), |i| d[i]);
-    let e = Col::<f64>::from_fn(e.len(), |i| e[i]);
-    let mut s = faer::diag::Diag::<f64>::zeros(d.nrows());
-    let params: Spec<SelfAdjointEvdParams, f64> = Default::default();
-    let (d, e) = (d.as_diagonal(), e.as_diagonal());
-    evd::tridiagonal_self_adjoint_evd(d, e, s.as_mut(), None, par, stack, params).ok()?;
-    let mut values: Vec<f64> = s.column_vector().iter().copied().collect();
+    let mut values = tridiagonal_evd(d, e, None, par, stack)?;
     values.sort_by(|a, b| b.total_cmp(a));
     Some(values)
 }
@@ -165,18 +180,9 @@ fn every_tridiagonal_vector(
     par: Par,
     stack: &mut MemStack,
 ) -> Option<(Vec<f64>, Mat<f64>)> {
-    let n = d.len();
-    let (d, e) = (
-        Col::<f64>::from_fn(n, |i| d[i]),
-        Col::<f64>::from_fn(n - 1, |i| e[i]),
-    );
-    let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let mut u = Mat::<f64>::zeros(n, n);
-    let params: Spec<SelfAdjointEvdParams, f64> = Default::default();
-    let (dd, ed) = (d.as_diagonal(), e.as_diagonal());
-    evd::tridiagonal_self_adjoint_evd(dd, ed, s.as_mut(), Some(u.as_mut()), par, stack, params)
-        .ok()?;
-    Some((s.column_vector().iter().rev().copied().collect(), u))
+    let mut u = Mat::<f64>::zeros(d.len(), d.len());
+    let values = tridiagonal_evd(d, e, Some(u.as_mut()), par, stack)?;
+    Some((values.into_iter().rev().collect(), u))
 }
 
 /// Eigenvectors of the tridiagonal `T` (diagonal `d`, subdiagonal `e`) for the eigenvalues
