@@ -426,11 +426,7 @@ pub fn looked_up(table: &[(f64, f64)], s: f64) -> Option<f64> {
 fn cacheable(net: &Network, p: &Proposal) -> bool {
     let k = p.site;
     let plain = |i: usize| net.stages.get(i).is_some_and(|st| st.rational.is_none());
-    p.rational.is_none()
-        && plain(k)
-        && plain(k + 1)
-        && net.stages[k].skip.is_none()
-        && net.stages.get(k + 2).is_none_or(|st| st.skip.is_none())
+    p.rational.is_none() && plain(k) && plain(k + 1) && net.stages[k].skip.is_none()
 }
 
 /// The first `k` neurons of `p` (those with the largest λ), with the same update of the
