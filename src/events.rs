@@ -328,6 +328,10 @@ pub struct Judgement {
     /// Judging half's mean loss before growth.
     #[serde(deserialize_with = "num")]
     pub loss_before: f64,
+    /// Judging samples the verdict used (fewer than the judging half's when a judging in
+    /// parts stopped early; 0 in logs written before it was recorded).
+    #[serde(default)]
+    pub samples: i64,
 }
 
 /// A TINY-family step in which no site had a direction to grow.

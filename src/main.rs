@@ -467,6 +467,14 @@ struct AutoArgs {
     /// [key: growth.significance].
     #[arg(long, value_name = "Z")]
     grow_significance: Option<f64>,
+    /// The fraction of the held-out samples that judges a step; the rest chooses its scale
+    /// and neuron count (0.5) [key: growth.judge_fraction].
+    #[arg(long, value_name = "F")]
+    judge_fraction: Option<f64>,
+    /// Judge in this many parts, stopping once the verdict is clear (1)
+    /// [key: growth.judge_parts].
+    #[arg(long, value_name = "N")]
+    judge_parts: Option<usize>,
     /// Least relative held-out gain per new neuron (1.5e-4)
     /// [key: growth.threshold_per_neuron].
     #[arg(long, value_name = "T")]
@@ -634,6 +642,8 @@ impl TrainArgs {
             auto_retry => "growth.auto_retry",
             auto_gain => "growth.auto_gain",
             grow_significance => "growth.significance",
+            judge_fraction => "growth.judge_fraction",
+            judge_parts => "growth.judge_parts",
             grow_threshold_per_neuron => "growth.threshold_per_neuron",
             grow_threshold_per_parameter => "growth.threshold_per_parameter",
         );

@@ -1074,6 +1074,8 @@ fn values_out_of_range_name_the_value_and_the_range() {
         (with(&["--end-shrink", "0"]), "growth.end_shrink = 0.0: expected a finite number > 0 (set by --end-shrink)"),
         (with(&["--end-perturb", "nan"]), "growth.end_perturb = NaN: expected a finite number ≥ 0 (set by --end-perturb)"),
         (with(&["--linalg-threads", "0"]), "growth.linalg_threads = 0: expected at least 1"),
+        (with(&["--judge-fraction", "1"]), "growth.judge_fraction = 1.0: expected a number in (0, 1): both the choosing and the judging samples need some (set by --judge-fraction)"),
+        (with(&["--judge-parts", "0"]), "growth.judge_parts = 0: expected at least 1 (set by --judge-parts)"),
         (with(&["--delta-damping", "-0.5"]), "growth.delta_damping = -0.5: expected a finite number ≥ 0 (set by --delta-damping)"),
         (vec!["train", "--grow", "random", "--hidden", "4", "--max-hidden", "8", "--companions", "1"], "growth.companions = 1.0: expected 0 unless growth.method is tiny, tiny-paper or gradmax"),
         (vec!["train", "--schedule", "step:0:0.5"], "train.schedule.every = 0: expected at least 1 (set by --schedule)"),

@@ -195,6 +195,9 @@ pub struct Judging<'a> {
     pub line_search: &'a LineSearch,
     pub rule: Acceptance,
     pub fast: bool,
+    /// Parts the judging samples are judged in, stopping once the verdict is clear
+    /// ([`judge_in_parts`]; 1: all of them at once).
+    pub parts: usize,
 }
 
 /// Decides on `p` with the held-out halves `choose` and `verify`. On `choose`: the scale of
@@ -214,6 +217,7 @@ pub fn choose(
         line_search,
         rule,
         fast,
+        ..
     } = *judging;
     let pc = Previews::with_stems(net, p, choose, stems).fast(fast);
     // The baseline the new neurons must beat: the unchanged network, or the existing
@@ -265,36 +269,14 @@ pub fn choose(
         };
     };
     let pk = prefix(p, k);
-    // The judging half previews only the chosen k units.
-    let pv = Previews::with_stems(net, &pk, verify, stems).fast(fast);
-    let to_vec = |t: Tensor| Vec::<f64>::try_from(&t).unwrap_or_default();
-    let before = to_vec(pv.per_sample_losses(loss, k, 0.0));
-    let after = to_vec(match own {
-        Some(sd) => pv.per_sample_losses_scaled(loss, k, amp.scale, sd),
-        None => pv.per_sample_losses(loss, k, amp.scale),
-    });
-    let l0 = (before.iter().sum::<f64>() / before.len().max(1) as f64)
-        .abs()
-        .max(1e-12);
-    let (total, total_se) = paired_gain(&before, &after);
-    let mut judgement = Judgement {
-        neurons: k,
-        parameters_added: parameters_added(&pk),
-        gain: total / l0,
-        standard_error: total_se / l0,
-        total: total / l0,
-        existing: None,
-        existing_scale: None,
-        loss_before: l0,
+    let existing_scale = existing.as_ref().map(|e| e.scale);
+    let step = Judged {
+        proposal: &pk,
+        scale: amp.scale,
+        own,
+        existing: existing_scale,
     };
-    if let Some(e) = &existing {
-        let base = to_vec(pv.per_sample_losses(loss, 0, e.scale));
-        let (g, se) = paired_gain(&base, &after);
-        judgement.gain = g / l0;
-        judgement.standard_error = se / l0;
-        judgement.existing = Some(paired_gain(&before, &base).0 / l0);
-        judgement.existing_scale = Some(e.scale);
-    }
+    let judgement = judge_in_parts(net, loss, verify, &step, judging, stems);
     Choice {
         refusal: refusal(&judgement, rule),
         proposal: pk,
@@ -303,6 +285,100 @@ pub fn choose(
         tried,
         delta_scale: own,
     }
+}
+
+/// The chosen step as the judging half previews it: `proposal`'s units at `scale`, the existing
+/// weights' update at `own` when it has a scale of its own, and that update alone at
+/// `existing` as the baseline (`None`: the unchanged network).
+struct Judged<'a> {
+    proposal: &'a Proposal,
+    scale: f64,
+    own: Option<f64>,
+    existing: Option<f64>,
+}
+
+/// Standard errors an interim verdict must clear to keep a step early (Haybittle–Peto: a
+/// strict bound at the interim looks, the rule's own at the last, so that looking several
+/// times hardly raises the chance of keeping a step that gains nothing; docs/tiny.md §10).
+pub const INTERIM_SIGNIFICANCE: f64 = 3.0;
+
+/// The verdict on `step` from `verify`, judged in `judging.parts` consecutive parts
+/// (sequential test, docs/tiny.md §10). After each part but the last, on the samples so far,
+/// the judging stops when the step is kept with [`INTERIM_SIGNIFICANCE`] standard errors, or
+/// when even its gain plus `significance` standard errors does not pay its cost (it would
+/// almost surely be refused at the end; stopping then only refuses more). With one part: the
+/// verdict on every sample.
+fn judge_in_parts(
+    net: &Network,
+    loss: Loss,
+    verify: &Dataset,
+    step: &Judged,
+    judging: &Judging,
+    stems: Option<&RefCell<Stems>>,
+) -> Judgement {
+    let (rule, parts) = (judging.rule, judging.parts.clamp(1, verify.len().max(1)));
+    let k = step.proposal.neurons();
+    let mut losses: [Vec<f64>; 3] = Default::default();
+    let mut start = 0;
+    for part in 0..parts {
+        let end = verify.len() * (part + 1) / parts;
+        let samples = verify.slice(start, end - start);
+        let pv = Previews::with_stems(net, step.proposal, &samples, stems).fast(judging.fast);
+        start = end;
+        let to_vec = |t: Tensor| Vec::<f64>::try_from(&t).unwrap_or_default();
+        losses[0].extend(to_vec(pv.per_sample_losses(loss, k, 0.0)));
+        losses[1].extend(to_vec(match step.own {
+            Some(sd) => pv.per_sample_losses_scaled(loss, k, step.scale, sd),
+            None => pv.per_sample_losses(loss, k, step.scale),
+        }));
+        if let Some(e) = step.existing {
+            losses[2].extend(to_vec(pv.per_sample_losses(loss, 0, e)));
+        }
+        let j = judgement_of(step, &losses, parameters_added(step.proposal));
+        if part + 1 == parts || clear(&j, rule) {
+            return j;
+        }
+    }
+    unreachable!("the last part returns")
+}
+
+/// Whether an interim verdict is clear: kept at [`INTERIM_SIGNIFICANCE`] standard errors, or
+/// refused even at its gain plus `significance` standard errors.
+fn clear(j: &Judgement, rule: Acceptance) -> bool {
+    let strict = Acceptance {
+        significance: rule.significance.max(INTERIM_SIGNIFICANCE),
+        ..rule
+    };
+    let least = rule.threshold.max(rule.cost(j.neurons, j.parameters_added));
+    refusal(j, strict).is_none() || j.gain + rule.significance * j.standard_error < least
+}
+
+/// The judgement from the judging samples' per-sample losses: before the step, after it,
+/// and after the existing weights' update alone (empty without that baseline).
+fn judgement_of(step: &Judged, [before, after, base]: &[Vec<f64>; 3], params: i64) -> Judgement {
+    let l0 = (before.iter().sum::<f64>() / before.len().max(1) as f64)
+        .abs()
+        .max(1e-12);
+    let (total, total_se) = paired_gain(before, after);
+    let mut judgement = Judgement {
+        neurons: step.proposal.neurons(),
+        parameters_added: params,
+        gain: total / l0,
+        standard_error: total_se / l0,
+        total: total / l0,
+        existing: None,
+        existing_scale: None,
+        loss_before: l0,
+        samples: before.len() as i64,
+    };
+    if let Some(e) = step.existing {
+        let (g, se) = paired_gain(base, after);
+        judgement.gain = g / l0;
+        judgement.standard_error = se / l0;
+        judgement.existing = Some(paired_gain(before, base).0 / l0);
+        judgement.existing_scale = Some(e);
+    }
+    judgement
 }
 
 #[cfg(test)]
@@ -365,6 +441,7 @@ mod tests {
             line_search: grid,
             rule: ANY_GAIN,
             fast: false,
+            parts: 1,
         };
         choose(net, Loss::CrossEntropy, halves, p, &judging, None)
     }
@@ -463,6 +540,87 @@ mod tests {
         // The one-scale rule judges the same proposal with δ at the units' scale.
         let one = judge(&net, &p, &data, AutoGain::Neurons, &grid);
         assert_eq!(one.delta_scale, None);
+    }
+
+    /// [`judge_in_parts`] of `p`'s units at scale 0.8 on the top of δ at 0.5 against δ alone,
+    /// on `verify` in `parts` parts under `rule`.
+    fn judged_in_parts(
+        p: &Proposal,
+        verify: &Dataset,
+        parts: usize,
+        rule: Acceptance,
+    ) -> Judgement {
+        let (net, _, _) = setup();
+        let step = Judged {
+            proposal: p,
+            scale: 0.8,
+            own: Some(0.5),
+            existing: Some(0.5),
+        };
+        let grid = LineSearch::default();
+        let judging = Judging {
+            gain: AutoGain::NeuronsOwnScale,
+            line_search: &grid,
+            rule,
+            fast: false,
+            parts,
+        };
+        judge_in_parts(&net, Loss::CrossEntropy, verify, &step, &judging, None)
+    }
+
+    #[test]
+    fn judging_in_parts_stops_once_the_verdict_is_clear() {
+        let (net, p, _) = setup();
+        tch::manual_seed(11);
+        let verify = Dataset {
+            x: Tensor::randn([100, 3], (Kind::Float, tch::Device::Cpu)),
+            y: Tensor::from_slice(&[0i64, 1]).repeat([50]),
+        };
+        // One part: the paired gain of the per-sample losses on every sample.
+        let whole = judged_in_parts(&p, &verify, 1, ANY_GAIN);
+        let pv = Previews::new(&net, &p, &verify);
+        let v = |t: Tensor| Vec::<f64>::try_from(&t).unwrap();
+        let before = v(pv.per_sample_losses(Loss::CrossEntropy, 3, 0.0));
+        let after = v(pv.per_sample_losses_scaled(Loss::CrossEntropy, 3, 0.8, 0.5));
+        let base = v(pv.per_sample_losses(Loss::CrossEntropy, 0, 0.5));
+        let l0 = before.iter().sum::<f64>() / 100.0;
+        let (g, se) = paired_gain(&base, &after);
+        assert_eq!(whole.samples, 100);
+        assert!(
+            (whole.gain - g / l0).abs() < 1e-12 && (whole.standard_error - se / l0).abs() < 1e-12
+        );
+        assert!((whole.existing.unwrap() - paired_gain(&before, &base).0 / l0).abs() < 1e-12);
+        // A cost no gain can pay: refused after the first of four parts, as that part alone.
+        let dear = Acceptance {
+            per_neuron: 1.0,
+            ..ANY_GAIN
+        };
+        let early = judged_in_parts(&p, &verify, 4, dear);
+        let first = judged_in_parts(&p, &verify.slice(0, 25), 1, dear);
+        assert_eq!(early.samples, 25);
+        assert_eq!(
+            (early.gain, early.standard_error),
+            (first.gain, first.standard_error)
+        );
+        assert!(refusal(&early, dear).is_some());
+        // A verdict that never gets clear: every part, the whole sample's judgement.
+        let never = Acceptance {
+            significance: 1e12,
+            ..ANY_GAIN
+        };
+        let all = judged_in_parts(&p, &verify, 4, never);
+        assert_eq!(all.samples, 100);
+        assert!((all.gain - whole.gain).abs() < 1e-9 * whole.gain.abs().max(1e-6));
+        assert!((all.standard_error - whole.standard_error).abs() < 1e-9);
+        // Kept early only beyond INTERIM_SIGNIFICANCE standard errors.
+        let j = |gain| Judgement {
+            gain,
+            standard_error: 1.0,
+            neurons: 1,
+            ..Judgement::default()
+        };
+        assert!(clear(&j(3.1), ANY_GAIN) && !clear(&j(2.9), ANY_GAIN));
+        assert!(clear(&j(-0.1), ANY_GAIN));
     }
 
     #[test]

@@ -130,6 +130,12 @@ pub struct GrowthConfig {
     /// Automatic mode: the held-out gain must also exceed this many standard errors (of the
     /// paired per-sample loss differences on the judging half).
     pub significance: f64,
+    /// Automatic mode: the fraction of the held-out line-search samples that judges a step;
+    /// the rest chooses its scale and neuron count (0.5: two halves; docs/tiny.md §10).
+    pub judge_fraction: f64,
+    /// Automatic mode: the judging samples are judged in this many parts, stopping once the
+    /// verdict is clear (a sequential test; 1: all at once; docs/tiny.md §10).
+    pub judge_parts: usize,
     /// Samples in the statistics pass and its minibatch size.
     pub stats_samples: usize,
     pub stats_batch_size: usize,
@@ -206,6 +212,8 @@ impl Default for GrowthConfig {
             auto_retry: AutoRetry::Backoff,
             auto_gain: AutoGain::NeuronsOwnScale,
             significance: 2.0,
+            judge_fraction: 0.5,
+            judge_parts: 1,
             threshold_per_neuron: 1.5e-4,
             threshold_per_parameter: 0.0,
             stats_samples: 2048,
@@ -262,6 +270,8 @@ impl GrowthConfig {
             threshold_per_neuron: d.threshold_per_neuron,
             threshold_per_parameter: d.threshold_per_parameter,
             significance: d.significance,
+            judge_fraction: d.judge_fraction,
+            judge_parts: d.judge_parts,
             ..self.clone()
         }
     }
@@ -331,6 +341,14 @@ impl GrowthConfig {
             self.threshold_per_parameter,
         )?;
         check::non_negative("growth.significance", self.significance)?;
+        check::at_least("growth.judge_parts", self.judge_parts, 1)?;
+        if !(self.judge_fraction > 0.0 && self.judge_fraction < 1.0) {
+            return Err(Error::invalid(
+                "growth.judge_fraction",
+                self.judge_fraction,
+                "a number in (0, 1): both the choosing and the judging samples need some",
+            ));
+        }
         check::at_least("growth.patience", self.patience, 1)?;
         check::at_least("growth.auto_rounds", self.auto_rounds, 1)?;
         if self.auto && self.method == Method::Random {

@@ -59,8 +59,9 @@ struct Chosen {
     tried: Vec<(i64, f64, f64)>,
 }
 
-/// The scale of `p` on the held-out samples `ls`. In automatic mode one half of them chooses
-/// the scale and the neuron count and the other half judges the improvement: judging on the
+/// The scale of `p` on the held-out samples `ls`. In automatic mode the first part of them
+/// chooses the scale and the neuron count and the rest (`judge_fraction`, by default half)
+/// judges the improvement: judging on the
 /// data that chose the best of several scales would count noise as gain, and growth would
 /// never stop. Returns the choice and the choosing samples.
 fn choose(
@@ -72,8 +73,8 @@ fn choose(
 ) -> (Chosen, Dataset) {
     let (net, loss) = (&*ctx.net, ctx.loss);
     if cfg.auto && ls.len() >= 2 {
-        let half = ls.len() / 2;
-        let (choose, verify) = (ls.slice(0, half), ls.slice(half, ls.len() - half));
+        let n = choosing_samples(ls.len(), cfg.judge_fraction);
+        let (choose, verify) = (ls.slice(0, n), ls.slice(n, ls.len() - n));
         let judging = auto::Judging {
             gain: cfg.auto_gain,
             line_search: &cfg.line_search,
@@ -84,6 +85,7 @@ fn choose(
                 significance: cfg.significance,
             },
             fast: mixed(cfg),
+            parts: cfg.judge_parts,
         };
         let c = auto::choose(net, loss, (&choose, &verify), &p, &judging, stems);
         let proposal = match c.delta_scale {
@@ -113,6 +115,13 @@ fn choose(
         tried: Vec::new(),
     };
     (chosen, choose)
+}
+
+/// How many of `n ≥ 2` held-out samples choose when `judge_fraction` of them judge: at least
+/// one each; `n/2` rounded down for two halves.
+pub fn choosing_samples(n: usize, judge_fraction: f64) -> usize {
+    let choose = (n as f64 * (1.0 - judge_fraction) + 1e-9).floor() as usize;
+    choose.clamp(1, n.saturating_sub(1).max(1))
 }
 
 /// Whether growth uses mixed precision's arithmetic (docs/tiny.md §2.2, "Precision").
@@ -347,5 +356,24 @@ fn step_event(
         neurons_tried: c.judgement.as_ref().map(|_| c.tried.clone()),
         companions: None,
         judgement: c.judgement,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choosing_samples;
+
+    #[test]
+    fn choosing_samples_are_the_first_half_by_default_and_never_all() {
+        for n in 2..2000 {
+            assert_eq!(choosing_samples(n, 0.5), n / 2, "n = {n}");
+            for f in [0.01, 0.3, 0.9, 0.99] {
+                let c = choosing_samples(n, f);
+                assert!((1..n).contains(&c), "n = {n}, f = {f}: {c}");
+            }
+        }
+        assert_eq!(choosing_samples(6000, 0.9), 600);
+        assert_eq!(choosing_samples(6000, 5.0 / 6.0), 1000);
+        assert_eq!(choosing_samples(1000, 0.75), 250);
     }
 }
