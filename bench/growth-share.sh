@@ -5,7 +5,10 @@
 # statistics sample, so the input moment is computed once, mixed-precision products, and the
 # statistics sample in one minibatch of up to 4096 rows: docs/tiny.md §2.2). The automatic mode also runs with the retry rule it had before the
 # back-off (`--auto-retry always`: a refused site judged again in every round; docs/tiny.md §10),
-# fast. Runs interleaved seed by seed; prints the table (medians of the share, mean ± sd of the
+# fast; and fast with the grid descended from its largest scale (`--line-search descend:…`,
+# docs/tiny.md §2.9: the grid's choice in fewer previews), also judged on 90 % of the held-out
+# samples and chosen on 10 % (`--judge-fraction 0.9`, docs/tiny.md §10), and that judged in nine
+# parts, stopping once the verdict is clear (`--judge-parts 9`). Runs interleaved seed by seed; prints the table (medians of the share, mean ± sd of the
 # accuracy).
 # Usage: GROWNET_DATA=… bench/growth-share.sh OUT_DIR [SEED…] (default seeds 0 1 2); finished
 # runs are kept. GROWNET_RECIPES="auto-fast …" runs only those recipes. Besides the share, the
@@ -26,8 +29,9 @@ fast=(--statistics-sample fixed --statistics-precision mixed --stats-batch-size 
 sched=(--hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all --neurons-per-step 32
        --stats-samples 1024 --numerical-threshold 0.1 --line-search grid:0.1,0.25,0.5,1 --grow tiny)
 auto=(--hidden 1,1 --grow tiny --grow-auto --grow-every-steps 100 --grow-select all --val-fraction 0.1
-      --line-search-samples 6000 --neurons-per-step 32 --stats-samples 4096 --numerical-threshold 0.1
-      --line-search grid:0.1,0.25,0.5,1)
+      --line-search-samples 6000 --neurons-per-step 32 --stats-samples 4096 --numerical-threshold 0.1)
+grid=(--line-search grid:0.1,0.25,0.5,1)
+descend=(--line-search descend:0.1,0.25,0.5,1)
 source "$(dirname "$0")/kept-run.sh"
 run() {
   local name=$1; shift
@@ -40,9 +44,13 @@ mkdir -p "$out"
 for s in "${seeds[@]}"; do
   run "schedule-s$s" --seed "$s" "${sched[@]}"
   run "schedule-fast-s$s" --seed "$s" "${sched[@]}" "${fast[@]}"
-  run "auto-fast-s$s" --seed "$s" "${auto[@]}" "${fast[@]}"
-  run "auto-s$s" --seed "$s" "${auto[@]}"
-  run "auto-fast-always-s$s" --seed "$s" "${auto[@]}" "${fast[@]}" --auto-retry always
+  run "auto-fast-s$s" --seed "$s" "${auto[@]}" "${grid[@]}" "${fast[@]}"
+  run "auto-s$s" --seed "$s" "${auto[@]}" "${grid[@]}"
+  run "auto-fast-always-s$s" --seed "$s" "${auto[@]}" "${grid[@]}" "${fast[@]}" --auto-retry always
+  run "auto-fast-descend-s$s" --seed "$s" "${auto[@]}" "${descend[@]}" "${fast[@]}"
+  run "auto-fast-descend-judge-s$s" --seed "$s" "${auto[@]}" "${descend[@]}" "${fast[@]}" --judge-fraction 0.9
+  run "auto-fast-descend-judged-s$s" --seed "$s" "${auto[@]}" "${descend[@]}" "${fast[@]}" --judge-fraction 0.9 \
+    --judge-parts 9
 done
 PYTHONPATH="$(dirname "$0")" python3 - "$out" <<'PY'
 import statistics, sys
