@@ -329,9 +329,9 @@ pub struct Judgement {
     #[serde(deserialize_with = "num")]
     pub loss_before: f64,
     /// Judging samples the verdict used (fewer than the judging half's when a judging in
-    /// parts stopped early; 0 in logs written before it was recorded).
-    #[serde(default)]
-    pub samples: i64,
+    /// parts stopped early; absent from logs written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<i64>,
 }
 
 /// A TINY-family step in which no site had a direction to grow.

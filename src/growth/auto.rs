@@ -369,7 +369,7 @@ fn judgement_of(step: &Judged, [before, after, base]: &[Vec<f64>; 3], params: i6
         existing: None,
         existing_scale: None,
         loss_before: l0,
-        samples: before.len() as i64,
+        samples: Some(before.len() as i64),
     };
     if let Some(e) = step.existing {
         let (g, se) = paired_gain(base, after);
@@ -585,7 +585,7 @@ mod tests {
         let base = v(pv.per_sample_losses(Loss::CrossEntropy, 0, 0.5));
         let l0 = before.iter().sum::<f64>() / 100.0;
         let (g, se) = paired_gain(&base, &after);
-        assert_eq!(whole.samples, 100);
+        assert_eq!(whole.samples, Some(100));
         assert!(
             (whole.gain - g / l0).abs() < 1e-12 && (whole.standard_error - se / l0).abs() < 1e-12
         );
@@ -597,7 +597,7 @@ mod tests {
         };
         let early = judged_in_parts(&p, &verify, 4, dear);
         let first = judged_in_parts(&p, &verify.slice(0, 25), 1, dear);
-        assert_eq!(early.samples, 25);
+        assert_eq!(early.samples, Some(25));
         assert_eq!(
             (early.gain, early.standard_error),
             (first.gain, first.standard_error)
@@ -609,7 +609,7 @@ mod tests {
             ..ANY_GAIN
         };
         let all = judged_in_parts(&p, &verify, 4, never);
-        assert_eq!(all.samples, 100);
+        assert_eq!(all.samples, Some(100));
         assert!((all.gain - whole.gain).abs() < 1e-9 * whole.gain.abs().max(1e-6));
         assert!((all.standard_error - whole.standard_error).abs() < 1e-9);
         // Kept early only beyond INTERIM_SIGNIFICANCE standard errors.
