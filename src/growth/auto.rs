@@ -1,12 +1,14 @@
 //! The automatic mode's verdict on a growth proposal (no target size).
 //!
-//! The held-out data is split in two. The first half chooses: the scale of the first k
-//! neurons of the proposal (k = K, K/4, …, 1, in TINY's order of λ) by the line search, and the
-//! count k whose gain minus its cost ([`Acceptance::cost`]) is largest. The second half, which
-//! took no part in those choices, judges: the gain is a mean of paired per-sample loss
-//! differences, so its standard error comes with it, and the step is kept only when the gain
-//! pays its cost and exceeds `significance` standard errors ([`refusal`]). Judging on the data
-//! that chose the best of several scales and counts would count noise as gain.
+//! The held-out data is split in two (halves by default; `judge_fraction` of it judges). The
+//! first part chooses: the scale of the first k neurons of the proposal (k = K, K/4, …, 1, in
+//! TINY's order of λ) by the line search, and the count k whose gain minus its cost
+//! ([`Acceptance::cost`]) is largest. The second, which took no part in those choices, judges:
+//! the gain is a mean of paired per-sample loss differences, so its standard error comes with
+//! it, and the step is kept only when the gain pays its cost and exceeds `significance`
+//! standard errors ([`refusal`]); judged in parts, the judging stops once the verdict is clear
+//! (`judge_in_parts`). Judging on the data that chose the best of several scales and counts
+//! would count noise as gain.
 //!
 //! What is judged ([`AutoGain`]): TINY's proposal moves the existing weights too (−s²δ, the
 //! best update of the consumer's weights, docs/tiny.md §2.3). That move is a natural-gradient step
@@ -196,7 +198,7 @@ pub struct Judging<'a> {
     pub rule: Acceptance,
     pub fast: bool,
     /// Parts the judging samples are judged in, stopping once the verdict is clear
-    /// ([`judge_in_parts`]; 1: all of them at once).
+    /// (`judge_in_parts`; 1: all of them at once).
     pub parts: usize,
 }
 
