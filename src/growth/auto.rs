@@ -272,7 +272,7 @@ pub fn choose(
     };
     let pk = prefix(p, k);
     let existing_scale = existing.as_ref().map(|e| e.scale);
-    let step = Judged {
+    let step = JudgedStep {
         proposal: &pk,
         scale: amp.scale,
         own,
@@ -292,7 +292,7 @@ pub fn choose(
 /// The chosen step as the judging half previews it: `proposal`'s units at `scale`, the existing
 /// weights' update at `own` when it has a scale of its own, and that update alone at
 /// `existing` as the baseline (`None`: the unchanged network).
-struct Judged<'a> {
+struct JudgedStep<'a> {
     proposal: &'a Proposal,
     scale: f64,
     own: Option<f64>,
@@ -314,7 +314,7 @@ fn judge_in_parts(
     net: &Network,
     loss: Loss,
     verify: &Dataset,
-    step: &Judged,
+    step: &JudgedStep,
     judging: &Judging,
     stems: Option<&RefCell<Stems>>,
 ) -> Judgement {
@@ -357,7 +357,11 @@ fn clear(j: &Judgement, rule: Acceptance) -> bool {
 
 /// The judgement from the judging samples' per-sample losses: before the step, after it,
 /// and after the existing weights' update alone (empty without that baseline).
-fn judgement_of(step: &Judged, [before, after, base]: &[Vec<f64>; 3], params: i64) -> Judgement {
+fn judgement_of(
+    step: &JudgedStep,
+    [before, after, base]: &[Vec<f64>; 3],
+    params: i64,
+) -> Judgement {
     let l0 = (before.iter().sum::<f64>() / before.len().max(1) as f64)
         .abs()
         .max(1e-12);
@@ -553,7 +557,7 @@ mod tests {
         rule: Acceptance,
     ) -> Judgement {
         let (net, _, _) = setup();
-        let step = Judged {
+        let step = JudgedStep {
             proposal: p,
             scale: 0.8,
             own: Some(0.5),
