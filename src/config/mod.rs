@@ -396,7 +396,7 @@ mod tests {
         cfg.train.lr = -1.0;
         assert!(cfg.validate().is_err());
         type Case = (fn(&mut RunConfig), &'static str);
-        let cases: [Case; 10] = [
+        let cases: [Case; 12] = [
             (
                 |c| c.model.hidden = vec![4, 0],
                 "model.hidden = [4, 0]: expected widths of at least 1",
@@ -441,6 +441,23 @@ mod tests {
             (
                 |c| c.data.val_fraction = 1.0,
                 "data.val_fraction = 1.0: expected a number in [0, 1)",
+            ),
+            (
+                |c| c.data.test_fraction = Some(0.0),
+                "data.test_fraction = 0.0: expected a number in (0, 1) (unset it to use the \
+                 dataset's test set)",
+            ),
+            (
+                |c| {
+                    c.growth = Some(crate::growth::GrowthConfig {
+                        line_search: crate::growth::amplitude::LineSearch::Armijo {
+                            c: 1.0,
+                            max_iterations: 5,
+                        },
+                        ..Default::default()
+                    })
+                },
+                "growth.line_search.c = 1.0: expected a number in (0, 1)",
             ),
         ];
         for (change, expected) in cases {

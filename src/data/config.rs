@@ -132,13 +132,11 @@ impl DataConfig {
         check::opt_at_least("data.test_limit", self.test_limit, 1, "every test sample")?;
         if let Some(f) = self.test_fraction {
             check::in_range("data.test_fraction", f, 0.0, 1.0, true)?;
-            if f <= 0.0 {
-                return Err(Error::invalid(
-                    "data.test_fraction",
-                    f,
-                    "a number in (0, 1) (unset it to use the dataset's test set)",
-                ));
-            }
+            check::in_open_unit(
+                "data.test_fraction",
+                f,
+                " (unset it to use the dataset's test set)",
+            )?;
         }
         check::at_least("data.max_categories", self.max_categories, 1)?;
         check::at_least("data.image_size", self.image_size, 1)?;

@@ -47,6 +47,20 @@ pub fn positive(key: &str, value: f64) -> Result<()> {
     }
 }
 
+/// A number strictly between 0 and 1 (fractions that must leave some on both sides); `note`
+/// follows the range in the message.
+pub fn in_open_unit(key: &str, value: f64, note: &str) -> Result<()> {
+    if value > 0.0 && value < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            key,
+            value,
+            format!("a number in (0, 1){note}"),
+        ))
+    }
+}
+
 /// A number in `[lo, hi]`, or `[lo, hi)` when `hi_open`.
 pub fn in_range(key: &str, value: f64, lo: f64, hi: f64, hi_open: bool) -> Result<()> {
     let ok = value >= lo && if hi_open { value < hi } else { value <= hi };

@@ -181,13 +181,7 @@ impl LineSearch {
         use crate::error::Error;
         match self {
             LineSearch::Armijo { c, max_iterations } => {
-                if !(*c > 0.0 && *c < 1.0) {
-                    return Err(Error::invalid(
-                        "growth.line_search.c",
-                        c,
-                        "a number in (0, 1)",
-                    ));
-                }
+                crate::error::check::in_open_unit("growth.line_search.c", *c, "")?;
                 crate::error::check::at_least(
                     "growth.line_search.max_iterations",
                     *max_iterations,

@@ -319,7 +319,7 @@ fn judge_in_parts(
     stems: Option<&RefCell<Stems>>,
 ) -> Judgement {
     let (rule, parts) = (judging.rule, judging.parts.clamp(1, verify.len().max(1)));
-    let k = step.proposal.neurons();
+    let (k, params) = (step.proposal.neurons(), parameters_added(step.proposal));
     let mut losses: [Vec<f64>; 3] = Default::default();
     let mut start = 0;
     for part in 0..parts {
@@ -336,7 +336,7 @@ fn judge_in_parts(
         if let Some(e) = step.existing {
             losses[2].extend(to_vec(pv.per_sample_losses(loss, 0, e)));
         }
-        let j = judgement_of(step, &losses, parameters_added(step.proposal));
+        let j = judgement_of(step, &losses, params);
         if part + 1 == parts || clear(&j, rule) {
             return j;
         }

@@ -342,13 +342,11 @@ impl GrowthConfig {
         )?;
         check::non_negative("growth.significance", self.significance)?;
         check::at_least("growth.judge_parts", self.judge_parts, 1)?;
-        if !(self.judge_fraction > 0.0 && self.judge_fraction < 1.0) {
-            return Err(Error::invalid(
-                "growth.judge_fraction",
-                self.judge_fraction,
-                "a number in (0, 1): both the choosing and the judging samples need some",
-            ));
-        }
+        check::in_open_unit(
+            "growth.judge_fraction",
+            self.judge_fraction,
+            ": both the choosing and the judging samples need some",
+        )?;
         check::at_least("growth.patience", self.patience, 1)?;
         check::at_least("growth.auto_rounds", self.auto_rounds, 1)?;
         if self.auto && self.method == Method::Random {

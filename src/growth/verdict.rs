@@ -61,9 +61,9 @@ struct Chosen {
 
 /// The scale of `p` on the held-out samples `ls`. In automatic mode the first part of them
 /// chooses the scale and the neuron count and the rest (`judge_fraction`, by default half)
-/// judges the improvement: judging on the
-/// data that chose the best of several scales would count noise as gain, and growth would
-/// never stop. Returns the choice and the choosing samples.
+/// judges the improvement: judging on the data that chose the best of several scales would
+/// count noise as gain, and growth would never stop. Returns the choice and the choosing
+/// samples.
 fn choose(
     cfg: &GrowthConfig,
     ctx: &Context,
@@ -119,7 +119,7 @@ fn choose(
 
 /// How many of `n ≥ 2` held-out samples choose when `judge_fraction` of them judge: at least
 /// one each; `n/2` rounded down for two halves.
-pub fn choosing_samples(n: usize, judge_fraction: f64) -> usize {
+fn choosing_samples(n: usize, judge_fraction: f64) -> usize {
     let choose = (n as f64 * (1.0 - judge_fraction) + 1e-9).floor() as usize;
     choose.clamp(1, n.saturating_sub(1).max(1))
 }
