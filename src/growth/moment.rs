@@ -231,7 +231,11 @@ fn project_rows(
 ) -> Tensor {
     let q = linalg::from_mat(&factor.basis, precision, x.device());
     let parts: Vec<Tensor> = consecutive_batches(x, batch as i64)
-        .map(|xb| site.producer_rows(&map.apply(&xb, precision), (1, 1)).taps[0].matmul(&q))
+        .map(|xb| {
+            site.producer_rows(&map.apply(&xb, precision), (1, 1))
+                .tap(0)
+                .matmul(&q)
+        })
         .collect();
     Tensor::cat(&parts, 0)
 }

@@ -52,28 +52,58 @@ pub enum ConvNeuron {
     Full,
 }
 
-/// A site's producer rows ([`Site::producer_rows`]): one block per tap, and for the full
-/// neuron its `S₂` (the mean over taps of the blocks' moments) computed by a cheaper route.
-pub struct ProducerRows {
-    pub taps: Vec<Tensor>,
-    pub s2: Option<Tensor>,
+/// A site's producer rows ([`Site::producer_rows`]), aligned with the consumer's rows.
+pub enum ProducerRows {
+    /// One block of rows `[rows, d2(+1)]`: a dense site, conv → linear, or the restricted
+    /// neuron's centre tap.
+    Rows(Tensor),
+    /// The full neuron's `k²` blocks, one per tap of conv2's kernel, held as the intermediate
+    /// image `[N, D, H, W]` they are read from ([`unfold::tap`]).
+    Taps { image: Tensor, conv2: Conv },
 }
 
 impl ProducerRows {
-    /// The rows' contribution to the sum of `S₂`: the mean over taps of `Σ_rows b̃₋₂ b̃₋₂ᵀ`
-    /// (`s2` when a cheaper route gave it).
-    // A site has at least one tap.
-    #[allow(clippy::expect_used)]
-    pub fn moment(&self) -> Tensor {
-        if let Some(s2) = &self.s2 {
-            return s2.shallow_clone();
+    /// Number of blocks of rows (consumer kernel taps).
+    pub fn taps(&self) -> usize {
+        match self {
+            ProducerRows::Rows(_) => 1,
+            ProducerRows::Taps { conv2, .. } => (conv2.kernel * conv2.kernel) as usize,
         }
-        self.taps
-            .iter()
-            .map(|b| b.tr().matmul(b))
-            .reduce(|a, b| a + b)
-            .expect("at least one tap")
-            / self.taps.len() as f64
+    }
+
+    /// Tap `e`'s block of rows (`e = row·k + col`).
+    pub fn tap(&self, e: usize) -> Tensor {
+        match self {
+            ProducerRows::Rows(rows) => rows.shallow_clone(),
+            ProducerRows::Taps { image, conv2 } => {
+                let (r, c) = (e as i64 / conv2.kernel, e as i64 % conv2.kernel);
+                unfold::tap(image, *conv2, r, c).flatten(0, 1)
+            }
+        }
+    }
+
+    /// The rows' contribution to the sum of `S₂`: `Σ_rows b̃₋₂ b̃₋₂ᵀ`, for the full neuron the
+    /// mean over taps ([`full_s2`]).
+    pub fn moment(&self) -> Tensor {
+        match self {
+            ProducerRows::Rows(b) => b.tr().matmul(b),
+            ProducerRows::Taps { image, conv2 } => full_s2(image, *conv2),
+        }
+    }
+
+    /// One batch's sums of `M₂` and `P` with the consumer's rows `g` and `b1` (docs/tiny.md
+    /// §3.2): `Σ b̃₋₂,e gᵀ` with columns (output, tap) and `Σ b̃₋₂,e b̃₋₁ᵀ` with one block of
+    /// rows per tap. The full neuron's come from one convolution ([`unfold::tap_products`]).
+    pub fn cross(&self, g: &Tensor, b1: &Tensor) -> (Tensor, Tensor) {
+        match self {
+            ProducerRows::Rows(b) => (b.tr().matmul(g), b.tr().matmul(b1)),
+            ProducerRows::Taps { image, conv2 } => {
+                let (c, d1) = (g.size()[1], b1.size()[1]);
+                let t = unfold::tap_products(image, &Tensor::cat(&[g, b1], 1), *conv2);
+                let m2 = t.narrow(2, 0, c).permute([1, 2, 0]).flatten(1, 2);
+                (m2, t.narrow(2, c, d1).flatten(0, 1))
+            }
+        }
     }
 }
 
@@ -164,34 +194,26 @@ impl Site {
         }
     }
 
-    /// The producer's `B̃₋₂` rows, one tensor per tap (`[rows, d2(+1)]`, f64), from the
+    /// The producer's `B̃₋₂` rows, one block per tap (`[rows, d2(+1)]`), from the
     /// producer's features ([`features`]) computed on an input of spatial size `input_hw`
     /// (ignored for a linear producer). Rows align with [`consumer_rows`].
     pub fn producer_rows(&self, producer_features: &Tensor, input_hw: (i64, i64)) -> ProducerRows {
-        let single = |t: Tensor| ProducerRows {
-            taps: vec![t],
-            s2: None,
-        };
         match self.kind {
-            SiteKind::Dense => single(producer_features.shallow_clone()),
+            SiteKind::Dense => ProducerRows::Rows(producer_features.shallow_clone()),
             SiteKind::ConvToDense => {
-                single(producer_features.mean_dim(1, false, producer_features.kind()))
+                ProducerRows::Rows(producer_features.mean_dim(1, false, producer_features.kind()))
             }
             SiteKind::ConvToConv(neuron) => {
                 // Site::new sets the consumer of every conv → conv site.
                 #[allow(clippy::expect_used)]
                 let conv2 = self.consumer.expect("conv consumer");
                 let image = self.intermediate_image(producer_features, input_hw);
-                let tap_rows = |r: i64, c: i64| unfold::tap(&image, conv2, r, c).flatten(0, 1);
                 match neuron {
-                    ConvNeuron::Restricted => single(tap_rows(conv2.kernel / 2, conv2.kernel / 2)),
-                    ConvNeuron::Full => ProducerRows {
-                        taps: (0..conv2.kernel)
-                            .flat_map(|r| (0..conv2.kernel).map(move |c| (r, c)))
-                            .map(|(r, c)| tap_rows(r, c))
-                            .collect(),
-                        s2: Some(full_s2(&image, conv2)),
-                    },
+                    ConvNeuron::Restricted => {
+                        let centre = conv2.kernel / 2;
+                        ProducerRows::Rows(unfold::tap(&image, conv2, centre, centre).flatten(0, 1))
+                    }
+                    ConvNeuron::Full => ProducerRows::Taps { image, conv2 },
                 }
             }
         }
@@ -340,15 +362,14 @@ mod tests {
             let x = Tensor::randn([3, 2, 9, 9], (Kind::Double, Device::Cpu));
             let feats = features(&net.stages[0], &x, Kind::Double);
             let rows = site.producer_rows(&feats, (9, 9));
-            assert_eq!(rows.taps.len(), 9);
-            let mean = rows
-                .taps
-                .iter()
-                .map(|b| b.tr().matmul(b))
+            assert_eq!(rows.taps(), 9);
+            let mean = (0..9)
+                .map(|e| rows.tap(e))
+                .map(|b| b.tr().matmul(&b))
                 .reduce(|a, b| a + b)
                 .unwrap()
                 / 9.0;
-            let fast = rows.s2.unwrap();
+            let fast = rows.moment();
             let diff = (fast - &mean).abs().max().double_value(&[]);
             assert!(
                 diff < 1e-10 * mean.abs().max().double_value(&[]),

@@ -47,14 +47,11 @@ impl Sums {
         with_s2: bool,
         in_basis: Option<&Tensor>,
     ) -> Sums {
-        let b2 = match in_basis {
-            Some(r) => std::slice::from_ref(r),
-            None => rows.taps.as_slice(),
-        };
         let f64 = |t: Tensor| t.to_kind(Kind::Double);
-        let m2 = Tensor::stack(&b2.iter().map(|b| b.tr().matmul(g)).collect::<Vec<_>>(), 2)
-            .flatten(1, 2); // [d2, (output, tap)]
-        let p = Tensor::cat(&b2.iter().map(|b| b.tr().matmul(b1)).collect::<Vec<_>>(), 0);
+        let (m2, p) = match in_basis {
+            Some(r) => site::ProducerRows::Rows(r.shallow_clone()).cross(g, b1),
+            None => rows.cross(g, b1),
+        };
         Sums {
             s: f64(b1.tr().matmul(b1)),
             m: f64(b1.tr().matmul(g)),
@@ -398,9 +395,9 @@ impl Accumulator<'_> {
             };
             let producer = feats[k].as_ref().expect("features");
             let rows = s.producer_rows(producer, hw);
-            if self.samples[slot].is_none() && keep_samples > 0 && rows.taps.len() == 1 {
+            if self.samples[slot].is_none() && keep_samples > 0 && rows.taps() == 1 {
                 let held = if rows_only[k] { first } else { images };
-                let raw = raw_rows(s, producer, &rows.taps[0], &g, (held, keep_samples, kind));
+                let raw = raw_rows(s, producer, &rows.tap(0), &g, (held, keep_samples, kind));
                 self.samples[slot] = Some(raw);
             }
             let known = self.known[slot].is_some();

@@ -89,6 +89,32 @@ pub fn tap(image: &Tensor, conv2: Conv, row: i64, col: i64) -> Tensor {
     taps.reshape([n, d, h2 * w2]).transpose(1, 2)
 }
 
+/// `Σ_rows tap_e(image)ᵀ y` for every tap `e = row·k + col` of `conv2`'s kernel: `[k², D, C]`
+/// for `image` `[N, D, H₁, W₁]` and `y` `[N·L₂, C]`, one row per (image, conv2 output
+/// position) as [`tap`]'s rows. The full neuron's `M₂` and `P` (docs/tiny.md §3.2) without the
+/// `k²` tap copies: a tap's product is a correlation of the padded image with `y` laid out
+/// over conv2's output grid, which is one convolution with images and channels swapped
+/// (`y` as a kernel of conv2's output size, dilated by conv2's stride), conv2's weight
+/// gradient.
+pub fn tap_products(image: &Tensor, y: &Tensor, conv2: Conv) -> Tensor {
+    let s = image.size();
+    let (n, d, h1, w1) = (s[0], s[1], s[2], s[3]);
+    let (h2, w2) = (conv2.output_size(h1), conv2.output_size(w1));
+    let (k, c) = (conv2.kernel, y.size()[1]);
+    if d == 0 || c == 0 || n == 0 {
+        return Tensor::zeros([k * k, d, c], (image.kind(), image.device()));
+    }
+    let p = conv2.padding;
+    let input = image.constant_pad_nd([p, p, p, p]).transpose(0, 1); // [D, N, H₁+2p, W₁+2p]
+    let kernel = y.reshape([n, h2, w2, c]).permute([3, 0, 1, 2]); // [C, N, H₂, W₂]
+    let dilation = [conv2.stride, conv2.stride];
+    let out = input.conv2d(&kernel, None::<Tensor>, [1, 1], [0, 0], dilation, 1); // [D, C, ≥k, ≥k]
+    out.narrow(2, 0, k)
+        .narrow(3, 0, k)
+        .permute([2, 3, 0, 1])
+        .reshape([k * k, d, c])
+}
+
 /// Appends a column of ones when `bias` (augmented vectors, docs/tiny.md §1).
 pub fn augment(x: &Tensor, bias: bool) -> Tensor {
     if bias {
@@ -103,6 +129,30 @@ pub fn augment(x: &Tensor, bias: bool) -> Tensor {
 mod tests {
     use super::*;
     use tch::Device;
+
+    #[test]
+    fn tap_products_are_the_tap_rows_products() {
+        for (stride, padding, hw) in [(1, 1, 7), (2, 1, 7), (1, 0, 6), (2, 0, 7), (2, 1, 8)] {
+            let conv2 = Conv {
+                kernel: 3,
+                stride,
+                padding,
+            };
+            let image = randn(&[3, 4, hw, hw + 1], 1);
+            let l2 = conv2.output_size(hw) * conv2.output_size(hw + 1);
+            let y = randn(&[3 * l2, 5], 2);
+            let fast = tap_products(&image, &y, conv2);
+            for e in 0..9 {
+                let rows = tap(&image, conv2, e / 3, e % 3).flatten(0, 1);
+                let brute = rows.tr().matmul(&y);
+                let diff = (fast.get(e) - &brute).abs().max().double_value(&[]);
+                assert!(
+                    diff < 1e-12,
+                    "stride {stride} padding {padding} tap {e}: {diff}"
+                );
+            }
+        }
+    }
 
     fn randn(shape: &[i64], seed: i64) -> Tensor {
         tch::manual_seed(seed);
