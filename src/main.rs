@@ -342,7 +342,8 @@ struct GrowthArgs {
     /// Grow every N optimisation steps instead.
     #[arg(long, visible_alias = "grow-every-steps", value_name = "N")]
     every_steps: Option<usize>,
-    /// Stop growing after this epoch.
+    /// Stop growing after this epoch (growth ends for good: --grow-new-v reset-at-end
+    /// and --end-shrink apply then).
     #[arg(long, visible_alias = "grow-until", value_name = "EPOCH")]
     stop_epoch: Option<usize>,
     /// Target hidden widths (schedule mode), e.g. 256,256.

@@ -947,6 +947,44 @@ fn end_shrink_leaves_growth_alone_and_shrinks_once_growth_has_ended() {
     );
 }
 
+/// `growth.stop_epoch` ends growth for good: a `growth_finished` event at the start of that
+/// epoch, no check after it, and what follows the end of growth happens there (the optimiser's
+/// reset under `reset-at-end`).
+#[test]
+fn stop_epoch_ends_growth_for_good_and_resets_at_end() {
+    let g = GrowthConfig {
+        auto: true,
+        stats_samples: 512,
+        line_search_samples: 450,
+        every_steps: Some(5),
+        patience: 1000,
+        stop_epoch: Some(2),
+        new_second_moment: NewSecondMoment::ResetAtEnd,
+        ..GrowthConfig::default()
+    };
+    let (_, t, _, events) = fit_teacher(g, 4, Some(0.3));
+    let finished: Vec<_> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["event"] == "growth_finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "one end of growth");
+    let (at, end) = finished[0];
+    assert_eq!(end["epoch"], 2);
+    assert!(end["reason"]
+        .as_str()
+        .unwrap()
+        .contains("growth.stop_epoch 2"));
+    assert!(events[..at].iter().any(|e| e["event"] == "growth"));
+    assert!(events[at..].iter().all(|e| e["event"] != "growth"));
+    let step = end["step"].as_u64().unwrap();
+    assert_eq!(
+        t.opt.steps,
+        t.step as u64 - step,
+        "one reset, when growth ended"
+    );
+}
+
 #[test]
 fn automatic_mode_can_judge_whole_steps() {
     // `total` with no significance or costs (the rule before neurons were judged on their

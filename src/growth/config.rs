@@ -91,7 +91,8 @@ pub struct GrowthConfig {
     pub every_epochs: usize,
     /// Grow every `every_steps` optimisation steps.
     pub every_steps: Option<usize>,
-    /// No growth after this epoch.
+    /// Growth ends for good when this epoch starts (0-based: the last check is in the epoch
+    /// before); what follows the end of growth (`reset-at-end`, `end_shrink`) happens then.
     pub stop_epoch: Option<usize>,
     /// Target width of each hidden layer (schedule mode); growth stops there.
     pub max_hidden: Option<Vec<i64>>,

@@ -101,7 +101,7 @@ pub enum NewSecondMoment {
     Reset,
     /// The mean fill while growth goes on; the whole state starts again once, at the check
     /// after which growth has ended for good (the automatic mode's last check, or no site has
-    /// room left; growth that stops at `growth.stop_epoch` does not end this way: no reset).
+    /// room left), or when the epoch `growth.stop_epoch` starts.
     ResetAtEnd,
 }
 

@@ -38,7 +38,7 @@ use crate::config::{parse_device, RunConfig};
 use crate::data::{self, Dataset, Splits, Task};
 use crate::distributed::World;
 use crate::error::{Error, Result};
-use crate::events::{End, EpochEnd, Event, RunError, Start};
+use crate::events::{End, EpochEnd, Event, EventSink, GrowthFinished, RunError, Start};
 use crate::growth::{replicate, Clock, Context, Grower};
 use crate::nn::{self, Loss, Network};
 use crate::optim::{NewSecondMoment, Optimizer};
@@ -267,6 +267,38 @@ impl Trainer {
         Ok(())
     }
 
+    /// Growth ends for good when the epoch reaches `growth.stop_epoch` (it trained its last
+    /// check in the epoch before): logged, and what follows the end of growth (the
+    /// optimiser's reset under `reset-at-end`, shrink and perturb) happens here.
+    fn end_growth_at_stop_epoch(&mut self) -> Result<()> {
+        let epoch = self.epoch;
+        let Some(g) = self.grower.as_mut() else {
+            return Ok(());
+        };
+        let Some(stop) = g
+            .config
+            .stop_epoch
+            .filter(|&e| epoch >= e && !g.state.finished)
+        else {
+            return Ok(());
+        };
+        g.state.finished = true;
+        let mut sink = Reporter {
+            run: self.run.as_mut(),
+            quiet: self.quiet,
+        };
+        sink.emit(Event::GrowthFinished(GrowthFinished {
+            epoch,
+            step: self.step,
+            reason: format!("growth.stop_epoch {stop} reached"),
+        }))?;
+        if self.opt.new_second_moment == NewSecondMoment::ResetAtEnd {
+            self.opt.reset();
+        }
+        self.shrink_and_perturb();
+        Ok(())
+    }
+
     /// Shrink and perturb once growth has ended for good (`growth.end_shrink`,
     /// `growth.end_perturb`; docs/tiny.md §2.18), from a generator of the run's seed.
     fn shrink_and_perturb(&mut self) {
@@ -421,6 +453,7 @@ impl Trainer {
         while self.epoch < epoch.min(self.config.train.epochs) {
             let start = Instant::now();
             let growth_before = self.growth_seconds();
+            self.end_growth_at_stop_epoch()?;
             // Growth's background work starts while the epoch trains (idempotent: once per run;
             // its time counts in the epoch's growth time).
             self.with_growth(|grower, ctx| {
