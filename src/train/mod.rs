@@ -251,25 +251,28 @@ impl Trainer {
         let before = (mode == NewSecondMoment::Reset).then(|| shape(self));
         let was_finished = finished(self);
         self.with_growth(|grower, ctx| grower.check(ctx))?;
-        let ended = !was_finished && finished(self);
-        let reset = match mode {
-            NewSecondMoment::Reset => before != Some(shape(self)),
-            NewSecondMoment::ResetAtEnd => ended,
-            _ => false,
-        };
-        if reset {
+        if mode == NewSecondMoment::Reset && before != Some(shape(self)) {
             self.opt.reset();
         }
-        if ended {
-            self.shrink_and_perturb();
+        if !was_finished && finished(self) {
+            self.growth_ended();
         }
         self.doing = "training";
         Ok(())
     }
 
+    /// What follows the end of growth for good, once: the optimiser's reset under
+    /// `reset-at-end` (docs/tiny.md §2.17), then shrink and perturb (§2.18).
+    fn growth_ended(&mut self) {
+        if self.opt.new_second_moment == NewSecondMoment::ResetAtEnd {
+            self.opt.reset();
+        }
+        self.shrink_and_perturb();
+    }
+
     /// Growth ends for good when the epoch reaches `growth.stop_epoch` (it trained its last
-    /// check in the epoch before): logged, and what follows the end of growth (the
-    /// optimiser's reset under `reset-at-end`, shrink and perturb) happens here.
+    /// check in the epoch before): logged, and what follows the end of growth
+    /// ([`Trainer::growth_ended`]) happens here.
     fn end_growth_at_stop_epoch(&mut self) -> Result<()> {
         let epoch = self.epoch;
         let Some(g) = self.grower.as_mut() else {
@@ -292,10 +295,7 @@ impl Trainer {
             step: self.step,
             reason: format!("growth.stop_epoch {stop} reached"),
         }))?;
-        if self.opt.new_second_moment == NewSecondMoment::ResetAtEnd {
-            self.opt.reset();
-        }
-        self.shrink_and_perturb();
+        self.growth_ended();
         Ok(())
     }
 
