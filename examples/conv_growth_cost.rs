@@ -12,6 +12,8 @@
 //! cargo run --release --example conv_growth_cost -- [--images 128] [--channels 32,32,64,64,128,128]
 //!     [--repeats 3] [--threads N] [--skip-decomposition] [--device cpu|cuda|cuda:N] [--torch-linalg]
 //! ```
+mod common;
+
 use std::time::Instant;
 
 use faer::Mat;
@@ -24,6 +26,8 @@ use grownet::optim::{Optimizer, OptimizerConfig};
 use rand::{Rng, SeedableRng};
 use tch::{Device, Kind, Tensor};
 
+use common::median;
+
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -31,11 +35,6 @@ fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Waits for the device's queued work (CUDA runs asynchronously: a timer around enqueued

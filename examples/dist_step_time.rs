@@ -11,6 +11,8 @@
 //!     target/release/examples/dist_step_time --model cnn --threads 1        # 2 ranks x 1 thread
 //! target/release/examples/dist_step_time --model resnet18 --params-only     # the plan's sizes
 //! ```
+mod common;
+
 use std::time::Instant;
 
 use grownet::distributed::{Backend, World};
@@ -20,10 +22,7 @@ use grownet::train::shard;
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::median;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();

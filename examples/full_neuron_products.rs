@@ -11,21 +11,14 @@
 //! ```text
 //! cargo run --release --example full_neuron_products -- [--repeats 5] [--threads 2]
 //! ```
+mod common;
+
 use std::time::Instant;
 
 use grownet::growth::unfold::{tap, tap_products, Conv};
 use tch::{Device, Kind, Tensor};
 
-fn flag(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).cloned()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::{flag, median};
 
 /// Σ_rows tap_e(image)ᵀ y for every tap, one tap at a time: `[k², D, C]`.
 fn by_taps(image: &Tensor, y: &Tensor, conv2: Conv) -> Tensor {

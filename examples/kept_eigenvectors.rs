@@ -12,6 +12,8 @@
 //! cargo run --release --example kept_eigenvectors -- [--sizes 257,785,1153,2305] [--repeats 5]
 //!     [--data-dir DIR]
 //! ```
+mod common;
+
 use std::time::Instant;
 
 use faer::Mat;
@@ -20,16 +22,7 @@ use grownet::growth::linalg::{self, eigen_cut};
 use rand::{Rng, SeedableRng};
 use tch::{Device, Kind};
 
-fn flag(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).cloned()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::{flag, median};
 
 /// `XᵀX/m` for `X` of `2n × n` uniform entries with column `j` scaled by `3·exp(−4j/n)`.
 fn decaying(n: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Mat<f64> {

@@ -2,6 +2,8 @@
 //! backward, optimiser) next to the GFLOP/s of a plain large matmul, measured in the same run.
 //!
 //! `cargo run --release --example throughput -- [--device cpu|cuda] [--hidden 256,256] [--batch 128]`
+mod common;
+
 use std::time::Instant;
 
 use grownet::nn::{Activation, Architecture, Loss, Network};
@@ -9,10 +11,7 @@ use grownet::optim::{Optimizer, OptimizerConfig};
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::median;
 
 fn sync(device: Device) {
     if let Device::Cuda(i) = device {
