@@ -21,6 +21,7 @@ mod linear;
 mod loss;
 mod network;
 mod path;
+pub mod pool;
 pub mod rational;
 mod shrink;
 mod spec;

@@ -152,7 +152,8 @@ impl Stage {
     pub fn apply_pool(&self, a: &Tensor) -> Tensor {
         match self.pool {
             Pool::None => a.shallow_clone(),
-            Pool::Max2 => a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
+            Pool::Max2 if a.requires_grad() => a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
+            Pool::Max2 => super::pool::max_pool2x2(a),
             Pool::GlobalAvg => a.adaptive_avg_pool2d([1, 1]).flatten(1, -1),
         }
     }
