@@ -156,6 +156,7 @@ fn main() {
         s2_factor: None,
         consumer_bias: true,
         taps: 1,
+        deferred_p: None,
     };
     let opts = TinyOptions::tiny();
     let t = Instant::now();

@@ -323,6 +323,47 @@ fn extended_forward_equals_apply_for_conv_sites() {
 }
 
 #[test]
+fn deferred_projection_is_p_times_delta() {
+    // docs/tiny.md §3.2, "Pδᵀ without P": the full neuron's Pδᵀ formed after the pass from
+    // the kept minibatch inputs equals Pδᵀ from P, for any δ (strides 1 and 2, padding 0 and
+    // 1, max pooling between the stages, BatchNorm or none).
+    let d = regression_data(20, 7);
+    for (pool, stride2, pad2, bn) in [
+        (Pool::None, 1, 1, true),
+        (Pool::Max2, 1, 1, false),
+        (Pool::None, 2, 1, false),
+        (Pool::None, 1, 0, true),
+    ] {
+        let n = net(pool, stride2, pad2, bn, Activation::Relu, 8);
+        let s = [Site::new(&n, 0, ConvNeuron::Full).unwrap()];
+        let collect = |batch, defer| {
+            let mut plan = statistics::Plan::new(&s, 0);
+            plan.defer_projection = defer;
+            statistics::collect(&n, Loss::Mse, &d, &all_idx(20), batch, &plan).unwrap()
+        };
+        let (built, deferred) = (collect(20, false), collect(3, true));
+        let (a, b) = (&built.stats[0], &deferred.stats[0]);
+        assert!(a.deferred_p.is_none() && b.deferred_p.is_some());
+        assert_eq!(b.p.shape(), (0, 0));
+        b.check_shapes().unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let delta = faer::Mat::from_fn(a.m.ncols(), a.s.nrows(), |_, _| {
+            rand::Rng::random_range(&mut rng, -1.0..1.0)
+        });
+        let (want, got) = (a.project(&delta), b.project(&delta));
+        assert_eq!(want.shape(), (a.s2.nrows(), a.m.ncols() * 9));
+        assert_eq!(got.shape(), want.shape());
+        let scale = want.norm_max();
+        let err = (&got - &want).norm_max() / scale;
+        assert!(
+            err < 1e-10,
+            "{pool:?} stride {stride2} padding {pad2}: {err}"
+        );
+        assert!((&a.m2 - &b.m2).norm_max() < 1e-10 * a.m2.norm_max());
+    }
+}
+
+#[test]
 fn conv_statistics_are_batching_invariant() {
     // docs/tiny.md §7 check 14 for conv sites: one batch or several give the same averages.
     let d = regression_data(20, 7);

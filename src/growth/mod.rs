@@ -34,6 +34,7 @@ pub mod depth;
 pub mod linalg;
 pub mod moment;
 pub mod preview;
+pub mod projection;
 pub mod proposal;
 pub mod replicate;
 pub mod senn;

@@ -91,6 +91,18 @@ impl ProducerRows {
         }
     }
 
+    /// `Σ_rows b̃₋₂,e yᵀ` for consumer rows `y` (`[rows, C]`), as `[d2(+1), C·taps]` with
+    /// columns (column of `y`, tap): `M₂`'s layout when `y = G` (docs/tiny.md §3.2), and `Pδᵀ`'s
+    /// when `y = B̃₋₁δᵀ`.
+    pub fn products(&self, y: &Tensor) -> Tensor {
+        match self {
+            ProducerRows::Rows(b) => b.tr().matmul(y),
+            ProducerRows::Taps { image, conv2 } => unfold::tap_products(image, y, *conv2)
+                .permute([1, 2, 0])
+                .flatten(1, 2),
+        }
+    }
+
     /// One batch's sums of `M₂` and `P` with the consumer's rows `g` and `b1` (docs/tiny.md
     /// §3.2): `Σ b̃₋₂,e gᵀ` with columns (output, tap) and `Σ b̃₋₂,e b̃₋₁ᵀ` with one block of
     /// rows per tap. The full neuron's come from one convolution ([`unfold::tap_products`]).

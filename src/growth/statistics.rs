@@ -14,6 +14,7 @@ use tch::{Kind, Tensor};
 
 use super::linalg::to_mat;
 use super::moment::InputMoment;
+use super::projection::{self, Kept};
 use super::site::{self, Site};
 use super::stem::{shallow, Stem, Stems};
 use super::tiny::SiteStatistics;
@@ -29,7 +30,8 @@ struct Sums {
     m: Tensor,
     s2: Option<Tensor>,
     m2: Tensor,
-    p: Tensor,
+    /// `None` when `P` is not built (its product with δ comes later: [`projection`]).
+    p: Option<Tensor>,
     e: Tensor,
 }
 
@@ -40,16 +42,17 @@ impl Sums {
     /// block of rows per tap.
     /// The products are taken in the rows' precision and summed across batches in f64.
     /// With `in_basis` (one tap: the rows `B̃₋₂Q_r` of [`InputMoment::basis_rows`]) `M₂` and
-    /// `P` are summed as `Q_rᵀM₂` and `Q_rᵀP`.
+    /// `P` are summed as `Q_rᵀM₂` and `Q_rᵀP`. Without `with_p` only `M₂` is formed.
     fn of_rows(
         rows: &site::ProducerRows,
         (b1, g): (&Tensor, &Tensor),
-        with_s2: bool,
+        (with_s2, with_p): (bool, bool),
         in_basis: Option<&Tensor>,
     ) -> Sums {
         let f64 = |t: Tensor| t.to_kind(Kind::Double);
         let (m2, p) = match in_basis {
             Some(r) => site::ProducerRows::Rows(r.shallow_clone()).cross(g, b1),
+            None if !with_p => (rows.products(g), Tensor::new()),
             None => rows.cross(g, b1),
         };
         Sums {
@@ -57,7 +60,7 @@ impl Sums {
             m: f64(b1.tr().matmul(g)),
             s2: with_s2.then(|| f64(rows.moment())),
             m2: f64(m2),
-            p: f64(p),
+            p: with_p.then(|| f64(p)),
             e: f64(g.tr().matmul(g)),
         }
     }
@@ -67,7 +70,7 @@ impl Sums {
         let all = [Some(&self.s), Some(&self.m), self.s2.as_ref()];
         let all = all
             .into_iter()
-            .chain([Some(&self.m2), Some(&self.p), Some(&self.e)]);
+            .chain([Some(&self.m2), self.p.as_ref(), Some(&self.e)]);
         for t in all.flatten() {
             world.all_reduce_sum(t)?;
         }
@@ -81,7 +84,9 @@ impl Sums {
             *acc += b;
         }
         self.m2 += batch.m2;
-        self.p += batch.p;
+        if let (Some(acc), Some(b)) = (self.p.as_mut(), batch.p) {
+            *acc += b;
+        }
         self.e += batch.e;
     }
 }
@@ -340,6 +345,10 @@ struct Accumulator<'a> {
     samples: Vec<Option<Samples>>,
     known: &'a [Option<Arc<InputMoment>>],
     precision: Kind,
+    /// Per site, the full neuron's minibatch inputs for `Pδᵀ` instead of `P` ([`projection`]),
+    /// when the plan defers it.
+    kept: Vec<Option<Kept>>,
+    defer: bool,
 }
 
 impl Accumulator<'_> {
@@ -401,7 +410,17 @@ impl Accumulator<'_> {
                 self.samples[slot] = Some(raw);
             }
             let known = self.known[slot].is_some();
-            let batch = Sums::of_rows(&rows, (&b1, &g), !known, in_basis.as_ref());
+            let defer = self.defer && rows.taps() > 1 && in_basis.is_none();
+            if defer {
+                let kept = self.kept[slot].get_or_insert_with(|| Kept {
+                    batches: Vec::new(),
+                    hw,
+                });
+                let x_mid = hooks.inputs[k + 1].as_ref().expect("input");
+                kept.batches
+                    .push((xin.shallow_clone(), x_mid.shallow_clone()));
+            }
+            let batch = Sums::of_rows(&rows, (&b1, &g), (!known, !defer), in_basis.as_ref());
             match self.sums[slot].as_mut() {
                 None => self.sums[slot] = Some(batch),
                 Some(acc) => acc.add(batch),
@@ -434,7 +453,8 @@ impl Accumulator<'_> {
     fn finish(self, net: &Network, sites: &[Site], n: i64) -> Result<Vec<SiteStatistics>> {
         let inv = 1.0 / n.max(1) as f64;
         let mut stats = Vec::with_capacity(sites.len());
-        for ((s, sm), known) in sites.iter().zip(self.sums).zip(self.known) {
+        let kept = self.kept.into_iter();
+        for (((s, sm), known), kept) in sites.iter().zip(self.sums).zip(self.known).zip(kept) {
             let sm = sm.ok_or_else(|| Error::Growth("empty statistics sample".into()))?;
             let (s2, s2_factor) = match (known, &sm.s2) {
                 (Some(k), _) => (k.s2.clone(), k.factor.clone()),
@@ -458,18 +478,29 @@ impl Accumulator<'_> {
             };
             let e = to_mat(&(&sm.e * inv))?;
             let trace_e = (0..e.nrows()).map(|i| e[(i, i)]).sum();
+            let consumer_bias = net.stages[s.index + 1].layer.bias().is_some();
+            let p = match &sm.p {
+                Some(p) => back(p)?,
+                None => Mat::zeros(0, 0),
+            };
+            let producer = site::FeatureMap::of(&net.stages[s.index]);
+            let deferred_p = kept.map(|kept| {
+                let kinds = (self.precision, consumer_bias);
+                projection::deferred(*s, producer, kinds, kept, inv)
+            });
             stats.push(SiteStatistics {
                 s: to_mat(&(&sm.s * inv))?,
                 m: to_mat(&(&sm.m * inv))?,
                 s2,
                 s2_factor,
                 m2: back(&sm.m2)?,
-                p: back(&sm.p)?,
+                p,
                 e: Some(e),
                 trace_e,
                 n: n as usize,
-                consumer_bias: net.stages[s.index + 1].layer.bias().is_some(),
+                consumer_bias,
                 taps: s.taps(),
+                deferred_p,
             });
         }
         Ok(stats)
@@ -487,6 +518,10 @@ pub struct Plan<'a> {
     pub known: Vec<Option<Arc<InputMoment>>>,
     pub precision: Kind,
     pub stems: Option<&'a RefCell<Stems>>,
+    /// The full conv neuron's `Pδᵀ` formed once δ is known, from the minibatches' inputs kept
+    /// meanwhile, instead of `P` (docs/tiny.md §3.2, "`Pδᵀ` without `P`"; [`projection`]).
+    /// In one process only: a data-parallel pass builds `P`.
+    pub defer_projection: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -498,6 +533,7 @@ impl<'a> Plan<'a> {
             known: vec![None; sites.len()],
             precision: Kind::Double,
             stems: None,
+            defer_projection: false,
         }
     }
 }
@@ -557,6 +593,8 @@ pub fn collect_on(
         samples: sites.iter().map(|_| None).collect(),
         known: &plan.known,
         precision: plan.precision,
+        kept: sites.iter().map(|_| None).collect(),
+        defer: plan.defer_projection && world.size() == 1,
     };
     let mut loss_total = 0.0;
     let first = needed.first().copied().unwrap_or(0);

@@ -479,6 +479,7 @@ fn propose(
         precision,
         // A fixed sample is the same at every round of a check: its stems are kept.
         stems: (cfg.statistics_sample == StatisticsSample::Fixed).then_some(stems),
+        defer_projection: true,
     };
     let data = (ctx.train, stats_idx, batch);
     let collected = statistics::collect_on(ctx.world, net, ctx.loss, data, &plan)?;

@@ -81,6 +81,10 @@ pub struct SiteStatistics {
     pub m2: Mat<f64>,
     /// `P = B̃₋₂ᵀB̃₋₁/n`, `(taps·(d2+1))×(d1+1)`: one block of rows per tap.
     pub p: Mat<f64>,
+    /// `Pδᵀ` from the rows the statistics pass kept, when `P` itself was not built (then `p`
+    /// is empty, 0×0): the full conv neuron's statistics in one process (docs/tiny.md §3.2,
+    /// "`Pδᵀ` without `P`"). [`SiteStatistics::project`] reads whichever is there.
+    pub deferred_p: Option<DeferredProjection>,
     /// Consumer kernel taps a new neuron's fan-out covers: 1 for a linear consumer and for
     /// the restricted conv neuron (1×1 fan-out at the kernel centre), `k²` for the full conv
     /// neuron (docs/tiny.md §3.2, "Full": `M₂[a, (c, e)]`, `P[e, a, b]`).
@@ -144,6 +148,7 @@ impl SiteStatistics {
             s2_factor: None,
             consumer_bias,
             taps: 1,
+            deferred_p: None,
         }
     }
 
@@ -154,6 +159,10 @@ impl SiteStatistics {
     /// # Panics
     /// If the shapes or the `consumer_bias` flags differ.
     pub fn merge(&self, other: &Self) -> Self {
+        assert!(
+            self.deferred_p.is_none() && other.deferred_p.is_none(),
+            "SiteStatistics::merge: P was not built"
+        );
         assert_eq!(
             self.consumer_bias, other.consumer_bias,
             "SiteStatistics::merge: consumer_bias differs"
@@ -188,6 +197,7 @@ impl SiteStatistics {
             s2_factor: None,
             consumer_bias: self.consumer_bias,
             taps: self.taps,
+            deferred_p: None,
         }
     }
 
@@ -234,7 +244,7 @@ impl SiteStatistics {
                 d * taps
             ));
         }
-        if self.p.shape() != (c2 * taps, c1) {
+        if self.deferred_p.is_none() && self.p.shape() != (c2 * taps, c1) {
             errs.push(format!(
                 "P is {:?}, expected ({}, {c1})",
                 self.p.shape(),
@@ -265,6 +275,31 @@ impl SiteStatistics {
             && self.p.is_all_finite()
             && self.e.as_ref().is_none_or(|e| e.is_all_finite())
             && self.trace_e.is_finite()
+    }
+
+    /// The projection term `Pδᵀ` of `N` (docs/tiny.md §2.4), `(d2+1)×(d·taps)`, from `P` or,
+    /// when the statistics pass did not build it, from its kept rows ([`DeferredProjection`]).
+    pub fn project(&self, delta: &Mat<f64>) -> Mat<f64> {
+        match &self.deferred_p {
+            Some(deferred) => (deferred.0)(delta),
+            None => project(&self.p, delta, self.taps),
+        }
+    }
+}
+
+/// `δ ↦ Pδᵀ` computed without `P` (docs/tiny.md §3.2, "`Pδᵀ` without `P`"): for the full conv
+/// neuron `P` has `d₁ + 1` columns per tap, of which `N` only reads the product with `δᵀ`, so
+/// the statistics pass keeps the rows it would have multiplied and this closure forms
+/// `Σ B̃₋₂,eᵀ (B̃₋₁δᵀ)` once δ is known. The result has [`project`]'s layout.
+#[derive(Clone)]
+pub struct DeferredProjection(pub std::rc::Rc<ProjectFn>);
+
+/// `δ ↦ Pδᵀ` ([`DeferredProjection`]).
+pub type ProjectFn = dyn Fn(&Mat<f64>) -> Mat<f64>;
+
+impl std::fmt::Debug for DeferredProjection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeferredProjection")
     }
 }
 
@@ -566,7 +601,7 @@ pub fn propose_neurons(
     // Step 2: N = −M₂ + Pδᵀ (projection, docs/tiny.md §2.4) or N = −M₂ (no projection or
     // empty hidden layer, §2.11). `p_delta = Pδᵀ` is kept for the cross term C.
     let projected = opts.use_projection && stats.hidden_width() > 0;
-    let p_delta = projected.then(|| project(&stats.p, &dp.full.delta, stats.taps));
+    let p_delta = projected.then(|| stats.project(&dp.full.delta));
     let mut n_mat = Mat::from_fn(stats.s2.nrows(), d * stats.taps, |i, j| -stats.m2[(i, j)]);
     if let Some(pd) = &p_delta {
         n_mat += pd;
