@@ -23,7 +23,7 @@ use grownet::nn::{Activation, Architecture, Loss, Network};
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
-use common::{flag, median};
+use common::{flag_or, median};
 
 /// Seconds for the statistics and the proposal at `site`, and the proposal's λ.
 fn grow_once(net: &Network, data: &Dataset, site: Site, defer: bool) -> (f64, Vec<f64>) {
@@ -40,8 +40,8 @@ fn grow_once(net: &Network, data: &Dataset, site: Site, defer: bool) -> (f64, Ve
 }
 
 fn main() {
-    let repeats: usize = flag("--repeats").and_then(|r| r.parse().ok()).unwrap_or(3);
-    let threads: i32 = flag("--threads").and_then(|r| r.parse().ok()).unwrap_or(2);
+    let repeats: usize = flag_or("--repeats", 3);
+    let threads: i32 = flag_or("--threads", 2);
     tch::set_num_threads(threads);
     tch::manual_seed(0);
     let data = Dataset {

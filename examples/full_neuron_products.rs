@@ -13,12 +13,10 @@
 //! ```
 mod common;
 
-use std::time::Instant;
-
 use grownet::growth::unfold::{tap, tap_products, Conv};
 use tch::{Device, Kind, Tensor};
 
-use common::{flag, median};
+use common::{flag_or, median, seconds};
 
 /// Σ_rows tap_e(image)ᵀ y for every tap, one tap at a time: `[k², D, C]`.
 fn by_taps(image: &Tensor, y: &Tensor, conv2: Conv) -> Tensor {
@@ -29,16 +27,9 @@ fn by_taps(image: &Tensor, y: &Tensor, conv2: Conv) -> Tensor {
     Tensor::stack(&blocks, 0)
 }
 
-fn seconds(f: impl FnOnce() -> Tensor) -> (f64, Tensor) {
-    let start = Instant::now();
-    let t = f();
-    let _ = t.sum(Kind::Double).double_value(&[]);
-    (start.elapsed().as_secs_f64(), t)
-}
-
 fn main() {
-    let repeats: usize = flag("--repeats").and_then(|r| r.parse().ok()).unwrap_or(5);
-    let threads: i32 = flag("--threads").and_then(|r| r.parse().ok()).unwrap_or(2);
+    let repeats: usize = flag_or("--repeats", 5);
+    let threads: i32 = flag_or("--threads", 2);
     tch::set_num_threads(threads);
     let conv2 = Conv {
         kernel: 3,

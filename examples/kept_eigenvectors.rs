@@ -22,7 +22,7 @@ use grownet::growth::linalg::{self, eigen_cut};
 use rand::{Rng, SeedableRng};
 use tch::{Device, Kind};
 
-use common::{flag, median};
+use common::{flag, flag_or, median};
 
 /// `XᵀX/m` for `X` of `2n × n` uniform entries with column `j` scaled by `3·exp(−4j/n)`.
 fn decaying(n: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Mat<f64> {
@@ -58,7 +58,7 @@ fn full(a: &Mat<f64>, threshold: f64) -> (usize, Mat<f64>) {
 
 fn main() {
     faer::set_global_parallelism(faer::Par::Seq);
-    let repeats: usize = flag("--repeats").and_then(|v| v.parse().ok()).unwrap_or(5);
+    let repeats: usize = flag_or("--repeats", 5);
     let sizes: Vec<usize> = flag("--sizes")
         .unwrap_or_else(|| "257,785,1153,2305".into())
         .split(',')

@@ -8,23 +8,14 @@
 //! ```
 mod common;
 
-use std::time::Instant;
-
 use grownet::nn::pool::max_pool2x2;
 use tch::{Device, Kind, Tensor};
 
-use common::{flag, median};
-
-fn seconds(f: impl FnOnce() -> Tensor) -> (f64, Tensor) {
-    let start = Instant::now();
-    let t = f();
-    let _ = t.sum(Kind::Double).double_value(&[]);
-    (start.elapsed().as_secs_f64(), t)
-}
+use common::{flag_or, median, seconds};
 
 fn main() {
-    let repeats: usize = flag("--repeats").and_then(|r| r.parse().ok()).unwrap_or(5);
-    let threads: i32 = flag("--threads").and_then(|r| r.parse().ok()).unwrap_or(2);
+    let repeats: usize = flag_or("--repeats", 5);
+    let threads: i32 = flag_or("--threads", 2);
     tch::set_num_threads(threads);
     println!("| input [N, C, H, W] | max_pool2d, s | max_pool2x2, s | ratio | equal |");
     println!("|---|---|---|---|---|");
