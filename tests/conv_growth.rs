@@ -350,7 +350,7 @@ fn deferred_projection_is_p_times_delta() {
         let delta = faer::Mat::from_fn(a.m.ncols(), a.s.nrows(), |_, _| {
             rand::Rng::random_range(&mut rng, -1.0..1.0)
         });
-        let (want, got) = (a.project(&delta), b.project(&delta));
+        let (want, got) = (a.project(&delta).unwrap(), b.project(&delta).unwrap());
         assert_eq!(want.shape(), (a.s2.nrows(), a.m.ncols() * 9));
         assert_eq!(got.shape(), want.shape());
         let scale = want.norm_max();

@@ -51,11 +51,7 @@ pub fn deferred(
                 let t = rows.products(&v).to_kind(Kind::Double);
                 Some(acc.map_or_else(|| t.shallow_clone(), |a| a + &t))
             });
-        let nan = || Mat::from_fn(0, 0, |_, _| f64::NAN);
-        match sum.map(|s| to_mat(&(s * inv_n))) {
-            Some(Ok(m)) => m,
-            _ => nan(),
-        }
+        to_mat(&(sum? * inv_n)).ok()
     }))
 }
 

@@ -278,11 +278,12 @@ impl SiteStatistics {
     }
 
     /// The projection term `Pδᵀ` of `N` (docs/tiny.md §2.4), `(d2+1)×(d·taps)`, from `P` or,
-    /// when the statistics pass did not build it, from its kept rows ([`DeferredProjection`]).
-    pub fn project(&self, delta: &Mat<f64>) -> Mat<f64> {
+    /// when the statistics pass did not build it, from its kept rows ([`DeferredProjection`];
+    /// `None` if those could not be multiplied).
+    pub fn project(&self, delta: &Mat<f64>) -> Option<Mat<f64>> {
         match &self.deferred_p {
             Some(deferred) => (deferred.0)(delta),
-            None => project(&self.p, delta, self.taps),
+            None => Some(project(&self.p, delta, self.taps)),
         }
     }
 }
@@ -294,8 +295,8 @@ impl SiteStatistics {
 #[derive(Clone)]
 pub struct DeferredProjection(pub std::rc::Rc<ProjectFn>);
 
-/// `δ ↦ Pδᵀ` ([`DeferredProjection`]).
-pub type ProjectFn = dyn Fn(&Mat<f64>) -> Mat<f64>;
+/// `δ ↦ Pδᵀ` ([`DeferredProjection`]), `None` when the kept rows could not be multiplied.
+pub type ProjectFn = dyn Fn(&Mat<f64>) -> Option<Mat<f64>>;
 
 impl std::fmt::Debug for DeferredProjection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -601,7 +602,13 @@ pub fn propose_neurons(
     // Step 2: N = −M₂ + Pδᵀ (projection, docs/tiny.md §2.4) or N = −M₂ (no projection or
     // empty hidden layer, §2.11). `p_delta = Pδᵀ` is kept for the cross term C.
     let projected = opts.use_projection && stats.hidden_width() > 0;
-    let p_delta = projected.then(|| stats.project(&dp.full.delta));
+    let p_delta = match projected.then(|| stats.project(&dp.full.delta)) {
+        Some(None) => {
+            notes.push("Pδᵀ could not be formed from the kept rows: nothing proposed".into());
+            return NeuronProposal::empty(stats, dp, notes);
+        }
+        p_delta => p_delta.flatten(),
+    };
     let mut n_mat = Mat::from_fn(stats.s2.nrows(), d * stats.taps, |i, j| -stats.m2[(i, j)]);
     if let Some(pd) = &p_delta {
         n_mat += pd;
