@@ -154,6 +154,7 @@ fn main() {
         trace_e: 1e4,
         n: 10_000,
         s2_factor: None,
+        in_basis: false,
         consumer_bias: true,
         taps: 1,
         deferred_p: None,

@@ -217,6 +217,22 @@ impl PsdFactor {
         out
     }
 
+    /// `Λ_r^{p} C` for a `r × k` matrix `C` given in the basis `Q_r` (`p = -1/2`: the whitened
+    /// `Λ_r^{-1/2} Q_rᵀ B` of [`PsdFactor::whiten`] from `C = Q_rᵀB`).
+    ///
+    /// # Panics
+    /// If `c.nrows() != self.rank()`.
+    pub fn scale_rows_pow(&self, c: MatRef<'_, f64>, p: f64) -> Mat<f64> {
+        assert_eq!(
+            c.nrows(),
+            self.rank(),
+            "PsdFactor::scale_rows_pow: shape mismatch"
+        );
+        Mat::from_fn(c.nrows(), c.ncols(), |k, j| {
+            c[(k, j)] * self.values[k].powf(p)
+        })
+    }
+
     /// `Q_r Λ_r^{p} C` for a `r × k` matrix `C` (`p = -1/2` maps whitened coordinates
     /// back: `A^{+1/2} = Q_r Λ_r^{-1/2} Q_rᵀ`).
     ///
@@ -228,10 +244,7 @@ impl PsdFactor {
             self.rank(),
             "PsdFactor::unwhiten_pow: shape mismatch"
         );
-        let scaled = Mat::from_fn(c.nrows(), c.ncols(), |k, j| {
-            c[(k, j)] * self.values[k].powf(p)
-        });
-        &self.basis * &scaled
+        &self.basis * &self.scale_rows_pow(c, p)
     }
 
     /// Pseudo-inverse square root `A^{+1/2} = Q_r Λ_r^{-1/2} Q_rᵀ` (docs/tiny.md §2.5 step 1).

@@ -463,19 +463,13 @@ impl Accumulator<'_> {
                     return Err(Error::Growth("S₂ was neither known nor summed".into()))
                 }
             };
-            // Sums in the factor's basis back to the rows' coordinates: `Q_r·(Q_rᵀM₂)`, the
-            // part of `M₂` (and `P`) that the whitened solve reads (docs/tiny.md §2.2).
-            let basis = known
+            // Sums in the factor's basis stay there (`Q_rᵀM₂`, `Q_rᵀP`): all that the whitened
+            // solve and the cross term read (docs/tiny.md §2.2, §2.5 "In the input moment's
+            // basis").
+            let in_basis = known
                 .as_ref()
-                .filter(|k| k.basis_rows.is_some())
-                .and_then(|k| k.factor.as_ref());
-            let back = |t: &Tensor| -> Result<Mat<f64>> {
-                let m = to_mat(&(t * inv))?;
-                Ok(match basis {
-                    Some(f) => &f.factor.basis * &m,
-                    None => m,
-                })
-            };
+                .is_some_and(|k| k.basis_rows.is_some() && k.factor.is_some());
+            let back = |t: &Tensor| to_mat(&(t * inv));
             let e = to_mat(&(&sm.e * inv))?;
             let trace_e = (0..e.nrows()).map(|i| e[(i, i)]).sum();
             let consumer_bias = net.stages[s.index + 1].layer.bias().is_some();
@@ -493,6 +487,7 @@ impl Accumulator<'_> {
                 m: to_mat(&(&sm.m * inv))?,
                 s2,
                 s2_factor,
+                in_basis,
                 m2: back(&sm.m2)?,
                 p,
                 e: Some(e),

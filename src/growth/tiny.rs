@@ -77,9 +77,11 @@ pub struct SiteStatistics {
     /// `S₂ = B̃₋₂ᵀB̃₋₂/n`, `(d2+1)²`: input covariance of the producer layer `l-1`.
     pub s2: Mat<f64>,
     /// `M₂ = B̃₋₂ᵀG/n`, `(d2+1)×(d·taps)`; with several taps the columns are ordered
-    /// (output, tap) as a conv weight `[d, k, k]` flattens.
+    /// (output, tap) as a conv weight `[d, k, k]` flattens. `Q_rᵀM₂`, `r` rows, when
+    /// [`SiteStatistics::in_basis`].
     pub m2: Mat<f64>,
-    /// `P = B̃₋₂ᵀB̃₋₁/n`, `(taps·(d2+1))×(d1+1)`: one block of rows per tap.
+    /// `P = B̃₋₂ᵀB̃₋₁/n`, `(taps·(d2+1))×(d1+1)`: one block of rows per tap. `Q_rᵀP` when
+    /// [`SiteStatistics::in_basis`].
     pub p: Mat<f64>,
     /// `Pδᵀ` from the rows the statistics pass kept, when `P` itself was not built (then `p`
     /// is empty, 0×0): the full conv neuron's statistics in one process (docs/tiny.md §3.2,
@@ -98,6 +100,11 @@ pub struct SiteStatistics {
     /// `S₂`'s truncated eigen-factor when it is already known (the input moment,
     /// docs/tiny.md §2.2); used when its threshold is the one asked for, else recomputed.
     pub s2_factor: Option<Arc<S2Factor>>,
+    /// Whether `M₂` and `P` are given in the basis `Q_r` of [`SiteStatistics::s2_factor`]'s
+    /// kept eigenvectors (`Q_rᵀM₂`, `Q_rᵀP`: `r` rows instead of `d2+1`): all that the whitened
+    /// solve and the cross term read (docs/tiny.md §2.5, "In the input moment's basis"). One
+    /// tap only; see [`SiteStatistics::into_basis`].
+    pub in_basis: bool,
     /// Whether the consumer layer has a bias, i.e. whether the last coordinate of `S`,
     /// `M` and of the columns of `P` is the constant 1. With it the hidden width is
     /// `s.nrows() − 1`, without it `s.nrows()`; a hidden width of 0 is an *empty* hidden
@@ -146,9 +153,56 @@ impl SiteStatistics {
             trace_e,
             n,
             s2_factor: None,
+            in_basis: false,
             consumer_bias,
             taps: 1,
             deferred_p: None,
+        }
+    }
+
+    /// The same statistics with `M₂` and `P` in the basis of `factor`'s kept eigenvectors
+    /// (`Q_rᵀM₂`, `Q_rᵀP`), which becomes the known factor of `S₂` (docs/tiny.md §2.5, "In the
+    /// input moment's basis"). The proposal is the one from `factor` in full coordinates.
+    ///
+    /// # Panics
+    /// If the statistics have several taps, a deferred `Pδᵀ`, are already in a basis, or
+    /// `factor` is not a factor of a `(d2+1)×(d2+1)` matrix.
+    pub fn into_basis(mut self, factor: Arc<S2Factor>) -> Self {
+        assert!(
+            self.taps == 1 && self.deferred_p.is_none() && !self.in_basis,
+            "SiteStatistics::into_basis: one tap, P built, not yet in a basis"
+        );
+        let q = &factor.factor.basis;
+        assert_eq!(
+            q.nrows(),
+            self.s2.nrows(),
+            "SiteStatistics::into_basis: shape"
+        );
+        self.m2 = q.transpose() * &self.m2;
+        self.p = q.transpose() * &self.p;
+        self.s2_factor = Some(factor);
+        self.in_basis = true;
+        self
+    }
+
+    /// `M₂` and `P` back in the producer's coordinates, `Q_r(Q_rᵀM₂)` and `Q_r(Q_rᵀP)` (a
+    /// clone when not [`SiteStatistics::in_basis`]).
+    pub fn to_full(&self) -> Self {
+        let mut out = self.clone();
+        if let (Some(f), true) = (&self.s2_factor, self.in_basis) {
+            out.m2 = &f.factor.basis * &self.m2;
+            out.p = &f.factor.basis * &self.p;
+            out.in_basis = false;
+        }
+        out
+    }
+
+    /// Rows of `M₂` (and of each tap's block of `P`): `d2+1`, or the kept rank `r` when
+    /// [`SiteStatistics::in_basis`].
+    pub fn rows(&self) -> usize {
+        match (&self.s2_factor, self.in_basis) {
+            (Some(f), true) => f.factor.rank(),
+            _ => self.s2.nrows(),
         }
     }
 
@@ -168,6 +222,10 @@ impl SiteStatistics {
             "SiteStatistics::merge: consumer_bias differs"
         );
         assert_eq!(self.taps, other.taps, "SiteStatistics::merge: taps differ");
+        assert!(
+            !self.in_basis && !other.in_basis,
+            "SiteStatistics::merge: M₂ in a basis"
+        );
         let n = self.n + other.n;
         let (wa, wb) = if n == 0 {
             (0.0, 0.0)
@@ -195,6 +253,7 @@ impl SiteStatistics {
             trace_e: wa * self.trace_e + wb * other.trace_e,
             n,
             s2_factor: None,
+            in_basis: false,
             consumer_bias: self.consumer_bias,
             taps: self.taps,
             deferred_p: None,
@@ -237,18 +296,22 @@ impl SiteStatistics {
         if self.m.nrows() != c1 {
             errs.push(format!("M is {:?}, expected ({c1}, d)", self.m.shape()));
         }
-        if self.m2.shape() != (c2, d * taps) {
+        if self.in_basis && (self.s2_factor.is_none() || taps != 1 || self.deferred_p.is_some()) {
+            errs.push("M₂ in a basis needs S₂'s factor, one tap and P".to_string());
+        }
+        let r = self.rows();
+        if self.m2.shape() != (r, d * taps) {
             errs.push(format!(
-                "M₂ is {:?}, expected ({c2}, {})",
+                "M₂ is {:?}, expected ({r}, {})",
                 self.m2.shape(),
                 d * taps
             ));
         }
-        if self.deferred_p.is_none() && self.p.shape() != (c2 * taps, c1) {
+        if self.deferred_p.is_none() && self.p.shape() != (r * taps, c1) {
             errs.push(format!(
                 "P is {:?}, expected ({}, {c1})",
                 self.p.shape(),
-                c2 * taps
+                r * taps
             ));
         }
         if let Some(e) = &self.e {
@@ -277,7 +340,8 @@ impl SiteStatistics {
             && self.trace_e.is_finite()
     }
 
-    /// The projection term `Pδᵀ` of `N` (docs/tiny.md §2.4), `(d2+1)×(d·taps)`, from `P` or,
+    /// The projection term `Pδᵀ` of `N` (docs/tiny.md §2.4), `(d2+1)×(d·taps)` (`r` rows
+    /// [`SiteStatistics::in_basis`]), from `P` or,
     /// when the statistics pass did not build it, from its kept rows ([`DeferredProjection`];
     /// `None` if those could not be multiplied).
     pub fn project(&self, delta: &Mat<f64>) -> Option<Mat<f64>> {
@@ -583,6 +647,10 @@ pub fn propose_neurons(
     if let Err(e) = stats.check_shapes() {
         panic!("propose_neurons: inconsistent statistics: {e}");
     }
+    if stats.in_basis && !opts.use_covariance {
+        // Without the whitening (GradMax) the SVD is of `N` in the producer's coordinates.
+        return propose_neurons(&stats.to_full(), sigma_prime0, opts);
+    }
     let (c1, d) = (stats.s.nrows(), stats.output_dim());
     let mut notes = Vec::new();
     if !stats.is_finite() {
@@ -609,7 +677,7 @@ pub fn propose_neurons(
         }
         p_delta => p_delta.flatten(),
     };
-    let mut n_mat = Mat::from_fn(stats.s2.nrows(), d * stats.taps, |i, j| -stats.m2[(i, j)]);
+    let mut n_mat = Mat::from_fn(stats.rows(), d * stats.taps, |i, j| -stats.m2[(i, j)]);
     if let Some(pd) = &p_delta {
         n_mat += pd;
     }
@@ -636,8 +704,12 @@ pub fn propose_neurons(
     let (alpha_cols, omega) = neurons(&svd, factor.as_ref(), k, opts);
     let lambdas: Vec<f64> = svd.s[..k].to_vec();
 
-    // Step 5: C = −Σ_k α_kᵀ P δᵀ ω_k and the first-order terms (docs/tiny.md §2.6).
-    let cross_term = p_delta.map_or(0.0, |pd| cross_term(&pd, &alpha_cols, &omega));
+    // Step 5: C = −Σ_k α_kᵀ P δᵀ ω_k and the first-order terms (docs/tiny.md §2.6); in the
+    // basis `Q_r`, α_kᵀQ_r(Q_rᵀPδᵀ)ω_k.
+    let cross_term = p_delta.map_or(0.0, |pd| match factor.as_ref().filter(|_| stats.in_basis) {
+        Some(f) => cross_term(&pd, &(f.basis.transpose() * &alpha_cols), &omega),
+        None => cross_term(&pd, &alpha_cols, &omega),
+    });
     let lambda_term: f64 = if opts.ignore_singular_values {
         lambdas.iter().sum()
     } else {
@@ -715,10 +787,11 @@ fn whitened_svd(
     opts: &TinyOptions,
     notes: &mut Vec<String>,
 ) -> Option<(Option<PsdFactor>, linalg::ThinSvd)> {
+    // `M₂` in the factor's basis is read with that factor, whatever the threshold asked.
     let known = stats
         .s2_factor
         .as_ref()
-        .filter(|k| k.threshold == opts.numerical_threshold)
+        .filter(|k| stats.in_basis || k.threshold == opts.numerical_threshold)
         .map(|k| k.factor.clone());
     let factor = if opts.use_covariance {
         let Some(f) = known.or_else(|| {
@@ -740,6 +813,7 @@ fn whitened_svd(
         None
     };
     let whitened = match &factor {
+        Some(f) if stats.in_basis => f.scale_rows_pow(n_mat.as_ref(), -0.5),
         Some(f) => f.whiten(n_mat.as_ref()),
         None => n_mat,
     };
@@ -1607,6 +1681,55 @@ mod tests {
         let p2 = propose_neurons(&s, 1.0, &TinyOptions::tiny());
         assert!(p2.alpha.is_all_finite());
         assert_eq!(p2.n_neurons(), p.n_neurons());
+    }
+
+    // ---- §2.5 "In the input moment's basis": M₂ and P given as Q_rᵀM₂, Q_rᵀP.
+    #[test]
+    fn statistics_in_the_input_moments_basis_give_the_same_proposal() {
+        let (net, mut x, y) = problem_dims(23, 300, Act::Tanh, 9, 3, 4);
+        for i in 0..x.nrows() {
+            x[(i, 7)] = 2.0 * x[(i, 0)] - x[(i, 1)]; // S₂ singular: a direction is dropped
+        }
+        let stats = net.stats(&x, &y);
+        let opts = TinyOptions::tiny();
+        let factor = linalg::psd_factor(stats.s2.as_ref(), opts.numerical_threshold).unwrap();
+        assert!(factor.rank() < factor.dim());
+        let known = Arc::new(S2Factor {
+            threshold: opts.numerical_threshold,
+            factor,
+        });
+        let full = SiteStatistics {
+            s2_factor: Some(known.clone()),
+            ..stats.clone()
+        };
+        let basis = stats.into_basis(known.clone());
+        assert!(basis.check_shapes().is_ok());
+        assert_eq!(
+            (basis.rows(), basis.m2.nrows()),
+            (known.factor.rank(), known.factor.rank())
+        );
+        let (a, b) = (
+            propose_neurons(&full, 1.0, &opts),
+            propose_neurons(&basis, 1.0, &opts),
+        );
+        assert!(a.n_neurons() > 1 && a.n_neurons() == b.n_neurons());
+        assert!(a.cross_term.abs() > 1e-6, "the cross term is exercised");
+        for (la, lb) in a.all_lambdas.iter().zip(&b.all_lambdas) {
+            assert!(rel(*la, *lb) < 1e-10, "{la} {lb}");
+        }
+        assert!(max_abs(&sub(&a.theta(), &b.theta())) < 1e-10 * max_abs(&a.theta()));
+        assert!(max_abs(&sub(&a.alpha, &b.alpha)) < 1e-10 * max_abs(&a.alpha).max(1.0));
+        assert!(rel(a.cross_term, b.cross_term) < 1e-10);
+        assert!(rel(a.fo_with_cross, b.fo_with_cross) < 1e-10);
+        assert!(max_abs(&sub(&a.delta, &b.delta)) == 0.0);
+        // GradMax reads `N` itself: from the basis, its part in the kept directions.
+        let gm = TinyOptions::gradmax();
+        let (c, e) = (
+            propose_neurons(&basis.to_full(), 1.0, &gm),
+            propose_neurons(&basis, 1.0, &gm),
+        );
+        assert!(c.n_neurons() > 0 && c.alpha.ncols() == e.alpha.ncols());
+        assert!(max_abs(&c.omega) > 0.0 && max_abs(&sub(&c.omega, &e.omega)) == 0.0);
     }
 
     // ---- §7 check 18: count rule (§2.7) — thresholds, caps, rank limits.
