@@ -8,8 +8,9 @@
 # fast; and fast with the grid descended from its largest scale (`--line-search descend:…`,
 # docs/tiny.md §2.9: the grid's choice in fewer previews), also judged on 90 % of the held-out
 # samples and chosen on 10 % (`--judge-fraction 0.9`, docs/tiny.md §10), and that judged in nine
-# parts, stopping once the verdict is clear (`--judge-parts 9`). Runs interleaved seed by seed; prints the table (medians of the share, mean ± sd of the
-# accuracy).
+# parts, stopping once the verdict is clear (`--judge-parts 9`): the README's automatic recipe since
+# session 26 (auto-fast-descend-judged). Runs interleaved seed by seed; prints the table (medians
+# of the share, mean ± sd of the accuracy).
 # Usage: GROWNET_DATA=… bench/growth-share.sh OUT_DIR [SEED…] (default seeds 0 1 2); finished
 # runs are kept. GROWNET_RECIPES="auto-fast …" runs only those recipes. Besides the share, the
 # table gives the growth time per judged step (median over seeds): a run's share also follows
