@@ -217,7 +217,7 @@ impl PsdFactor {
         out
     }
 
-    /// `Λ_r^{p} C` for a `r × k` matrix `C` given in the basis `Q_r` (`p = -1/2`: the whitened
+    /// `Λ_r^{p} C` for an `r × k` matrix `C` given in the basis `Q_r` (`p = -1/2`: the whitened
     /// `Λ_r^{-1/2} Q_rᵀ B` of [`PsdFactor::whiten`] from `C = Q_rᵀB`).
     ///
     /// # Panics

@@ -469,12 +469,12 @@ impl Accumulator<'_> {
             let in_basis = known
                 .as_ref()
                 .is_some_and(|k| k.basis_rows.is_some() && k.factor.is_some());
-            let back = |t: &Tensor| to_mat(&(t * inv));
+            let avg = |t: &Tensor| to_mat(&(t * inv));
             let e = to_mat(&(&sm.e * inv))?;
             let trace_e = (0..e.nrows()).map(|i| e[(i, i)]).sum();
             let consumer_bias = net.stages[s.index + 1].layer.bias().is_some();
             let p = match &sm.p {
-                Some(p) => back(p)?,
+                Some(p) => avg(p)?,
                 None => Mat::zeros(0, 0),
             };
             let producer = site::FeatureMap::of(&net.stages[s.index]);
@@ -488,7 +488,7 @@ impl Accumulator<'_> {
                 s2,
                 s2_factor,
                 in_basis,
-                m2: back(&sm.m2)?,
+                m2: avg(&sm.m2)?,
                 p,
                 e: Some(e),
                 trace_e,

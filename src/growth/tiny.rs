@@ -98,7 +98,8 @@ pub struct SiteStatistics {
     /// Number of samples averaged.
     pub n: usize,
     /// `S₂`'s truncated eigen-factor when it is already known (the input moment,
-    /// docs/tiny.md §2.2); used when its threshold is the one asked for, else recomputed.
+    /// docs/tiny.md §2.2); used when its threshold is the one asked for, else recomputed
+    /// (always used when [`SiteStatistics::in_basis`]: the coordinates refer to it).
     pub s2_factor: Option<Arc<S2Factor>>,
     /// Whether `M₂` and `P` are given in the basis `Q_r` of [`SiteStatistics::s2_factor`]'s
     /// kept eigenvectors (`Q_rᵀM₂`, `Q_rᵀP`: `r` rows instead of `d2+1`): all that the whitened
