@@ -484,6 +484,10 @@ struct AutoArgs {
     /// [key: growth.threshold_per_parameter].
     #[arg(long, visible_alias = "grow-threshold-per-param", value_name = "T")]
     grow_threshold_per_parameter: Option<f64>,
+    /// More cost per new neuron for every unit its site already has (0)
+    /// [key: growth.threshold_per_width].
+    #[arg(long, value_name = "T")]
+    grow_threshold_per_width: Option<f64>,
 }
 
 /// SENN's settings: `--senn-X` is the key growth.senn.X.
@@ -647,6 +651,7 @@ impl TrainArgs {
             judge_parts => "growth.judge_parts",
             grow_threshold_per_neuron => "growth.threshold_per_neuron",
             grow_threshold_per_parameter => "growth.threshold_per_parameter",
+            grow_threshold_per_width => "growth.threshold_per_width",
         );
         keys!(s, when_growing;
             senn_tau => "growth.senn.tau",

@@ -128,6 +128,10 @@ pub struct GrowthConfig {
     pub threshold_per_neuron: f64,
     /// Automatic mode: least relative held-out gain per added parameter.
     pub threshold_per_parameter: f64,
+    /// Automatic mode: a new unit's cost also grows with its site's width `w` before the step:
+    /// `threshold_per_neuron + threshold_per_width·w` per unit (0: the flat cost; docs/tiny.md
+    /// §10 "A cost that grows with the width").
+    pub threshold_per_width: f64,
     /// Automatic mode: the held-out gain must also exceed this many standard errors (of the
     /// paired per-sample loss differences on the judging half).
     pub significance: f64,
@@ -217,6 +221,7 @@ impl Default for GrowthConfig {
             judge_parts: 1,
             threshold_per_neuron: 1.5e-4,
             threshold_per_parameter: 0.0,
+            threshold_per_width: 0.0,
             stats_samples: 2048,
             stats_batch_size: 512,
             statistics_sample: StatisticsSample::Fresh,
@@ -270,6 +275,7 @@ impl GrowthConfig {
             auto_gain: d.auto_gain,
             threshold_per_neuron: d.threshold_per_neuron,
             threshold_per_parameter: d.threshold_per_parameter,
+            threshold_per_width: d.threshold_per_width,
             significance: d.significance,
             judge_fraction: d.judge_fraction,
             judge_parts: d.judge_parts,
@@ -341,6 +347,7 @@ impl GrowthConfig {
             "growth.threshold_per_parameter",
             self.threshold_per_parameter,
         )?;
+        check::non_negative("growth.threshold_per_width", self.threshold_per_width)?;
         check::non_negative("growth.significance", self.significance)?;
         check::at_least("growth.judge_parts", self.judge_parts, 1)?;
         check::in_open_unit(

@@ -78,12 +78,7 @@ fn choose(
         let judging = auto::Judging {
             gain: cfg.auto_gain,
             line_search: &cfg.line_search,
-            rule: Acceptance {
-                threshold: cfg.threshold,
-                per_neuron: cfg.threshold_per_neuron,
-                per_parameter: cfg.threshold_per_parameter,
-                significance: cfg.significance,
-            },
+            rule: acceptance(cfg, site_width(net, p.site)),
             fast: mixed(cfg),
             parts: cfg.judge_parts,
         };
@@ -119,6 +114,23 @@ fn choose(
 
 /// How many of `n ≥ 2` held-out samples choose when `judge_fraction` of them judge: at least
 /// one each; `n/2` rounded down for two halves.
+/// The width of growth site `site` (its producer's units) before the step.
+fn site_width(net: &crate::nn::Network, site: usize) -> i64 {
+    net.hidden_widths().get(site).copied().unwrap_or(0)
+}
+
+/// The automatic mode's acceptance rule for a step at a site of `width` units: each new unit
+/// costs `threshold_per_neuron + threshold_per_width·width` (docs/tiny.md §10, "A cost that
+/// grows with the width").
+fn acceptance(cfg: &GrowthConfig, width: i64) -> Acceptance {
+    Acceptance {
+        threshold: cfg.threshold,
+        per_neuron: cfg.threshold_per_neuron + cfg.threshold_per_width * width.max(0) as f64,
+        per_parameter: cfg.threshold_per_parameter,
+        significance: cfg.significance,
+    }
+}
+
 fn choosing_samples(n: usize, judge_fraction: f64) -> usize {
     let choose = (n as f64 * (1.0 - judge_fraction) + 1e-9).floor() as usize;
     choose.clamp(1, n.saturating_sub(1).max(1))
@@ -361,7 +373,28 @@ fn step_event(
 
 #[cfg(test)]
 mod tests {
-    use super::choosing_samples;
+    use super::{acceptance, choosing_samples};
+    use crate::growth::config::GrowthConfig;
+
+    #[test]
+    fn a_units_cost_grows_with_its_sites_width() {
+        let flat = GrowthConfig::default();
+        // The default: 1.5e-4 per unit whatever the width.
+        for w in [0, 1, 100, 1000] {
+            assert!((acceptance(&flat, w).cost(2, 0) - 3e-4).abs() < 1e-15);
+        }
+        let cfg = GrowthConfig {
+            threshold_per_neuron: 1e-5,
+            threshold_per_width: 1.5e-6,
+            threshold_per_parameter: 1e-7,
+            ..flat
+        };
+        // 3 units at a site of 100: 3·(1e-5 + 1.5e-6·100) + 1e-7·50.
+        let c = acceptance(&cfg, 100).cost(3, 50);
+        assert!((c - (3.0 * 1.6e-4 + 5e-6)).abs() < 1e-15, "{c}");
+        assert!(acceptance(&cfg, 200).cost(1, 0) > acceptance(&cfg, 100).cost(1, 0));
+        assert_eq!(acceptance(&cfg, 7).significance, cfg.significance);
+    }
 
     #[test]
     fn choosing_samples_are_the_first_half_by_default_and_never_all() {
