@@ -9,7 +9,9 @@
 # docs/tiny.md §2.9: the grid's choice in fewer previews), also judged on 90 % of the held-out
 # samples and chosen on 10 % (`--judge-fraction 0.9`, docs/tiny.md §10), and that judged in nine
 # parts, stopping once the verdict is clear (`--judge-parts 9`): the README's automatic recipe since
-# session 26 (auto-fast-descend-judged). Runs interleaved seed by seed; prints the table (medians
+# session 26 (auto-fast-descend-judged); that with a unit's cost growing with its site's width
+# (`--grow-threshold-per-width`, docs/tiny.md §10), alone and with `--end-shrink 0.5` (session 27).
+# Runs interleaved seed by seed; prints the table (medians
 # of the share, mean ± sd of the accuracy).
 # Usage: GROWNET_DATA=… bench/growth-share.sh OUT_DIR [SEED…] (default seeds 0 1 2); finished
 # runs are kept. GROWNET_RECIPES="auto-fast …" runs only those recipes. Besides the share, the
@@ -33,6 +35,7 @@ auto=(--hidden 1,1 --grow tiny --grow-auto --grow-every-steps 100 --grow-select 
       --line-search-samples 6000 --neurons-per-step 32 --stats-samples 4096 --numerical-threshold 0.1)
 grid=(--line-search grid:0.1,0.25,0.5,1)
 descend=(--line-search descend:0.1,0.25,0.5,1)
+width=(--grow-threshold-per-neuron 0 --grow-threshold-per-width 1.5e-6)
 source "$(dirname "$0")/kept-run.sh"
 run() {
   local name=$1; shift
@@ -52,6 +55,10 @@ for s in "${seeds[@]}"; do
   run "auto-fast-descend-judge-s$s" --seed "$s" "${auto[@]}" "${descend[@]}" "${fast[@]}" --judge-fraction 0.9
   run "auto-fast-descend-judged-s$s" --seed "$s" "${auto[@]}" "${descend[@]}" "${fast[@]}" --judge-fraction 0.9 \
     --judge-parts 9
+  run "auto-fast-descend-judged-width-s$s" --seed "$s" "${auto[@]}" "${descend[@]}" "${fast[@]}" --judge-fraction 0.9 \
+    --judge-parts 9 "${width[@]}"
+  run "auto-fast-descend-judged-width-shrink-s$s" --seed "$s" "${auto[@]}" "${descend[@]}" "${fast[@]}" \
+    --judge-fraction 0.9 --judge-parts 9 "${width[@]}" --end-shrink 0.5
 done
 PYTHONPATH="$(dirname "$0")" python3 - "$out" <<'PY'
 import statistics, sys
