@@ -112,8 +112,6 @@ fn choose(
     (chosen, choose)
 }
 
-/// How many of `n ≥ 2` held-out samples choose when `judge_fraction` of them judge: at least
-/// one each; `n/2` rounded down for two halves.
 /// The width of growth site `site` (its producer's units) before the step.
 fn site_width(net: &crate::nn::Network, site: usize) -> i64 {
     net.hidden_widths().get(site).copied().unwrap_or(0)
@@ -131,6 +129,8 @@ fn acceptance(cfg: &GrowthConfig, width: i64) -> Acceptance {
     }
 }
 
+/// How many of `n ≥ 2` held-out samples choose when `judge_fraction` of them judge: at least
+/// one each; `n/2` rounded down for two halves.
 fn choosing_samples(n: usize, judge_fraction: f64) -> usize {
     let choose = (n as f64 * (1.0 - judge_fraction) + 1e-9).floor() as usize;
     choose.clamp(1, n.saturating_sub(1).max(1))
