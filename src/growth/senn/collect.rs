@@ -248,10 +248,13 @@ mod tests {
         let b = collect(&net, Loss::Mse, &x, &y, 5).unwrap();
         let eye = Tensor::eye(2, (Kind::Double, Device::Cpu));
         assert!((&a.stages[0].s - &eye).abs().max().double_value(&[]) < 1e-12);
-        assert!((a.lambda - b.lambda).abs() < 1e-9 * a.lambda.max(1.0));
+        // The forward pass is f32: a batch of 17 and batches of 5 may round differently (MKL's
+        // AVX-512 kernels do), so batching changes λ and the score by f32 rounding, not more.
+        let f32_rounding = 1e-6;
+        assert!((a.lambda - b.lambda).abs() < f32_rounding * a.lambda.max(1.0));
         let fa = Factors::new(&a.stages[0].inputs, &a.stages[0].grads, &a.stages[0].s, 0.1);
         let fb = Factors::new(&b.stages[0].inputs, &b.stages[0].grads, &b.stages[0].s, 0.1);
-        assert!((fa.score() - fb.score()).abs() < 1e-9 * fa.score().max(1e-9));
+        assert!((fa.score() - fb.score()).abs() < f32_rounding * fa.score().max(1e-9));
         // λ is the mean squared output gradient: for this loss, E‖∂ℓ/∂y‖².
         let gy = &a.stages[0].grads;
         let direct = gy.square().sum(Kind::Double).double_value(&[]) / 17.0;
