@@ -359,7 +359,9 @@ fn deferred_projection_is_p_times_delta() {
             err < 1e-10,
             "{pool:?} stride {stride2} padding {pad2}: {err}"
         );
-        assert!((&a.m2 - &b.m2).norm_max() < 1e-10 * a.m2.norm_max());
+        // M₂ does not depend on the deferral; the two passes differ only in their batches (20
+        // and 3), whose f32 backward passes may round differently (MKL's AVX-512 kernels do).
+        assert!((&a.m2 - &b.m2).norm_max() < 1e-5 * a.m2.norm_max());
     }
 }
 
