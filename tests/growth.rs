@@ -157,11 +157,11 @@ fn statistics_match_brute_force_and_are_batching_invariant() {
             (&sa.m2, &sb.m2),
             (&sa.p, &sb.p),
         ] {
-            for i in 0..ma.nrows() {
-                for j in 0..ma.ncols() {
-                    assert!((ma[(i, j)] - mb[(i, j)]).abs() < 1e-12);
-                }
-            }
+            // f64 sums of the f32 network's values: batches of 7 and of 100 may round the
+            // forward and backward passes differently (MKL's AVX-512 kernels do), by f32
+            // rounding at most.
+            let err = (ma - mb).norm_max();
+            assert!(err <= 1e-6 * ma.norm_max(), "{err:e}");
         }
     }
     // Brute force for site 0: B̃₋₂ = [x, 1], B̃₋₁ = [tanh(W₀x + b₀), 1], G = ∂ℓ/∂a₁ per sample.
