@@ -112,9 +112,10 @@ fn choose(
     (chosen, choose)
 }
 
-/// The width of growth site `site` (its producer's units) before the step.
+/// The width of growth site `site` (its producer's units) before the step: the entry of
+/// [`crate::nn::Network::hidden_widths`] for the site, read from the producer alone.
 fn site_width(net: &crate::nn::Network, site: usize) -> i64 {
-    net.hidden_widths().get(site).copied().unwrap_or(0)
+    net.stages.get(site).map_or(0, |s| s.layer.spec().outputs())
 }
 
 /// The automatic mode's acceptance rule for a step at a site of `width` units: each new unit
