@@ -7,6 +7,7 @@
 //! assert_eq!(linalg_threads(Some(4), true), 4); // as asked
 //! assert!(linalg_threads(None, false) >= 1); // beside a GPU: every core
 //! ```
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Raises glibc's mmap threshold and disables trimming, so large tensor buffers are reused
 /// instead of being mapped and unmapped every step. Equivalent to
@@ -21,10 +22,70 @@ pub fn tune_allocator() -> bool {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        TUNED.store(true, Ordering::Relaxed);
         return true;
     }
     #[allow(unreachable_code)]
     false
+}
+
+/// Whether [`tune_allocator`] has set glibc's parameters in this process.
+static TUNED: AtomicBool = AtomicBool::new(false);
+
+/// glibc's default for `M_MMAP_MAX` (the most buffers mapped at once).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const DEFAULT_MMAP_MAX: i32 = 65_536;
+
+/// While alive, glibc serves every allocation from its heap (`M_MMAP_MAX = 0`) instead of
+/// mapping each buffer above the mmap threshold afresh, with pages the kernel clears; when
+/// dropped, large buffers are mapped again. Growth's previews of a conv site allocate
+/// activations of 100 MiB and more many times a check (docs/tiny.md §8, "The allocator"):
+/// scoped to a growth check they reuse the same memory, and training keeps glibc's behaviour.
+/// The heap keeps what it grew to (trimming is off, [`tune_allocator`]): returning it after
+/// every check made the next one clear its pages again. It covers the main thread's
+/// allocations (glibc's other arenas map a buffer larger than their 64 MiB heaps whatever the
+/// setting), where growth allocates its tensors. Inactive unless [`tune_allocator`] ran, and
+/// when `MALLOC_MMAP_MAX_` is set in the environment (the user's choice stands).
+pub struct HeapOnly {
+    active: bool,
+}
+
+impl HeapOnly {
+    pub fn new() -> Self {
+        let active =
+            TUNED.load(Ordering::Relaxed) && std::env::var_os("MALLOC_MMAP_MAX_").is_none();
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if active {
+            // SAFETY: mallopt only changes an allocator parameter.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_MAX, 0);
+            }
+        }
+        HeapOnly { active }
+    }
+
+    /// Whether this guard changed the allocator's setting.
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+}
+
+impl Default for HeapOnly {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for HeapOnly {
+    fn drop(&mut self) {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if self.active {
+            // SAFETY: mallopt only changes an allocator parameter.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_MAX, DEFAULT_MMAP_MAX);
+            }
+        }
+    }
 }
 
 /// Threads for libtorch's CPU kernels: `requested`, or automatically one thread when a batch
