@@ -1,5 +1,6 @@
-//! Process-level settings: allocator tuning ([`tune_allocator`]), libtorch's CPU threads
-//! and the threads of growth's host linear algebra (docs/tiny.md §8, "Threads").
+//! Process-level settings: allocator tuning ([`tune_allocator`], [`HeapOnly`] during growth),
+//! libtorch's CPU threads and the threads of growth's host linear algebra (docs/tiny.md §8,
+//! "Threads", "The allocator").
 //!
 //! ```
 //! use grownet::runtime::linalg_threads;
@@ -45,12 +46,14 @@ const DEFAULT_MMAP_MAX: i32 = 65_536;
 /// every check made the next one clear its pages again. It covers the main thread's
 /// allocations (glibc's other arenas map a buffer larger than their 64 MiB heaps whatever the
 /// setting), where growth allocates its tensors. Inactive unless [`tune_allocator`] ran, and
-/// when `MALLOC_MMAP_MAX_` is set in the environment (the user's choice stands).
+/// when `MALLOC_MMAP_MAX_` is set in the environment (the user's choice stands). Guards do not
+/// nest: the first one dropped maps large buffers again.
 pub struct HeapOnly {
     active: bool,
 }
 
 impl HeapOnly {
+    /// Serves large buffers from the heap until the guard is dropped (when active).
     pub fn new() -> Self {
         let active =
             TUNED.load(Ordering::Relaxed) && std::env::var_os("MALLOC_MMAP_MAX_").is_none();
