@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Raises glibc's mmap threshold and disables trimming, so large tensor buffers are reused
-/// instead of being mapped and unmapped every step. Equivalent to
+/// instead of being mapped and unmapped every step, and lets [`HeapOnly`] act. Equivalent to
 /// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295`.
 /// Set `GROWNET_NO_MALLOPT=1` to compare without it.
 pub fn tune_allocator() -> bool {
@@ -23,15 +23,18 @@ pub fn tune_allocator() -> bool {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-        TUNED.store(true, Ordering::Relaxed);
+        // The guard leaves a user's MALLOC_MMAP_MAX_ alone.
+        let user_set = std::env::var_os("MALLOC_MMAP_MAX_").is_some();
+        HEAP_GUARD.store(!user_set, Ordering::Relaxed);
         return true;
     }
     #[allow(unreachable_code)]
     false
 }
 
-/// Whether [`tune_allocator`] has set glibc's parameters in this process.
-static TUNED: AtomicBool = AtomicBool::new(false);
+/// Whether a [`HeapOnly`] guard changes the allocator's setting: [`tune_allocator`] ran and
+/// `MALLOC_MMAP_MAX_` is not set in the environment (read once, at start-up).
+static HEAP_GUARD: AtomicBool = AtomicBool::new(false);
 
 /// glibc's default for `M_MMAP_MAX` (the most buffers mapped at once).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -55,8 +58,7 @@ pub struct HeapOnly {
 impl HeapOnly {
     /// Serves large buffers from the heap until the guard is dropped (when active).
     pub fn new() -> Self {
-        let active =
-            TUNED.load(Ordering::Relaxed) && std::env::var_os("MALLOC_MMAP_MAX_").is_none();
+        let active = HEAP_GUARD.load(Ordering::Relaxed);
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         if active {
             // SAFETY: mallopt only changes an allocator parameter.

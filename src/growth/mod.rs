@@ -130,10 +130,12 @@ impl Grower {
         crate::runtime::set_linalg_threads(n);
     }
 
-    /// One growth check by the configured method.
+    /// One growth check by the configured method, its large buffers reused from glibc's heap
+    /// ([`crate::runtime::HeapOnly`], docs/tiny.md §8, "The allocator").
     pub fn check(&mut self, ctx: &mut Context) -> Result<()> {
         let start = Instant::now();
         self.set_linalg_threads(ctx);
+        let _heap = crate::runtime::HeapOnly::new();
         let result = self
             .method
             .check(&self.config, &mut self.state, ctx)

@@ -42,7 +42,6 @@ use crate::events::{End, EpochEnd, Event, EventSink, GrowthFinished, RunError, S
 use crate::growth::{replicate, Clock, Context, Grower};
 use crate::nn::{self, Loss, Network};
 use crate::optim::{NewSecondMoment, Optimizer};
-use crate::runtime::HeapOnly;
 
 /// A training run in progress.
 pub struct Trainer {
@@ -251,11 +250,7 @@ impl Trainer {
         let mode = self.opt.new_second_moment;
         let before = (mode == NewSecondMoment::Reset).then(|| shape(self));
         let was_finished = finished(self);
-        {
-            // Growth's large buffers reused within the check (docs/tiny.md §8, "The allocator").
-            let _heap = HeapOnly::new();
-            self.with_growth(|grower, ctx| grower.check(ctx))?;
-        }
+        self.with_growth(|grower, ctx| grower.check(ctx))?;
         if mode == NewSecondMoment::Reset && before != Some(shape(self)) {
             self.opt.reset();
         }
