@@ -488,6 +488,10 @@ struct AutoArgs {
     /// [key: growth.threshold_per_width].
     #[arg(long, value_name = "T")]
     grow_threshold_per_width: Option<f64>,
+    /// More cost per new neuron for every operation it adds to a sample's forward pass (0)
+    /// [key: growth.threshold_per_flop].
+    #[arg(long, value_name = "T")]
+    grow_threshold_per_flop: Option<f64>,
 }
 
 /// SENN's settings: `--senn-X` is the key growth.senn.X.
@@ -652,6 +656,7 @@ impl TrainArgs {
             grow_threshold_per_neuron => "growth.threshold_per_neuron",
             grow_threshold_per_parameter => "growth.threshold_per_parameter",
             grow_threshold_per_width => "growth.threshold_per_width",
+            grow_threshold_per_flop => "growth.threshold_per_flop",
         );
         keys!(s, when_growing;
             senn_tau => "growth.senn.tau",

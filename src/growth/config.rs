@@ -132,6 +132,10 @@ pub struct GrowthConfig {
     /// `threshold_per_neuron + threshold_per_width·w` per unit (0: the flat cost; docs/tiny.md
     /// §10 "A cost that grows with the width").
     pub threshold_per_width: f64,
+    /// Automatic mode: a new unit also costs this much per floating-point operation it adds
+    /// to one sample's forward pass (its fan-in and fan-out at their resolutions; 0: none;
+    /// docs/tiny.md §10 "A cost in operations").
+    pub threshold_per_flop: f64,
     /// Automatic mode: the held-out gain must also exceed this many standard errors (of the
     /// paired per-sample loss differences on the judging half).
     pub significance: f64,
@@ -222,6 +226,7 @@ impl Default for GrowthConfig {
             threshold_per_neuron: 1.5e-4,
             threshold_per_parameter: 0.0,
             threshold_per_width: 0.0,
+            threshold_per_flop: 0.0,
             stats_samples: 2048,
             stats_batch_size: 512,
             statistics_sample: StatisticsSample::Fresh,
@@ -276,6 +281,7 @@ impl GrowthConfig {
             threshold_per_neuron: d.threshold_per_neuron,
             threshold_per_parameter: d.threshold_per_parameter,
             threshold_per_width: d.threshold_per_width,
+            threshold_per_flop: d.threshold_per_flop,
             significance: d.significance,
             judge_fraction: d.judge_fraction,
             judge_parts: d.judge_parts,
@@ -348,6 +354,7 @@ impl GrowthConfig {
             self.threshold_per_parameter,
         )?;
         check::non_negative("growth.threshold_per_width", self.threshold_per_width)?;
+        check::non_negative("growth.threshold_per_flop", self.threshold_per_flop)?;
         check::non_negative("growth.significance", self.significance)?;
         check::at_least("growth.judge_parts", self.judge_parts, 1)?;
         check::in_open_unit(

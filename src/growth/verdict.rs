@@ -78,7 +78,7 @@ fn choose(
         let judging = auto::Judging {
             gain: cfg.auto_gain,
             line_search: &cfg.line_search,
-            rule: acceptance(cfg, site_width(net, p.site)),
+            rule: acceptance(cfg, site_width(net, p.site), net.flops_per_unit(p.site)),
             fast: mixed(cfg),
             parts: cfg.judge_parts,
         };
@@ -118,13 +118,16 @@ fn site_width(net: &crate::nn::Network, site: usize) -> i64 {
     net.stages.get(site).map_or(0, |s| s.layer.spec().outputs())
 }
 
-/// The automatic mode's acceptance rule for a step at a site of `width` units: each new unit
-/// costs `threshold_per_neuron + threshold_per_width·width` (docs/tiny.md §10, "A cost that
-/// grows with the width").
-fn acceptance(cfg: &GrowthConfig, width: i64) -> Acceptance {
+/// The automatic mode's acceptance rule for a step at a site of `width` units, each new one
+/// adding `flops` operations per sample: a unit costs `threshold_per_neuron +
+/// threshold_per_width·width + threshold_per_flop·flops` (docs/tiny.md §10, "A cost that
+/// grows with the width", "A cost in operations").
+fn acceptance(cfg: &GrowthConfig, width: i64, flops: i64) -> Acceptance {
     Acceptance {
         threshold: cfg.threshold,
-        per_neuron: cfg.threshold_per_neuron + cfg.threshold_per_width * width.max(0) as f64,
+        per_neuron: cfg.threshold_per_neuron
+            + cfg.threshold_per_width * width.max(0) as f64
+            + cfg.threshold_per_flop * flops.max(0) as f64,
         per_parameter: cfg.threshold_per_parameter,
         significance: cfg.significance,
     }
@@ -382,7 +385,7 @@ mod tests {
         let flat = GrowthConfig::default();
         // The default: 1.5e-4 per unit whatever the width.
         for w in [0, 1, 100, 1000] {
-            assert!((acceptance(&flat, w).cost(2, 0) - 3e-4).abs() < 1e-15);
+            assert!((acceptance(&flat, w, 10 * w).cost(2, 0) - 3e-4).abs() < 1e-15);
         }
         let cfg = GrowthConfig {
             threshold_per_neuron: 1e-5,
@@ -391,10 +394,17 @@ mod tests {
             ..flat
         };
         // 3 units at a site of 100: 3·(1e-5 + 1.5e-6·100) + 1e-7·50.
-        let c = acceptance(&cfg, 100).cost(3, 50);
+        let c = acceptance(&cfg, 100, 1000).cost(3, 50);
         assert!((c - (3.0 * 1.6e-4 + 5e-6)).abs() < 1e-15, "{c}");
-        assert!(acceptance(&cfg, 200).cost(1, 0) > acceptance(&cfg, 100).cost(1, 0));
-        assert_eq!(acceptance(&cfg, 7).significance, cfg.significance);
+        assert!(acceptance(&cfg, 200, 0).cost(1, 0) > acceptance(&cfg, 100, 0).cost(1, 0));
+        assert_eq!(acceptance(&cfg, 7, 0).significance, cfg.significance);
+        // A cost in operations: 1e-9 per operation, 2 units adding 5 000 each.
+        let per_flop = GrowthConfig {
+            threshold_per_flop: 1e-9,
+            ..cfg
+        };
+        let c = acceptance(&per_flop, 100, 5000).cost(2, 0);
+        assert!((c - 2.0 * (1.6e-4 + 5e-6)).abs() < 1e-15, "{c}");
     }
 
     #[test]

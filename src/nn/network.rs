@@ -331,11 +331,30 @@ impl Network {
             .sum()
     }
 
-    /// Multiply-accumulates of one forward pass for one sample.
+    /// Floating-point operations (twice the multiply-accumulates) of one forward pass for one
+    /// sample.
     pub fn flops_per_sample(&self) -> i64 {
+        self.flops_with_units(None)
+    }
+
+    /// What one more unit at growth site `site` adds to [`Self::flops_per_sample`]: its
+    /// producer's new output and its consumer's (`site + 1`) new input, each at its own
+    /// resolution (docs/tiny.md §10, "A cost in operations").
+    pub fn flops_per_unit(&self, site: usize) -> i64 {
+        self.flops_with_units(Some((site, 1))) - self.flops_with_units(None)
+    }
+
+    /// [`Self::flops_per_sample`] with `extra = (site, k)`: `k` more outputs at stage `site`
+    /// and `k` more inputs at stage `site + 1`.
+    fn flops_with_units(&self, extra: Option<(usize, i64)>) -> i64 {
+        let more = |i: usize, consumer: bool| match extra {
+            Some((site, k)) if i == site + usize::from(consumer) => k,
+            _ => 0,
+        };
         let mut shape = self.input_shape.clone();
         let mut macs = 0;
-        for s in &self.stages {
+        for (i, s) in self.stages.iter().enumerate() {
+            let (inputs, outputs) = (more(i, true), more(i, false));
             if let Some((c, _)) = s.skip.as_ref().and_then(|p| p.projection.as_ref()) {
                 // The 1×1 projection runs at the block's output resolution.
                 let (h, w) = (shape[1], shape[2]);
@@ -343,16 +362,18 @@ impl Network {
             }
             match &s.layer {
                 Layer::Linear(l) => {
-                    macs += l.in_features() * l.out_features();
-                    shape = vec![l.out_features()];
+                    let out = l.out_features() + outputs;
+                    macs += (l.in_features() + inputs) * out;
+                    shape = vec![out];
                 }
                 Layer::Conv2d(c) => {
                     let (h, w) = (shape[1], shape[2]);
                     let k = c.kernel_size();
                     let oh = (h + 2 * c.padding - k) / c.stride + 1;
                     let ow = (w + 2 * c.padding - k) / c.stride + 1;
-                    macs += c.out_channels() * c.in_channels() * k * k * oh * ow;
-                    shape = vec![c.out_channels(), oh, ow];
+                    let out = c.out_channels() + outputs;
+                    macs += out * (c.in_channels() + inputs) * k * k * oh * ow;
+                    shape = vec![out, oh, ow];
                 }
             }
             shape = match s.pool {
@@ -452,6 +473,29 @@ mod tests {
         assert_eq!(blocks, vec![1, 1, 2, 2, 4, 4, 8, 8]);
         assert_eq!(w[0], 64);
         assert_eq!(w[16], 512);
+    }
+
+    #[test]
+    fn flops_per_unit_is_the_difference_of_one_unit_more() {
+        // Brute force: the network with one more unit at the site, counted whole.
+        let flops = |a: &Architecture| Network::new(a, &mut rng(), Device::Cpu).unwrap();
+        let cnn = |c: &[i64]| Architecture::vgg([3, 8, 8], c, 2, 10, Activation::Relu, true);
+        let base = flops(&cnn(&[2, 3, 4, 5]));
+        for (site, wider) in [[3, 3, 4, 5], [2, 4, 4, 5], [2, 3, 5, 5], [2, 3, 4, 6]]
+            .iter()
+            .enumerate()
+        {
+            let d = flops(&cnn(wider)).flops_per_sample() - base.flops_per_sample();
+            assert_eq!(base.flops_per_unit(site), d, "site {site}");
+        }
+        // A unit of the second conv (8×8, 3 inputs; its consumer at 4×4 after pooling, 4
+        // outputs): 2·(3·9·64 + 4·9·16).
+        assert_eq!(base.flops_per_unit(1), 2 * (3 * 9 * 64 + 4 * 9 * 16));
+        let mlp = |h: &[i64]| Architecture::mlp(4, h, 3, Activation::Relu);
+        let m = flops(&mlp(&[5, 6]));
+        assert_eq!(m.flops_per_unit(0), 2 * (4 + 6));
+        let d = flops(&mlp(&[5, 7])).flops_per_sample() - m.flops_per_sample();
+        assert_eq!(m.flops_per_unit(1), d);
     }
 
     #[test]
