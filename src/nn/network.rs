@@ -488,9 +488,9 @@ mod tests {
             let d = flops(&cnn(wider)).flops_per_sample() - base.flops_per_sample();
             assert_eq!(base.flops_per_unit(site), d, "site {site}");
         }
-        // A unit of the second conv (8×8, 3 inputs; its consumer at 4×4 after pooling, 4
-        // outputs): 2·(3·9·64 + 4·9·16).
-        assert_eq!(base.flops_per_unit(1), 2 * (3 * 9 * 64 + 4 * 9 * 16));
+        // A unit of the second conv (8×8, 2 inputs; its consumer at 4×4 after pooling, 4
+        // outputs): 2·(2·9·64 + 4·9·16).
+        assert_eq!(base.flops_per_unit(1), 2 * (2 * 9 * 64 + 4 * 9 * 16));
         let mlp = |h: &[i64]| Architecture::mlp(4, h, 3, Activation::Relu);
         let m = flops(&mlp(&[5, 6]));
         assert_eq!(m.flops_per_unit(0), 2 * (4 + 6));
