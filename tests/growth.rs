@@ -295,6 +295,72 @@ fn extended_forward_equals_apply_for_every_site_and_scale() {
 /// At a small scale the measured decrease of the loss is the first order with the cross term
 /// (docs/tiny.md §2.6), in f64: within 0.1 %, and at least five times closer than GroMo's
 /// estimate without it when the cross term matters.
+/// docs/tiny.md §9, "The full neuron's orientation": at a full conv neuron site whose producer
+/// max-pools behind BatchNorm and ReLU, the measured first order (each channel oriented) is the
+/// previewed decrease at a small scale, `(L0 − L(s))/s²`, on the statistics' own images; some
+/// of these cases flip a channel.
+#[test]
+fn full_neuron_channels_are_oriented_by_their_measured_first_order() {
+    let mut flips = 0;
+    for seed in 0..6 {
+        let (p, previewed) = full_neuron_case(seed);
+        let measured = p
+            .info
+            .fo_measured
+            .expect("a measured first order at a full ReLU site");
+        assert!(
+            (previewed - measured).abs() <= 1e-2 * measured.abs() && measured > 0.0,
+            "seed {seed}: previewed {previewed} vs measured {measured}"
+        );
+        flips += p
+            .info
+            .notes
+            .iter()
+            .filter(|n| n.contains("flipped"))
+            .count();
+    }
+    assert!(flips > 0, "no case flipped a channel");
+}
+
+/// A full-neuron proposal of up to 6 channels at the first site of a 3-4 VGG with BatchNorm
+/// (max pooling between the convs) on random images, and its previewed decrease at scale 0.01
+/// divided by the scale's square.
+fn full_neuron_case(seed: u64) -> (proposal::Proposal, f64) {
+    let arch = Architecture::vgg([3, 8, 8], &[3, 4], 1, 5, Activation::Relu, true);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut n = Network::new(&arch, &mut rng, Device::Cpu).unwrap();
+    n.to_kind(Kind::Double);
+    tch::manual_seed(seed as i64);
+    let x = Tensor::randn([96, 3, 8, 8], (Kind::Double, Device::Cpu));
+    let y = Tensor::randint(5, [96], (Kind::Int64, Device::Cpu));
+    let d = Dataset { x, y };
+    let s = vec![Site::new(&n, 0, ConvNeuron::Full).unwrap()];
+    let c = statistics::collect(
+        &n,
+        Loss::CrossEntropy,
+        &d,
+        &all_idx(96),
+        96, // one batch: the measured first order's images are the statistics' samples
+        &statistics::Plan::new(&s, 96),
+    )
+    .unwrap();
+    let p = proposal::closed_form(
+        &n,
+        &s[0],
+        &c.stats[0],
+        c.samples[0].as_ref(),
+        Method::TinyPaper,
+        6,
+        proposal::Numerics::new(1e-9, 1e-6),
+    )
+    .unwrap();
+    assert!(p.neurons() > 0);
+    let scale = 0.01;
+    let l0 = amplitude::loss_at(&n, Loss::CrossEntropy, &d, &p, 0.0);
+    let l = amplitude::loss_at(&n, Loss::CrossEntropy, &d, &p, scale);
+    (p, (l0 - l) / (scale * scale))
+}
+
 #[test]
 fn preview_at_small_scale_decreases_the_loss_and_flipped_sign_increases_it() {
     let mut base = net(&[3, 2], Activation::Tanh, 3);

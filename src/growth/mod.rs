@@ -8,6 +8,8 @@
 //! * [`tiny`] (with [`linalg`]): the closed forms in f64 — best update δ, bottleneck Ψ,
 //!   optimal neurons α, ω, λ (docs/tiny.md §2.3–2.7) — next to their tests.
 //! * [`proposal`]: TINY / TINY-paper / GradMax (one code path, different options) and random.
+//!   [`orient`]: the full conv neuron's channels oriented by their measured first order
+//!   (docs/tiny.md §9).
 //! * [`amplitude`]: the extended forward and the line search on the scale (docs/tiny.md §2.8–2.9).
 //! * [`verdict`]: a proposal's amplitude, its acceptance, apply and rollback, its event;
 //!   [`auto`]: the automatic mode's held-out verdict (docs/tiny.md §10).
@@ -33,6 +35,7 @@ pub mod context;
 pub mod depth;
 pub mod linalg;
 pub mod moment;
+pub mod orient;
 pub mod preview;
 pub mod projection;
 pub mod proposal;

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::linalg::from_mat;
+use super::orient;
 use super::site::{ConvNeuron, Site, SiteKind};
-use super::statistics::Samples;
+use super::statistics::{Layout, Samples};
 use super::tiny::{propose_neurons, NeuronProposal, SiteStatistics, TinyOptions};
 use crate::error::{Error, Result};
 use crate::nn::{init, Activation, Network};
@@ -279,7 +280,25 @@ pub fn closed_form(
     let mut notes = p.notes.clone();
     let fo_measured = match samples {
         Some(sm)
-            if measured_rows_exact(site)
+            if sm.layout == Layout::Images
+                && producer.activation == Activation::Relu
+                && producer.rational.is_none()
+                && !opts.alpha_zero
+                && k > 0 =>
+        {
+            oriented(
+                net,
+                site,
+                sm,
+                (&alpha_w, alpha_b.as_ref()),
+                &mut omega,
+                &mut notes,
+            )
+            .map(|gain| p.decrease_delta + gain)
+        }
+        Some(sm)
+            if sm.layout != Layout::Images
+                && measured_rows_exact(site)
                 && producer.activation == Activation::Relu
                 && !opts.alpha_zero
                 && k > 0 =>
@@ -410,6 +429,32 @@ fn measured_rows_exact(site: &Site) -> bool {
     }
 }
 
+/// The full conv neuron's channels oriented by their measured first order ([`orient`],
+/// docs/tiny.md §9): `omega`'s fan-outs flipped where a channel raises the loss, with a note;
+/// returns the channels' summed first-order decrease (`None` when it could not be measured).
+fn oriented(
+    net: &Network,
+    site: &Site,
+    sm: &Samples,
+    (alpha_w, alpha_b): (&Tensor, Option<&Tensor>),
+    omega: &mut Tensor,
+    notes: &mut Vec<String>,
+) -> Option<f64> {
+    let shares = orient::shares(net, site.index, (&sm.b2, &sm.g), (alpha_w, alpha_b, omega));
+    let k = omega.size()[1];
+    if shares.len() as i64 != k || shares.iter().any(|c| !c.is_finite()) {
+        return None;
+    }
+    let (o, flipped) = orient::flip(omega, &shares);
+    *omega = o;
+    if flipped > 0 {
+        notes.push(format!(
+            "{flipped} of {k} fan-outs flipped (ReLU first order, docs/tiny.md §9)"
+        ));
+    }
+    Some(shares.iter().map(|c| c.abs()).sum())
+}
+
 /// What the measured first order of ReLU neurons needs (docs/tiny.md §9).
 struct Measured<'a> {
     samples: &'a Samples,
@@ -435,7 +480,7 @@ impl Measured<'_> {
             return self.decrease_delta - inner;
         }
         let k = self.alpha.size()[0];
-        if sm.pooled {
+        if sm.layout == Layout::Pooled {
             ext = ext.view([sm.images, -1, k]).mean_dim(1, false, ext.kind());
         }
         // Each neuron's first-order decrease: −E⟨g, ω_k relu(α_kᵀ b̃)⟩.

@@ -94,22 +94,37 @@ impl Sums {
 /// A few raw rows of a site, to measure a proposal's first order (docs/tiny.md §9).
 #[derive(Debug)]
 pub struct Samples {
-    /// Producer rows `B̃₋₂` (one tap) and gradient rows `G`, in the training precision.
+    /// Producer rows `B̃₋₂` (one tap) and gradient rows `G`, in the training precision; for
+    /// [`Layout::Images`] the producer's input and the consumer's pre-activation gradient.
     pub b2: Tensor,
     pub g: Tensor,
     /// Number of images (samples) the rows come from.
     pub images: i64,
+    pub layout: Layout,
+}
+
+/// What a [`Samples`]' tensors hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One row per sample and position: `b2` the producer's one-tap rows, `g` the consumer's
+    /// gradient rows.
+    Rows,
     /// Conv → linear through global pooling: `b2` holds every position's patch (rows
     /// image-major) and a unit's output is the mean over an image's positions of its
     /// activation; `g` has one row per image.
-    pub pooled: bool,
+    Pooled,
+    /// The full conv neuron: `b2` is the producer's input `[n, c, h, w]` and `g` the gradient
+    /// at the consumer's pre-activation `[n, d, h', w']`, whole images, so that a new
+    /// channel's way through BatchNorm, activation, pooling and the consumer's conv is
+    /// computed as the network computes it.
+    Images,
 }
 
 /// Statistics of several sites, plus a few raw samples for measured first orders.
 pub struct Collected {
     /// One entry per requested site, in the order requested.
     pub stats: Vec<SiteStatistics>,
-    /// Per site: rows of the first batch's first samples (`None` for a full conv neuron).
+    /// Per site: rows of the first batch's first samples (for a full conv neuron its images).
     pub samples: Vec<Option<Samples>>,
     /// Mean loss over the statistics sample.
     pub loss: f64,
@@ -322,6 +337,7 @@ fn raw_rows(
     (images, keep_samples, kind): (i64, usize, Kind),
 ) -> Samples {
     let pooled = site.kind == site::SiteKind::ConvToDense;
+    let layout = if pooled { Layout::Pooled } else { Layout::Rows };
     let rows = if pooled {
         producer_features.flatten(0, 1)
     } else {
@@ -335,7 +351,21 @@ fn raw_rows(
         b2: rows.narrow(0, 0, keep * rows_per).to_kind(kind),
         g: g.narrow(0, 0, g_rows).to_kind(kind),
         images: keep,
-        pooled,
+        layout,
+    }
+}
+
+/// The first images of a full conv neuron's site (docs/tiny.md §9): the producer's input
+/// `x` and the gradient `g` at the consumer's pre-activation, at most ~8M input values.
+fn raw_images(x: &Tensor, g: &Tensor, (images, keep_samples, kind): (i64, usize, Kind)) -> Samples {
+    let per_image: i64 = x.size()[1..].iter().product();
+    let budget = (8_000_000 / per_image.max(1)).max(1);
+    let keep = (keep_samples as i64).min(images).min(budget);
+    Samples {
+        b2: x.narrow(0, 0, keep).to_kind(kind),
+        g: g.narrow(0, 0, keep).to_kind(kind),
+        images: keep,
+        layout: Layout::Images,
     }
 }
 
@@ -407,6 +437,14 @@ impl Accumulator<'_> {
             if self.samples[slot].is_none() && keep_samples > 0 && rows.taps() == 1 {
                 let held = if rows_only[k] { first } else { images };
                 let raw = raw_rows(s, producer, &rows.tap(0), &g, (held, keep_samples, kind));
+                self.samples[slot] = Some(raw);
+            }
+            if self.samples[slot].is_none()
+                && keep_samples > 0
+                && s.kind == site::SiteKind::ConvToConv(site::ConvNeuron::Full)
+            {
+                let g_images = &grads[probe.expect("a probe at every consumer")];
+                let raw = raw_images(xin, g_images, (images, keep_samples, kind));
                 self.samples[slot] = Some(raw);
             }
             let known = self.known[slot].is_some();
