@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::proposal::Proposal;
+use super::site::units_pre;
 use crate::data::Dataset;
 use crate::nn::{Hooks, Loss, Network, Stage};
 
@@ -99,17 +100,6 @@ impl Hooks for Extension<'_> {
         }
         z
     }
-}
-
-/// New units' pre-activations at the producer `stage` from its `input`, with fan-in `w` and
-/// bias `b`: behind a BatchNorm in eval mode they pass as a new channel will after growth
-/// (γ = 1, β = 0, running mean 0, variance 1: `x/√(1+ε)`; docs/tiny.md §3.3).
-pub fn units_pre(stage: &Stage, input: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
-    let mut pre = stage.layer.forward_with(input, w, b);
-    if let Some(bn) = &stage.norm {
-        pre /= (1.0 + bn.eps).sqrt();
-    }
-    pre
 }
 
 /// The nonzero scales of a [`LineSearch::Descend`] in the order it tries them: largest first,

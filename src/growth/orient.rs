@@ -25,7 +25,7 @@
 //! ```
 use tch::{Kind, Tensor};
 
-use super::amplitude::units_pre;
+use super::site::units_pre;
 use crate::nn::Network;
 
 /// Each new channel's first-order decrease of the mean loss, `−E⟨g, ω_k ∗ pool(σ(α_k ∗ x))⟩`,

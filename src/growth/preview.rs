@@ -32,6 +32,7 @@ use tch::{Kind, Tensor};
 
 use super::amplitude::{self, Amplitude, LineSearch};
 use super::proposal::Proposal;
+use super::site::units_pre;
 use super::stem::{shallow, Stems};
 use crate::data::Dataset;
 use crate::nn::{Activation, Hooks, Loss, Network, Stage};
@@ -134,7 +135,7 @@ impl<'a> Previews<'a> {
                     out
                 });
                 let consumer = &net.stages[k + 1].layer;
-                let pre = amplitude::units_pre(
+                let pre = units_pre(
                     &net.stages[k],
                     &inp,
                     &proposal.alpha_w,

@@ -326,6 +326,17 @@ pub fn consumer_rows(consumer_features: &Tensor, grad: &Tensor) -> (Tensor, Tens
     }
 }
 
+/// New units' pre-activations at the producer `stage` from its `input`, with fan-in `w` and
+/// bias `b`: behind a BatchNorm in eval mode they pass as a new channel will after growth
+/// (γ = 1, β = 0, running mean 0, variance 1: `x/√(1+ε)`; docs/tiny.md §3.3).
+pub fn units_pre(stage: &Stage, input: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
+    let mut pre = stage.layer.forward_with(input, w, b);
+    if let Some(bn) = &stage.norm {
+        pre /= (1.0 + bn.eps).sqrt();
+    }
+    pre
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
