@@ -445,14 +445,21 @@ fn oriented(
     if shares.len() as i64 != k || shares.iter().any(|c| !c.is_finite()) {
         return None;
     }
-    let (o, flipped) = orient::flip(omega, &shares);
+    Some(oriented_by(&shares, omega, notes))
+}
+
+/// `omega`'s fan-outs flipped where a unit's first-order share is negative ([`orient::flip`]),
+/// with a note; returns the summed first-order decrease of the oriented units, `Σ_k |share_k|`.
+fn oriented_by(shares: &[f64], omega: &mut Tensor, notes: &mut Vec<String>) -> f64 {
+    let (o, flipped) = orient::flip(omega, shares);
     *omega = o;
     if flipped > 0 {
         notes.push(format!(
-            "{flipped} of {k} fan-outs flipped (ReLU first order, docs/tiny.md §9)"
+            "{flipped} of {} fan-outs flipped (ReLU first order, docs/tiny.md §9)",
+            shares.len()
         ));
     }
-    Some(shares.iter().map(|c| c.abs()).sum())
+    shares.iter().map(|c| c.abs()).sum()
 }
 
 /// What the measured first order of ReLU neurons needs (docs/tiny.md §9).
@@ -489,27 +496,10 @@ impl Measured<'_> {
             false,
             Kind::Double,
         ) / sm.images as f64;
-        let mut gains = Vec::<f64>::try_from(&per_neuron).unwrap_or_default();
+        let gains = Vec::<f64>::try_from(&per_neuron).unwrap_or_default();
         // Flipping a neuron's fan-out flips its first-order effect exactly, so every conv
         // neuron is oriented to lower the loss.
-        let flip: Vec<f64> = gains
-            .iter()
-            .map(|&c| if c < 0.0 { -1.0 } else { 1.0 })
-            .collect();
-        let flipped = flip.iter().filter(|&&f| f < 0.0).count();
-        if flipped > 0 {
-            let f = Tensor::from_slice(&flip)
-                .to_kind(omega.kind())
-                .to_device(omega.device());
-            let mut shape = vec![1i64; omega.dim()];
-            shape[1] = k;
-            *omega = &*omega * f.view(shape.as_slice());
-            gains.iter_mut().for_each(|c| *c = c.abs());
-            notes.push(format!(
-                "{flipped} of {k} fan-outs flipped (ReLU first order, docs/tiny.md §9)"
-            ));
-        }
-        self.decrease_delta + gains.iter().sum::<f64>()
+        self.decrease_delta + oriented_by(&gains, omega, notes)
     }
 }
 

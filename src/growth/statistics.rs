@@ -425,8 +425,8 @@ impl Accumulator<'_> {
         for (slot, (s, in_basis)) in sites.iter().zip(basis).enumerate() {
             let k = s.index;
             let probe = hooks.probes.iter().position(|(i, _)| *i == k + 1);
-            let g = &grads[probe.expect("a probe at every consumer")];
-            let (b1, g) = site::consumer_rows(feats[k + 1].as_ref().expect("features"), g);
+            let grad = &grads[probe.expect("a probe at every consumer")];
+            let (b1, g) = site::consumer_rows(feats[k + 1].as_ref().expect("features"), grad);
             let xin = hooks.inputs[k].as_ref().expect("input");
             let hw = match xin.dim() {
                 4 => (xin.size()[2], xin.size()[3]),
@@ -443,8 +443,7 @@ impl Accumulator<'_> {
                 && keep_samples > 0
                 && s.kind == site::SiteKind::ConvToConv(site::ConvNeuron::Full)
             {
-                let g_images = &grads[probe.expect("a probe at every consumer")];
-                let raw = raw_images(xin, g_images, (images, keep_samples, kind));
+                let raw = raw_images(xin, grad, (images, keep_samples, kind));
                 self.samples[slot] = Some(raw);
             }
             let known = self.known[slot].is_some();
