@@ -492,6 +492,10 @@ struct AutoArgs {
     /// [key: growth.threshold_per_flop].
     #[arg(long, value_name = "T")]
     grow_threshold_per_flop: Option<f64>,
+    /// More cost per new neuron for every activation value it adds to a sample's forward pass
+    /// (its output map: 1024 at 32×32; 0) [key: growth.threshold_per_activation].
+    #[arg(long, value_name = "T")]
+    grow_threshold_per_activation: Option<f64>,
 }
 
 /// SENN's settings: `--senn-X` is the key growth.senn.X.
@@ -657,6 +661,7 @@ impl TrainArgs {
             grow_threshold_per_parameter => "growth.threshold_per_parameter",
             grow_threshold_per_width => "growth.threshold_per_width",
             grow_threshold_per_flop => "growth.threshold_per_flop",
+            grow_threshold_per_activation => "growth.threshold_per_activation",
         );
         keys!(s, when_growing;
             senn_tau => "growth.senn.tau",

@@ -1069,6 +1069,7 @@ fn values_out_of_range_name_the_value_and_the_range() {
         (vec!["train", "--momentum", "nan"], "train.momentum = NaN: expected a number in [0, 1)"),
         (with(&["--fan-in-noise", "-1"]), "growth.fan_in_noise = -1.0: expected a finite number ≥ 0 (set by --fan-in-noise)"),
         (with(&["--grow-threshold-per-flop", "-0.5"]), "growth.threshold_per_flop = -0.5: expected a finite number ≥ 0 (set by --grow-threshold-per-flop)"),
+        (with(&["--grow-threshold-per-activation", "nan"]), "growth.threshold_per_activation = NaN: expected a finite number ≥ 0 (set by --grow-threshold-per-activation)"),
         (vec!["train", "--grow", "gradmax", "--hidden", "4", "--max-hidden", "8", "--fan-in-noise", "1"], "growth.fan_in_noise = 1.0: expected 0 unless growth.method is tiny or tiny-paper"),
         (with(&["--companions", "-1"]), "growth.companions = -1.0: expected a finite number ≥ 0 (set by --companions)"),
         (vec!["train", "--grow", "gradmax", "--hidden", "4", "--max-hidden", "8", "--mirrors"], "growth.mirrors = true: expected false unless growth.method is tiny or tiny-paper (the mirrors of the closed form's units) (set by --mirrors)"),

@@ -136,6 +136,10 @@ pub struct GrowthConfig {
     /// to one sample's forward pass (its fan-in and fan-out at their resolutions; 0: none;
     /// docs/tiny.md §10 "A cost in operations").
     pub threshold_per_flop: f64,
+    /// Automatic mode: a new unit also costs this much per activation value it adds to one
+    /// sample's forward pass (its producer's output map before pooling: `oh·ow` for a conv;
+    /// 0: none; docs/tiny.md §10 "A cost in activations").
+    pub threshold_per_activation: f64,
     /// Automatic mode: the held-out gain must also exceed this many standard errors (of the
     /// paired per-sample loss differences on the judging half).
     pub significance: f64,
@@ -227,6 +231,7 @@ impl Default for GrowthConfig {
             threshold_per_parameter: 0.0,
             threshold_per_width: 0.0,
             threshold_per_flop: 0.0,
+            threshold_per_activation: 0.0,
             stats_samples: 2048,
             stats_batch_size: 512,
             statistics_sample: StatisticsSample::Fresh,
@@ -282,6 +287,7 @@ impl GrowthConfig {
             threshold_per_parameter: d.threshold_per_parameter,
             threshold_per_width: d.threshold_per_width,
             threshold_per_flop: d.threshold_per_flop,
+            threshold_per_activation: d.threshold_per_activation,
             significance: d.significance,
             judge_fraction: d.judge_fraction,
             judge_parts: d.judge_parts,
@@ -355,6 +361,10 @@ impl GrowthConfig {
         )?;
         check::non_negative("growth.threshold_per_width", self.threshold_per_width)?;
         check::non_negative("growth.threshold_per_flop", self.threshold_per_flop)?;
+        check::non_negative(
+            "growth.threshold_per_activation",
+            self.threshold_per_activation,
+        )?;
         check::non_negative("growth.significance", self.significance)?;
         check::at_least("growth.judge_parts", self.judge_parts, 1)?;
         check::in_open_unit(

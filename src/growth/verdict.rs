@@ -78,7 +78,7 @@ fn choose(
         let judging = auto::Judging {
             gain: cfg.auto_gain,
             line_search: &cfg.line_search,
-            rule: acceptance(cfg, site_width(net, p.site), net.flops_per_unit(p.site)),
+            rule: acceptance(cfg, UnitSize::at(net, p.site)),
             fast: mixed(cfg),
             parts: cfg.judge_parts,
         };
@@ -112,22 +112,40 @@ fn choose(
     (chosen, choose)
 }
 
-/// The width of growth site `site` (its producer's units) before the step: the entry of
-/// [`crate::nn::Network::hidden_widths`] for the site, read from the producer alone.
-fn site_width(net: &crate::nn::Network, site: usize) -> i64 {
-    net.stages.get(site).map_or(0, |s| s.layer.spec().outputs())
+/// What one new unit at a growth site costs the network before the step: the site's width
+/// (its producer's units), and the floating-point operations and activation values it adds to
+/// one sample's forward pass ([`crate::nn::Network::flops_per_unit`],
+/// [`crate::nn::Network::activations_per_unit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct UnitSize {
+    width: i64,
+    flops: i64,
+    activations: i64,
 }
 
-/// The automatic mode's acceptance rule for a step at a site of `width` units, each new one
-/// adding `flops` operations per sample: a unit costs `threshold_per_neuron +
-/// threshold_per_width·width + threshold_per_flop·flops` (docs/tiny.md §10, "A cost that
-/// grows with the width", "A cost in operations").
-fn acceptance(cfg: &GrowthConfig, width: i64, flops: i64) -> Acceptance {
+impl UnitSize {
+    /// A unit's size at growth site `site` of `net`.
+    fn at(net: &crate::nn::Network, site: usize) -> UnitSize {
+        UnitSize {
+            width: net.stages.get(site).map_or(0, |s| s.layer.spec().outputs()),
+            flops: net.flops_per_unit(site),
+            activations: net.activations_per_unit(site),
+        }
+    }
+}
+
+/// The automatic mode's acceptance rule for a step whose units each have size `u`: a unit
+/// costs `threshold_per_neuron + threshold_per_width·width + threshold_per_flop·flops +
+/// threshold_per_activation·activations` (docs/tiny.md §10, "A cost that grows with the
+/// width", "A cost in operations", "A cost in activations").
+fn acceptance(cfg: &GrowthConfig, u: UnitSize) -> Acceptance {
+    let per = |t: f64, n: i64| t * n.max(0) as f64;
     Acceptance {
         threshold: cfg.threshold,
         per_neuron: cfg.threshold_per_neuron
-            + cfg.threshold_per_width * width.max(0) as f64
-            + cfg.threshold_per_flop * flops.max(0) as f64,
+            + per(cfg.threshold_per_width, u.width)
+            + per(cfg.threshold_per_flop, u.flops)
+            + per(cfg.threshold_per_activation, u.activations),
         per_parameter: cfg.threshold_per_parameter,
         significance: cfg.significance,
     }
@@ -377,15 +395,24 @@ fn step_event(
 
 #[cfg(test)]
 mod tests {
-    use super::{acceptance, choosing_samples};
+    use super::{acceptance, choosing_samples, UnitSize};
     use crate::growth::config::GrowthConfig;
+
+    /// A unit at a site of `width` units adding `flops` operations and `activations` values.
+    fn unit(width: i64, flops: i64, activations: i64) -> UnitSize {
+        UnitSize {
+            width,
+            flops,
+            activations,
+        }
+    }
 
     #[test]
     fn a_units_cost_grows_with_its_sites_width() {
         let flat = GrowthConfig::default();
         // The default: 1.5e-4 per unit whatever the width.
         for w in [0, 1, 100, 1000] {
-            assert!((acceptance(&flat, w, 10 * w).cost(2, 0) - 3e-4).abs() < 1e-15);
+            assert!((acceptance(&flat, unit(w, 10 * w, w)).cost(2, 0) - 3e-4).abs() < 1e-15);
         }
         let cfg = GrowthConfig {
             threshold_per_neuron: 1e-5,
@@ -394,17 +421,45 @@ mod tests {
             ..flat
         };
         // 3 units at a site of 100: 3·(1e-5 + 1.5e-6·100) + 1e-7·50.
-        let c = acceptance(&cfg, 100, 1000).cost(3, 50);
+        let c = acceptance(&cfg, unit(100, 1000, 64)).cost(3, 50);
         assert!((c - (3.0 * 1.6e-4 + 5e-6)).abs() < 1e-15, "{c}");
-        assert!(acceptance(&cfg, 200, 0).cost(1, 0) > acceptance(&cfg, 100, 0).cost(1, 0));
-        assert_eq!(acceptance(&cfg, 7, 0).significance, cfg.significance);
+        assert!(
+            acceptance(&cfg, unit(200, 0, 0)).cost(1, 0)
+                > acceptance(&cfg, unit(100, 0, 0)).cost(1, 0)
+        );
+        assert_eq!(
+            acceptance(&cfg, unit(7, 0, 0)).significance,
+            cfg.significance
+        );
         // A cost in operations: 1e-9 per operation, 2 units adding 5 000 each.
         let per_flop = GrowthConfig {
             threshold_per_flop: 1e-9,
             ..cfg
         };
-        let c = acceptance(&per_flop, 100, 5000).cost(2, 0);
+        let c = acceptance(&per_flop, unit(100, 5000, 0)).cost(2, 0);
         assert!((c - 2.0 * (1.6e-4 + 5e-6)).abs() < 1e-15, "{c}");
+        // A cost in activations: 1e-8 per value, 2 units of a 32×32 map each, beside it.
+        let per_activation = GrowthConfig {
+            threshold_per_activation: 1e-8,
+            ..per_flop
+        };
+        let c = acceptance(&per_activation, unit(100, 5000, 1024)).cost(2, 0);
+        assert!((c - 2.0 * (1.6e-4 + 5e-6 + 1.024e-5)).abs() < 1e-15, "{c}");
+    }
+
+    #[test]
+    fn a_units_size_is_its_sites_width_operations_and_map() {
+        use crate::nn::{Activation, Architecture, Network};
+        use rand::SeedableRng;
+        let arch = Architecture::vgg([3, 8, 8], &[2, 3, 4, 5], 2, 10, Activation::Relu, true);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let net = Network::new(&arch, &mut rng, tch::Device::Cpu).unwrap();
+        // The second conv: 3 units, 8×8 map, its consumer at 4×4 after pooling.
+        assert_eq!(
+            UnitSize::at(&net, 1),
+            unit(3, 2 * (2 * 9 * 64 + 4 * 9 * 16), 64)
+        );
+        assert_eq!(UnitSize::at(&net, 3).activations, 16);
     }
 
     #[test]

@@ -344,15 +344,30 @@ impl Network {
         self.flops_with_units(Some((site, 1))) - self.flops_with_units(None)
     }
 
+    /// Activation values one more unit at growth site `site` adds to one sample's forward
+    /// pass: its producer's output map before pooling (`oh·ow` for a conv, 1 for a linear
+    /// layer), which BatchNorm, the activation and the pooling read and write (docs/tiny.md
+    /// §10, "A cost in activations"). 0 for a site that is not a stage.
+    pub fn activations_per_unit(&self, site: usize) -> i64 {
+        self.macs_and_maps(None).1.get(site).copied().unwrap_or(0)
+    }
+
     /// [`Self::flops_per_sample`] with `extra = (site, k)`: `k` more outputs at stage `site`
     /// and `k` more inputs at stage `site + 1`.
     fn flops_with_units(&self, extra: Option<(usize, i64)>) -> i64 {
+        2 * self.macs_and_maps(extra).0
+    }
+
+    /// Multiply-accumulates of one sample's forward pass with `extra` units (as
+    /// [`Self::flops_with_units`]) and each stage's output map size before pooling (values per
+    /// channel).
+    fn macs_and_maps(&self, extra: Option<(usize, i64)>) -> (i64, Vec<i64>) {
         let more = |i: usize, consumer: bool| match extra {
             Some((site, k)) if i == site + usize::from(consumer) => k,
             _ => 0,
         };
         let mut shape = self.input_shape.clone();
-        let mut macs = 0;
+        let (mut macs, mut maps) = (0, Vec::with_capacity(self.stages.len()));
         for (i, s) in self.stages.iter().enumerate() {
             let (inputs, outputs) = (more(i, true), more(i, false));
             if let Some((c, _)) = s.skip.as_ref().and_then(|p| p.projection.as_ref()) {
@@ -365,6 +380,7 @@ impl Network {
                     let out = l.out_features() + outputs;
                     macs += (l.in_features() + inputs) * out;
                     shape = vec![out];
+                    maps.push(1);
                 }
                 Layer::Conv2d(c) => {
                     let (h, w) = (shape[1], shape[2]);
@@ -374,6 +390,7 @@ impl Network {
                     let out = c.out_channels() + outputs;
                     macs += out * (c.in_channels() + inputs) * k * k * oh * ow;
                     shape = vec![out, oh, ow];
+                    maps.push(oh * ow);
                 }
             }
             shape = match s.pool {
@@ -382,7 +399,7 @@ impl Network {
                 Pool::GlobalAvg => vec![shape[0]],
             };
         }
-        2 * macs
+        (macs, maps)
     }
 
     /// Copies every parameter and buffer from `tensors` (matched by name and shape).
@@ -496,6 +513,38 @@ mod tests {
         assert_eq!(m.flops_per_unit(0), 2 * (4 + 6));
         let d = flops(&mlp(&[5, 7])).flops_per_sample() - m.flops_per_sample();
         assert_eq!(m.flops_per_unit(1), d);
+    }
+
+    #[test]
+    fn activations_per_unit_is_the_producers_map_before_pooling() {
+        let net = |a: &Architecture| Network::new(a, &mut rng(), Device::Cpu).unwrap();
+        // 8×8 input, two convs per pool: 8×8, 8×8 (pooled after), 4×4, 4×4, then the head.
+        let cnn = net(&Architecture::vgg(
+            [3, 8, 8],
+            &[2, 3, 4, 5],
+            2,
+            10,
+            Activation::Relu,
+            true,
+        ));
+        let per_site: Vec<i64> = (0..5).map(|k| cnn.activations_per_unit(k)).collect();
+        assert_eq!(per_site, [64, 64, 16, 16, 1]);
+        // Brute force: the values of one more channel's map, counted from a forward pass.
+        let x = Tensor::zeros([1, 3, 8, 8], (tch::Kind::Float, Device::Cpu));
+        let mut maps = Vec::new();
+        let mut h = x;
+        for s in &cnn.stages[..4] {
+            h = s.layer.forward(&h);
+            maps.push(h.size()[2] * h.size()[3]);
+            h = s.apply_pool(&h);
+        }
+        assert_eq!(maps, per_site[..4]);
+        let mlp = net(&Architecture::mlp(4, &[5, 6], 3, Activation::Relu));
+        assert_eq!(
+            [mlp.activations_per_unit(0), mlp.activations_per_unit(1)],
+            [1, 1]
+        );
+        assert_eq!(mlp.activations_per_unit(9), 0);
     }
 
     #[test]
