@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::results::{mean_std, RunResult};
 use crate::error::Result;
-use crate::report::plots::{Plot, Series};
+use crate::report::plots::{Marker, Plot, Series};
 use crate::report::RunSeries;
 
 /// The `[search]` table of a bench file.
@@ -136,6 +136,23 @@ impl Summary {
     }
 }
 
+/// The width search's curve: after each width (smallest first), the cumulative mean wall time
+/// and the best mean test accuracy so far. Each width is a marker on the line, so a search of
+/// one width still shows as a point.
+fn search_curve(spec: &SearchSpec, rows: &[RunResult]) -> Series {
+    let (mut t, mut best, mut points) = (0.0, f64::NEG_INFINITY, Vec::new());
+    for m in &spec.methods {
+        if let Some((acc, secs)) = means(rows, m) {
+            t += secs;
+            best = best.max(100.0 * acc);
+            points.push((t, best));
+        }
+    }
+    let mut curve = Series::line("width search (smallest first)", points, 0);
+    curve.marker = Marker::Circle;
+    curve
+}
+
 /// Best accuracy reached against cumulative wall time: the search (its widths' mean times in
 /// order, the best mean accuracy so far) and each growing method (its mean over seeds of the
 /// per-epoch test accuracy, running maximum, at the mean epoch time). Writes `STEM.svg|png`.
@@ -150,16 +167,7 @@ pub fn plot(
         "cumulative wall time (s)",
         "best test accuracy (%)",
     );
-    let (mut t, mut best, mut points) = (0.0, f64::NEG_INFINITY, Vec::new());
-    for m in &spec.methods {
-        if let Some((acc, secs)) = means(rows, m) {
-            t += secs;
-            best = best.max(100.0 * acc);
-            points.push((t, best));
-        }
-    }
-    plot.series
-        .push(Series::line("width search (smallest first)", points, 0));
+    plot.series.push(search_curve(spec, rows));
     for (i, m) in spec.growth.iter().enumerate() {
         let runs: Vec<&RunSeries> = series
             .iter()
@@ -187,6 +195,51 @@ pub fn plot(
 #[cfg(test)]
 mod tests {
     use crate::bench::BenchConfig;
+
+    #[test]
+    fn a_search_of_one_width_still_draws_its_point() {
+        use super::{search_curve, SearchSpec};
+        use crate::bench::RunResult;
+        use crate::report::plots::Marker;
+        let row = |method: &str, seed, acc, secs| RunResult {
+            method: method.into(),
+            seed,
+            run: format!("{method}-s{seed}"),
+            epochs: 1,
+            widths: vec![],
+            parameters: 0,
+            flops_per_sample: None,
+            train_accuracy: None,
+            train_loss: 0.0,
+            test_accuracy: Some(acc),
+            test_loss: 0.0,
+            wall_seconds: secs,
+            growth_seconds: 0.0,
+            growth_steps: 0,
+        };
+        let one = SearchSpec {
+            methods: vec!["c32".into()],
+            growth: vec!["auto".into()],
+        };
+        let rows = [row("c32", 0, 0.72, 220.0), row("c32", 1, 0.74, 230.0)];
+        let c = search_curve(&one, &rows);
+        assert_eq!(c.points, vec![(225.0, 73.0)]);
+        assert_ne!(
+            c.marker,
+            Marker::None,
+            "a line of one point draws nothing without a marker"
+        );
+        let two = SearchSpec {
+            methods: vec!["c16".into(), "c32".into()],
+            ..one
+        };
+        let rows = [row("c16", 0, 0.75, 100.0), row("c32", 0, 0.72, 220.0)];
+        // The best so far stays at c16's accuracy; the time adds up.
+        assert_eq!(
+            search_curve(&two, &rows).points,
+            vec![(100.0, 75.0), (320.0, 75.0)]
+        );
+    }
 
     #[test]
     fn a_search_must_name_methods_of_the_bench() {
