@@ -199,23 +199,12 @@ mod tests {
     #[test]
     fn a_search_of_one_width_still_draws_its_point() {
         use super::{search_curve, SearchSpec};
+        use crate::bench::results::tests::row as finished;
         use crate::bench::RunResult;
         use crate::report::plots::Marker;
         let row = |method: &str, seed, acc, secs| RunResult {
-            method: method.into(),
-            seed,
-            run: format!("{method}-s{seed}"),
-            epochs: 1,
-            widths: vec![],
-            parameters: 0,
-            flops_per_sample: None,
-            train_accuracy: None,
-            train_loss: 0.0,
-            test_accuracy: Some(acc),
-            test_loss: 0.0,
             wall_seconds: secs,
-            growth_seconds: 0.0,
-            growth_steps: 0,
+            ..finished(method, seed, acc)
         };
         let one = SearchSpec {
             methods: vec!["c32".into()],
