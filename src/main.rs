@@ -422,6 +422,11 @@ struct GrowthArgs {
     /// fan-in and zero fan-out (the function is unchanged; 0, default: none).
     #[arg(long, value_name = "C")]
     companions: Option<f64>,
+    /// Closed-form methods: a kept step that took every unit its proposal had, fewer than the
+    /// step's cap (the desired update's rank ran out), is filled up to the cap with such units
+    /// (false, default; docs/tiny.md §2.14).
+    #[arg(long, value_name = "BOOL")]
+    rank_fill: Option<bool>,
     /// Once growth has ended for good, multiply every parameter by F (1, default: unchanged;
     /// shrink and perturb, docs/tiny.md §2.18).
     #[arg(long, value_name = "F")]
@@ -644,6 +649,7 @@ impl TrainArgs {
             bn_match => "growth.bn_match",
             fan_in_noise => "growth.fan_in_noise",
             companions => "growth.companions",
+            rank_fill => "growth.rank_fill",
             end_shrink => "growth.end_shrink",
             end_perturb => "growth.end_perturb",
             delta_damping => "growth.delta_damping",

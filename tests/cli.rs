@@ -1080,6 +1080,7 @@ fn values_out_of_range_name_the_value_and_the_range() {
         (with(&["--judge-parts", "0"]), "growth.judge_parts = 0: expected at least 1 (set by --judge-parts)"),
         (with(&["--delta-damping", "-0.5"]), "growth.delta_damping = -0.5: expected a finite number ≥ 0 (set by --delta-damping)"),
         (vec!["train", "--grow", "random", "--hidden", "4", "--max-hidden", "8", "--companions", "1"], "growth.companions = 1.0: expected 0 unless growth.method is tiny, tiny-paper or gradmax"),
+        (vec!["train", "--grow", "random", "--hidden", "4", "--max-hidden", "8", "--rank-fill", "true"], "growth.rank_fill = true: expected false unless growth.method is tiny, tiny-paper or gradmax (the fill goes with the closed form's units) (set by --rank-fill)"),
         (vec!["train", "--schedule", "step:0:0.5"], "train.schedule.every = 0: expected at least 1 (set by --schedule)"),
         (vec!["train", "--threads", "0"], "threads = 0: expected at least 1"),
         (

@@ -644,6 +644,44 @@ fn companions_go_with_every_kept_step_within_the_target_width() {
     assert!(none.iter().all(|s| s.1 == 0), "no companions by default");
 }
 
+/// `growth.rank_fill`: on the 4-class teacher task the hidden layer's desired update has rank
+/// at most 4, so a step proposes fewer units than its cap of 8; each kept step that took its
+/// whole proposal is filled with zero-fan-out units up to the cap (or the target width).
+#[test]
+fn rank_fill_tops_each_short_kept_step_up_to_its_cap() {
+    let mut g = growth_config(vec![40]);
+    g.neurons_per_step = Some(8);
+    g.rank_fill = true;
+    let (start, s, events) = grow_teacher(g, 4);
+    let mut w = 1;
+    let mut filled = 0;
+    for e in events
+        .iter()
+        .filter(|e| e["event"] == "growth" && e["accepted"] == true)
+    {
+        let added = e["neurons_added"].as_i64().unwrap();
+        let proposed = e["neurons_proposed"].as_i64().unwrap();
+        let with = e["companions"].as_i64().unwrap_or(0);
+        let cap = 8.min(40 - w);
+        let expected = if added == proposed {
+            (cap - added).max(0)
+        } else {
+            0
+        };
+        assert_eq!(with, expected, "{e}");
+        assert!(
+            proposed <= 4,
+            "the teacher head's rank bounds a proposal: {e}"
+        );
+        filled += with;
+        w += added + with;
+        assert_eq!(e["hidden_widths"][0].as_i64().unwrap(), w, "{e}");
+    }
+    assert!(filled > 0, "some step was filled");
+    assert_eq!(s.hidden_widths[0], w);
+    assert!(s.test.loss < 0.7 * start, "{start} -> {}", s.test.loss);
+}
+
 #[test]
 fn the_input_moment_is_the_statistics_pass_s2_on_the_same_sample() {
     use grownet::growth::moment::{InputMoments, MomentRequest};

@@ -168,6 +168,11 @@ pub struct GrowthConfig {
     /// at the same site with random fan-in and zero fan-out, which leave the function as it
     /// was (0: none; docs/tiny.md §2.14).
     pub companions: f64,
+    /// Closed-form methods: when a kept step took every direction its proposal had and that
+    /// was fewer than the step's cap (the desired update's rank or the eigenvalue cut ran out,
+    /// not the verdict), the step is filled up to the cap with companions: random fan-in, zero
+    /// fan-out (false: never; docs/tiny.md §2.14, "Filling a step the rank cut short").
+    pub rank_fill: bool,
     /// Once growth has ended for good, every parameter is multiplied by this (1: unchanged;
     /// shrink and perturb, docs/tiny.md §2.18).
     pub end_shrink: f64,
@@ -241,6 +246,7 @@ impl Default for GrowthConfig {
             random_fan_out_std: 0.0,
             fan_in_noise: 0.0,
             companions: 0.0,
+            rank_fill: false,
             end_shrink: 1.0,
             end_perturb: 0.0,
             numerical_threshold: 1e-6,
@@ -349,6 +355,14 @@ impl GrowthConfig {
                 self.companions,
                 "0 unless growth.method is tiny, tiny-paper or gradmax (companions go with the \
                  closed form's units)",
+            ));
+        }
+        if self.rank_fill && matches!(self.method, Method::Random | Method::Senn) {
+            return Err(Error::invalid(
+                "growth.rank_fill",
+                true,
+                "false unless growth.method is tiny, tiny-paper or gradmax (the fill goes with \
+                 the closed form's units)",
             ));
         }
         check::non_negative("growth.numerical_threshold", self.numerical_threshold)?;

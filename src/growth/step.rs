@@ -311,7 +311,7 @@ fn grow_step(
                     step,
                     tm,
                     bottlenecks: &bottlenecks,
-                    companions: companions(cfg, ctx.net, k, &mut rng),
+                    companions: companions(cfg, ctx.net, (k, cap), &mut rng),
                 };
                 let kept =
                     verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
@@ -341,11 +341,12 @@ fn grow_step(
         match pick(cfg.method, proposals, &mut rng) {
             Some(p) => {
                 let site = p.site;
+                let cap = sites.iter().find(|c| c.0 == site).map_or(0, |c| c.1);
                 let judged = verdict::Judged {
                     step,
                     tm,
                     bottlenecks: &bottlenecks,
-                    companions: companions(cfg, ctx.net, site, &mut rng),
+                    companions: companions(cfg, ctx.net, (site, cap), &mut rng),
                 };
                 let kept =
                     verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
@@ -372,15 +373,17 @@ fn grow_step(
     })
 }
 
-/// The companions of a step at site `k` (`growth.companions`), drawn from the step's generator.
+/// The companions of a step at site `k` with cap `cap` (`growth.companions`,
+/// `growth.rank_fill`), drawn from the step's generator.
 fn companions<'a>(
     cfg: &GrowthConfig,
     net: &Network,
-    k: usize,
+    (k, cap): (usize, usize),
     rng: &'a mut ChaCha8Rng,
 ) -> Option<verdict::Companions<'a>> {
-    (cfg.companions > 0.0).then(|| verdict::Companions {
+    (cfg.companions > 0.0 || cfg.rank_fill).then(|| verdict::Companions {
         per_unit: cfg.companions,
+        fill_to: cfg.rank_fill.then_some(cap),
         room: room(cfg, net, k),
         rng,
     })

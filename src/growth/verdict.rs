@@ -42,9 +42,13 @@ pub struct Judged<'a> {
 }
 
 /// Random units with zero fan-out that go with a kept step's `K` units: `round(per_unit·K)`
-/// of them, at most `room − K` (docs/tiny.md §2.14).
+/// of them, plus with `fill_to` the fill of a step its proposal cut short, at most `room − K`
+/// (docs/tiny.md §2.14).
 pub struct Companions<'a> {
     pub per_unit: f64,
+    /// `growth.rank_fill`: the step's cap. When the kept `K` are all the proposal had and fewer
+    /// than this, `cap − K` more.
+    pub fill_to: Option<usize>,
     /// How many units the site could take before the step.
     pub room: usize,
     pub rng: &'a mut ChaCha8Rng,
@@ -286,7 +290,7 @@ pub fn amplitude_and_apply(
     }
     let mut judged = judged;
     let companions = match (judged.companions.take(), &reason) {
-        (Some(c), None) => Some(add_companions(ctx, &chosen.proposal, c, stems)?),
+        (Some(c), None) => Some(add_companions(ctx, (&chosen.proposal, proposed), c, stems)?),
         _ => None,
     };
     let mut event = step_event(
@@ -304,16 +308,16 @@ pub fn amplitude_and_apply(
     Ok(kept)
 }
 
-/// Adds the companions of the kept proposal `p` at its site; returns how many
-/// (docs/tiny.md §2.14).
+/// Adds the companions of the kept proposal `p` at its site, `proposed` the units of the
+/// proposal it was chosen from; returns how many (docs/tiny.md §2.14).
 fn add_companions(
     ctx: &mut Context,
-    p: &Proposal,
+    (p, proposed): (&Proposal, i64),
     c: Companions,
     stems: Option<&RefCell<Stems>>,
 ) -> Result<i64> {
     let k = p.neurons();
-    let wanted = (c.per_unit * k as f64).round() as i64;
+    let wanted = (c.per_unit * k as f64).round() as i64 + rank_fill(k, proposed, c.fill_to);
     let left = i64::try_from(c.room.saturating_sub(k as usize)).unwrap_or(i64::MAX);
     let n = wanted.min(left);
     if n <= 0 {
@@ -321,6 +325,16 @@ fn add_companions(
     }
     add_zero_fan_out(ctx, p.site, n, c.rng, stems)?;
     Ok(n)
+}
+
+/// The fill of a kept step of `k` units chosen from a proposal of `proposed` under the cap
+/// `fill_to` (`growth.rank_fill`): `cap − k` when the verdict took every direction the proposal
+/// had and that was fewer than the cap, else 0 (docs/tiny.md §2.14).
+fn rank_fill(k: i64, proposed: i64, fill_to: Option<usize>) -> i64 {
+    match fill_to {
+        Some(cap) if k == proposed && k > 0 => (cap as i64 - k).max(0),
+        _ => 0,
+    }
 }
 
 /// Adds `n` units at `site` with random fan-in (PyTorch's default bound), zero bias and zero
@@ -395,7 +409,7 @@ fn step_event(
 
 #[cfg(test)]
 mod tests {
-    use super::{acceptance, choosing_samples, UnitSize};
+    use super::{acceptance, choosing_samples, rank_fill, UnitSize};
     use crate::growth::config::GrowthConfig;
 
     /// A unit at a site of `width` units adding `flops` operations and `activations` values.
@@ -405,6 +419,18 @@ mod tests {
             flops,
             activations,
         }
+    }
+
+    #[test]
+    fn the_fill_tops_up_only_a_step_that_took_its_whole_short_proposal() {
+        // 9 directions (a 10-class head's rank) under a cap of 32, all kept: 23 more.
+        assert_eq!(rank_fill(9, 9, Some(32)), 23);
+        // The verdict took fewer than the proposal had: the gain, not the rank, set the count.
+        assert_eq!(rank_fill(2, 9, Some(32)), 0);
+        // The proposal filled the cap, nothing was kept, or no fill asked for.
+        assert_eq!(rank_fill(32, 32, Some(32)), 0);
+        assert_eq!(rank_fill(0, 0, Some(32)), 0);
+        assert_eq!(rank_fill(9, 9, None), 0);
     }
 
     #[test]
