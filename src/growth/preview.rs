@@ -60,22 +60,37 @@ pub struct Previews<'a> {
     /// Mixed precision's arithmetic ([`Previews::fast`]).
     fast: bool,
     /// In fast mode, the first k new units' contribution to the consumer's pre-activation at
-    /// scale 1, `σ(α_k b̃₋₂) Ω_kᵀ`, per cut k (ReLU and the identity: scale s gives s² times it).
-    units: RefCell<Vec<(i64, Tensor)>>,
-    /// The consumer's pre-activation after the existing weights' update, per scale
-    /// ([`Previews::moved`]).
-    moved: RefCell<Vec<(u64, Tensor)>>,
+    /// scale 1, `σ(α_k b̃₋₂) Ω_kᵀ`, for the cut k last asked for (ReLU and the identity: scale
+    /// s gives s² times it; a line search asks for one cut at several scales).
+    units: Memo<i64>,
+    /// The consumer's pre-activation after the existing weights' update, for the last
+    /// [`MOVED_KEPT`] scales asked for ([`Previews::moved`]).
+    moved: Memo<u64>,
 }
 
-/// What a cached site's previews share (see [`Previews`]).
+/// Most values of the consumer's pre-activation one pass of the previews holds (16 MiB in
+/// f32): the rows after the cache run through the rest of the network in chunks this size
+/// ([`Previews::chunks`]), so that a conv site's previews reuse small buffers instead of
+/// asking the allocator for hundreds of megabytes per preview (docs/tiny.md §8, "The
+/// allocator").
+const CHUNK_VALUES: i64 = 4 << 20;
+
+/// Scales of the existing weights' update whose consumer pre-activation [`Previews`] keeps:
+/// the two a descending line search previews together, chunk by chunk.
+const MOVED_KEPT: usize = 2;
+
+/// What a cached site's previews share (see [`Previews`]), the per-row values in chunks of
+/// rows ([`chunks`]).
 struct Cache {
-    /// Consumer pre-activation of the unchanged network `[n, d]`.
-    base: Tensor,
-    /// The δ step's change of it at scale 1, `δ b̃₋₁` `[n, d]`.
-    delta: Option<Tensor>,
+    /// The chunks' rows.
+    rows: Vec<Rows>,
+    /// Consumer pre-activation of the unchanged network `[n, d]`, per chunk.
+    base: Vec<Tensor>,
+    /// The δ step's change of it at scale 1, `δ b̃₋₁` `[n, d]`, per chunk.
+    delta: Option<Vec<Tensor>>,
     /// The new units' pre-activations at scale 1, `α b̃₋₂` (`/√(1+ε)` behind a BatchNorm)
-    /// `[n, K]` or `[n, K, h, w]`.
-    pre: Tensor,
+    /// `[n, K]` or `[n, K, h, w]`, per chunk.
+    pre: Vec<Tensor>,
     /// The producer's input and output (the consumer's input) in the unchanged network.
     producer_input: Tensor,
     producer_output: Tensor,
@@ -109,6 +124,17 @@ impl<'a> Previews<'a> {
         data: &'a Dataset,
         stems: Option<&RefCell<Stems>>,
     ) -> Self {
+        Self::chunked(net, proposal, data, stems, CHUNK_VALUES)
+    }
+
+    /// [`Previews::with_stems`] with chunks of at most `chunk_values` values.
+    fn chunked(
+        net: &'a Network,
+        proposal: &'a Proposal,
+        data: &'a Dataset,
+        stems: Option<&RefCell<Stems>>,
+        chunk_values: i64,
+    ) -> Self {
         let k = proposal.site;
         let cache = cacheable(net, proposal).then(|| {
             tch::no_grad(|| {
@@ -134,23 +160,7 @@ impl<'a> Previews<'a> {
                     }
                     out
                 });
-                let consumer = &net.stages[k + 1].layer;
-                let pre = units_pre(
-                    &net.stages[k],
-                    &inp,
-                    &proposal.alpha_w,
-                    proposal.alpha_b.as_ref(),
-                );
-                let delta = proposal.delta_w.as_ref().map(|dw| {
-                    consumer.forward_with(&consumer.input(&out), dw, proposal.delta_b.as_ref())
-                });
-                Cache {
-                    base: consumer.forward(&out),
-                    delta,
-                    pre,
-                    producer_input: inp,
-                    producer_output: out,
-                }
+                Cache::new(net, proposal, (inp, out), chunk_values)
             })
         });
         let stem = cache
@@ -164,8 +174,8 @@ impl<'a> Previews<'a> {
             stem,
             at_zero: RefCell::new(Vec::new()),
             fast: false,
-            units: RefCell::new(Vec::new()),
-            moved: RefCell::new(Vec::new()),
+            units: Memo::new(1),
+            moved: Memo::new(MOVED_KEPT),
         }
     }
 
@@ -200,30 +210,37 @@ impl<'a> Previews<'a> {
             let p = prefix(self.proposal, k);
             return tch::no_grad(|| amplitude::forward_extended_scaled(self.net, &stem, &p, s, sd));
         };
-        tch::no_grad(|| self.rest(c, self.consumer_pre(c, k, s, sd), 1))
+        tch::no_grad(|| {
+            let outs: Vec<Tensor> = (0..c.rows.len())
+                .map(|i| self.rest(c, self.consumer_pre(c, i, k, s, sd), 1, c.rows[i]))
+                .collect();
+            cat_rows(outs)
+        })
     }
 
     /// The consumer's pre-activation with the first `k` new units at scale `s` and the
-    /// existing weights' update at `sd`. A new tensor: the caller may change it in place, and
-    /// the cached ones must not change (an earlier version added every preview's new units
-    /// into the cache when the proposal had no δ: GradMax, TINY-paper).
-    fn consumer_pre(&self, c: &Cache, k: i64, s: f64, sd: f64) -> Tensor {
-        let z = self.moved(c, sd);
+    /// existing weights' update at `sd`, on the cached rows of chunk `i`. A new tensor: the
+    /// caller may change it in place, and the cached ones must not change (an earlier version
+    /// added every preview's new units into the cache when the proposal had no δ: GradMax,
+    /// TINY-paper).
+    fn consumer_pre(&self, c: &Cache, i: usize, k: i64, s: f64, sd: f64) -> Tensor {
+        let z = self.moved(c, i, sd);
         if k == 0 {
             return z.copy();
         }
         let act = self.net.stages[self.proposal.site].activation;
         let omega = self.proposal.omega.narrow(1, 0, k);
+        let pre = c.pre[i].narrow(1, 0, k);
         if self.fast && s > 0.0 && matches!(act, Activation::Relu | Activation::Identity) {
             // ReLU, the identity and the pooling are positively homogeneous: scale s gives
             // s² times the units at scale 1.
-            let at_one = kept(&self.units, k, Tensor::shallow_clone, || {
-                self.units_out(&act.forward(&c.pre.narrow(1, 0, k)), &omega)
-            });
+            let chunks = c.rows.len();
+            let at_one = self
+                .units
+                .get(k, i, chunks, || self.units_out(&act.forward(&pre), &omega));
             &z + at_one * (s * s)
         } else {
-            let ext = act.forward(&(c.pre.narrow(1, 0, k) * s));
-            &z + self.units_out(&ext, &(omega * s))
+            &z + self.units_out(&act.forward(&(pre * s)), &(omega * s))
         }
     }
 
@@ -237,21 +254,22 @@ impl<'a> Previews<'a> {
     }
 
     /// The consumer's pre-activation after the existing weights' update at scale `sd`,
-    /// `base − sd²·δb̃₋₁`, computed once per scale (a line search and the counts it is run for
-    /// share it); the cached base when the proposal has no such update.
-    fn moved(&self, c: &Cache, sd: f64) -> Tensor {
+    /// `base − sd²·δb̃₋₁`, kept for the last [`MOVED_KEPT`] scales asked for (the counts after
+    /// the update's own line search all preview it at its chosen scale); the cached base when
+    /// the proposal has no such update.
+    fn moved(&self, c: &Cache, i: usize, sd: f64) -> Tensor {
         let Some(d) = &c.delta else {
-            return c.base.shallow_clone();
+            return c.base[i].shallow_clone();
         };
-        kept(&self.moved, sd.to_bits(), Tensor::shallow_clone, || {
-            &c.base - d * (sd * sd)
-        })
+        let chunks = c.rows.len();
+        self.moved
+            .get(sd.to_bits(), i, chunks, || &c.base[i] - &d[i] * (sd * sd))
     }
 
     /// The rest of the chain from the consumer's pre-activation `z` (the consumer's layer
-    /// output supplied, residual connections after the site included), for `copies` previews
-    /// stacked along the batch.
-    fn rest(&self, c: &Cache, z: Tensor, copies: i64) -> Tensor {
+    /// output supplied, residual connections after the site included) on the cached rows
+    /// `(start, len)`, for `copies` previews stacked along the batch.
+    fn rest(&self, c: &Cache, z: Tensor, copies: i64, (start, len): Rows) -> Tensor {
         let site = self.proposal.site;
         let stack = |t: &Tensor| {
             if copies == 1 {
@@ -268,7 +286,7 @@ impl<'a> Previews<'a> {
         let block_input = self.net.stages[site + 1]
             .skip
             .is_some()
-            .then(|| stack(&c.producer_input));
+            .then(|| stack(&c.producer_input.narrow(0, start, len)));
         // The consumer's input is read only as the block input of a residual connection
         // into the stage after it; otherwise its copies are not made (the supplied `z` has
         // the stacked rows).
@@ -277,11 +295,8 @@ impl<'a> Previews<'a> {
             .stages
             .get(site + 2)
             .is_some_and(|st| st.skip.is_some());
-        let input = if read {
-            stack(&c.producer_output)
-        } else {
-            c.producer_output.shallow_clone()
-        };
+        let output = c.producer_output.narrow(0, start, len);
+        let input = if read { stack(&output) } else { output };
         let range = site + 1..self.net.stages.len();
         let (out, _) = self.net.run(&input, block_input, range, false, &mut hooks);
         out
@@ -317,16 +332,20 @@ impl<'a> Previews<'a> {
         }
         let m = scales.len() as i64;
         let means = tch::no_grad(|| {
-            let zs: Vec<Tensor> = scales
-                .iter()
-                .map(|&s| self.consumer_pre(c, k, s, sd.unwrap_or(s)))
+            let losses: Vec<Tensor> = (0..c.rows.len())
+                .map(|i| {
+                    let rows = c.rows[i];
+                    let zs: Vec<Tensor> = scales
+                        .iter()
+                        .map(|&s| self.consumer_pre(c, i, k, s, sd.unwrap_or(s)))
+                        .collect();
+                    let out = self.rest(c, Tensor::cat(&zs, 0), m, rows);
+                    let y = self.data.y.narrow(0, rows.0, rows.1);
+                    let y = Tensor::cat(&vec![&y; m as usize], 0);
+                    loss.per_sample_padded(&out, &y).view([m, rows.1])
+                })
                 .collect();
-            let out = self.rest(c, Tensor::cat(&zs, 0), m);
-            let y = Tensor::cat(&vec![&self.data.y; m as usize], 0);
-            let n = self.data.x.size()[0];
-            loss.per_sample_padded(&out, &y)
-                .view([m, n])
-                .mean_dim(1, false, Kind::Double)
+            Tensor::cat(&losses, 1).mean_dim(1, false, Kind::Double)
         });
         let means = Vec::<f64>::try_from(&means).unwrap_or_default();
         scales.into_iter().zip(means).collect()
@@ -412,6 +431,119 @@ fn kept<K: PartialEq, V>(
     let v = compute();
     memo.borrow_mut().push((key, share(&v)));
     v
+}
+
+/// Per-chunk values kept for the last few keys (scales, cuts), computed chunk by chunk as the
+/// previews ask for them.
+struct Memo<K> {
+    keep: usize,
+    entries: RefCell<Vec<(K, Vec<Option<Tensor>>)>>,
+}
+
+impl<K: PartialEq + Copy> Memo<K> {
+    fn new(keep: usize) -> Self {
+        Memo {
+            keep,
+            entries: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The value of chunk `i` (of `chunks`) under `key`, else `compute`'s, then kept there;
+    /// a new key forgets the oldest when [`Memo::keep`] are kept.
+    fn get(&self, key: K, i: usize, chunks: usize, compute: impl FnOnce() -> Tensor) -> Tensor {
+        let found = self
+            .entries
+            .borrow()
+            .iter()
+            .find(|e| e.0 == key)
+            .and_then(|e| e.1[i].as_ref().map(Tensor::shallow_clone));
+        if let Some(v) = found {
+            return v;
+        }
+        let v = compute();
+        let mut entries = self.entries.borrow_mut();
+        let at = match entries.iter().position(|e| e.0 == key) {
+            Some(at) => at,
+            None => {
+                if entries.len() == self.keep {
+                    let _ = entries.remove(0);
+                }
+                entries.push((key, (0..chunks).map(|_| None).collect()));
+                entries.len() - 1
+            }
+        };
+        entries[at].1[i] = Some(v.shallow_clone());
+        v
+    }
+}
+
+impl Cache {
+    /// The cache of `proposal` at its site from the producer's input `inp` and output `out`
+    /// on every row, the per-row values computed chunk by chunk ([`chunks`]).
+    fn new(net: &Network, proposal: &Proposal, (inp, out): (Tensor, Tensor), values: i64) -> Cache {
+        let (producer, consumer) = (
+            &net.stages[proposal.site],
+            &net.stages[proposal.site + 1].layer,
+        );
+        let pre_of =
+            |x: &Tensor| units_pre(producer, x, &proposal.alpha_w, proposal.alpha_b.as_ref());
+        let n = out.size()[0];
+        let per_row = |t: &Tensor| t.numel() as i64;
+        let z = consumer.forward(&out.narrow(0, 0, n.min(1)));
+        let widest = per_row(&z).max(per_row(&pre_of(&inp.narrow(0, 0, n.min(1)))));
+        // A linear consumer's rows stay together: its previews are small, and a matrix
+        // product's rounding may depend on how many rows it multiplies at once.
+        let values = if z.dim() > 2 { values } else { i64::MAX };
+        let rows = chunks(n, widest, values);
+        let base = rows
+            .iter()
+            .map(|&(a, len)| consumer.forward(&out.narrow(0, a, len)))
+            .collect();
+        let delta = proposal.delta_w.as_ref().map(|dw| {
+            let db = proposal.delta_b.as_ref();
+            rows.iter()
+                .map(|&(a, len)| {
+                    consumer.forward_with(&consumer.input(&out.narrow(0, a, len)), dw, db)
+                })
+                .collect()
+        });
+        let pre = rows
+            .iter()
+            .map(|&(a, len)| pre_of(&inp.narrow(0, a, len)))
+            .collect();
+        Cache {
+            rows,
+            base,
+            delta,
+            pre,
+            producer_input: inp,
+            producer_output: out,
+        }
+    }
+}
+
+/// Rows `(start, len)` of the cached tensors.
+type Rows = (i64, i64);
+
+/// `n` rows in consecutive chunks of at most `values` values at `per_row` values a row (at
+/// least one row each; one empty chunk when `n` is 0).
+fn chunks(n: i64, per_row: i64, values: i64) -> Vec<Rows> {
+    if n == 0 {
+        return vec![(0, 0)];
+    }
+    let size = (values / per_row.max(1)).clamp(1, n);
+    (0..n)
+        .step_by(size as usize)
+        .map(|a| (a, size.min(n - a)))
+        .collect()
+}
+
+/// The chunks' outputs as one tensor (the one output itself when there is one chunk).
+fn cat_rows(mut outs: Vec<Tensor>) -> Tensor {
+    if outs.len() == 1 {
+        return outs.remove(0);
+    }
+    Tensor::cat(&outs, 0)
 }
 
 /// The loss at scale `s` in a table of [`Previews::grid_losses`].
@@ -619,6 +751,88 @@ mod tests {
                         "site {site} {name} k {k} s {s} sd {sd}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn chunks_cover_the_rows_in_order_within_the_limit() {
+        assert_eq!(chunks(10, 3, 9), vec![(0, 3), (3, 3), (6, 3), (9, 1)]);
+        assert_eq!(chunks(10, 3, 100), vec![(0, 10)]);
+        assert_eq!(chunks(4, 50, 9), vec![(0, 1), (1, 1), (2, 1), (3, 1)]); // a row at least
+        assert_eq!(chunks(0, 3, 9), vec![(0, 0)]);
+    }
+
+    /// Previews computed chunk by chunk (here 7 rows at a time, the cache included) are the
+    /// previews of every row at once, bit for bit, at two conv sites, for the
+    /// grid's stacked scales, the line search and per-sample losses, after the memos forgot
+    /// and recomputed their values.
+    #[test]
+    fn previews_in_chunks_are_those_of_every_row_at_once() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let vgg = Architecture::vgg([3, 8, 8], &[3, 4, 5], 2, 4, Activation::Relu, true);
+        let mut net = Network::new(&vgg, &mut rng, Device::Cpu).unwrap();
+        for st in &mut net.stages {
+            if let Some(bn) = st.norm.as_mut() {
+                bn.eps = 0.5;
+            }
+        }
+        tch::manual_seed(17);
+        let r = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, Device::Cpu));
+        let data = Dataset {
+            x: r(&[40, 3, 8, 8]),
+            y: Tensor::randint(4, [40], (Kind::Int64, Device::Cpu)),
+        };
+        // An MLP's site keeps its rows together.
+        let (mlp, mlp_p, mlp_data) = setup(Activation::Relu);
+        let parts = Previews::chunked(&mlp, &mlp_p, &mlp_data, None, 7);
+        assert_eq!(parts.cache.as_ref().unwrap().rows, vec![(0, 600)]);
+        for site in [0usize, 1] {
+            let mut fan_in = net.stages[site].layer.weight().size();
+            fan_in[0] = 3;
+            let consumer = net.stages[site + 1].layer.weight().size();
+            let mut fan_out = consumer.clone();
+            fan_out[1] = 3;
+            let mut p = Proposal::neurons_only(site, r(&fan_in), None, r(&fan_out) * 0.5);
+            p.delta_w = Some(r(&consumer) * 0.1);
+            p.function_preserving = false;
+            check_chunked(&net, &p, &data);
+        }
+    }
+
+    /// One case of [`previews_in_chunks_are_those_of_every_row_at_once`].
+    fn check_chunked(net: &Network, p: &Proposal, data: &Dataset) {
+        let grid = LineSearch::Descend {
+            scales: vec![0.1, 0.25, 0.5, 1.0],
+        };
+        let (h, _) = amplitude::stem(net, &data.x.narrow(0, 0, 1), p.site + 1);
+        let consumer = &net.stages[p.site + 1].layer;
+        let per_row = consumer.forward(&consumer.input(&h)).numel() as i64;
+        for fast in [false, true] {
+            let whole = Previews::new(net, p, data).fast(fast);
+            let parts = Previews::chunked(net, p, data, None, 7 * per_row).fast(fast);
+            assert!(
+                parts.cache.as_ref().unwrap().rows.len() > 1,
+                "site {}",
+                p.site
+            );
+            for k in [0, 1, 3] {
+                for sd in [None, Some(0.5)] {
+                    let (a, b) = (
+                        whole.grid_losses(Loss::CrossEntropy, k, &grid, sd),
+                        parts.grid_losses(Loss::CrossEntropy, k, &grid, sd),
+                    );
+                    assert_eq!(a, b, "site {} k {k}", p.site);
+                }
+                for (s, sd) in [(0.5, 0.5), (1.0, 0.25), (0.25, 1.0)] {
+                    let (a, b) = (whole.output_scaled(k, s, sd), parts.output_scaled(k, s, sd));
+                    assert!(a.equal(&b), "site {} k {k} s {s} sd {sd}", p.site);
+                }
+                let (a, b) = (
+                    whole.amplitude(Loss::CrossEntropy, k, &grid),
+                    parts.amplitude(Loss::CrossEntropy, k, &grid),
+                );
+                assert_eq!((a.scale, a.loss_after), (b.scale, b.loss_after));
             }
         }
     }
