@@ -68,11 +68,11 @@ pub struct Previews<'a> {
     moved: Memo<u64>,
 }
 
-/// Most values of the consumer's pre-activation one pass of the previews holds (16 MiB in
-/// f32): the rows after the cache run through the rest of the network in chunks this size
-/// ([`Previews::chunks`]), so that a conv site's previews reuse small buffers instead of
-/// asking the allocator for hundreds of megabytes per preview (docs/tiny.md §8, "The
-/// allocator").
+/// Most values of the consumer's pre-activation one chunk of a conv site's previews holds
+/// (16 MiB in f32): the cache is computed and kept, and the rest of the network run, in chunks
+/// of rows this size ([`chunks`]), so that the previews reuse small buffers instead of asking
+/// the allocator for hundreds of megabytes per preview (docs/tiny.md §8, "Previews in
+/// chunks").
 const CHUNK_VALUES: i64 = 4 << 20;
 
 /// Scales of the existing weights' update whose consumer pre-activation [`Previews`] keeps:
