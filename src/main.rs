@@ -460,7 +460,8 @@ struct AutoArgs {
     #[arg(long, visible_alias = "grow-rounds", value_name = "N")]
     auto_rounds: Option<usize>,
     /// At a site whose step was refused: backoff (not again this check, then rest 1, 3, 7
-    /// checks after 2, 3, 4 refusals in a row; default) or always (judge it again at once).
+    /// checks after 2, 3, 4 refusals in a row, but never beyond its check while it is narrower
+    /// than the output; default) or always (judge it again at once).
     #[arg(long, value_name = "RULE")]
     auto_retry: Option<AutoRetry>,
     /// What is judged on held-out data: neurons-own-scale (the new neurons' gain beyond the

@@ -5,7 +5,11 @@
 //! whose step was refused is not judged again in the same check, and after r refusals in a
 //! row it also sits out the next 2^(r−1) − 1 checks (at most [`MAX_REST`] − 1): at a site
 //! whose bottleneck is exhausted the cost is otherwise spent on a refusal, over and over, while
-//! another site keeps growing. A step that kept neurons clears the site's record.
+//! another site keeps growing. A step that kept neurons clears the site's record. A site
+//! narrower than the network's output rests for the rest of the check only, however often it
+//! was refused: everything after it passes through it, so its refusals say that the narrow
+//! network cannot judge its growth yet rather than that its bottleneck is exhausted (the
+//! patience rule's reason, docs/tiny.md §10, "Rounds and patience").
 //!
 //! Tried and dropped: resting a site for the rest of the check also after it kept only part of
 //! its proposal. It cut the judged steps of an MNIST automatic run from 95 to 43 but the network
@@ -14,17 +18,21 @@
 //! ```
 //! use grownet::growth::backoff::Backoff;
 //! let mut b = Backoff::default();
-//! b.record(0, false); // site 0 refused: rests for the rest of this check
+//! b.record(0, false, false); // site 0 refused: rests for the rest of this check
 //! assert!(b.resting(0) && !b.resting(1));
 //! b.next_check();
 //! assert!(!b.resting(0)); // judged again at the next check
-//! b.record(0, false); // second refusal in a row: sits out one whole check
+//! b.record(0, false, false); // second refusal in a row: sits out one whole check
 //! b.next_check();
 //! assert!(b.resting(0));
 //! b.next_check();
 //! assert!(!b.resting(0));
-//! b.record(0, true); // the step kept neurons (all or some): the record is cleared
+//! b.record(0, true, false); // the step kept neurons (all or some): the record is cleared
 //! assert!(b.is_empty());
+//! b.record(1, false, true); // narrower than the output: judged again at the next check
+//! b.record(1, false, true);
+//! b.next_check();
+//! assert!(!b.resting(1));
 //! ```
 use serde::{Deserialize, Serialize};
 
@@ -51,8 +59,9 @@ impl Backoff {
         self.0.iter().any(|r| r.site == site && r.rest > 0)
     }
 
-    /// Notes a judged step at `site`: whether it kept neurons.
-    pub fn record(&mut self, site: usize, kept: bool) {
+    /// Notes a judged step at `site`: whether it kept neurons, and whether the site is
+    /// narrower than the network's output (it then rests for the rest of this check only).
+    pub fn record(&mut self, site: usize, kept: bool, narrow: bool) {
         if kept {
             self.0.retain(|r| r.site != site);
             return;
@@ -70,7 +79,7 @@ impl Backoff {
         };
         let r = &mut self.0[i];
         r.refusals += 1;
-        r.rest = rest_after(r.refusals);
+        r.rest = if narrow { 1 } else { rest_after(r.refusals) };
     }
 
     /// A new check begins: every resting site has one check fewer to rest.
@@ -116,21 +125,41 @@ mod tests {
             }
             if !b.resting(3) {
                 judged.push(check);
-                b.record(3, false);
+                b.record(3, false, false);
             }
         }
         assert_eq!(judged, vec![1, 2, 4, 8, 16, 24, 32, 40]);
+    }
+
+    /// A site narrower than the output is judged at every check however often it was
+    /// refused; once as wide, its next refusal rests it as its record says.
+    #[test]
+    fn a_site_narrower_than_the_output_rests_for_its_check_only() {
+        let mut b = Backoff::default();
+        for _ in 0..5 {
+            b.record(4, false, true);
+            assert!(b.resting(4));
+            b.next_check();
+            assert!(!b.resting(4));
+        }
+        b.record(4, false, false); // the sixth refusal in a row: the longest rest
+        for _ in 0..MAX_REST - 1 {
+            b.next_check();
+            assert!(b.resting(4));
+        }
+        b.next_check();
+        assert!(!b.resting(4));
     }
 
     #[test]
     fn a_kept_step_forgets_the_sites_refusals() {
         let mut b = Backoff::default();
         for _ in 0..3 {
-            b.record(1, false);
+            b.record(1, false, false);
         }
-        b.record(1, true);
+        b.record(1, true, false);
         assert!(!b.resting(1));
-        b.record(1, false); // a first refusal again: rests this check only
+        b.record(1, false, false); // a first refusal again: rests this check only
         assert!(b.resting(1));
         b.next_check();
         assert!(!b.resting(1));
@@ -139,10 +168,10 @@ mod tests {
     #[test]
     fn sites_are_independent_and_the_state_survives_serialisation() {
         let mut b = Backoff::default();
-        b.record(0, false);
-        b.record(0, false);
-        b.record(2, false);
-        b.record(1, true);
+        b.record(0, false, false);
+        b.record(0, false, false);
+        b.record(2, false, false);
+        b.record(1, true, false);
         assert!(b.resting(0) && b.resting(2) && !b.resting(1));
         let json = serde_json::to_string(&b).unwrap();
         assert_eq!(serde_json::from_str::<Backoff>(&json).unwrap(), b);

@@ -63,7 +63,7 @@ pub enum AutoRetry {
     /// Judge it again in the check's next round and at every check.
     Always,
     /// Not again in this check, and after r refusals in a row not in the next 2^(r−1) − 1
-    /// checks ([`super::backoff`]).
+    /// checks, unless the site is narrower than the output ([`super::backoff`]).
     #[default]
     Backoff,
 }

@@ -132,11 +132,7 @@ impl GrowthMethod for TinyFamily {
             return Ok(());
         }
         let growable_widths: Vec<i64> = growable.iter().map(|&(_, w)| w).collect();
-        let outputs = ctx
-            .net
-            .stages
-            .last()
-            .map_or(1, |s| s.layer.spec().outputs());
+        let outputs = output_width(ctx.net);
         if ends_for_good(state.idle_checks, cfg.patience, &growable_widths, outputs) {
             state.finished = true;
             ctx.emit(Event::GrowthFinished(GrowthFinished {
@@ -199,7 +195,27 @@ fn ends_for_good(
     growable_widths: &[i64],
     outputs: i64,
 ) -> bool {
-    idle_checks >= patience && growable_widths.iter().all(|&w| w >= outputs.max(2))
+    idle_checks >= patience && !growable_widths.iter().any(|&w| is_narrow(w, outputs))
+}
+
+/// Whether a layer of `width` units is narrower than the network's `outputs` (or a single
+/// unit): the width below which refusals neither end growth ([`ends_for_good`]) nor rest a
+/// site beyond its check ([`super::backoff`]).
+fn is_narrow(width: i64, outputs: i64) -> bool {
+    width < outputs.max(2)
+}
+
+/// Whether hidden layer `k` is narrow ([`is_narrow`]).
+fn narrower_than_output(net: &Network, k: usize) -> bool {
+    let outputs = output_width(net);
+    net.hidden_widths()
+        .get(k)
+        .is_some_and(|&w| is_narrow(w, outputs))
+}
+
+/// The network's output width (classes, or regression targets).
+fn output_width(net: &Network) -> i64 {
+    net.stages.last().map_or(1, |s| s.layer.spec().outputs())
 }
 
 /// Sites that may still grow, with how many neurons each may take now: up to the target
@@ -316,7 +332,9 @@ fn grow_step(
                 let kept =
                     verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
                 if backoff {
-                    state.backoff.record(k, kept);
+                    state
+                        .backoff
+                        .record(k, kept, narrower_than_output(ctx.net, k));
                 }
                 added_any |= kept;
             }
@@ -351,7 +369,9 @@ fn grow_step(
                 let kept =
                     verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
                 if backoff {
-                    state.backoff.record(site, kept);
+                    state
+                        .backoff
+                        .record(site, kept, narrower_than_output(ctx.net, site));
                 }
                 added_any = kept;
             }
