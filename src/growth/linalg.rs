@@ -442,14 +442,13 @@ pub struct ThinSvd {
     pub v: Mat<f64>,
 }
 
-/// Thin SVD (docs/tiny.md §2.5 step 2): faer's, or [`gram_svd`] from [`GRAM_MIN_DIM`] on. Zero-sized input gives an empty
+/// Thin SVD through faer (docs/tiny.md §2.5 step 2). Zero-sized input gives an empty
 /// decomposition; non-finite input or non-convergence gives `None`.
 pub fn thin_svd(a: MatRef<'_, f64>) -> Option<ThinSvd> {
     thin_svd_on(a, Backend::Host)
 }
 
-/// [`thin_svd`] on `backend`; on the host through the Gram matrix ([`gram_svd`]) when both
-/// sides are at least [`GRAM_MIN_DIM`].
+/// [`thin_svd`] on `backend`.
 pub fn thin_svd_on(a: MatRef<'_, f64>, backend: Backend) -> Option<ThinSvd> {
     let (m, n) = a.shape();
     if m == 0 || n == 0 {
@@ -467,9 +466,6 @@ pub fn thin_svd_on(a: MatRef<'_, f64>, backend: Backend) -> Option<ThinSvd> {
             return Some(svd);
         }
     }
-    if backend == Backend::Host && m.min(n) >= GRAM_MIN_DIM {
-        return gram_svd(a);
-    }
     let svd = a.thin_svd().ok()?;
     let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
     if s.iter().any(|x| !x.is_finite()) {
@@ -480,59 +476,6 @@ pub fn thin_svd_on(a: MatRef<'_, f64>, backend: Backend) -> Option<ThinSvd> {
         s,
         v: svd.V().to_owned(),
     })
-}
-
-/// Smallest side from which the host's [`thin_svd_on`] goes through the Gram matrix
-/// ([`gram_svd`]); below it faer's SVD (the tests' small problems keep its accuracy).
-pub const GRAM_MIN_DIM: usize = 128;
-
-/// Singular values below this fraction of the largest are set to zero by [`gram_svd`], with
-/// their vectors: the Gram matrix resolves `σ²` to about `q·ε·σ₁²`, so smaller `σ` are noise.
-pub const GRAM_FLOOR: f64 = 1e-6;
-
-/// The thin SVD of `A` (`m × n`, `q = min(m, n)`) through the eigendecomposition of its
-/// smaller Gram matrix (docs/tiny.md §8, "The SVD through its Gram matrix"): `AAᵀ = U Λ Uᵀ`
-/// (for `m ≤ n`; else `AᵀA = V Λ Vᵀ`), `σ = √Λ` and `V = AᵀU diag(σ)⁻¹` (else `U = AV diag(σ)⁻¹`).
-/// 2–3× faster than faer's SVD at the CIFAR-10 bench's conv sites (1 369 × 1 854: 572 against
-/// 1 286 ms on one thread, `cargo run --release --example gram_svd`). `σ < GRAM_FLOOR·σ₁` are
-/// set to zero with zero vectors on the other side. `None` when the eigendecomposition fails.
-pub fn gram_svd(a: MatRef<'_, f64>) -> Option<ThinSvd> {
-    let (m, n) = a.shape();
-    let wide = m <= n;
-    let gram = if wide {
-        a * a.transpose()
-    } else {
-        a.transpose() * a
-    };
-    let evd = sym_eigen(gram.as_ref())?;
-    let first = evd.values.first().copied().unwrap_or(0.0).max(0.0).sqrt();
-    let s: Vec<f64> = evd
-        .values
-        .iter()
-        .map(|&l| l.max(0.0).sqrt())
-        .map(|x| {
-            if x >= GRAM_FLOOR * first && x > 0.0 {
-                x
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let mut other = if wide {
-        a.transpose() * &evd.vectors
-    } else {
-        a * &evd.vectors
-    };
-    for (j, &x) in s.iter().enumerate() {
-        let f = if x > 0.0 { 1.0 / x } else { 0.0 };
-        other.col_mut(j).iter_mut().for_each(|v| *v *= f);
-    }
-    let (u, v) = if wide {
-        (evd.vectors, other)
-    } else {
-        (other, evd.vectors)
-    };
-    (u.is_all_finite() && v.is_all_finite()).then_some(ThinSvd { u, s, v })
 }
 
 /// `eigh` of a symmetric matrix on `device`, eigenvalues descending; `None` on failure or
@@ -756,63 +699,5 @@ mod tests {
         assert!(sym_eigen(nan.as_ref()).is_none());
         assert!(solve_psd(nan.as_ref(), Mat::<f64>::zeros(2, 1).as_ref(), 1e-6).is_none());
         assert!(thin_svd(nan.as_ref()).is_none());
-    }
-
-    /// `m × n` of rank `rank` (`rank` random outer products) plus `noise` times a random matrix.
-    fn low_rank(m: usize, n: usize, rank: usize, noise: f64, seed: u64) -> Mat<f64> {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let mut r = |_: usize, _: usize| rng.random_range(-1.0..1.0);
-        let (a, b) = (Mat::from_fn(m, rank, &mut r), Mat::from_fn(rank, n, &mut r));
-        let e = Mat::from_fn(m, n, &mut r);
-        &a * &b + noise * &e
-    }
-
-    #[test]
-    fn the_gram_svd_matches_faers_svd_on_both_sides() {
-        for (m, n) in [(150, 230), (230, 150)] {
-            let a = low_rank(m, n, 20, 1e-2, m as u64);
-            let ours = gram_svd(a.as_ref()).expect("gram svd");
-            let svd = a.thin_svd().expect("svd");
-            let q = m.min(n);
-            assert_eq!(
-                (ours.u.shape(), ours.v.shape(), ours.s.len()),
-                ((m, q), (n, q), q)
-            );
-            let s1 = svd.S().column_vector()[0];
-            for (j, &x) in ours.s.iter().enumerate() {
-                let exact = svd.S().column_vector()[j];
-                assert!((x - exact).abs() <= 1e-9 * s1, "σ{j}: {x} against {exact}");
-            }
-            // The leading 20 (well separated) pairs, up to sign, and A ≈ U S Vᵀ.
-            for j in 0..20 {
-                let dot_u = ours.u.col(j).transpose() * svd.U().col(j);
-                let dot_v = ours.v.col(j).transpose() * svd.V().col(j);
-                assert!((dot_u.abs() - 1.0).abs() < 1e-9 && (dot_u * dot_v - 1.0).abs() < 1e-9);
-            }
-            let us = Mat::from_fn(m, q, |i, j| ours.u[(i, j)] * ours.s[j]);
-            let back = &us * ours.v.transpose();
-            assert!((&back - &a).norm_max() < 1e-9 * s1);
-        }
-    }
-
-    #[test]
-    fn the_gram_svd_zeroes_what_it_cannot_resolve() {
-        // Rank 5: the other σ are zero, with zero vectors on the longer side.
-        let a = low_rank(140, 200, 5, 0.0, 7);
-        let ours = gram_svd(a.as_ref()).expect("gram svd");
-        assert!(ours.s[..5].iter().all(|&x| x > 0.0));
-        assert!(ours.s[5..].iter().all(|&x| x == 0.0));
-        assert_eq!(ours.v.as_ref().subcols(5, 135).norm_max(), 0.0);
-        let us = Mat::from_fn(140, 5, |i, j| ours.u[(i, j)] * ours.s[j]);
-        let back = &us * ours.v.as_ref().subcols(0, 5).transpose();
-        assert!((&back - &a).norm_max() < 1e-9 * ours.s[0]);
-        // The host's thin SVD takes this path from GRAM_MIN_DIM on, faer's below.
-        let big = thin_svd(a.as_ref()).expect("svd");
-        assert_eq!(big.s, ours.s);
-        let small = low_rank(GRAM_MIN_DIM - 1, 200, 5, 0.0, 7);
-        let faer = small.thin_svd().expect("svd");
-        let s: Vec<f64> = faer.S().column_vector().iter().copied().collect();
-        assert_eq!(thin_svd(small.as_ref()).expect("svd").s, s);
     }
 }
