@@ -123,3 +123,30 @@ pub(crate) fn first_images_tensor(images: &Images, limit: Option<usize>) -> Tens
 pub(crate) fn labels_tensor(labels: &[u8]) -> Tensor {
     Tensor::from_slice(labels).to_kind(Kind::Int64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_images_are_the_whole_conversion_cut_short() {
+        let pixels: Vec<u8> = (0..5 * 3 * 2 * 2).map(|i| (i * 37 % 256) as u8).collect();
+        let images = Images {
+            n: 5,
+            channels: 3,
+            height: 2,
+            width: 2,
+            pixels,
+        };
+        let all = images_tensor(&images);
+        assert_eq!(all.size(), [5, 3, 2, 2]);
+        // Image 1, channel 2, row 0, column 1: pixel 12 + 8 + 1 = 21, divided in f32.
+        let expected = f64::from(f32::from(images.pixels[21]) / 255.0);
+        assert_eq!(all.double_value(&[1, 2, 0, 1]), expected);
+        let first = first_images_tensor(&images, Some(2));
+        assert_eq!(first.size(), [2, 3, 2, 2]);
+        assert!(first.equal(&all.narrow(0, 0, 2)));
+        // A limit above the count takes every image.
+        assert!(first_images_tensor(&images, Some(9)).equal(&all));
+    }
+}
