@@ -8,7 +8,7 @@ use tch::{Device, Kind, Tensor};
 use super::config::DataConfig;
 use super::formats::{self, Images};
 use super::own;
-use super::raw::{first_images_tensor, labels_tensor, Builtin, Raw};
+use super::raw::{first_samples, Builtin, Raw};
 use super::source::Source;
 use super::synthetic::{self, SyntheticData, Targets};
 use super::task::Task;
@@ -174,13 +174,7 @@ pub fn load_test(
     }
     let mean = Tensor::from_slice(&norm.mean).view(norm.shape.as_slice());
     let std = Tensor::from_slice(&norm.std).view(norm.shape.as_slice());
-    let mut x = first_images_tensor(&images, cfg.test_limit);
-    let mut y = labels_tensor(&labels);
-    if let Some(limit) = cfg.test_limit {
-        let n = (limit as i64).min(x.size()[0]);
-        x = x.narrow(0, 0, n);
-        y = y.narrow(0, 0, n);
-    }
+    let (x, y) = first_samples(&images, &labels, cfg.test_limit);
     let colour = images.channels == 3;
     let x = (x - mean) / std;
     let (x, input_shape) = if colour {
@@ -429,13 +423,8 @@ fn synthetic_tensors(cfg: &DataConfig) -> Result<Builtin> {
 fn file_tensors(cfg: &DataConfig) -> Result<Builtin> {
     let split = formats::load_image_dataset(cfg.data_dir.as_deref(), &cfg.name)?;
     // `load` takes the first `limit` (`test_limit`) images: only those are converted.
-    let train_x = first_images_tensor(&split.train.0, cfg.limit);
-    let test_x = first_images_tensor(&split.test.0, cfg.test_limit);
-    let first = |labels: &[u8], x: &Tensor| labels_tensor(&labels[..x.size()[0] as usize]);
-    let (train_y, test_y) = (
-        first(&split.train.1, &train_x),
-        first(&split.test.1, &test_x),
-    );
+    let (train_x, train_y) = first_samples(&split.train.0, &split.train.1, cfg.limit);
+    let (test_x, test_y) = first_samples(&split.test.0, &split.test.1, cfg.test_limit);
     let input_shape = train_x.size()[1..].to_vec();
     let colour = split.train.0.channels == 3;
     Ok((

@@ -105,7 +105,6 @@ pub(crate) fn images_tensor(images: &Images) -> Tensor {
 /// limit of 15 000 needs 180 MB), and the division is done in place.
 pub(crate) fn first_images_tensor(images: &Images, limit: Option<usize>) -> Tensor {
     let n = limit.map_or(images.n, |l| l.min(images.n));
-    let per_image = images.channels * images.height * images.width;
     let shape = [
         n as i64,
         images.channels as i64,
@@ -113,11 +112,23 @@ pub(crate) fn first_images_tensor(images: &Images, limit: Option<usize>) -> Tens
         images.width as i64,
     ];
     // Grey-scale sets are flattened into vectors after normalisation (see `load`).
-    let mut x = Tensor::from_slice(&images.pixels[..n * per_image])
+    let mut x = Tensor::from_slice(&images.pixels[..n * images.image_len()])
         .view(shape)
         .to_kind(Kind::Float);
     let _ = x.g_div_scalar_(255.0);
     x
+}
+
+/// The first `limit` images ([`first_images_tensor`]) and their labels (as many as images,
+/// as the readers check).
+pub(crate) fn first_samples(
+    images: &Images,
+    labels: &[u8],
+    limit: Option<usize>,
+) -> (Tensor, Tensor) {
+    let x = first_images_tensor(images, limit);
+    let y = labels_tensor(&labels[..x.size()[0] as usize]);
+    (x, y)
 }
 
 pub(crate) fn labels_tensor(labels: &[u8]) -> Tensor {
