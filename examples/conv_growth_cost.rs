@@ -157,7 +157,7 @@ fn main() {
         in_basis: false,
         consumer_bias: true,
         taps: 1,
-        deferred_p: None,
+        deferred: None,
     };
     let opts = TinyOptions::tiny();
     let t = Instant::now();

@@ -1,6 +1,7 @@
-//! The full conv neuron's statistics and proposal with `Pδᵀ` formed after the pass from the
-//! kept minibatch inputs (`Plan::defer_projection`, what growth uses; docs/tiny.md §3.2,
-//! "`Pδᵀ` without `P`") side by side with building `P` (`d₁ + 1` columns per tap), on the same
+//! The full conv neuron's statistics and proposal with `N = −M₂ + Pδᵀ` formed after the pass
+//! from the kept minibatch inputs and gradient rows (`Plan::defer_projection`, what growth
+//! uses; docs/tiny.md §3.2, "`N` without `P` or `M₂`") side by side with building `M₂` and `P`
+//! (`d₁ + 1` columns per tap), on the same
 //! network and sample, interleaved, medians of `--repeats`: `statistics::collect` and
 //! `tiny::propose_neurons` at every conv → conv site of the CIFAR-10 bench's CNN
 //! (`bench/cifar10-search-6k.toml`: 3×32×32 inputs, BatchNorm, two convs per pooling, f32
@@ -49,7 +50,7 @@ fn main() {
         y: Tensor::randint(10, [512], (Kind::Int64, Device::Cpu)),
     };
     println!(
-        "| widths | site | building P, s | Pδᵀ after the pass, s | ratio | max rel. diff of λ |"
+        "| widths | site | building M₂ and P, s | N after the pass, s | ratio | max rel. diff of λ |"
     );
     println!("|---|---|---|---|---|---|");
     for channels in [[6, 11, 11, 17, 19, 33], [8, 30, 36, 56, 58, 185]] {

@@ -14,7 +14,7 @@ use tch::{Kind, Tensor};
 
 use super::linalg::to_mat;
 use super::moment::InputMoment;
-use super::projection::{self, Kept};
+use super::projection::{self, Kept, KeptBatch};
 use super::site::{self, Site};
 use super::stem::{shallow, Stem, Stems};
 use super::tiny::SiteStatistics;
@@ -29,8 +29,8 @@ struct Sums {
     s: Tensor,
     m: Tensor,
     s2: Option<Tensor>,
-    m2: Tensor,
-    /// `None` when `P` is not built (its product with δ comes later: [`projection`]).
+    /// `None` when neither `M₂` nor `P` is built (`N` comes later: [`projection`]).
+    m2: Option<Tensor>,
     p: Option<Tensor>,
     e: Tensor,
 }
@@ -42,25 +42,26 @@ impl Sums {
     /// block of rows per tap.
     /// The products are taken in the rows' precision and summed across batches in f64.
     /// With `in_basis` (one tap: the rows `B̃₋₂Q_r` of [`InputMoment::basis_rows`]) `M₂` and
-    /// `P` are summed as `Q_rᵀM₂` and `Q_rᵀP`. Without `with_p` only `M₂` is formed.
+    /// `P` are summed as `Q_rᵀM₂` and `Q_rᵀP`. Without `with_cross` neither `M₂` nor `P` is
+    /// formed.
     fn of_rows(
         rows: &site::ProducerRows,
         (b1, g): (&Tensor, &Tensor),
-        (with_s2, with_p): (bool, bool),
+        (with_s2, with_cross): (bool, bool),
         in_basis: Option<&Tensor>,
     ) -> Sums {
         let f64 = |t: Tensor| t.to_kind(Kind::Double);
-        let (m2, p) = match in_basis {
+        let cross = with_cross.then(|| match in_basis {
             Some(r) => site::ProducerRows::Rows(r.shallow_clone()).cross(g, b1),
-            None if !with_p => (rows.products(g), Tensor::new()),
             None => rows.cross(g, b1),
-        };
+        });
+        let (m2, p) = cross.map(|(m2, p)| (f64(m2), f64(p))).unzip();
         Sums {
             s: f64(b1.tr().matmul(b1)),
             m: f64(b1.tr().matmul(g)),
             s2: with_s2.then(|| f64(rows.moment())),
-            m2: f64(m2),
-            p: with_p.then(|| f64(p)),
+            m2,
+            p,
             e: f64(g.tr().matmul(g)),
         }
     }
@@ -70,7 +71,7 @@ impl Sums {
         let all = [Some(&self.s), Some(&self.m), self.s2.as_ref()];
         let all = all
             .into_iter()
-            .chain([Some(&self.m2), self.p.as_ref(), Some(&self.e)]);
+            .chain([self.m2.as_ref(), self.p.as_ref(), Some(&self.e)]);
         for t in all.flatten() {
             world.all_reduce_sum(t)?;
         }
@@ -83,9 +84,10 @@ impl Sums {
         if let (Some(acc), Some(b)) = (self.s2.as_mut(), batch.s2) {
             *acc += b;
         }
-        self.m2 += batch.m2;
-        if let (Some(acc), Some(b)) = (self.p.as_mut(), batch.p) {
-            *acc += b;
+        for (acc, b) in [(self.m2.as_mut(), batch.m2), (self.p.as_mut(), batch.p)] {
+            if let (Some(acc), Some(b)) = (acc, b) {
+                *acc += b;
+            }
         }
         self.e += batch.e;
     }
@@ -375,8 +377,8 @@ struct Accumulator<'a> {
     samples: Vec<Option<Samples>>,
     known: &'a [Option<Arc<InputMoment>>],
     precision: Kind,
-    /// Per site, the full neuron's minibatch inputs for `Pδᵀ` instead of `P` ([`projection`]),
-    /// when the plan defers it.
+    /// Per site, the full neuron's minibatch inputs and gradient rows for `N` instead of `M₂`
+    /// and `P` ([`projection`]), when the plan defers it.
     kept: Vec<Option<Kept>>,
     defer: bool,
 }
@@ -454,8 +456,11 @@ impl Accumulator<'_> {
                     hw,
                 });
                 let x_mid = hooks.inputs[k + 1].as_ref().expect("input");
-                kept.batches
-                    .push((xin.shallow_clone(), x_mid.shallow_clone()));
+                kept.batches.push(KeptBatch {
+                    producer_input: xin.shallow_clone(),
+                    consumer_input: x_mid.shallow_clone(),
+                    g: g.shallow_clone(),
+                });
             }
             let batch = Sums::of_rows(&rows, (&b1, &g), (!known, !defer), in_basis.as_ref());
             match self.sums[slot].as_mut() {
@@ -510,12 +515,13 @@ impl Accumulator<'_> {
             let e = to_mat(&(&sm.e * inv))?;
             let trace_e = (0..e.nrows()).map(|i| e[(i, i)]).sum();
             let consumer_bias = net.stages[s.index + 1].layer.bias().is_some();
-            let p = match &sm.p {
-                Some(p) => avg(p)?,
-                None => Mat::zeros(0, 0),
+            let built = |t: &Option<Tensor>| match t {
+                Some(t) => avg(t),
+                None => Ok(Mat::zeros(0, 0)),
             };
+            let (m2, p) = (built(&sm.m2)?, built(&sm.p)?);
             let producer = site::FeatureMap::of(&net.stages[s.index]);
-            let deferred_p = kept.map(|kept| {
+            let deferred = kept.map(|kept| {
                 let kinds = (self.precision, consumer_bias);
                 projection::deferred(*s, producer, kinds, kept, inv)
             });
@@ -525,14 +531,14 @@ impl Accumulator<'_> {
                 s2,
                 s2_factor,
                 in_basis,
-                m2: avg(&sm.m2)?,
+                m2,
                 p,
                 e: Some(e),
                 trace_e,
                 n: n as usize,
                 consumer_bias,
                 taps: s.taps(),
-                deferred_p,
+                deferred,
             });
         }
         Ok(stats)
@@ -550,8 +556,9 @@ pub struct Plan<'a> {
     pub known: Vec<Option<Arc<InputMoment>>>,
     pub precision: Kind,
     pub stems: Option<&'a RefCell<Stems>>,
-    /// The full conv neuron's `Pδᵀ` formed once δ is known, from the minibatches' inputs kept
-    /// meanwhile, instead of `P` (docs/tiny.md §3.2, "`Pδᵀ` without `P`"; [`projection`]).
+    /// The full conv neuron's `N = −M₂ + Pδᵀ` formed once δ is known, from the minibatches'
+    /// inputs and gradient rows kept meanwhile, instead of `M₂` and `P` (docs/tiny.md §3.2,
+    /// "`N` without `P` or `M₂`"; [`projection`]).
     /// In one process only: a data-parallel pass builds `P`.
     pub defer_projection: bool,
 }

@@ -83,10 +83,11 @@ pub struct SiteStatistics {
     /// `P = B̃₋₂ᵀB̃₋₁/n`, `(taps·(d2+1))×(d1+1)`: one block of rows per tap. `Q_rᵀP` when
     /// [`SiteStatistics::in_basis`].
     pub p: Mat<f64>,
-    /// `Pδᵀ` from the rows the statistics pass kept, when `P` itself was not built (then `p`
-    /// is empty, 0×0): the full conv neuron's statistics in one process (docs/tiny.md §3.2,
-    /// "`Pδᵀ` without `P`"). [`SiteStatistics::project`] reads whichever is there.
-    pub deferred_p: Option<DeferredProjection>,
+    /// `N` (and the cross term's `M₂` part) from the rows the statistics pass kept, when
+    /// neither `P` nor `M₂` was built (then `p` and `m2` are empty, 0×0): the full conv
+    /// neuron's statistics in one process (docs/tiny.md §3.2, "`N` without `P` or `M₂`").
+    /// [`SiteStatistics::n_matrix`] reads whichever is there.
+    pub deferred: Option<DeferredN>,
     /// Consumer kernel taps a new neuron's fan-out covers: 1 for a linear consumer and for
     /// the restricted conv neuron (1×1 fan-out at the kernel centre), `k²` for the full conv
     /// neuron (docs/tiny.md §3.2, "Full": `M₂[a, (c, e)]`, `P[e, a, b]`).
@@ -157,7 +158,7 @@ impl SiteStatistics {
             in_basis: false,
             consumer_bias,
             taps: 1,
-            deferred_p: None,
+            deferred: None,
         }
     }
 
@@ -170,7 +171,7 @@ impl SiteStatistics {
     /// `factor` is not a factor of a `(d2+1)×(d2+1)` matrix.
     pub fn into_basis(mut self, factor: Arc<S2Factor>) -> Self {
         assert!(
-            self.taps == 1 && self.deferred_p.is_none() && !self.in_basis,
+            self.taps == 1 && self.deferred.is_none() && !self.in_basis,
             "SiteStatistics::into_basis: one tap, P built, not yet in a basis"
         );
         let q = &factor.factor.basis;
@@ -215,7 +216,7 @@ impl SiteStatistics {
     /// If the shapes or the `consumer_bias` flags differ.
     pub fn merge(&self, other: &Self) -> Self {
         assert!(
-            self.deferred_p.is_none() && other.deferred_p.is_none(),
+            self.deferred.is_none() && other.deferred.is_none(),
             "SiteStatistics::merge: P was not built"
         );
         assert_eq!(
@@ -257,7 +258,7 @@ impl SiteStatistics {
             in_basis: false,
             consumer_bias: self.consumer_bias,
             taps: self.taps,
-            deferred_p: None,
+            deferred: None,
         }
     }
 
@@ -297,18 +298,18 @@ impl SiteStatistics {
         if self.m.nrows() != c1 {
             errs.push(format!("M is {:?}, expected ({c1}, d)", self.m.shape()));
         }
-        if self.in_basis && (self.s2_factor.is_none() || taps != 1 || self.deferred_p.is_some()) {
+        if self.in_basis && (self.s2_factor.is_none() || taps != 1 || self.deferred.is_some()) {
             errs.push("M₂ in a basis needs S₂'s factor, one tap and P".to_string());
         }
         let r = self.rows();
-        if self.m2.shape() != (r, d * taps) {
+        if self.deferred.is_none() && self.m2.shape() != (r, d * taps) {
             errs.push(format!(
                 "M₂ is {:?}, expected ({r}, {})",
                 self.m2.shape(),
                 d * taps
             ));
         }
-        if self.deferred_p.is_none() && self.p.shape() != (r * taps, c1) {
+        if self.deferred.is_none() && self.p.shape() != (r * taps, c1) {
             errs.push(format!(
                 "P is {:?}, expected ({}, {c1})",
                 self.p.shape(),
@@ -341,31 +342,56 @@ impl SiteStatistics {
             && self.trace_e.is_finite()
     }
 
-    /// The projection term `Pδᵀ` of `N` (docs/tiny.md §2.4), `(d2+1)×(d·taps)` (`r` rows
-    /// [`SiteStatistics::in_basis`]), from `P` or,
-    /// when the statistics pass did not build it, from its kept rows ([`DeferredProjection`];
-    /// `None` if those could not be multiplied).
-    pub fn project(&self, delta: &Mat<f64>) -> Option<Mat<f64>> {
-        match &self.deferred_p {
-            Some(deferred) => (deferred.0)(delta),
-            None => Some(project(&self.p, delta, self.taps)),
+    /// `N = −M₂ + Pδᵀ` (docs/tiny.md §2.4), `(d2+1)×(d·taps)` (`r` rows
+    /// [`SiteStatistics::in_basis`]), or `−M₂` without δ (no projection), and `Pδᵀ` when it was
+    /// formed on its own (from `P`; with [`DeferredN`] only `N` is formed). `None` if the kept
+    /// rows could not be multiplied.
+    pub fn n_matrix(&self, delta: Option<&Mat<f64>>) -> Option<(Mat<f64>, Option<Mat<f64>>)> {
+        if let Some(deferred) = &self.deferred {
+            return Some(((deferred.n)(delta)?, None));
+        }
+        let minus_m2 = Mat::from_fn(self.m2.nrows(), self.m2.ncols(), |i, j| -self.m2[(i, j)]);
+        Some(match delta {
+            Some(delta) => {
+                let pd = project(&self.p, delta, self.taps);
+                (minus_m2 + &pd, Some(pd))
+            }
+            None => (minus_m2, None),
+        })
+    }
+
+    /// `Σ_k α_kᵀ M₂ ω_k` for fan-in columns `alpha_cols` (`(d2+1)×K`, in the producer's
+    /// coordinates) and fan-outs `omega` (`(d·taps)×K`); `None` if the kept rows could not be
+    /// multiplied. Not for statistics [`SiteStatistics::in_basis`].
+    pub fn alpha_m2_omega(&self, alpha_cols: &Mat<f64>, omega: &Mat<f64>) -> Option<f64> {
+        match &self.deferred {
+            Some(deferred) => (deferred.m2_pairs)(alpha_cols, omega),
+            None => Some(-cross_term(&self.m2, alpha_cols, omega)),
         }
     }
 }
 
-/// `δ ↦ Pδᵀ` computed without `P` (docs/tiny.md §3.2, "`Pδᵀ` without `P`"): for the full conv
-/// neuron `P` has `d₁ + 1` columns per tap, of which `N` only reads the product with `δᵀ`, so
-/// the statistics pass keeps the rows it would have multiplied and this closure forms
-/// `Σ B̃₋₂,eᵀ (B̃₋₁δᵀ)` once δ is known. The result has [`project`]'s layout.
+/// `N` computed without `P` or `M₂` (docs/tiny.md §3.2, "`N` without `P` or `M₂`"): for the
+/// full conv neuron `P` has `d₁ + 1` columns per tap, of which `N` only reads the product with
+/// `δᵀ`, so the statistics pass keeps the rows it would have multiplied and `n` forms
+/// `Σ B̃₋₂,eᵀ (B̃₋₁δᵀ − G)` once δ is known, in [`project`]'s layout; `m2_pairs` gives the
+/// cross term's `Σ_k α_kᵀ M₂ ω_k` (docs/tiny.md §2.6) from the same rows.
 #[derive(Clone)]
-pub struct DeferredProjection(pub std::rc::Rc<ProjectFn>);
+pub struct DeferredN {
+    /// `δ ↦ N` (`None`: `−M₂`); `None` when the kept rows could not be multiplied.
+    pub n: std::rc::Rc<NFn>,
+    /// `(α columns, ω) ↦ Σ_k α_kᵀ M₂ ω_k`.
+    pub m2_pairs: std::rc::Rc<PairsFn>,
+}
 
-/// `δ ↦ Pδᵀ` ([`DeferredProjection`]), `None` when the kept rows could not be multiplied.
-pub type ProjectFn = dyn Fn(&Mat<f64>) -> Option<Mat<f64>>;
+/// `δ ↦ N` of [`DeferredN`].
+pub type NFn = dyn Fn(Option<&Mat<f64>>) -> Option<Mat<f64>>;
+/// `(α columns, ω) ↦ Σ_k α_kᵀ M₂ ω_k` of [`DeferredN`].
+pub type PairsFn = dyn Fn(&Mat<f64>, &Mat<f64>) -> Option<f64>;
 
-impl std::fmt::Debug for DeferredProjection {
+impl std::fmt::Debug for DeferredN {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DeferredProjection")
+        f.write_str("DeferredN")
     }
 }
 
@@ -669,19 +695,18 @@ pub fn propose_neurons(
     let dp = delta_part(stats, opts, &mut notes);
 
     // Step 2: N = −M₂ + Pδᵀ (projection, docs/tiny.md §2.4) or N = −M₂ (no projection or
-    // empty hidden layer, §2.11). `p_delta = Pδᵀ` is kept for the cross term C.
+    // empty hidden layer, §2.11). `p_delta = Pδᵀ`, when formed on its own, is kept for the
+    // cross term C; else (deferred statistics, §3.2) N itself is.
     let projected = opts.use_projection && stats.hidden_width() > 0;
-    let p_delta = match projected.then(|| stats.project(&dp.full.delta)) {
-        Some(None) => {
-            notes.push("Pδᵀ could not be formed from the kept rows: nothing proposed".into());
-            return NeuronProposal::empty(stats, dp, notes);
-        }
-        p_delta => p_delta.flatten(),
+    let Some((n_mat, p_delta)) = stats.n_matrix(projected.then_some(&dp.full.delta)) else {
+        notes.push("N could not be formed from the kept rows: nothing proposed".into());
+        return NeuronProposal::empty(stats, dp, notes);
     };
-    let mut n_mat = Mat::from_fn(stats.rows(), d * stats.taps, |i, j| -stats.m2[(i, j)]);
-    if let Some(pd) = &p_delta {
-        n_mat += pd;
+    if !n_mat.is_all_finite() {
+        notes.push("non-finite N: nothing proposed".to_string());
+        return NeuronProposal::empty(stats, dp, notes);
     }
+    let n_kept = (projected && p_delta.is_none()).then(|| n_mat.clone());
 
     // Step 3: SVD of S₂^{-1/2} N (docs/tiny.md §2.5), via the truncated eigen-factor of S₂.
     let Some((factor, svd)) = whitened_svd(stats, n_mat, opts, &mut notes) else {
@@ -706,11 +731,22 @@ pub fn propose_neurons(
     let lambdas: Vec<f64> = svd.s[..k].to_vec();
 
     // Step 5: C = −Σ_k α_kᵀ P δᵀ ω_k and the first-order terms (docs/tiny.md §2.6); in the
-    // basis `Q_r`, α_kᵀQ_r(Q_rᵀPδᵀ)ω_k.
-    let cross_term = p_delta.map_or(0.0, |pd| match factor.as_ref().filter(|_| stats.in_basis) {
-        Some(f) => cross_term(&pd, &(f.basis.transpose() * &alpha_cols), &omega),
-        None => cross_term(&pd, &alpha_cols, &omega),
-    });
+    // basis `Q_r`, α_kᵀQ_r(Q_rᵀPδᵀ)ω_k; from N, −Σ_k α_kᵀ(N + M₂)ω_k.
+    let cross_term = match (p_delta, n_kept) {
+        (Some(pd), _) => match factor.as_ref().filter(|_| stats.in_basis) {
+            Some(f) => cross_term(&pd, &(f.basis.transpose() * &alpha_cols), &omega),
+            None => cross_term(&pd, &alpha_cols, &omega),
+        },
+        (None, Some(n)) => match stats.alpha_m2_omega(&alpha_cols, &omega) {
+            Some(m2_part) => cross_term(&n, &alpha_cols, &omega) - m2_part,
+            None => {
+                notes
+                    .push("α M₂ ω could not be formed from the kept rows: nothing proposed".into());
+                return NeuronProposal::empty(stats, dp, notes);
+            }
+        },
+        (None, None) => 0.0,
+    };
     let lambda_term: f64 = if opts.ignore_singular_values {
         lambdas.iter().sum()
     } else {
