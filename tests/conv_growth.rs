@@ -5,6 +5,7 @@ mod common;
 
 use common::{all_idx, copy, small_config};
 use grownet::data::Dataset;
+use grownet::growth::projection::KEPT_ROWS_BYTES;
 use grownet::growth::site::{ConvNeuron, Site};
 use grownet::growth::{
     amplitude, apply, proposal, statistics, GrowthConfig, LineSearch, Method, Selection,
@@ -337,11 +338,13 @@ fn deferred_n_is_minus_m2_plus_p_times_delta() {
     ] {
         let n = net(pool, stride2, pad2, bn, Activation::Relu, 8);
         let s = [Site::new(&n, 0, ConvNeuron::Full).unwrap()];
-        let collect = |batch, defer| {
+        let collect_kept = |batch, defer, kept_rows_bytes| {
             let mut plan = statistics::Plan::new(&s, 0);
             plan.defer_projection = defer;
+            plan.kept_rows_bytes = kept_rows_bytes;
             statistics::collect(&n, Loss::Mse, &d, &all_idx(20), batch, &plan).unwrap()
         };
+        let collect = |batch, defer| collect_kept(batch, defer, KEPT_ROWS_BYTES);
         let built = collect(20, false);
         let a = &built.stats[0];
         // In the same batch the two agree to rounding; in batches of 3, whose f32 backward
@@ -397,6 +400,21 @@ fn deferred_n_is_minus_m2_plus_p_times_delta() {
                 (got - want).abs() < tol * want.abs(),
                 "α M₂ ω, batch {batch}: {got} against {want}"
             );
+            // Past the budget of kept rows the inputs are kept and unfolded again: the same
+            // values to the bit, with no rows kept (0) and, in batches of 3, the first
+            // minibatch's only (3 images' f64 rows of `d₂ + 1` columns on the consumer's grid).
+            let grid = if matches!(pool, Pool::Max2) { 9 } else { 49 };
+            let first_batch = (3 * a.s2.nrows() * grid * 8) as i64;
+            for budget in [0, first_batch] {
+                let c = collect_kept(batch, true, budget);
+                let c = &c.stats[0];
+                for delta in [Some(&delta), None] {
+                    let (x, y) = (b.n_matrix(delta).unwrap().0, c.n_matrix(delta).unwrap().0);
+                    assert_eq!(x, y, "N, budget {budget} bytes, batch {batch}");
+                }
+                let again = c.alpha_m2_omega(&alpha, &omega).unwrap();
+                assert_eq!(got.to_bits(), again.to_bits(), "α M₂ ω, budget {budget}");
+            }
         }
     }
 }

@@ -4,7 +4,8 @@
 //! `P = Σ B̃₋₂,eᵀ B̃₋₁` has `d₁ + 1` columns for each of the consumer's `k²` taps, and `N`
 //! reads only `Pδᵀ`, with `d_out` columns per tap. Once δ is known, `B̃₋₁δᵀ` is the consumer's
 //! convolution with δ as its kernel (bias column included), so the statistics pass keeps each
-//! minibatch's producer and consumer inputs and the gradient rows `G`, and [`deferred`] forms
+//! minibatch's producer rows (the unfolded image it summed `S₂` from, up to a budget of
+//! [`KEPT_ROWS_BYTES`] by default), the consumer's input and the gradient rows `G`, and [`deferred`] forms
 //! `N = Σ B̃₋₂,eᵀ (B̃₋₁δᵀ − G)` with one convolution and one product per minibatch
 //! ([`ProducerRows::products`]): `M₂ = Σ B̃₋₂,eᵀ G` is never formed on its own. The cross
 //! term's `Σ_k α_kᵀ M₂ ω_k` comes from the producer's rows projected on the `K` new neurons'
@@ -25,20 +26,62 @@ use super::site::{FeatureMap, ProducerRows, Site};
 use super::tiny::DeferredN;
 use super::unfold;
 
-/// One site's minibatches as the statistics pass saw them: the producer's input, the
+/// One site's minibatches as the statistics pass saw them: the producer's side, the
 /// consumer's input (detached) and the gradient rows `G` at the consumer's pre-activation
-/// (`[N·L, d_out]`), and the producer input's spatial size.
+/// (`[N·L, d_out]`).
 #[derive(Default)]
 pub struct Kept {
     pub batches: Vec<KeptBatch>,
-    pub hw: (i64, i64),
+    /// Bytes of the producer rows kept as rows so far (within the budget [`Kept::push`] is given).
+    pub rows_bytes: i64,
 }
+
+/// Most bytes of producer rows one site keeps between the pass and the proposal by default
+/// (`statistics::Plan::kept_rows_bytes`; the rows are about 9× the producer's input at a 3×3
+/// producer); beyond them the input is kept and unfolded again.
+pub const KEPT_ROWS_BYTES: i64 = 512 << 20;
 
 /// One minibatch of [`Kept`].
 pub struct KeptBatch {
-    pub producer_input: Tensor,
+    pub producer: KeptProducer,
     pub consumer_input: Tensor,
     pub g: Tensor,
+}
+
+/// A kept minibatch's producer side: the rows `B̃₋₂` the pass summed `S₂` from (read as they
+/// are), or, past the budget, the producer's input and its spatial size (unfolded
+/// again, to the same values, when `N` needs them).
+pub enum KeptProducer {
+    Rows(ProducerRows),
+    Input { x: Tensor, hw: (i64, i64) },
+}
+
+impl Kept {
+    /// Keeps one minibatch: its producer `rows` while the site's kept rows stay within
+    /// `budget` bytes, else the producer's `input` of spatial size `hw`; `(consumer input, G)`.
+    pub fn push(
+        &mut self,
+        rows: ProducerRows,
+        (input, hw): (&Tensor, (i64, i64)),
+        mid: (&Tensor, &Tensor),
+        budget: i64,
+    ) {
+        let bytes = rows.bytes();
+        let producer = if self.rows_bytes + bytes <= budget {
+            self.rows_bytes += bytes;
+            KeptProducer::Rows(rows)
+        } else {
+            KeptProducer::Input {
+                x: input.shallow_clone(),
+                hw,
+            }
+        };
+        self.batches.push(KeptBatch {
+            producer,
+            consumer_input: mid.0.shallow_clone(),
+            g: mid.1.shallow_clone(),
+        });
+    }
 }
 
 /// `N(δ) = (1/n)·Σ_batches Σ_rows B̃₋₂,eᵀ (B̃₋₁δᵀ − G)` and `(α, ω) ↦ Σ_k α_kᵀ M₂ ω_k` at a
@@ -54,8 +97,9 @@ pub fn deferred(
     inv_n: f64,
 ) -> DeferredN {
     let kept = Rc::new(kept);
-    let rows = move |kept: &Kept, b: &KeptBatch| {
-        site.producer_rows(&producer.apply(&b.producer_input, precision), kept.hw)
+    let rows = move |b: &KeptBatch| match &b.producer {
+        KeptProducer::Rows(rows) => rows.shallow_clone(),
+        KeptProducer::Input { x, hw } => site.producer_rows(&producer.apply(x, precision), *hw),
     };
     let (for_n, for_pairs) = (kept.clone(), kept);
     let n = move |delta: Option<&Mat<f64>>| {
@@ -67,14 +111,14 @@ pub fn deferred(
                 }
                 None => -&b.g,
             };
-            let t = rows(&for_n, b).products(&y).to_kind(Kind::Double);
+            let t = rows(b).products(&y).to_kind(Kind::Double);
             Some(acc.map_or_else(|| t.shallow_clone(), |a| a + &t))
         });
         to_mat(&(sum? * inv_n)).ok()
     };
     let pairs = move |alpha_cols: &Mat<f64>, omega: &Mat<f64>| {
         let sum = for_pairs.batches.iter().fold(None::<Tensor>, |acc, b| {
-            let t = alpha_m2_omega(&rows(&for_pairs, b), &b.g, alpha_cols, omega);
+            let t = alpha_m2_omega(&rows(b), &b.g, alpha_cols, omega);
             Some(acc.map_or_else(|| t.shallow_clone(), |a| a + &t))
         });
         let v = sum?.double_value(&[]) * inv_n;

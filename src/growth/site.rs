@@ -63,6 +63,25 @@ pub enum ProducerRows {
 }
 
 impl ProducerRows {
+    /// Another handle on the same rows (no copy).
+    pub fn shallow_clone(&self) -> ProducerRows {
+        match self {
+            ProducerRows::Rows(t) => ProducerRows::Rows(t.shallow_clone()),
+            ProducerRows::Taps { image, conv2 } => ProducerRows::Taps {
+                image: image.shallow_clone(),
+                conv2: *conv2,
+            },
+        }
+    }
+
+    /// Bytes the rows take.
+    pub fn bytes(&self) -> i64 {
+        let t = match self {
+            ProducerRows::Rows(t) | ProducerRows::Taps { image: t, .. } => t,
+        };
+        t.numel() as i64 * t.kind().elt_size_in_bytes() as i64
+    }
+
     /// Number of blocks of rows (consumer kernel taps).
     pub fn taps(&self) -> usize {
         match self {

@@ -14,7 +14,7 @@ use tch::{Kind, Tensor};
 
 use super::linalg::to_mat;
 use super::moment::InputMoment;
-use super::projection::{self, Kept, KeptBatch};
+use super::projection::{self, Kept};
 use super::site::{self, Site};
 use super::stem::{shallow, Stem, Stems};
 use super::tiny::SiteStatistics;
@@ -381,6 +381,7 @@ struct Accumulator<'a> {
     /// and `P` ([`projection`]), when the plan defers it.
     kept: Vec<Option<Kept>>,
     defer: bool,
+    kept_rows_bytes: i64,
 }
 
 impl Accumulator<'_> {
@@ -450,22 +451,16 @@ impl Accumulator<'_> {
             }
             let known = self.known[slot].is_some();
             let defer = self.defer && rows.taps() > 1 && in_basis.is_none();
-            if defer {
-                let kept = self.kept[slot].get_or_insert_with(|| Kept {
-                    batches: Vec::new(),
-                    hw,
-                });
-                let x_mid = hooks.inputs[k + 1].as_ref().expect("input");
-                kept.batches.push(KeptBatch {
-                    producer_input: xin.shallow_clone(),
-                    consumer_input: x_mid.shallow_clone(),
-                    g: g.shallow_clone(),
-                });
-            }
             let batch = Sums::of_rows(&rows, (&b1, &g), (!known, !defer), in_basis.as_ref());
             match self.sums[slot].as_mut() {
                 None => self.sums[slot] = Some(batch),
                 Some(acc) => acc.add(batch),
+            }
+            if defer {
+                // The rows `S₂` was summed from: `N`'s products read them as they are.
+                let x_mid = hooks.inputs[k + 1].as_ref().expect("input");
+                let kept = self.kept[slot].get_or_insert_with(Kept::default);
+                kept.push(rows, (xin, hw), (x_mid, &g), self.kept_rows_bytes);
             }
         }
     }
@@ -561,6 +556,9 @@ pub struct Plan<'a> {
     /// "`N` without `P` or `M₂`"; [`projection`]).
     /// In one process only: a data-parallel pass builds `P`.
     pub defer_projection: bool,
+    /// Most bytes of a deferring site's unfolded producer rows kept for `N` (beyond them its
+    /// inputs are kept and unfolded again: the same values; [`projection::KEPT_ROWS_BYTES`]).
+    pub kept_rows_bytes: i64,
 }
 
 impl<'a> Plan<'a> {
@@ -573,12 +571,14 @@ impl<'a> Plan<'a> {
             precision: Kind::Double,
             stems: None,
             defer_projection: false,
+            kept_rows_bytes: projection::KEPT_ROWS_BYTES,
         }
     }
 }
 
 /// Collects the statistics of `plan.sites` over the samples `index` of `data`, in minibatches
-/// of `batch_size` (only one minibatch's unfolded tensors live at a time).
+/// of `batch_size` (only one minibatch's unfolded tensors live at a time, but for the producer
+/// rows a deferring site keeps, up to `plan.kept_rows_bytes`).
 pub fn collect(
     net: &Network,
     loss: Loss,
@@ -634,6 +634,7 @@ pub fn collect_on(
         precision: plan.precision,
         kept: sites.iter().map(|_| None).collect(),
         defer: plan.defer_projection && world.size() == 1,
+        kept_rows_bytes: plan.kept_rows_bytes,
     };
     let mut loss_total = 0.0;
     let first = needed.first().copied().unwrap_or(0);

@@ -503,6 +503,7 @@ fn propose(
         // A fixed sample is the same at every round of a check: its stems are kept.
         stems: (cfg.statistics_sample == StatisticsSample::Fixed).then_some(stems),
         defer_projection: true,
+        kept_rows_bytes: super::projection::KEPT_ROWS_BYTES,
     };
     let data = (ctx.train, stats_idx, batch);
     let collected = statistics::collect_on(ctx.world, net, ctx.loss, data, &plan)?;
