@@ -5,9 +5,9 @@
 //! reads only `Pδᵀ`, with `d_out` columns per tap. Once δ is known, `B̃₋₁δᵀ` is the consumer's
 //! convolution with δ as its kernel (bias column included), so the statistics pass keeps each
 //! minibatch's producer rows (the unfolded image it summed `S₂` from, up to a budget of
-//! [`KEPT_ROWS_BYTES`] by default), the consumer's input and the gradient rows `G`, and [`deferred`] forms
-//! `N = Σ B̃₋₂,eᵀ (B̃₋₁δᵀ − G)` with one convolution and one product per minibatch
-//! ([`ProducerRows::products`]): `M₂ = Σ B̃₋₂,eᵀ G` is never formed on its own. The cross
+//! [`KEPT_ROWS_BYTES`] by default), the consumer's input and the gradient rows `G`, and
+//! [`deferred`] forms `N = Σ B̃₋₂,eᵀ (B̃₋₁δᵀ − G)` with one convolution and one product per
+//! minibatch ([`ProducerRows::products`]): `M₂ = Σ B̃₋₂,eᵀ G` is never formed on its own. The cross
 //! term's `Σ_k α_kᵀ M₂ ω_k` comes from the producer's rows projected on the `K` new neurons'
 //! fan-ins, `K` columns instead of `d₂ + 1`.
 //!
@@ -32,8 +32,9 @@ use super::unfold;
 #[derive(Default)]
 pub struct Kept {
     pub batches: Vec<KeptBatch>,
-    /// Bytes of the producer rows kept as rows so far (within the budget [`Kept::push`] is given).
-    pub rows_bytes: i64,
+    /// Bytes of the producer rows kept as rows so far (within the budget [`Kept::push`] is
+    /// given).
+    rows_bytes: i64,
 }
 
 /// Most bytes of producer rows one site keeps between the pass and the proposal by default
