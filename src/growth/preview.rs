@@ -764,9 +764,11 @@ mod tests {
     }
 
     /// Previews computed chunk by chunk (here 7 rows at a time, the cache included) are the
-    /// previews of every row at once, bit for bit, at two conv sites, for the
-    /// grid's stacked scales, the line search and per-sample losses, after the memos forgot
-    /// and recomputed their values.
+    /// previews of every row at once at two conv sites, for the grid's stacked scales, the
+    /// line search and per-sample losses, after the memos forgot and recomputed their values:
+    /// within [`CHUNKED_TOLERANCE`] of the largest value. Bit for bit on the Intel CPUs of
+    /// sessions 33–39; on an AMD EPYC (session 40) oneDNN's convolutions and the head's
+    /// matrix product round a 7-row batch differently from a 40-row one (up to 1 ulp of f32).
     #[test]
     fn previews_in_chunks_are_those_of_every_row_at_once() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
@@ -822,18 +824,37 @@ mod tests {
                         whole.grid_losses(Loss::CrossEntropy, k, &grid, sd),
                         parts.grid_losses(Loss::CrossEntropy, k, &grid, sd),
                     );
-                    assert_eq!(a, b, "site {} k {k}", p.site);
+                    assert_eq!(a.len(), b.len(), "site {} k {k}", p.site);
+                    for (&(sa, la), &(sb, lb)) in a.iter().zip(&b) {
+                        assert_eq!(sa, sb, "site {} k {k}", p.site);
+                        assert!(close(la, lb), "site {} k {k}: {la} vs {lb}", p.site);
+                    }
                 }
                 for (s, sd) in [(0.5, 0.5), (1.0, 0.25), (0.25, 1.0)] {
                     let (a, b) = (whole.output_scaled(k, s, sd), parts.output_scaled(k, s, sd));
-                    assert!(a.equal(&b), "site {} k {k} s {s} sd {sd}", p.site);
+                    let largest = a.abs().max().double_value(&[]);
+                    let diff = (&a - &b).abs().max().double_value(&[]);
+                    assert!(
+                        diff <= CHUNKED_TOLERANCE * largest,
+                        "site {} k {k} s {s} sd {sd}: {diff:e} of {largest:e}",
+                        p.site
+                    );
                 }
                 let (a, b) = (
                     whole.amplitude(Loss::CrossEntropy, k, &grid),
                     parts.amplitude(Loss::CrossEntropy, k, &grid),
                 );
-                assert_eq!((a.scale, a.loss_after), (b.scale, b.loss_after));
+                assert_eq!(a.scale, b.scale, "site {} k {k}", p.site);
+                assert!(close(a.loss_after, b.loss_after), "site {} k {k}", p.site);
             }
         }
+    }
+
+    /// How far apart, relative to the largest value, previews in chunks and of every row at
+    /// once may be: a few f32 roundings.
+    const CHUNKED_TOLERANCE: f64 = 1e-6;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= CHUNKED_TOLERANCE * a.abs().max(b.abs())
     }
 }
