@@ -583,6 +583,7 @@ pub fn prefix(p: &Proposal, k: i64) -> Proposal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::testing::max_relative;
     use crate::nn::Architecture;
     use rand::SeedableRng;
     use tch::Device;
@@ -832,11 +833,10 @@ mod tests {
                 }
                 for (s, sd) in [(0.5, 0.5), (1.0, 0.25), (0.25, 1.0)] {
                     let (a, b) = (whole.output_scaled(k, s, sd), parts.output_scaled(k, s, sd));
-                    let largest = a.abs().max().double_value(&[]);
-                    let diff = (&a - &b).abs().max().double_value(&[]);
+                    let d = max_relative(&a, &b);
                     assert!(
-                        diff <= CHUNKED_TOLERANCE * largest,
-                        "site {} k {k} s {s} sd {sd}: {diff:e} of {largest:e}",
+                        d <= CHUNKED_TOLERANCE,
+                        "site {} k {k} s {s} sd {sd}: {d:e} relative",
                         p.site
                     );
                 }

@@ -180,6 +180,7 @@ impl BatchNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::testing::max_relative;
 
     /// A BatchNorm with random parameters and running statistics drawn from its own generator
     /// (not libtorch's global one, which tests running in parallel share): the same `seed`
@@ -197,11 +198,6 @@ mod tests {
         bn.running_mean = draw(-1.0, 1.0);
         bn.running_var = draw(0.5, 1.5);
         bn
-    }
-
-    fn max_relative(a: &Tensor, b: &Tensor) -> f64 {
-        let scale = a.abs().max().double_value(&[]).max(1e-12);
-        (a - b).abs().max().double_value(&[]) / scale
     }
 
     /// Output, input gradient and γ, β gradients of `bn` on `x` for the loss Σ y·r.

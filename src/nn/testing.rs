@@ -1,4 +1,4 @@
-//! Test helpers: finite-difference gradient checks in f64.
+//! Test helpers: finite-difference gradient checks in f64, relative differences of tensors.
 #![cfg(test)]
 
 use tch::{Kind, Tensor};
@@ -26,4 +26,10 @@ pub fn finite_difference_check(x: &Tensor, f: impl Fn(&Tensor) -> Tensor) {
             analytic[i]
         );
     }
+}
+
+/// The largest absolute difference between `a` and `b`, relative to `a`'s largest magnitude.
+pub fn max_relative(a: &Tensor, b: &Tensor) -> f64 {
+    let scale = a.abs().max().double_value(&[]).max(1e-12);
+    (a - b).abs().max().double_value(&[]) / scale
 }
