@@ -4,7 +4,8 @@
 //!   loss, seed, clock, event sink) and what it keeps ([`GrowthState`]). Growth never sees
 //!   the training loop.
 //! * [`statistics`]: one pass over a statistics sample, per-sample pre-activation gradients,
-//!   S, M, S₂, M₂, P, E accumulated in f64 (docs/tiny.md §2.2).
+//!   S, M, S₂, M₂, P, E accumulated in f64 (docs/tiny.md §2.2); [`gram`]: `XᵀX` from the
+//!   blocks on and above its diagonal.
 //! * [`tiny`] (with [`linalg`]): the closed forms in f64 — best update δ, bottleneck Ψ,
 //!   optimal neurons α, ω, λ (docs/tiny.md §2.3–2.7) — next to their tests.
 //! * [`proposal`]: TINY / TINY-paper / GradMax (one code path, different options) and random.
@@ -33,6 +34,7 @@ pub mod backoff;
 pub mod config;
 pub mod context;
 pub mod depth;
+pub mod gram;
 pub mod linalg;
 pub mod moment;
 pub mod orient;

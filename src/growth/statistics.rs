@@ -12,6 +12,7 @@ use std::sync::Arc;
 use faer::Mat;
 use tch::{Kind, Tensor};
 
+use super::gram;
 use super::linalg::to_mat;
 use super::moment::InputMoment;
 use super::projection::{self, Kept};
@@ -57,7 +58,11 @@ impl Sums {
         });
         let (m2, p) = cross.map(|(m2, p)| (f64(m2), f64(p))).unzip();
         Sums {
-            s: f64(b1.tr().matmul(b1)),
+            // In the training precision (`mixed`) from the blocks on and above the diagonal.
+            s: f64(match b1.kind() {
+                Kind::Float => gram::gram(b1),
+                _ => b1.tr().matmul(b1),
+            }),
             m: f64(b1.tr().matmul(g)),
             s2: with_s2.then(|| f64(rows.moment())),
             m2,
