@@ -78,6 +78,20 @@ mod tests {
     }
 
     #[test]
+    fn every_block_count_gives_the_full_product_even_with_empty_blocks() {
+        tch::manual_seed(5);
+        for (d, p) in [(37, 2), (37, 3), (37, 5), (38, 4), (3, 5)] {
+            let x = Tensor::randn([11, d], (Kind::Double, Device::Cpu));
+            let brute = x.tr().matmul(&x);
+            let diff = (in_blocks(&x, p) - &brute).abs().max().double_value(&[]);
+            assert!(
+                diff <= 1e-13 * brute.abs().max().double_value(&[]),
+                "{d}, {p}"
+            );
+        }
+    }
+
+    #[test]
     fn in_f32_the_blocks_stay_within_rounding_of_the_f64_product() {
         tch::manual_seed(4);
         let x = Tensor::randn([512, 1000], (Kind::Double, Device::Cpu));
