@@ -10,7 +10,9 @@ use serde::Serialize;
 use grownet::checkpoint;
 use grownet::config::{self as config, parse_device, Change, ModelKind, Override, RunConfig};
 use grownet::distributed::{Backend, World};
-use grownet::growth::config::{AutoRetry, Decompositions, StatisticsPrecision, StatisticsSample};
+use grownet::growth::config::{
+    AutoRetry, Decompositions, MoreRounds, StatisticsPrecision, StatisticsSample,
+};
 use grownet::growth::site::ConvNeuron;
 use grownet::growth::{AutoGain, LineSearch, Method, Selection};
 use grownet::nn::{Activation, LayerSpec};
@@ -346,6 +348,10 @@ struct GrowthArgs {
     /// and --end-shrink apply then).
     #[arg(long, visible_alias = "grow-until", value_name = "EPOCH")]
     stop_epoch: Option<usize>,
+    /// Stop growing once this share of the run's epochs is over (epoch ⌈F·epochs⌉ starts;
+    /// the earlier of this and --stop-epoch).
+    #[arg(long, value_name = "F")]
+    stop_fraction: Option<f64>,
     /// Target hidden widths (schedule mode), e.g. 256,256.
     #[arg(long, value_delimiter = ',')]
     max_hidden: Option<Vec<i64>>,
@@ -361,6 +367,10 @@ struct GrowthArgs {
     /// Samples used for the growth statistics.
     #[arg(long, value_name = "N")]
     stats_samples: Option<usize>,
+    /// At least R statistics samples' rows per row of each site's input moment (0: exactly
+    /// --stats-samples; a dense input layer of 784 pixels at R = 4 asks for 3 140 samples).
+    #[arg(long, value_name = "R")]
+    stats_samples_per_row: Option<f64>,
     /// Minibatch size of the statistics pass (bounds the memory of unfolded conv inputs).
     #[arg(long, value_name = "N")]
     stats_batch_size: Option<usize>,
@@ -459,6 +469,11 @@ struct AutoArgs {
     /// Growth steps per check at most (8).
     #[arg(long, visible_alias = "grow-rounds", value_name = "N")]
     auto_rounds: Option<usize>,
+    /// Where a check takes its next round: any (every site, while some site kept its step;
+    /// default) or exhausted (only the sites whose kept step took every unit the closed form
+    /// offered, fewer than --neurons-per-step).
+    #[arg(long, value_name = "RULE")]
+    more_rounds: Option<MoreRounds>,
     /// At a site whose step was refused: backoff (not again this check, then rest 1, 3, 7
     /// checks after 2, 3, 4 refusals in a row, but never beyond its check while it is narrower
     /// than the output; default) or always (judge it again at once).
@@ -632,9 +647,11 @@ impl TrainArgs {
         let mut when_growing = Vec::new();
         keys!(g, when_growing;
             stop_epoch => "growth.stop_epoch",
+            stop_fraction => "growth.stop_fraction",
             neurons_per_step => "growth.neurons_per_step",
             selection => "growth.selection",
             stats_samples => "growth.stats_samples",
+            stats_samples_per_row => "growth.stats_samples_per_row",
             stats_batch_size => "growth.stats_batch_size",
             statistics_sample => "growth.statistics_sample",
             statistics_precision => "growth.statistics_precision",
@@ -659,6 +676,7 @@ impl TrainArgs {
             grow_threshold => "growth.threshold",
             grow_patience => "growth.patience",
             auto_rounds => "growth.auto_rounds",
+            more_rounds => "growth.more_rounds",
             auto_retry => "growth.auto_retry",
             auto_gain => "growth.auto_gain",
             grow_significance => "growth.significance",

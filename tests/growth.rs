@@ -1089,6 +1089,118 @@ fn stop_epoch_ends_growth_for_good_and_resets_at_end() {
     );
 }
 
+/// `growth.stop_fraction`: growth ends for good when epoch `⌈f · epochs⌉` starts, as
+/// `stop_epoch` at that epoch would end it.
+#[test]
+fn stop_fraction_ends_growth_at_its_share_of_the_run() {
+    let g = GrowthConfig {
+        auto: true,
+        stats_samples: 512,
+        line_search_samples: 450,
+        every_steps: Some(5),
+        patience: 1000,
+        stop_fraction: Some(0.3), // ⌈0.3 · 4⌉ = 2
+        ..GrowthConfig::default()
+    };
+    let (_, _, _, events) = fit_teacher(g, 4, Some(0.3));
+    let finished: Vec<_> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["event"] == "growth_finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "one end of growth");
+    let (at, end) = finished[0];
+    assert_eq!(end["epoch"], 2);
+    assert!(end["reason"].as_str().unwrap().contains("stop_fraction"));
+    assert!(events[..at].iter().any(|e| e["event"] == "growth"));
+    assert!(events[at..].iter().all(|e| e["event"] != "growth"));
+}
+
+/// One round of a check: each judged site with whether its kept step took every unit the
+/// closed form offered, fewer than the cap.
+type Round = Vec<(u64, bool)>;
+
+/// The growth steps of one run's checks, round by round (a check: a training step; a round: a
+/// growth step number).
+fn rounds_of_checks(events: &[serde_json::Value], cap: i64) -> Vec<Vec<Round>> {
+    let mut checks: Vec<(u64, Vec<(u64, Round)>)> = Vec::new();
+    for e in events.iter().filter(|e| e["event"] == "growth") {
+        let (step, round) = (
+            e["step"].as_u64().unwrap(),
+            e["growth_step"].as_u64().unwrap(),
+        );
+        let offered = e["neurons_proposed"].as_i64().unwrap();
+        let exhausted =
+            e["accepted"] == true && e["neurons_added"].as_i64() == Some(offered) && offered < cap;
+        if checks.last().is_none_or(|c| c.0 != step) {
+            checks.push((step, Vec::new()));
+        }
+        let rounds = &mut checks.last_mut().unwrap().1;
+        if rounds.last().is_none_or(|r| r.0 != round) {
+            rounds.push((round, Vec::new()));
+        }
+        rounds
+            .last_mut()
+            .unwrap()
+            .1
+            .push((e["site"].as_u64().unwrap(), exhausted));
+    }
+    checks
+        .into_iter()
+        .map(|(_, rounds)| rounds.into_iter().map(|(_, sites)| sites).collect())
+        .collect()
+}
+
+/// `growth.more_rounds = "exhausted"`: a check's next round judges only the sites whose kept
+/// step took every unit the closed form offered, fewer than the cap; `any` judges every site
+/// that kept its step (docs/tiny.md §10, "Rounds where the closed form ran out").
+#[test]
+fn exhausted_rounds_go_on_only_where_the_closed_form_ran_out() {
+    use grownet::growth::config::MoreRounds;
+    let cap = 3;
+    let run = |more_rounds| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = small_config("teacher");
+        cfg.data.synthetic_train = 1500;
+        cfg.data.val_fraction = 0.3;
+        cfg.model.hidden = vec![4, 2];
+        cfg.train.epochs = 3;
+        cfg.growth = Some(GrowthConfig {
+            auto: true,
+            selection: Selection::All,
+            every_steps: Some(10),
+            neurons_per_step: Some(cap as usize),
+            stats_samples: 512,
+            line_search_samples: 450,
+            threshold_per_neuron: 0.0,
+            significance: 0.0,
+            more_rounds,
+            ..GrowthConfig::default()
+        });
+        let mut t = Trainer::new(cfg, Some(dir.path().to_path_buf())).unwrap();
+        t.quiet = true;
+        t.fit().unwrap();
+        rounds_of_checks(&read_events(&dir.path().join(METRICS_FILE)).unwrap(), cap)
+    };
+    // Whether some round judged a site the round before did not leave exhausted.
+    let beyond = |checks: &[Vec<Round>]| {
+        checks.iter().any(|rounds| {
+            rounds.windows(2).any(|w| {
+                let ran_out: Vec<u64> = w[0].iter().filter(|s| s.1).map(|s| s.0).collect();
+                w[1].iter().any(|s| !ran_out.contains(&s.0))
+            })
+        })
+    };
+    let exhausted = run(MoreRounds::Exhausted);
+    assert!(!beyond(&exhausted), "{exhausted:?}");
+    assert!(
+        exhausted.iter().any(|rounds| rounds.len() > 1),
+        "no check took a second round: {exhausted:?}"
+    );
+    let any = run(MoreRounds::Any);
+    assert!(beyond(&any), "{any:?}");
+}
+
 #[test]
 fn automatic_mode_can_judge_whole_steps() {
     // `total` with no significance or costs (the rule before neurons were judged on their

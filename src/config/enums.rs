@@ -108,6 +108,7 @@ from_str_by_serde! {
     crate::growth::site::ConvNeuron => "conv neuron",
     crate::growth::config::StatisticsSample => "statistics sample",
     crate::growth::config::AutoRetry => "automatic-growth retry rule",
+    crate::growth::config::MoreRounds => "automatic-growth rounds rule",
     crate::growth::config::StatisticsPrecision => "statistics precision",
     crate::growth::config::Decompositions => "place of the decompositions",
     crate::data::TaskChoice => "task",

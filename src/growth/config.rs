@@ -68,6 +68,20 @@ pub enum AutoRetry {
     Backoff,
 }
 
+/// Where the automatic mode's check takes another round after one that kept some step
+/// (docs/tiny.md §10, "Rounds where the closed form ran out").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MoreRounds {
+    /// At every site that may grow, while some site kept its step.
+    #[default]
+    Any,
+    /// Only at the sites whose kept step took every unit the closed form offered, when it
+    /// offered fewer than the step's cap: the closed form ran out of directions there, not the
+    /// held-out gain out of reasons to grow.
+    Exhausted,
+}
+
 /// Precision of the statistics' per-batch products (docs/tiny.md §2.2, "Precision").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -94,6 +108,9 @@ pub struct GrowthConfig {
     /// Growth ends for good when this epoch starts (0-based: the last check is in the epoch
     /// before); what follows the end of growth (`reset-at-end`, `end_shrink`) happens then.
     pub stop_epoch: Option<usize>,
+    /// Growth ends for good when the epoch `⌈stop_fraction · epochs⌉` starts (the earlier of
+    /// this and `stop_epoch`): a share of the run rather than an epoch.
+    pub stop_fraction: Option<f64>,
     /// Target width of each hidden layer (schedule mode); growth stops there.
     pub max_hidden: Option<Vec<i64>>,
     /// Parameter budget.
@@ -118,6 +135,8 @@ pub struct GrowthConfig {
     pub patience: usize,
     /// Automatic mode: growth steps per check at most.
     pub auto_rounds: usize,
+    /// Automatic mode: where a check takes its next round ([`MoreRounds`]).
+    pub more_rounds: MoreRounds,
     /// Automatic mode: whether a site whose step was refused is judged again at once or
     /// rests ([`AutoRetry`]).
     pub auto_retry: AutoRetry,
@@ -151,6 +170,10 @@ pub struct GrowthConfig {
     pub judge_parts: usize,
     /// Samples in the statistics pass and its minibatch size.
     pub stats_samples: usize,
+    /// At least this many statistics samples per row of the largest producer input moment
+    /// `S₂` a sample's positions fill (`fan-in / (oh·ow)` over the growth sites; 0: exactly
+    /// `stats_samples`; docs/tiny.md §2.2, "How many samples").
+    pub stats_samples_per_row: f64,
     pub stats_batch_size: usize,
     /// A fresh statistics sample at every step, or the first step's at every step.
     pub statistics_sample: StatisticsSample,
@@ -220,6 +243,7 @@ impl Default for GrowthConfig {
             every_epochs: 1,
             every_steps: None,
             stop_epoch: None,
+            stop_fraction: None,
             max_hidden: None,
             max_parameters: None,
             neurons_per_step: None,
@@ -227,6 +251,7 @@ impl Default for GrowthConfig {
             threshold: 0.0,
             patience: 3,
             auto_rounds: 8,
+            more_rounds: MoreRounds::Any,
             auto_retry: AutoRetry::Backoff,
             auto_gain: AutoGain::NeuronsOwnScale,
             significance: 2.0,
@@ -238,6 +263,7 @@ impl Default for GrowthConfig {
             threshold_per_flop: 0.0,
             threshold_per_activation: 0.0,
             stats_samples: 2048,
+            stats_samples_per_row: 0.0,
             stats_batch_size: 512,
             statistics_sample: StatisticsSample::Fresh,
             statistics_precision: StatisticsPrecision::Double,
@@ -275,6 +301,30 @@ impl GrowthConfig {
         }
     }
 
+    /// The config of a run of `epochs` epochs: `stop_epoch` the earlier of itself and
+    /// `⌈stop_fraction · epochs⌉`.
+    ///
+    /// ```
+    /// use grownet::growth::GrowthConfig;
+    /// let g = GrowthConfig { stop_fraction: Some(0.25), ..GrowthConfig::default() };
+    /// assert_eq!(g.for_epochs(15).stop_epoch, Some(4));
+    /// let g = GrowthConfig { stop_epoch: Some(2), ..g };
+    /// assert_eq!(g.for_epochs(12).stop_epoch, Some(2));
+    /// ```
+    pub fn for_epochs(&self, epochs: usize) -> GrowthConfig {
+        let by_share = self
+            .stop_fraction
+            .map(|f| (f * epochs as f64 - 1e-9).ceil().max(0.0) as usize);
+        let stop_epoch = match (self.stop_epoch, by_share) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        GrowthConfig {
+            stop_epoch,
+            ..self.clone()
+        }
+    }
+
     /// The same config with the automatic mode's settings at their defaults when the
     /// automatic mode is off, where they change nothing (runs compare equal across a
     /// change of those defaults).
@@ -287,6 +337,7 @@ impl GrowthConfig {
             threshold: d.threshold,
             patience: d.patience,
             auto_rounds: d.auto_rounds,
+            more_rounds: d.more_rounds,
             auto_retry: d.auto_retry,
             auto_gain: d.auto_gain,
             threshold_per_neuron: d.threshold_per_neuron,
@@ -323,6 +374,10 @@ impl GrowthConfig {
             "as many as the target allows",
         )?;
         check::at_least("growth.stats_samples", self.stats_samples, 1)?;
+        check::non_negative("growth.stats_samples_per_row", self.stats_samples_per_row)?;
+        if let Some(f) = self.stop_fraction {
+            check::in_open_unit("growth.stop_fraction", f, ": a share of the run")?;
+        }
         check::at_least("growth.stats_batch_size", self.stats_batch_size, 1)?;
         check::opt_at_least("growth.linalg_threads", self.linalg_threads, 1, "automatic")?;
         check::at_least("growth.line_search_samples", self.line_search_samples, 1)?;

@@ -11,7 +11,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
-use super::config::{AutoRetry, GrowthConfig, Selection, StatisticsPrecision, StatisticsSample};
+use super::config::{
+    AutoRetry, GrowthConfig, MoreRounds, Selection, StatisticsPrecision, StatisticsSample,
+};
 use super::context::{Context, GrowthState};
 use super::moment::{InputMoments, MomentRequest};
 use super::proposal::{self, Method, Proposal};
@@ -31,6 +33,26 @@ pub struct TinyFamily {
     stems: RefCell<Stems>,
 }
 
+/// The statistics sample's size: `stats_samples`, or more where `stats_samples_per_row = r`
+/// asks for `r` rows of unfolded producer inputs per row of each growth site's `S₂`: a sample
+/// gives `oh·ow` rows at a site whose producer has fan-in `f`, so `⌈r·f / (oh·ow)⌉` samples
+/// (docs/tiny.md §2.2, "How many samples"). A dense input layer of 784 pixels asks for
+/// thousands, a conv site of a CIFAR network for a handful.
+fn statistics_size(cfg: &GrowthConfig, net: &Network) -> usize {
+    if cfg.stats_samples_per_row <= 0.0 {
+        return cfg.stats_samples;
+    }
+    let sites = net.stages.len().saturating_sub(1);
+    let need = (0..sites)
+        .map(|k| {
+            let rows = net.stages[k].layer.spec().fan_in() as f64;
+            let positions = net.activations_per_unit(k).max(1) as f64;
+            cfg.stats_samples_per_row * rows / positions
+        })
+        .fold(0.0, f64::max);
+    cfg.stats_samples.max(need.ceil() as usize)
+}
+
 /// The statistics sample every step uses under `statistics_sample = "fixed"` (growth step 1's,
 /// a function of the seed) and the input moment computed on it ([`InputMoments`]).
 #[derive(Debug)]
@@ -42,7 +64,8 @@ struct FixedSample {
 
 impl FixedSample {
     fn new(cfg: &GrowthConfig, ctx: &Context) -> FixedSample {
-        let indices = ctx.statistics_indices(cfg.stats_samples, &mut step_rng(ctx.seed, 1));
+        let n = statistics_size(cfg, ctx.net);
+        let indices = ctx.statistics_indices(n, &mut step_rng(ctx.seed, 1));
         let index = Tensor::from_slice(&indices).to_device(ctx.net.device());
         FixedSample {
             indices,
@@ -100,13 +123,22 @@ impl GrowthMethod for TinyFamily {
         }
         let mut added_any = false;
         let mut judged_any = false;
+        let mut only: Option<Vec<usize>> = None; // every site may take the first round
         self.renew_stems(); // the network has trained since the last check
         for _ in 0..rounds {
-            let outcome = grow_step(cfg, state, ctx, (&mut self.fixed, &self.stems), backoff)?;
+            let fixed = (&mut self.fixed, &self.stems);
+            let (outcome, exhausted) =
+                grow_step(cfg, state, ctx, fixed, (backoff, only.as_deref()))?;
             added_any |= outcome == Outcome::Added;
             judged_any |= outcome != Outcome::AllResting;
             if outcome != Outcome::Added || state.finished {
                 break;
+            }
+            if cfg.more_rounds == MoreRounds::Exhausted {
+                if exhausted.is_empty() {
+                    break;
+                }
+                only = Some(exhausted);
             }
         }
         self.renew_stems();
@@ -261,34 +293,41 @@ enum Outcome {
     Added,
     /// Every site judged refused its step (or none could grow).
     Refused,
-    /// Every site that may grow rests after refusals ([`super::backoff`]): nothing judged.
+    /// Every site that may grow rests after refusals ([`super::backoff`]) or is left out of
+    /// the round ([`MoreRounds`]): nothing judged.
     AllResting,
 }
 
 /// One growth step: statistics, proposals, line search, apply (or roll back), log. With
-/// `backoff`, resting sites are left out and each judged site's verdict is recorded.
+/// `backoff`, resting sites are left out and each judged site's verdict is recorded; with
+/// `only`, the sites not listed are left out. Returns the outcome and the sites whose kept
+/// step took every unit the closed form offered, fewer than the step's cap ([`MoreRounds`]).
 fn grow_step(
     cfg: &GrowthConfig,
     state: &mut GrowthState,
     ctx: &mut Context,
     (fixed, stems): (&mut Option<FixedSample>, &RefCell<Stems>),
-    backoff: bool,
-) -> Result<Outcome> {
+    (backoff, only): (bool, Option<&[usize]>),
+) -> Result<(Outcome, Vec<usize>)> {
     let mut caps = capacities(cfg, ctx.net);
     if caps.is_empty() {
         state.finished = true;
-        return Ok(Outcome::Refused);
+        return Ok((Outcome::Refused, Vec::new()));
+    }
+    if let Some(only) = only {
+        caps.retain(|(k, _)| only.contains(k));
     }
     if backoff {
         caps.retain(|&(k, _)| !state.backoff.resting(k));
-        if caps.is_empty() {
-            return Ok(Outcome::AllResting);
-        }
+    }
+    if caps.is_empty() {
+        return Ok((Outcome::AllResting, Vec::new()));
     }
     let mut rng = step_rng(ctx.seed, state.steps_done + 1);
     let (stats_idx, ls_data) = match cfg.statistics_sample {
         StatisticsSample::Fresh => {
-            ctx.samples(cfg.stats_samples, cfg.line_search_samples, &mut rng)
+            let n = statistics_size(cfg, ctx.net);
+            ctx.samples(n, cfg.line_search_samples, &mut rng)
         }
         StatisticsSample::Fixed => {
             let f = fixed.get_or_insert_with(|| FixedSample::new(cfg, ctx));
@@ -299,6 +338,7 @@ fn grow_step(
     let mut moments = fixed.as_mut().map(|f| &mut f.moments);
     let step = state.steps_done + 1;
     let mut added_any = false;
+    let mut exhausted = Vec::new();
     let mut bottlenecks = Bottlenecks::new();
     if cfg.selection == Selection::All {
         // Every site in turn, statistics recomputed after each.
@@ -323,18 +363,23 @@ fn grow_step(
                 &mut bottlenecks,
             )?;
             if let Some(p) = p.into_iter().next() {
+                let offered = p.neurons();
                 let judged = verdict::Judged {
                     step,
                     tm,
                     bottlenecks: &bottlenecks,
                     companions: companions(cfg, ctx.net, (k, cap), &mut rng),
                 };
-                let kept =
+                let added =
                     verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
+                let kept = added > 0;
                 if backoff {
                     state
                         .backoff
                         .record(k, kept, narrower_than_output(ctx.net, k));
+                }
+                if kept && added == offered && (offered as usize) < cap {
+                    exhausted.push(k);
                 }
                 added_any |= kept;
             }
@@ -366,12 +411,17 @@ fn grow_step(
                     bottlenecks: &bottlenecks,
                     companions: companions(cfg, ctx.net, (site, cap), &mut rng),
                 };
-                let kept =
+                let offered = p.neurons();
+                let added =
                     verdict::amplitude_and_apply(cfg, ctx, p, &ls_data, judged, Some(stems))?;
+                let kept = added > 0;
                 if backoff {
                     state
                         .backoff
                         .record(site, kept, narrower_than_output(ctx.net, site));
+                }
+                if kept && added == offered && (offered as usize) < cap {
+                    exhausted.push(site);
                 }
                 added_any = kept;
             }
@@ -386,11 +436,12 @@ fn grow_step(
         }
     }
     state.steps_done += 1;
-    Ok(if added_any {
+    let outcome = if added_any {
         Outcome::Added
     } else {
         Outcome::Refused
-    })
+    };
+    Ok((outcome, exhausted))
 }
 
 /// The companions of a step at site `k` with cap `cap` (`growth.companions`,
@@ -529,6 +580,37 @@ fn propose(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::{Activation, Architecture};
+
+    #[test]
+    fn the_statistics_sample_fills_the_widest_input_moment() {
+        let net = |a: &Architecture| {
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            Network::new(a, &mut rng, tch::Device::Cpu).unwrap()
+        };
+        let cfg = |n, r| GrowthConfig {
+            stats_samples: n,
+            stats_samples_per_row: r,
+            ..GrowthConfig::default()
+        };
+        // A dense input layer: one row per sample, 785 rows (784 pixels and the bias).
+        let mlp = net(&Architecture::mlp(784, &[3, 5], 10, Activation::Relu));
+        assert_eq!(statistics_size(&cfg(512, 0.0), &mlp), 512);
+        assert_eq!(statistics_size(&cfg(512, 4.0), &mlp), 3140);
+        assert_eq!(statistics_size(&cfg(4096, 4.0), &mlp), 4096);
+        // Convs: 8×8 positions per sample at the first stage (3·9 rows, no bias), 4×4 after
+        // the pool (2·9 rows): ⌈4 · 27 / 64⌉ = 2 and ⌈4 · 18 / 16⌉ = 5 samples.
+        let cnn = net(&Architecture::vgg(
+            [3, 8, 8],
+            &[2, 3],
+            1,
+            10,
+            Activation::Relu,
+            true,
+        ));
+        assert_eq!(statistics_size(&cfg(1, 4.0), &cnn), 5);
+        assert_eq!(statistics_size(&cfg(64, 4.0), &cnn), 64);
+    }
 
     #[test]
     fn patience_never_ends_growth_while_a_growable_layer_is_one_unit_or_narrower_than_the_output() {

@@ -262,7 +262,8 @@ fn apply_checked(
     Ok((l0 - after, Some(why)))
 }
 
-/// Line search (or fixed scale), apply, verify, log. Returns whether neurons were kept.
+/// Line search (or fixed scale), apply, verify, log. Returns how many of the proposal's
+/// units were kept (0: the step was refused or rolled back; companions not counted).
 /// `stems` (the held-out data's stems in this check) forgets what an applied step changed.
 pub fn amplitude_and_apply(
     cfg: &GrowthConfig,
@@ -271,7 +272,7 @@ pub fn amplitude_and_apply(
     ls: &Dataset,
     judged: Judged,
     stems: Option<&RefCell<Stems>>,
-) -> Result<bool> {
+) -> Result<i64> {
     let t0 = Instant::now();
     let proposed = p.neurons();
     let (chosen, choose) = choose(cfg, ctx, p, ls, stems);
@@ -303,7 +304,7 @@ pub fn amplitude_and_apply(
         tm,
     );
     event.companions = companions;
-    let kept = event.accepted;
+    let kept = event.neurons_added;
     ctx.emit(Event::Growth(Growth::Step(Box::new(event))))?;
     Ok(kept)
 }

@@ -44,6 +44,18 @@ impl LayerSpec {
             LayerSpec::Linear { outputs, .. } | LayerSpec::Conv2d { outputs, .. } => *outputs,
         }
     }
+    /// One output's fan-in: its inputs times the kernel's taps, and 1 for a bias.
+    pub fn fan_in(&self) -> i64 {
+        match self {
+            LayerSpec::Linear { inputs, bias, .. } => inputs + i64::from(*bias),
+            LayerSpec::Conv2d {
+                inputs,
+                kernel,
+                bias,
+                ..
+            } => inputs * kernel * kernel + i64::from(*bias),
+        }
+    }
 }
 
 /// Pooling after a stage's activation.
@@ -444,5 +456,30 @@ fn check_buildable(arch: &Architecture) -> Result<()> {
             "{} weights, over the {MAX_WEIGHTS} grownet builds (check the widths)",
             n.map_or_else(|| "more than 2^63".to_string(), |n| n.to_string())
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fan_in_counts_taps_and_bias() {
+        let linear = |bias| LayerSpec::Linear {
+            inputs: 784,
+            outputs: 3,
+            bias,
+        };
+        assert_eq!(linear(true).fan_in(), 785);
+        assert_eq!(linear(false).fan_in(), 784);
+        let conv = LayerSpec::Conv2d {
+            inputs: 16,
+            outputs: 8,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            bias: false,
+        };
+        assert_eq!(conv.fan_in(), 144);
     }
 }

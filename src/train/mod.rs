@@ -90,7 +90,11 @@ impl Trainer {
             g.check_network(&net, false)?;
         }
         let mut opt = Optimizer::new(config.train.optimizer_config());
-        let grower = config.growth.clone().map(Grower::new).transpose()?;
+        let grower = config
+            .growth
+            .as_ref()
+            .map(|g| Grower::new(g.for_epochs(config.train.epochs)))
+            .transpose()?;
         if let Some(g) = &config.growth {
             opt.new_second_moment = g.new_second_moment;
         }
@@ -193,7 +197,11 @@ impl Trainer {
         if let Some(g) = &config.growth {
             g.check_network(&net, true)?;
         }
-        let mut grower = config.growth.clone().map(Grower::new).transpose()?;
+        let mut grower = config
+            .growth
+            .as_ref()
+            .map(|g| Grower::new(g.for_epochs(config.train.epochs)))
+            .transpose()?;
         if let Some(g) = grower.as_mut() {
             g.state = loaded.meta.growth.clone();
         }
@@ -293,7 +301,10 @@ impl Trainer {
         sink.emit(Event::GrowthFinished(GrowthFinished {
             epoch,
             step: self.step,
-            reason: format!("growth.stop_epoch {stop} reached"),
+            reason: match g.config.stop_fraction {
+                Some(f) => format!("epoch {stop} reached (growth.stop_fraction {f})"),
+                None => format!("growth.stop_epoch {stop} reached"),
+            },
         }))?;
         self.growth_ended();
         Ok(())
