@@ -1051,6 +1051,24 @@ fn end_shrink_leaves_growth_alone_and_shrinks_once_growth_has_ended() {
     );
 }
 
+/// Grows on the teacher task for 4 epochs under `g` and checks that growth ended once, at the
+/// start of epoch `epoch`, with growth steps before and none after; returns the trainer and
+/// the `growth_finished` event.
+fn one_end_of_growth_at(g: GrowthConfig, epoch: u64) -> (Trainer, serde_json::Value) {
+    let (_, t, _, events) = fit_teacher(g, 4, Some(0.3));
+    let finished: Vec<_> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["event"] == "growth_finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "one end of growth");
+    let (at, end) = finished[0];
+    assert_eq!(end["epoch"], epoch);
+    assert!(events[..at].iter().any(|e| e["event"] == "growth"));
+    assert!(events[at..].iter().all(|e| e["event"] != "growth"));
+    (t, end.clone())
+}
+
 /// `growth.stop_epoch` ends growth for good: a `growth_finished` event at the start of that
 /// epoch, no check after it, and what follows the end of growth happens there (the optimiser's
 /// reset under `reset-at-end`).
@@ -1066,21 +1084,11 @@ fn stop_epoch_ends_growth_for_good_and_resets_at_end() {
         new_second_moment: NewSecondMoment::ResetAtEnd,
         ..GrowthConfig::default()
     };
-    let (_, t, _, events) = fit_teacher(g, 4, Some(0.3));
-    let finished: Vec<_> = events
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e["event"] == "growth_finished")
-        .collect();
-    assert_eq!(finished.len(), 1, "one end of growth");
-    let (at, end) = finished[0];
-    assert_eq!(end["epoch"], 2);
+    let (t, end) = one_end_of_growth_at(g, 2);
     assert!(end["reason"]
         .as_str()
         .unwrap()
         .contains("growth.stop_epoch 2"));
-    assert!(events[..at].iter().any(|e| e["event"] == "growth"));
-    assert!(events[at..].iter().all(|e| e["event"] != "growth"));
     let step = end["step"].as_u64().unwrap();
     assert_eq!(
         t.opt.steps,
@@ -1102,18 +1110,8 @@ fn stop_fraction_ends_growth_at_its_share_of_the_run() {
         stop_fraction: Some(0.3), // ⌈0.3 · 4⌉ = 2
         ..GrowthConfig::default()
     };
-    let (_, _, _, events) = fit_teacher(g, 4, Some(0.3));
-    let finished: Vec<_> = events
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e["event"] == "growth_finished")
-        .collect();
-    assert_eq!(finished.len(), 1, "one end of growth");
-    let (at, end) = finished[0];
-    assert_eq!(end["epoch"], 2);
+    let (_, end) = one_end_of_growth_at(g, 2);
     assert!(end["reason"].as_str().unwrap().contains("stop_fraction"));
-    assert!(events[..at].iter().any(|e| e["event"] == "growth"));
-    assert!(events[at..].iter().all(|e| e["event"] != "growth"));
 }
 
 /// One round of a check: each judged site with whether its kept step took every unit the

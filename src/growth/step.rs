@@ -378,7 +378,7 @@ fn grow_step(
                         .backoff
                         .record(k, kept, narrower_than_output(ctx.net, k));
                 }
-                if kept && added == offered && (offered as usize) < cap {
+                if ran_out(added, offered, cap) {
                     exhausted.push(k);
                 }
                 added_any |= kept;
@@ -420,7 +420,7 @@ fn grow_step(
                         .backoff
                         .record(site, kept, narrower_than_output(ctx.net, site));
                 }
-                if kept && added == offered && (offered as usize) < cap {
+                if ran_out(added, offered, cap) {
                     exhausted.push(site);
                 }
                 added_any = kept;
@@ -442,6 +442,13 @@ fn grow_step(
         Outcome::Refused
     };
     Ok((outcome, exhausted))
+}
+
+/// Whether a step that kept `added` of the `offered` units under the cap `cap` leaves its site
+/// exhausted ([`MoreRounds::Exhausted`]): it kept some, every unit offered, and the closed form
+/// offered fewer than the cap.
+fn ran_out(added: i64, offered: i64, cap: usize) -> bool {
+    added > 0 && added == offered && usize::try_from(offered).is_ok_and(|o| o < cap)
 }
 
 /// The companions of a step at site `k` with cap `cap` (`growth.companions`,
