@@ -13,7 +13,7 @@ seeds=("$@")
 [ $# -eq 0 ] && seeds=(0 1 2 3 4 5 6 7 8)
 bin=${GROWNET_BIN:-target/release/grownet}
 auto=(--dataset mnist --epochs 15 --batch-size 128 --lr 1e-3 --schedule cosine --quiet --threads 2
-      --hidden 1,1 --grow tiny --grow-auto --grow-every-steps 100 --grow-select all --val-fraction 0.1
+      --hidden 1,1 --grow tiny --set growth.auto=true --grow-every-steps 100 --grow-select all --val-fraction 0.1
       --line-search-samples 6000 --neurons-per-step 32 --stats-samples 4096 --numerical-threshold 0.1
       --line-search grid:0.1,0.25,0.5,1 --statistics-sample fixed --statistics-precision mixed
       --stats-batch-size 4096)

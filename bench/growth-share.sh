@@ -31,7 +31,7 @@ common+=("${extra[@]}")
 fast=(--statistics-sample fixed --statistics-precision mixed --stats-batch-size 4096)
 sched=(--hidden 1,1 --max-hidden 256,256 --grow-every-steps 10 --grow-select all --neurons-per-step 32
        --stats-samples 1024 --numerical-threshold 0.1 --line-search grid:0.1,0.25,0.5,1 --grow tiny)
-auto=(--hidden 1,1 --grow tiny --grow-auto --grow-every-steps 100 --grow-select all --val-fraction 0.1
+auto=(--hidden 1,1 --grow tiny --set growth.auto=true --grow-every-steps 100 --grow-select all --val-fraction 0.1
       --line-search-samples 6000 --neurons-per-step 32 --stats-samples 4096 --numerical-threshold 0.1)
 grid=(--line-search grid:0.1,0.25,0.5,1)
 descend=(--line-search descend:0.1,0.25,0.5,1)

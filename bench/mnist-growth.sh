@@ -53,7 +53,7 @@ run "tiny-armijo-s$s" --seed "$s" --hidden 1,1 --max-hidden 256,256 --grow-every
 # gain over the existing weights' own update, judged on half of a 10 % validation split, pays
 # 1.5e-4 (relative) per neuron and exceeds 2 standard errors; stops after 3 fruitless checks.
 for s in "${seeds[@]}"; do
-  run "tiny-auto-s$s" --seed "$s" --hidden 1,1 --grow tiny --grow-auto --grow-every-steps 100 \
+  run "tiny-auto-s$s" --seed "$s" --hidden 1,1 --grow tiny --set growth.auto=true --grow-every-steps 100 \
       --grow-select all --val-fraction 0.1 --line-search-samples 6000 --neurons-per-step 32 \
       --stats-samples 4096 --numerical-threshold 0.1 --line-search grid:0.1,0.25,0.5,1
 done

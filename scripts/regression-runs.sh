@@ -15,14 +15,14 @@ small=(--quiet --threads 1 --seed 0)
   --epochs 3 --grow tiny --grow-select all --grow-every-steps 5 --max-hidden 6,6,8 \
   --neurons-per-step 2 --stats-samples 128 --line-search-samples 128 --out "$out/cnn-tiny"
 "$bin" train "${small[@]}" --dataset patterns --model cnn --channels 2,2,4 --convs-per-pool 2 \
-  --epochs 3 --grow tiny --grow-auto --val-fraction 0.2 --grow-select all --grow-every-steps 10 \
+  --epochs 3 --grow tiny --set growth.auto=true --val-fraction 0.2 --grow-select all --grow-every-steps 10 \
   --neurons-per-step 2 --stats-samples 128 --line-search-samples 128 --conv-neuron full \
   --grow-bn-rescale --out "$out/cnn-auto-full"
 "$bin" train "${small[@]}" --dataset patterns --model resnet18 --width-fraction 1/64 --limit 256 \
   --batch-size 64 --epochs 2 --grow tiny --grow-select round-robin --grow-every-steps 2 \
   --neurons-per-step 2 --stats-samples 64 --stats-batch-size 32 --line-search-samples 64 \
   --out "$out/resnet-tiny"
-"$bin" train "${small[@]}" --dataset moons --hidden 1,1 --epochs 6 --grow tiny --grow-auto \
+"$bin" train "${small[@]}" --dataset moons --hidden 1,1 --epochs 6 --grow tiny --set growth.auto=true \
   --val-fraction 0.2 --grow-every 1 --grow-select all --neurons-per-step 4 --out "$out/mlp-auto"
 "$bin" train "${small[@]}" --dataset regression --hidden 1 --epochs 6 --grow senn --grow-every 1 \
   --out "$out/senn"

@@ -456,8 +456,10 @@ struct GrowthArgs {
 struct AutoArgs {
     /// Automatic mode: no target size; at each check grow while a step lowers the held-out
     /// loss by at least --grow-threshold (relative), stop after --grow-patience fruitless
-    /// checks. Pair it with --val-fraction so the line search uses unseen data
-    /// [key: growth.auto].
+    /// checks. Pair it with --val-fraction so the line search uses unseen data. A new run
+    /// takes the automatic mode's defaults (src/config/grow_auto.toml, the same for every
+    /// dataset; --print-config shows them) for the growth keys that neither --config nor a
+    /// flag sets; `--set growth.auto=true` is the mode without them [key: growth.auto].
     #[arg(long)]
     grow_auto: bool,
     /// Least relative held-out gain of a growth step (0) [key: growth.threshold].
@@ -1013,10 +1015,13 @@ fn start(args: &TrainArgs, root: bool) -> anyhow::Result<Option<Trainer>> {
         .filter(|a| a != "--print-config")
         .count()
         <= 2;
+    // --grow-auto: the automatic mode's defaults under the file and the flags.
+    let preset = (args.auto.grow_auto)
+        .then(grownet::config::presets::grow_auto)
+        .transpose()?;
     let base = match &args.run.config {
-        Some(p) => RunConfig::from_file(p)?,
         None if no_arguments => RunConfig::demo(),
-        None => RunConfig::default(),
+        file => grownet::config::presets::layered(file.as_deref(), preset.as_ref())?,
     };
     let (mut cfg, overrides) = args.resolve(&base)?;
     let name = cfg.name.clone().unwrap_or_else(|| {

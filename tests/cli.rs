@@ -337,6 +337,56 @@ fn old_flag_names_give_the_same_config_as_the_new_ones() {
     assert_eq!(flags, keys);
 }
 
+/// `--grow-auto` puts the automatic mode's defaults (src/config/grow_auto.toml) under the
+/// --config file and the flags; `--set growth.auto=true` is the mode without them.
+#[test]
+fn grow_auto_sets_the_automatic_defaults_under_the_file_and_the_flags() {
+    let base = ["--grow", "tiny", "--hidden", "1,1", "--dataset", "moons"];
+    let auto = config_of(&resolved(&[&base[..], &["--grow-auto"]].concat()))
+        .growth
+        .unwrap();
+    assert!(auto.auto);
+    assert_eq!((auto.every_steps, auto.judge_parts), (Some(35), 9));
+    assert_eq!(
+        (auto.numerical_threshold, auto.stop_fraction),
+        (0.01, Some(0.25))
+    );
+    let bare = config_of(&resolved(
+        &[&base[..], &["--set", "growth.auto=true"]].concat(),
+    ))
+    .growth
+    .unwrap();
+    assert!(bare.auto);
+    assert_eq!((bare.every_steps, bare.judge_parts), (None, 1));
+    assert_eq!((bare.numerical_threshold, bare.stop_fraction), (1e-6, None));
+    // A flag wins over the preset, and so does the file.
+    let flagged = resolved(&[&base[..], &["--grow-auto", "--judge-parts", "3"]].concat());
+    assert_eq!(config_of(&flagged).growth.unwrap().judge_parts, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.toml");
+    std::fs::write(&file, "[growth]\nevery_steps = 10\ncompanions = 0.0\n").unwrap();
+    let filed = resolved(
+        &[
+            &base[..],
+            &["--grow-auto", "--config", file.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let g = config_of(&filed).growth.unwrap();
+    assert_eq!(
+        (g.every_steps, g.companions, g.judge_parts),
+        (Some(10), 0.0, 9)
+    );
+    // A file that is not TOML is named, under the preset as without it.
+    std::fs::write(&file, "[growth\n").unwrap();
+    let o = grownet(&["train", "--grow-auto", "--config", file.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && text(&o).contains("run.toml"),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn growth_flags_change_only_a_run_that_grows() {
     let o = grownet(&[

@@ -18,6 +18,7 @@
 //! ```
 mod enums;
 pub mod overrides;
+pub mod presets;
 mod resume;
 
 use std::path::Path;
