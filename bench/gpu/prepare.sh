@@ -7,15 +7,23 @@
 #                            (stripped; they link libtorch dynamically, and run.sh points
 #                            LD_LIBRARY_PATH at the GPU machine's torch 2.11 lib/)
 #   gpu-carry/data/cifar-10/ a CIFAR-10 subset in the layout src/data/formats/locate.rs reads:
-#                            data_batch_1..5.bin.gz = the 10 000 images of the official
-#                            data_batch_1 split into five files of 2 000 (the reader wants all
-#                            five), test_batch.bin.gz = the first 5 000 test images,
+#                            data_batch_1..5.bin.gz = the first CIFAR_TRAIN (10 000)
+#                            training images split into five files (the reader wants all
+#                            five), test_batch.bin.gz = the first CIFAR_TEST (1 000) test images,
 #                            batches.meta.txt
 #   gpu-carry/MANIFEST.txt   commit, build, sizes, checksums
 #
 # and checks that it stays under 60 MiB (the device tool carries 64 MiB with the working tree).
 #
 #   bash bench/gpu/prepare.sh            (GROWNET_DATA: the full CIFAR-10, default ../shared/data)
+#
+# For step 11 (bench/cifar10-search-6k-12ep.toml's own protocol: the first 15 000 training and
+# 2 000 test images), with nothing else that does not fit:
+#
+#   CIFAR_TRAIN=15000 CIFAR_TEST=2000 MNIST=0 BINS=grownet bash bench/gpu/prepare.sh
+#
+# (the training images, split into five files of CIFAR_TRAIN/5; with bench/results/ kept from
+# travelling, README.md "How to run it", the working tree stays under 64 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -25,16 +33,30 @@ DATA=${GROWNET_DATA:-$ROOT/../shared/data}
 CARRY=$ROOT/gpu-carry
 LIMIT_MIB=60
 RECORD=3073 # one CIFAR-10 record: a label byte and 3·32·32 pixels
+CIFAR_TRAIN=${CIFAR_TRAIN:-10000} # the first CIFAR_TRAIN training images (a multiple of 5, ≤ 20 000)
+CIFAR_TEST=${CIFAR_TEST:-1000}
+MNIST=${MNIST:-1}
+BINS=${BINS:-grownet examples/growth_dump examples/resnet_throughput examples/conv_growth_cost}
+if [ $((CIFAR_TRAIN % 5)) -ne 0 ] || [ "$CIFAR_TRAIN" -gt 20000 ] || [ "$CIFAR_TRAIN" -lt 5 ]; then
+  echo "CIFAR_TRAIN=$CIFAR_TRAIN: expected a multiple of 5 between 5 and 20 000" >&2
+  exit 1
+fi
 
-echo "== building (release: the binary and the examples)"
-cargo build --release --bin grownet --example growth_dump --example resnet_throughput \
-  --example conv_growth_cost
+echo "== building (release: $BINS)"
+build=()
+for b in $BINS; do
+  case $b in
+  examples/*) build+=(--example "${b#examples/}") ;;
+  *) build+=(--bin "$b") ;;
+  esac
+done
+cargo build --release "${build[@]}"
 
 echo "== filling $CARRY"
 rm -rf "$CARRY"
 mkdir -p "$CARRY/bin" "$CARRY/data/cifar-10"
 printf '*\n' >"$CARRY/.gitignore" # ignores the folder, itself included
-for b in grownet examples/growth_dump examples/resnet_throughput examples/conv_growth_cost; do
+for b in $BINS; do
   cp "target/release/$b" "$CARRY/bin/"
 done
 strip "$CARRY"/bin/*
@@ -48,19 +70,23 @@ cat_batch() { # the decompressed bytes of a batch file, .gz or not
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat_batch data_batch_1.bin >"$tmp/train.bin"
-[ "$(stat -c %s "$tmp/train.bin")" -eq $((10000 * RECORD)) ] || {
-  echo "data_batch_1.bin is not 10 000 records" >&2
+cat_batch data_batch_2.bin >>"$tmp/train.bin"
+[ "$(stat -c %s "$tmp/train.bin")" -eq $((20000 * RECORD)) ] || {
+  echo "data_batch_1.bin and data_batch_2.bin are not 10 000 records each" >&2
   exit 1
 }
+part=$((CIFAR_TRAIN / 5))
 for i in 1 2 3 4 5; do
-  dd if="$tmp/train.bin" bs=$RECORD skip=$(((i - 1) * 2000)) count=2000 status=none |
+  dd if="$tmp/train.bin" bs=$RECORD skip=$(((i - 1) * part)) count=$part status=none |
     gzip -6 >"$CARRY/data/cifar-10/data_batch_$i.bin.gz"
 done
 cat_batch test_batch.bin >"$tmp/test.bin" # (not piped into head: pipefail would see gzip's SIGPIPE)
-head -c $((1000 * RECORD)) "$tmp/test.bin" | gzip -6 >"$CARRY/data/cifar-10/test_batch.bin.gz"
+head -c $((CIFAR_TEST * RECORD)) "$tmp/test.bin" | gzip -6 >"$CARRY/data/cifar-10/test_batch.bin.gz"
 cp "$cifar/batches.meta.txt" "$CARRY/data/cifar-10/"
-mkdir -p "$CARRY/data/mnist"
-cp "$DATA"/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "$CARRY/data/mnist/"
+if [ "$MNIST" = 1 ]; then
+  mkdir -p "$CARRY/data/mnist"
+  cp "$DATA"/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "$CARRY/data/mnist/"
+fi
 GROMO_PYTHON=${GROMO_PYTHON:-$HOME/.cache/gromo-0.1.0/bin/python}
 if site=$("$GROMO_PYTHON" -c 'import gromo, deprecated, os; print(os.path.dirname(os.path.dirname(gromo.__file__)))' 2>/dev/null); then
   mkdir -p "$CARRY/pylib"
@@ -94,7 +120,7 @@ size=$(du -sb "$CARRY" | cut -f1)
   echo "made       $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -m)"
   echo "libtorch   $LIBTORCH (linked at build time)"
   echo "needs      $glibc or later; libtorch 2.11 (LD_LIBRARY_PATH)"
-  echo "data       CIFAR-10 subset: data_batch_1 as 5 × 2000 training images, test_batch's first 1000; MNIST"
+  echo "data       CIFAR-10 subset: the first $CIFAR_TRAIN training images as 5 × $part, test_batch's first $CIFAR_TEST$([ "$MNIST" = 1 ] && echo '; MNIST')"
   echo "size       $size bytes"
   (cd "$CARRY" && find . -type f ! -name MANIFEST.txt ! -name .gitignore -printf '%P\n' | sort |
     while read -r f; do printf '%10d  %s  %s\n' "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -c1-16)" "$f"; done)

@@ -31,7 +31,10 @@
 #   BIN       a folder with grownet and the examples (default: unpacked from gpu-carry/bin.tar.gz)
 #   DATA      the data folder (default gpu-carry/data)
 #   STEPS     the steps to run (default "1 2 3 4 5 6 7 8"; 9: the decompositions on the
-#             device; 10: grow versus search on CIFAR-10); step 1 always runs. A device call
+#             device; 10: grow versus search on CIFAR-10; 11: the CPU protocol of
+#             bench/cifar10-search-6k-12ep.toml on the device, the one automatic recipe
+#             against the width search over more seeds, gpu-carry made for it: prepare.sh's
+#             header); step 1 always runs. A device call
 #             returns at most 8 files: run steps 1-6 in one call and 1 7 8 in another.
 set -uo pipefail
 START=$(date +%s)
@@ -312,11 +315,52 @@ step $G10 240 "$BIN/grownet" bench "$ROOT/bench/cifar10-search.toml" "${c10[@]}"
 cp "$WORK/cifar10-search/plots/grow-vs-search.png" "$OUT/10-grow-vs-search.png" 2>/dev/null
 fi
 
+# --- 11. CIFAR-10's reduced CPU protocol on the GPU, more seeds (issue 12) -----------------
+# bench/cifar10-search-6k-12ep.toml unchanged (its first 15 000 training images, 6 000 of them
+# held out, its first 2 000 test images: gpu-carry must hold them), TF32 off so that the
+# convolutions compute in fp32 as on the CPU, G11_JOBS runs at once (default 4) on
+# G11_THREADS host threads each: the width search and the one automatic recipe with its widths
+# from scratch over G11_SEEDS (default 0-7; G11_MAIN= skips them), then the probes G11_PROBES
+# over G11_PROBE_SEEDS (default 0-3).
+# Accuracies are this protocol's; times are of runs sharing one GPU and are not the CPU's ratios.
+if wanted 11; then
+G11=11-cifar10-6k-12ep.log
+b11=$ROOT/bench/cifar10-search-6k-12ep.toml
+if [ "$QUICK" = 1 ]; then
+  # the same bench on 1 000 training and 200 test images, a growth check every 2 steps
+  b11=$WORK/cifar11-quick.toml
+  sed -e 's/^limit = 15000/limit = 1000/' -e 's/^test_limit = 2000/test_limit = 200/' \
+    -e 's/line_search_samples = 6000/line_search_samples = 400/g' -e 's/every_steps = 35/every_steps = 2/g' \
+    "$ROOT/bench/cifar10-search-6k-12ep.toml" >"$b11"
+  e11=(--epochs 2)
+else
+  e11=()
+fi
+c11=(--device "$DEVICE" --data-dir "$DATA" --jobs "${G11_JOBS:-4}" --threads "${G11_THREADS:-4}" --quiet)
+main11=${G11_MAIN-c8,c16,c32,tiny-auto-unified-exhausted-nt001,fixed-at-tiny-auto-unified-exhausted-nt001}
+probes11=${G11_PROBES:-tiny-auto-unified-exhausted-nt001-free,fixed-at-tiny-auto-unified-exhausted-nt001-free,tiny-auto-unified-exhausted-nt001-cost-half,fixed-at-tiny-auto-unified-exhausted-nt001-cost-half}
+export NVIDIA_TF32_OVERRIDE=0
+[ -n "$main11" ] && step $G11 330 "$BIN/grownet" bench "$b11" "${c11[@]}" "${e11[@]}" --out "$WORK/c11-main" \
+  --seeds "${G11_SEEDS:-0,1,2,3,4,5,6,7}" --methods "$main11"
+[ -n "$probes11" ] && step $G11 240 "$BIN/grownet" bench "$b11" "${c11[@]}" "${e11[@]}" \
+  --out "$WORK/c11-probes" --seeds "${G11_PROBE_SEEDS:-0,1,2,3}" --methods "$probes11"
+unset NVIDIA_TF32_OVERRIDE
+for d in c11-main c11-probes; do
+  [ -d "$WORK/$d" ] || continue
+  # A bench cut short by its timeout wrote no report: write it from the runs that finished.
+  [ -f "$WORK/$d/report.md" ] || timeout 60 "$BIN/grownet" bench "$b11" --out "$WORK/$d" --report-only \
+    --methods "$([ $d = c11-main ] && echo "$main11" || echo "$probes11")" >>"$OUT/$G11" 2>&1
+  { echo "== $d/report.md"; sed 's/^/    /' "$WORK/$d/report.md" 2>/dev/null; } >>"$OUT/$G11"
+done
+fi
+
 # --- results --------------------------------------------------------------------------------
 (cd "$WORK" && tar -czf "$OUT/metrics.tar.gz" --ignore-failed-read \
   full-width/metrics.jsonl full-width/config.toml tiny/metrics.jsonl tiny/config.toml \
   dist/metrics.jsonl single/metrics.jsonl dec-host/metrics.jsonl dec-device/metrics.jsonl mnist-search/results.csv mnist-search/runs/*/metrics.jsonl \
   cifar10-search/results.csv cifar10-search/runs/*/metrics.jsonl \
+  c11-main/results.csv c11-main/runs/*/metrics.jsonl c11-main/runs/*/config.toml \
+  c11-probes/results.csv c11-probes/runs/*/metrics.jsonl c11-probes/runs/*/config.toml \
   dump-*.safetensors 2>/dev/null)
 note "writing the summary"
 timeout 60 python3 "$ROOT/bench/gpu/summarize.py" "$OUT" >"$OUT/summary.md" 2>"$WORK/summarize.err" ||
