@@ -12,7 +12,7 @@
 //! ```
 use std::path::Path;
 
-use toml::{Table, Value};
+use toml::Table;
 
 use super::overrides::merge;
 use super::RunConfig;
@@ -38,43 +38,21 @@ pub fn layered(file: Option<&Path>, under: Option<&Table>) -> Result<RunConfig> 
             None => Ok(RunConfig::default()),
         };
     };
-    let mut table = under.clone();
     match file {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
             let over: Table = toml::from_str(&text)
                 .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+            let mut table = under.clone();
             merge(&mut table, &over);
             RunConfig::from_table(table).map_err(|e| Error::Config(format!("{}: {e}", p.display())))
         }
         None => {
-            let mut base = RunConfig::default().to_table()?;
-            merge(&mut base, &table);
-            table = base;
+            let mut table = RunConfig::default().to_table()?;
+            merge(&mut table, under);
             RunConfig::from_table(table)
         }
     }
-}
-
-/// Whether `key` (dotted, e.g. `growth.every_steps`) is one the preset sets.
-pub fn sets(preset: &Table, key: &str) -> bool {
-    super::overrides::get_path(preset, key).is_some()
-}
-
-/// The preset's keys, dotted (`growth.auto`, `growth.every_steps`, …), in its order.
-pub fn keys(preset: &Table) -> Vec<String> {
-    fn walk(t: &Table, prefix: &str, out: &mut Vec<String>) {
-        for (k, v) in t {
-            let key = format!("{prefix}{k}");
-            match v {
-                Value::Table(sub) if prefix.is_empty() => walk(sub, &format!("{key}."), out),
-                _ => out.push(key),
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(preset, "", &mut out);
-    out
 }
 
 #[cfg(test)]
@@ -83,6 +61,20 @@ mod tests {
     use crate::growth::config::MoreRounds;
     use crate::growth::GrowthConfig;
     use std::io::Write;
+
+    use crate::config::overrides::get_path;
+    use toml::Value;
+
+    /// The preset's keys, dotted (`growth.auto`, …).
+    fn keys(preset: &Table) -> Vec<String> {
+        let mut out = Vec::new();
+        for (section, v) in preset {
+            if let Value::Table(t) = v {
+                out.extend(t.keys().map(|k| format!("{section}.{k}")));
+            }
+        }
+        out
+    }
 
     #[test]
     fn the_preset_is_a_valid_growth_config_that_differs_from_the_defaults() {
@@ -103,13 +95,9 @@ mod tests {
         let preset = grow_auto().unwrap();
         let mut differ = 0;
         for key in keys(&preset) {
-            let ours = super::super::overrides::get_path(&written, &key);
-            assert_eq!(
-                ours,
-                super::super::overrides::get_path(&preset, &key),
-                "{key}"
-            );
-            differ += usize::from(ours != super::super::overrides::get_path(&defaults, &key));
+            let ours = get_path(&written, &key);
+            assert_eq!(ours, get_path(&preset, &key), "{key}");
+            differ += usize::from(ours != get_path(&defaults, &key));
         }
         assert!(keys(&preset).len() >= 20 && differ >= 18, "{differ}");
     }
@@ -131,13 +119,26 @@ mod tests {
             (7, Some(10), 1.0)
         );
         assert_eq!((g.judge_parts, g.numerical_threshold), (9, 0.01)); // from the preset
-        assert!(
-            sets(&grow_auto().unwrap(), "growth.judge_parts")
-                && !sets(&grow_auto().unwrap(), "growth.method")
-        );
+        let preset = grow_auto().unwrap();
+        assert!(get_path(&preset, "growth.judge_parts").is_some());
+        assert!(get_path(&preset, "growth.method").is_none());
         // Without a preset the file alone, as RunConfig::from_file reads it.
         let plain = layered(Some(&path), None).unwrap().growth.unwrap();
         assert_eq!((plain.judge_parts, plain.every_steps), (1, Some(10)));
+        // The file's line search, another variant than the preset's, is the one used.
+        std::fs::write(
+            &path,
+            "[growth]\nline_search = { kind = \"armijo\", c = 0.001, max_iterations = 5 }\n",
+        )
+        .unwrap();
+        let g = layered(Some(&path), Some(&preset)).unwrap().growth.unwrap();
+        assert_eq!(
+            g.line_search,
+            crate::growth::LineSearch::Armijo {
+                c: 0.001,
+                max_iterations: 5
+            }
+        );
     }
 
     #[test]
