@@ -1069,20 +1069,28 @@ fn one_end_of_growth_at(g: GrowthConfig, epoch: u64) -> (Trainer, serde_json::Va
     (t, end.clone())
 }
 
+/// The automatic mode checking every 5 steps and never stopping by patience: the growth the
+/// two stop tests below end.
+fn auto_checks_every_5_steps() -> GrowthConfig {
+    GrowthConfig {
+        auto: true,
+        stats_samples: 512,
+        line_search_samples: 450,
+        every_steps: Some(5),
+        patience: 1000,
+        ..GrowthConfig::default()
+    }
+}
+
 /// `growth.stop_epoch` ends growth for good: a `growth_finished` event at the start of that
 /// epoch, no check after it, and what follows the end of growth happens there (the optimiser's
 /// reset under `reset-at-end`).
 #[test]
 fn stop_epoch_ends_growth_for_good_and_resets_at_end() {
     let g = GrowthConfig {
-        auto: true,
-        stats_samples: 512,
-        line_search_samples: 450,
-        every_steps: Some(5),
-        patience: 1000,
         stop_epoch: Some(2),
         new_second_moment: NewSecondMoment::ResetAtEnd,
-        ..GrowthConfig::default()
+        ..auto_checks_every_5_steps()
     };
     let (t, end) = one_end_of_growth_at(g, 2);
     assert!(end["reason"]
@@ -1102,13 +1110,8 @@ fn stop_epoch_ends_growth_for_good_and_resets_at_end() {
 #[test]
 fn stop_fraction_ends_growth_at_its_share_of_the_run() {
     let g = GrowthConfig {
-        auto: true,
-        stats_samples: 512,
-        line_search_samples: 450,
-        every_steps: Some(5),
-        patience: 1000,
         stop_fraction: Some(0.3), // ⌈0.3 · 4⌉ = 2
-        ..GrowthConfig::default()
+        ..auto_checks_every_5_steps()
     };
     let (_, end) = one_end_of_growth_at(g, 2);
     assert!(end["reason"].as_str().unwrap().contains("stop_fraction"));
