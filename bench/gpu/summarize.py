@@ -1,7 +1,8 @@
 """summary.md of a bench/gpu/run.sh run (issue 15), from its logs and the growth runs'
 metrics.jsonl: the machine, the CPU/GPU agreement, throughput against PyTorch, ResNet-18 grown
 from 1/64 against full width (per-epoch wall time, time in statistics / decompositions / line
-search, final widths, accuracy), and the conv-site cost. Standard library only.
+search, final widths, accuracy), the conv-site cost, and the later steps' searches (8, 10,
+11). Standard library only.
 
     python3 bench/gpu/summarize.py OUT_DIR > OUT_DIR/summary.md
 
@@ -276,6 +277,33 @@ def decompositions(out):
     tagged(log, "DECOMP", "09-decompositions.log")
 
 
+def cifar_12ep(out):
+    """Step 11: each `grownet bench` call of bench/cifar10-search-6k-12ep.toml (the search and
+    the defaults' recipe, then the probes), its report as the log holds it, plots left out
+    (they stay on the machine)."""
+    log = read(os.path.join(out, "11-cifar10-6k-12ep.log"))
+    print("## 11. CIFAR-10 over 12 epochs, `bench/cifar10-search-6k-12ep.toml` unchanged, on the "
+          "device (issue 12)\n")
+    for c in commands(log, r"\S*grownet bench "):
+        show(c, (r"^/\S*/grownet", "grownet"), (r"/\S*/(bench/cifar10-search-6k-12ep\.toml)", r"\1"),
+             (r"--data-dir \S+ ", ""), (r"--out \S+ ", "--out OUT "))
+    reports = re.split(r"^== (\S+)/report\.md$", log, flags=re.M)
+    for name, text in zip(reports[1::2], reports[2::2]):
+        body, plots = [], False
+        for line in (l[4:] for l in text.splitlines() if l.startswith("    ")):
+            if line.startswith("#"):
+                # The report's headings two levels down; its plots section left out.
+                plots = line.strip("# ") == "Plots"
+                line = "##" + line + (f" (`{name}`)" if line.startswith("# ") else "")
+            if not plots and not line.startswith("!["):
+                body.append(line)
+        print("\n".join(body) if body else f"(empty report: {name})")
+        print()
+    if len(reports) < 3:
+        print("(no report: see 11-cifar10-6k-12ep.log)\n")
+    problems(log)
+
+
 def main():
     out = sys.argv[1]
     env = read(os.path.join(out, "01-environment.log"))
@@ -291,7 +319,7 @@ def main():
                 ("04-growth.log", growth), ("05-conv-cost.log", conv_cost),
                 ("06-distributed.log", distributed), ("07-gromo.log", gromo),
                 ("08-mnist-search.log", search), ("09-decompositions.log", decompositions),
-                ("10-cifar10-search.log", cifar_search)]
+                ("10-cifar10-search.log", cifar_search), ("11-cifar10-6k-12ep.log", cifar_12ep)]
     for log, section in sections:
         if os.path.exists(os.path.join(out, log)):
             section(out)
