@@ -90,14 +90,7 @@ impl Trainer {
             g.check_network(&net, false)?;
         }
         let mut opt = Optimizer::new(config.train.optimizer_config());
-        let grower = config
-            .growth
-            .as_ref()
-            .map(|g| Grower::new(g.for_epochs(config.train.epochs)))
-            .transpose()?;
-        if let Some(g) = &config.growth {
-            opt.new_second_moment = g.new_second_moment;
-        }
+        let grower = grower_for(&config, &mut opt)?;
         if let Some(r) = &run {
             r.write_config(&config.to_toml())?;
         }
@@ -189,19 +182,12 @@ impl Trainer {
                     "its optimiser state does not fit train.optimizer and train.momentum: {e}"
                 ),
             })?;
-        if let Some(g) = &config.growth {
-            opt.new_second_moment = g.new_second_moment;
-        }
         let data = data::load(&config.data, device)?;
         check_fits(&net, &data.name, &data.input_shape, data.task)?;
         if let Some(g) = &config.growth {
             g.check_network(&net, true)?;
         }
-        let mut grower = config
-            .growth
-            .as_ref()
-            .map(|g| Grower::new(g.for_epochs(config.train.epochs)))
-            .transpose()?;
+        let mut grower = grower_for(&config, &mut opt)?;
         if let Some(g) = grower.as_mut() {
             g.state = loaded.meta.growth.clone();
         }
@@ -758,6 +744,17 @@ fn eval_from_sums(loss: Loss, total: f64, correct: i64, n: f64) -> Eval {
         loss: total / n,
         accuracy: (loss == Loss::CrossEntropy).then(|| correct as f64 / n),
     }
+}
+
+/// The run's grower (`None` without `[growth]`), its epochs from the training's, and the
+/// optimiser's policy for new units' second moments from the growth config (docs/tiny.md
+/// §2.17); the same for a new run and a resumed one.
+fn grower_for(config: &RunConfig, opt: &mut Optimizer) -> Result<Option<Grower>> {
+    let Some(g) = &config.growth else {
+        return Ok(None);
+    };
+    opt.new_second_moment = g.new_second_moment;
+    Grower::new(g.for_epochs(config.train.epochs)).map(Some)
 }
 
 /// Whether `data` is what `net` was built for: the same input shape and as many outputs as
