@@ -244,6 +244,12 @@ def gromo(out):
     problems(log)
 
 
+def logged(text):
+    """The lines of a file a step's log holds indented by four spaces (`sed 's/^/    /'`), as
+    the file had them."""
+    return [l[4:] for l in text.splitlines() if l.startswith("    ")]
+
+
 def search(out, log_name="08-mnist-search.log", plot="08-grow-vs-search.png",
            title="## 8. Grow versus search on MNIST on the device, one seed (issue 12)",
            toml="mnist-search"):
@@ -254,7 +260,7 @@ def search(out, log_name="08-mnist-search.log", plot="08-grow-vs-search.png",
         show(c, (r"^/\S*/grownet", "grownet"), (rf"/\S*/(bench/{toml}\.toml)", r"\1"),
              (r"--data-dir \S+ --out \S+ ", ""))
     report = log.split("== report.md", 1)
-    body = [l[4:] for l in report[1].splitlines() if l.startswith("    ")] if len(report) > 1 else []
+    body = logged(report[1]) if len(report) > 1 else []
     # The report's plots stay on the machine but grow-vs-search, which comes back beside it.
     body = [l.replace("(plots/grow-vs-search.png)", f"({plot})") for l in body
             if not l.startswith("![") or "grow-vs-search" in l]
@@ -290,7 +296,7 @@ def cifar_12ep(out):
     reports = re.split(r"^== (\S+)/report\.md$", log, flags=re.M)
     for name, text in zip(reports[1::2], reports[2::2]):
         body, plots = [], False
-        for line in (l[4:] for l in text.splitlines() if l.startswith("    ")):
+        for line in logged(text):
             if line.startswith("#"):
                 # The report's headings two levels down; its plots section left out.
                 plots = line.strip("# ") == "Plots"
