@@ -424,6 +424,10 @@ struct GrowthArgs {
     /// training mode normalises to unit variance; docs/tiny.md §3.3).
     #[arg(long, value_name = "BOOL", visible_alias = "grow-bn-match")]
     bn_match: Option<bool>,
+    /// Before each check, set every BatchNorm's running statistics to its training-mode
+    /// statistics on N training samples (0, default: off; docs/tiny.md §3.3).
+    #[arg(long, value_name = "N", visible_alias = "grow-recalibrate")]
+    recalibrate_samples: Option<usize>,
     /// TINY family: add to each new unit's fan-in a uniform random part of C times the
     /// default initialisation's bound 1/√fan_in (0, default: the closed form alone).
     #[arg(long, value_name = "C")]
@@ -667,6 +671,7 @@ impl TrainArgs {
             conv_neuron => "growth.conv_neuron",
             bn_rescale => "growth.bn_rescale" = true,
             bn_match => "growth.bn_match",
+            recalibrate_samples => "growth.recalibrate_samples",
             fan_in_noise => "growth.fan_in_noise",
             companions => "growth.companions",
             rank_fill => "growth.rank_fill",

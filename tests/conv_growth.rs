@@ -707,3 +707,67 @@ fn matched_batch_norm_computes_the_preview_in_training_mode() {
         assert!(diff < 1e-4, "train mode, rescale {rescale}: {diff}");
     }
 }
+
+/// docs/tiny.md §3.3, "Recalibrated statistics": with `recalibrate_samples`, a check first
+/// sets every BatchNorm's running statistics to its training-mode statistics on that many
+/// training samples. The first stage's existing channels, which growth leaves as they are, end
+/// the check with the mean and unbiased variance of their pre-activations on the training set
+/// (one batch of all of it); without it they keep their stale values.
+#[test]
+fn a_check_recalibrates_batch_norm_first() {
+    use grownet::distributed::World;
+    use grownet::events::Event;
+    use grownet::growth::{Clock, Context, Grower};
+    let d = regression_data(256, 3);
+    for samples in [0usize, 256] {
+        let mut net = net(Pool::None, 1, 1, true, Activation::Relu, 5);
+        let z = tch::no_grad(|| net.stages[0].layer.forward(&d.x));
+        let dims = [0i64, 2, 3];
+        let mean = z.mean_dim(&dims[..], false, Kind::Float);
+        let var = z.var_dim(&dims[..], true, false);
+        let cfg = GrowthConfig {
+            method: Method::Tiny,
+            selection: Selection::All,
+            recalibrate_samples: samples,
+            stats_batch_size: 256,
+            max_hidden: Some(vec![5, 6]),
+            ..GrowthConfig::default()
+        };
+        let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+        let mut events: Vec<Event> = Vec::new();
+        let mut ctx = Context {
+            net: &mut net,
+            opt: &mut opt,
+            train: &d,
+            val: None,
+            loss: Loss::Mse,
+            seed: 0,
+            clock: Clock { epoch: 1, step: 8 },
+            events: &mut events,
+            world: &World::single(),
+        };
+        Grower::new(cfg).unwrap().check(&mut ctx).unwrap();
+        let bn = net.stages[0].norm.as_ref().unwrap();
+        let (m, v) = (
+            bn.running_mean.narrow(0, 0, 3),
+            bn.running_var.narrow(0, 0, 3),
+        );
+        if samples == 0 {
+            assert!(m.allclose(
+                &Tensor::full([3], 0.3, (Kind::Float, Device::Cpu)),
+                0.0,
+                0.0,
+                false
+            ));
+            assert!(v.allclose(
+                &Tensor::full([3], 1.7, (Kind::Float, Device::Cpu)),
+                0.0,
+                0.0,
+                false
+            ));
+        } else {
+            assert!(m.allclose(&mean, 1e-4, 1e-5, false), "{m} against {mean}");
+            assert!(v.allclose(&var, 1e-4, 1e-5, false), "{v} against {var}");
+        }
+    }
+}

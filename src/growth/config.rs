@@ -233,6 +233,11 @@ pub struct GrowthConfig {
     /// pre-activations on the choosing half (γ = 1, the fan-out absorbs their scale), so that
     /// training mode computes what the preview showed (docs/tiny.md §3.3; default on).
     pub bn_match: bool,
+    /// Before each check, every BatchNorm's running statistics are set to its training-mode
+    /// statistics on this many training samples (a sample fixed by the seed), so that the check
+    /// measures the network training computes rather than statistics that lag its weights
+    /// (0: off; docs/tiny.md §3.3, "Recalibrated statistics").
+    pub recalibrate_samples: usize,
 }
 
 impl Default for GrowthConfig {
@@ -286,6 +291,7 @@ impl Default for GrowthConfig {
             conv_neuron: site::ConvNeuron::Restricted,
             bn_rescale: false,
             bn_match: true,
+            recalibrate_samples: 0,
         }
     }
 }

@@ -141,6 +141,7 @@ impl Grower {
         let start = Instant::now();
         self.set_linalg_threads(ctx);
         let _heap = crate::runtime::HeapOnly::new();
+        recalibrate(&self.config, ctx);
         let result = self
             .method
             .check(&self.config, &mut self.state, ctx)
@@ -148,4 +149,18 @@ impl Grower {
         self.state.seconds += start.elapsed().as_secs_f64();
         result
     }
+}
+
+/// Recalibrates the network's BatchNorms before a check: their running statistics become the
+/// training-mode statistics on `recalibrate_samples` training samples, drawn once from the
+/// run's seed (the same sample at every check; docs/tiny.md §3.3, "Recalibrated statistics").
+fn recalibrate(cfg: &GrowthConfig, ctx: &mut Context) {
+    let n = cfg.recalibrate_samples.min(ctx.train.len());
+    if n < 2 || !crate::nn::has_batch_norm(ctx.net) {
+        return;
+    }
+    let indices = ctx.statistics_indices(n, &mut step::recalibration_rng(ctx.seed));
+    let index = tch::Tensor::from_slice(&indices).to_device(ctx.net.device());
+    let (x, _) = ctx.train.select(&index);
+    crate::nn::recalibrate_norms(ctx.net, &x, cfg.stats_batch_size);
 }

@@ -487,6 +487,12 @@ fn lone_rng(seed: u64, steps_done: usize) -> ChaCha8Rng {
     keyed_rng(seed, 0x3c6e_f372, steps_done)
 }
 
+/// The generator of the sample [`super::Grower::check`] recalibrates BatchNorms on (one
+/// stream for the whole run).
+pub(super) fn recalibration_rng(seed: u64) -> ChaCha8Rng {
+    keyed_rng(seed, 0xbb67_ae85, 0)
+}
+
 /// Stream `stream` of the run's generator for one purpose (`key`).
 fn keyed_rng(seed: u64, key: u64, stream: usize) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ key);
