@@ -1117,6 +1117,21 @@ fn stop_fraction_ends_growth_at_its_share_of_the_run() {
     assert!(end["reason"].as_str().unwrap().contains("stop_fraction"));
 }
 
+/// With both set, the earlier ends growth, and the `growth_finished` reason names that key:
+/// `stop_epoch` 1 before the fraction's epoch 2.
+#[test]
+fn the_earlier_stop_names_itself() {
+    let g = GrowthConfig {
+        stop_epoch: Some(1),
+        stop_fraction: Some(0.3), // ⌈0.3 · 4⌉ = 2
+        ..auto_checks_every_5_steps()
+    };
+    let (_, end) = one_end_of_growth_at(g, 1);
+    let reason = end["reason"].as_str().unwrap();
+    assert!(reason.contains("growth.stop_epoch 1"), "{reason}");
+    assert!(!reason.contains("stop_fraction"), "{reason}");
+}
+
 /// One round of a check: each judged site with whether its kept step took every unit the
 /// closed form offered, fewer than the cap.
 type Round = Vec<(u64, bool)>;

@@ -318,10 +318,7 @@ impl GrowthConfig {
     /// assert_eq!(g.for_epochs(12).stop_epoch, Some(2));
     /// ```
     pub fn for_epochs(&self, epochs: usize) -> GrowthConfig {
-        let by_share = self
-            .stop_fraction
-            .map(|f| (f * epochs as f64 - 1e-9).ceil().max(0.0) as usize);
-        let stop_epoch = match (self.stop_epoch, by_share) {
+        let stop_epoch = match (self.stop_epoch, self.fraction_stop_epoch(epochs)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -329,6 +326,13 @@ impl GrowthConfig {
             stop_epoch,
             ..self.clone()
         }
+    }
+
+    /// The epoch `⌈stop_fraction · epochs⌉` at whose start `stop_fraction` ends growth in a run
+    /// of `epochs` epochs (`None` without it).
+    pub fn fraction_stop_epoch(&self, epochs: usize) -> Option<usize> {
+        self.stop_fraction
+            .map(|f| (f * epochs as f64 - 1e-9).ceil().max(0.0) as usize)
     }
 
     /// The same config with the automatic mode's settings at their defaults when the

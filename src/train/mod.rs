@@ -280,6 +280,12 @@ impl Trainer {
             return Ok(());
         };
         g.state.finished = true;
+        // The grower's stop epoch is the earlier of `stop_epoch` and the fraction's: name the
+        // key that set it.
+        let fraction = g
+            .config
+            .stop_fraction
+            .filter(|_| g.config.fraction_stop_epoch(self.config.train.epochs) == Some(stop));
         let mut sink = Reporter {
             run: self.run.as_mut(),
             quiet: self.quiet,
@@ -287,7 +293,7 @@ impl Trainer {
         sink.emit(Event::GrowthFinished(GrowthFinished {
             epoch,
             step: self.step,
-            reason: match g.config.stop_fraction {
+            reason: match fraction {
                 Some(f) => format!("epoch {stop} reached (growth.stop_fraction {f})"),
                 None => format!("growth.stop_epoch {stop} reached"),
             },
