@@ -463,7 +463,8 @@ struct AutoArgs {
     /// checks. Pair it with --val-fraction so the line search uses unseen data. A new run
     /// takes the automatic mode's defaults (src/config/grow_auto.toml, the same for every
     /// dataset; --print-config shows them) for the growth keys that neither --config nor a
-    /// flag sets; `--set growth.auto=true` is the mode without them [key: growth.auto].
+    /// flag sets; the defaults the other growth flags name in parentheses are those without
+    /// it. `--set growth.auto=true` is the mode without them [key: growth.auto].
     #[arg(long)]
     grow_auto: bool,
     /// Least relative held-out gain of a growth step (0) [key: growth.threshold].
