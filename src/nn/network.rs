@@ -252,24 +252,32 @@ impl Network {
     /// Converts every parameter and buffer to `kind` (e.g. `Kind::Double` for exact checks).
     pub fn to_kind(&mut self, kind: tch::Kind) {
         let param = |t: &Tensor| t.detach().to_kind(kind).set_requires_grad(true);
+        let conv = |c: &mut Conv2d| {
+            c.weight = param(&c.weight);
+            c.bias = c.bias.as_ref().map(param);
+        };
+        let norm = |bn: &mut BatchNorm| {
+            bn.weight = param(&bn.weight);
+            bn.bias = param(&bn.bias);
+            bn.running_mean = bn.running_mean.to_kind(kind);
+            bn.running_var = bn.running_var.to_kind(kind);
+        };
         for s in &mut self.stages {
             match &mut s.layer {
                 Layer::Linear(l) => {
                     l.weight = param(&l.weight);
                     l.bias = l.bias.as_ref().map(param);
                 }
-                Layer::Conv2d(c) => {
-                    c.weight = param(&c.weight);
-                    c.bias = c.bias.as_ref().map(param);
-                }
+                Layer::Conv2d(c) => conv(c),
             }
             if let Some(bn) = s.norm.as_mut() {
-                bn.weight = param(&bn.weight);
-                bn.bias = param(&bn.bias);
-                bn.running_mean = bn.running_mean.to_kind(kind);
-                bn.running_var = bn.running_var.to_kind(kind);
+                norm(bn);
             }
             s.rational = s.rational.as_ref().map(param);
+            if let Some((c, bn)) = s.skip.as_mut().and_then(|p| p.projection.as_mut()) {
+                conv(c);
+                norm(bn);
+            }
         }
     }
 
@@ -490,6 +498,31 @@ mod tests {
         assert_eq!(blocks, vec![1, 1, 2, 2, 4, 4, 8, 8]);
         assert_eq!(w[0], 64);
         assert_eq!(w[16], 512);
+    }
+
+    #[test]
+    fn to_kind_converts_residual_projections_too() {
+        // A small ResNet has 1×1 projections (with their BatchNorms) where the stream widens.
+        let arch = Architecture::resnet18([3, 8, 8], 10, 1.0 / 64.0);
+        let mut net = Network::new(&arch, &mut rng(), Device::Cpu).unwrap();
+        let projected = net
+            .stages
+            .iter()
+            .filter(|s| s.skip.as_ref().is_some_and(|p| p.projection.is_some()));
+        assert!(projected.count() > 0);
+        let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y32 = net.forward(&x, false);
+        net.to_kind(Kind::Double);
+        for (path, t) in net.parameter_paths().into_iter().chain(net.buffer_paths()) {
+            assert_eq!(t.kind(), Kind::Double, "{path}");
+        }
+        let y64 = net.forward(&x.to_kind(Kind::Double), false);
+        assert_eq!(y64.kind(), Kind::Double);
+        let diff = (y64 - y32.to_kind(Kind::Double))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(diff < 1e-4, "{diff}");
     }
 
     #[test]
