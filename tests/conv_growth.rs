@@ -761,3 +761,49 @@ fn a_check_recalibrates_batch_norm_first() {
         }
     }
 }
+
+/// After the end shrink (docs/tiny.md §2.18) the grower sets every BatchNorm's running
+/// statistics from `max(recalibrate_samples, stats_samples)` training samples: the first
+/// stage's end with the mean and unbiased variance of the shrunk conv's outputs on the training
+/// set (one batch of all of it), not the stale values it had before.
+#[test]
+fn the_end_shrink_is_followed_by_recalibrated_batch_norms() {
+    use grownet::distributed::World;
+    use grownet::events::Event;
+    use grownet::growth::{Clock, Context, Grower};
+    let d = regression_data(256, 3);
+    let mut net = net(Pool::None, 1, 1, true, Activation::Relu, 5);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    grownet::nn::shrink_perturb(&net, 0.5, 0.0, &mut rng);
+    let z = tch::no_grad(|| net.stages[0].layer.forward(&d.x));
+    let dims = [0i64, 2, 3];
+    let mean = z.mean_dim(&dims[..], false, Kind::Float);
+    let var = z.var_dim(&dims[..], true, false);
+    let cfg = GrowthConfig {
+        method: Method::Tiny,
+        stats_samples: 256,
+        stats_batch_size: 256,
+        end_shrink: 0.5,
+        ..GrowthConfig::default()
+    };
+    let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
+    let mut events: Vec<Event> = Vec::new();
+    let mut ctx = Context {
+        net: &mut net,
+        opt: &mut opt,
+        train: &d,
+        val: None,
+        loss: Loss::Mse,
+        seed: 0,
+        clock: Clock { epoch: 1, step: 8 },
+        events: &mut events,
+        world: &World::single(),
+    };
+    let bn = ctx.net.stages[0].norm.as_ref().unwrap();
+    assert!(!bn.running_mean.allclose(&mean, 1e-2, 1e-2, false));
+    Grower::new(cfg).unwrap().recalibrate_after_shrink(&mut ctx);
+    let bn = net.stages[0].norm.as_ref().unwrap();
+    let (m, v) = (&bn.running_mean, &bn.running_var);
+    assert!(m.allclose(&mean, 1e-4, 1e-5, false), "{m} against {mean}");
+    assert!(v.allclose(&var, 1e-4, 1e-5, false), "{v} against {var}");
+}

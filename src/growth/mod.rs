@@ -128,6 +128,21 @@ impl Grower {
         self.state.seconds += start.elapsed().as_secs_f64();
     }
 
+    /// After the end shrink (docs/tiny.md §2.18, "BatchNorm after the shrink"): every
+    /// BatchNorm's running statistics set from `max(recalibrate_samples, stats_samples)`
+    /// training samples. Scaling the parameters scales each BatchNorm's input, so the running
+    /// statistics of the network before the shrink would make the evaluation-mode network
+    /// compute another function (at chance on CIFAR-10) until training has refreshed them.
+    pub fn recalibrate_after_shrink(&mut self, ctx: &mut Context) {
+        let start = Instant::now();
+        let n = self
+            .config
+            .recalibrate_samples
+            .max(self.config.stats_samples);
+        recalibrate_on(n, &self.config, ctx);
+        self.state.seconds += start.elapsed().as_secs_f64();
+    }
+
     /// faer's threads for this run's growth ([`crate::runtime::linalg_threads`]).
     fn set_linalg_threads(&self, ctx: &Context) {
         let on_cpu = ctx.net.device() == tch::Device::Cpu;
@@ -155,7 +170,13 @@ impl Grower {
 /// training-mode statistics on `recalibrate_samples` training samples, drawn once from the
 /// run's seed (the same sample at every check; docs/tiny.md §3.3, "Recalibrated statistics").
 fn recalibrate(cfg: &GrowthConfig, ctx: &mut Context) {
-    let n = cfg.recalibrate_samples.min(ctx.train.len());
+    recalibrate_on(cfg.recalibrate_samples, cfg, ctx);
+}
+
+/// [`crate::nn::recalibrate_norms`] on `n` training samples (at most the training set) drawn
+/// from the run's seed, in batches of `stats_batch_size`; nothing without a BatchNorm.
+fn recalibrate_on(n: usize, cfg: &GrowthConfig, ctx: &mut Context) {
+    let n = n.min(ctx.train.len());
     if n < 2 || !crate::nn::has_batch_norm(ctx.net) {
         return;
     }

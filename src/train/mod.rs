@@ -311,6 +311,11 @@ impl Trainer {
         if g.end_shrink != 1.0 || g.end_perturb > 0.0 {
             let mut rng = ChaCha8Rng::seed_from_u64(self.config.train.seed ^ 0x5be0_cd19);
             nn::shrink_perturb(&self.net, g.end_shrink, g.end_perturb, &mut rng);
+            // Recalibration cannot fail; `with_growth` only passes the closure's result on.
+            let _ = self.with_growth(|g, ctx| {
+                g.recalibrate_after_shrink(ctx);
+                Ok(())
+            });
         }
     }
 
