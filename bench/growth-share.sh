@@ -10,7 +10,9 @@
 # samples and chosen on 10 % (`--judge-fraction 0.9`, docs/tiny.md §10), and that judged in nine
 # parts, stopping once the verdict is clear (`--judge-parts 9`): the README's automatic recipe since
 # session 26 (auto-fast-descend-judged); that with a unit's cost growing with its site's width
-# (`--grow-threshold-per-width`, docs/tiny.md §10), alone and with `--end-shrink 0.5` (session 27).
+# (`--grow-threshold-per-width`, docs/tiny.md §10), alone and with `--end-shrink 0.5` (session 27);
+# and the automatic mode's defaults since session 43 (auto-defaults: the README's command,
+# `--grow-auto` with `--val-fraction 0.1` and AdamW, src/config/grow_auto.toml).
 # Runs interleaved seed by seed; prints the table (medians
 # of the share, mean ± sd of the accuracy).
 # Usage: GROWNET_DATA=… bench/growth-share.sh OUT_DIR [SEED…] (default seeds 0 1 2); finished
@@ -36,6 +38,7 @@ auto=(--hidden 1,1 --grow tiny --set growth.auto=true --grow-every-steps 100 --g
 grid=(--line-search grid:0.1,0.25,0.5,1)
 descend=(--line-search descend:0.1,0.25,0.5,1)
 width=(--grow-threshold-per-neuron 0 --grow-threshold-per-width 1.5e-6)
+defaults=(--hidden 1,1 --optimizer adamw --val-fraction 0.1 --grow tiny --grow-auto)
 source "$(dirname "$0")/kept-run.sh"
 run() {
   local name=$1; shift
@@ -59,6 +62,7 @@ for s in "${seeds[@]}"; do
     --judge-parts 9 "${width[@]}"
   run "auto-fast-descend-judged-width-shrink-s$s" --seed "$s" "${auto[@]}" "${descend[@]}" "${fast[@]}" \
     --judge-fraction 0.9 --judge-parts 9 "${width[@]}" --end-shrink 0.5
+  run "auto-defaults-s$s" --seed "$s" "${defaults[@]}"
 done
 PYTHONPATH="$(dirname "$0")" python3 - "$out" <<'PY'
 import statistics, sys
