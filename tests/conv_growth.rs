@@ -807,3 +807,47 @@ fn the_end_shrink_is_followed_by_recalibrated_batch_norms() {
     assert!(m.allclose(&mean, 1e-4, 1e-5, false), "{m} against {mean}");
     assert!(v.allclose(&var, 1e-4, 1e-5, false), "{v} against {var}");
 }
+
+/// The trainer recalibrates after the end shrink: a CNN whose training set is one batch, growth
+/// ended after the first epoch with `end_shrink = 0.5`, a second epoch at a learning rate too
+/// small to move the weights. The first BatchNorm's running statistics then equal its batch
+/// statistics on the training set (the recalibration's, moved a tenth of the way to the same
+/// batch's); without the recalibration they would keep nine tenths of the pre-shrink statistics.
+#[test]
+fn the_trainer_recalibrates_batch_norms_after_the_end_shrink() {
+    let mut cfg = small_config("patterns");
+    cfg.train.epochs = 2;
+    cfg.data.synthetic_train = 32;
+    cfg.data.synthetic_test = 32;
+    cfg.train.batch_size = 32;
+    cfg.train.augment = false;
+    cfg.train.optimizer = grownet::optim::OptimizerKind::Sgd;
+    cfg.train.momentum = 0.0;
+    cfg.train.weight_decay = 0.0;
+    cfg.train.lr = 1e-12;
+    cfg.model.kind = grownet::config::ModelKind::Cnn;
+    cfg.model.channels = vec![2, 2];
+    cfg.model.convs_per_pool = 1;
+    cfg.growth = Some(GrowthConfig {
+        method: Method::Tiny,
+        selection: Selection::All,
+        max_hidden: Some(vec![3, 3]),
+        stop_epoch: Some(1),
+        stats_samples: 32,
+        stats_batch_size: 32,
+        line_search_samples: 32,
+        end_shrink: 0.5,
+        ..GrowthConfig::default()
+    });
+    let mut t = Trainer::new(cfg, None).unwrap();
+    t.quiet = true;
+    t.fit().unwrap();
+    let z = tch::no_grad(|| t.net.stages[0].layer.forward(&t.data.train.x));
+    let dims = [0i64, 2, 3];
+    let mean = z.mean_dim(&dims[..], false, Kind::Float);
+    let var = z.var_dim(&dims[..], true, false);
+    let bn = t.net.stages[0].norm.as_ref().unwrap();
+    let (m, v) = (&bn.running_mean, &bn.running_var);
+    assert!(m.allclose(&mean, 1e-4, 1e-5, false), "{m} against {mean}");
+    assert!(v.allclose(&var, 1e-4, 1e-5, false), "{v} against {var}");
+}
