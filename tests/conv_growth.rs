@@ -715,16 +715,10 @@ fn matched_batch_norm_computes_the_preview_in_training_mode() {
 /// (one batch of all of it); without it they keep their stale values.
 #[test]
 fn a_check_recalibrates_batch_norm_first() {
-    use grownet::distributed::World;
-    use grownet::events::Event;
-    use grownet::growth::{Clock, Context, Grower};
     let d = regression_data(256, 3);
     for samples in [0usize, 256] {
         let mut net = net(Pool::None, 1, 1, true, Activation::Relu, 5);
-        let z = tch::no_grad(|| net.stages[0].layer.forward(&d.x));
-        let dims = [0i64, 2, 3];
-        let mean = z.mean_dim(&dims[..], false, Kind::Float);
-        let var = z.var_dim(&dims[..], true, false);
+        let (mean, var) = first_stage_statistics(&net, &d.x);
         let cfg = GrowthConfig {
             method: Method::Tiny,
             selection: Selection::All,
@@ -733,20 +727,12 @@ fn a_check_recalibrates_batch_norm_first() {
             max_hidden: Some(vec![5, 6]),
             ..GrowthConfig::default()
         };
-        let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
-        let mut events: Vec<Event> = Vec::new();
-        let mut ctx = Context {
-            net: &mut net,
-            opt: &mut opt,
-            train: &d,
-            val: None,
-            loss: Loss::Mse,
-            seed: 0,
-            clock: Clock { epoch: 1, step: 8 },
-            events: &mut events,
-            world: &World::single(),
-        };
-        Grower::new(cfg).unwrap().check(&mut ctx).unwrap();
+        with_context(&mut net, &d, |ctx| {
+            grownet::growth::Grower::new(cfg)
+                .unwrap()
+                .check(ctx)
+                .unwrap()
+        });
         let bn = net.stages[0].norm.as_ref().unwrap();
         let (m, v) = (
             bn.running_mean.narrow(0, 0, 3),
@@ -762,36 +748,33 @@ fn a_check_recalibrates_batch_norm_first() {
     }
 }
 
-/// After the end shrink (docs/tiny.md §2.18) the grower sets every BatchNorm's running
-/// statistics from `max(recalibrate_samples, stats_samples)` training samples: the first
-/// stage's end with the mean and unbiased variance of the shrunk conv's outputs on the training
-/// set (one batch of all of it), not the stale values it had before.
-#[test]
-fn the_end_shrink_is_followed_by_recalibrated_batch_norms() {
+/// The mean and unbiased variance per channel of the first stage's pre-activations on `x`:
+/// what a BatchNorm recalibrated on one batch of all of `x` holds.
+fn first_stage_statistics(net: &Network, x: &Tensor) -> (Tensor, Tensor) {
+    let z = tch::no_grad(|| net.stages[0].layer.forward(x));
+    let dims = [0i64, 2, 3];
+    (
+        z.mean_dim(&dims[..], false, Kind::Float),
+        z.var_dim(&dims[..], true, false),
+    )
+}
+
+/// Runs `f` on a growth context over `net` and the training data `d` (MSE, seed 0, one
+/// process, SGD with momentum 0.9), as a check in the middle of a run would see it.
+fn with_context<R>(
+    net: &mut Network,
+    d: &Dataset,
+    f: impl FnOnce(&mut grownet::growth::Context) -> R,
+) -> R {
     use grownet::distributed::World;
     use grownet::events::Event;
-    use grownet::growth::{Clock, Context, Grower};
-    let d = regression_data(256, 3);
-    let mut net = net(Pool::None, 1, 1, true, Activation::Relu, 5);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    grownet::nn::shrink_perturb(&net, 0.5, 0.0, &mut rng);
-    let z = tch::no_grad(|| net.stages[0].layer.forward(&d.x));
-    let dims = [0i64, 2, 3];
-    let mean = z.mean_dim(&dims[..], false, Kind::Float);
-    let var = z.var_dim(&dims[..], true, false);
-    let cfg = GrowthConfig {
-        method: Method::Tiny,
-        stats_samples: 256,
-        stats_batch_size: 256,
-        end_shrink: 0.5,
-        ..GrowthConfig::default()
-    };
+    use grownet::growth::{Clock, Context};
     let mut opt = Optimizer::new(OptimizerConfig::sgd(0.9));
     let mut events: Vec<Event> = Vec::new();
     let mut ctx = Context {
-        net: &mut net,
+        net,
         opt: &mut opt,
-        train: &d,
+        train: d,
         val: None,
         loss: Loss::Mse,
         seed: 0,
@@ -799,9 +782,34 @@ fn the_end_shrink_is_followed_by_recalibrated_batch_norms() {
         events: &mut events,
         world: &World::single(),
     };
-    let bn = ctx.net.stages[0].norm.as_ref().unwrap();
+    f(&mut ctx)
+}
+
+/// After the end shrink (docs/tiny.md §2.18) the grower sets every BatchNorm's running
+/// statistics from `max(recalibrate_samples, stats_samples)` training samples: the first
+/// stage's end with the mean and unbiased variance of the shrunk conv's outputs on the training
+/// set (one batch of all of it), not the stale values it had before.
+#[test]
+fn the_end_shrink_is_followed_by_recalibrated_batch_norms() {
+    let d = regression_data(256, 3);
+    let mut net = net(Pool::None, 1, 1, true, Activation::Relu, 5);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    grownet::nn::shrink_perturb(&net, 0.5, 0.0, &mut rng);
+    let (mean, var) = first_stage_statistics(&net, &d.x);
+    let cfg = GrowthConfig {
+        method: Method::Tiny,
+        stats_samples: 256,
+        stats_batch_size: 256,
+        end_shrink: 0.5,
+        ..GrowthConfig::default()
+    };
+    let bn = net.stages[0].norm.as_ref().unwrap();
     assert!(!bn.running_mean.allclose(&mean, 1e-2, 1e-2, false));
-    Grower::new(cfg).unwrap().recalibrate_after_shrink(&mut ctx);
+    with_context(&mut net, &d, |ctx| {
+        grownet::growth::Grower::new(cfg)
+            .unwrap()
+            .recalibrate_after_shrink(ctx)
+    });
     let bn = net.stages[0].norm.as_ref().unwrap();
     let (m, v) = (&bn.running_mean, &bn.running_var);
     assert!(m.allclose(&mean, 1e-4, 1e-5, false), "{m} against {mean}");
@@ -842,10 +850,7 @@ fn the_trainer_recalibrates_batch_norms_after_the_end_shrink() {
     let mut t = Trainer::new(cfg, None).unwrap();
     t.quiet = true;
     t.fit().unwrap();
-    let z = tch::no_grad(|| t.net.stages[0].layer.forward(&t.data.train.x));
-    let dims = [0i64, 2, 3];
-    let mean = z.mean_dim(&dims[..], false, Kind::Float);
-    let var = z.var_dim(&dims[..], true, false);
+    let (mean, var) = first_stage_statistics(&t.net, &t.data.train.x);
     let bn = t.net.stages[0].norm.as_ref().unwrap();
     let (m, v) = (&bn.running_mean, &bn.running_var);
     assert!(m.allclose(&mean, 1e-4, 1e-5, false), "{m} against {mean}");
